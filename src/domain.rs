@@ -104,7 +104,8 @@ impl RepoName {
         let valid_part = |p: &str| {
             !p.is_empty()
                 && p.len() <= 100
-                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         };
         match s.split_once('/') {
             Some((o, n)) if valid_part(o) && valid_part(n) => Ok(RepoName {
@@ -164,7 +165,10 @@ mod tests {
     #[test]
     fn sha_accepts_only_40_hex() {
         assert!(Sha::parse(&"a".repeat(40)).is_ok());
-        assert_eq!(Sha::parse(&"A".repeat(40)).unwrap().as_str(), "a".repeat(40));
+        assert_eq!(
+            Sha::parse(&"A".repeat(40)).unwrap().as_str(),
+            "a".repeat(40)
+        );
         assert!(Sha::parse(&"a".repeat(39)).is_err());
         assert!(Sha::parse(&"g".repeat(40)).is_err());
         assert!(Sha::parse("main").is_err());
@@ -181,7 +185,10 @@ mod tests {
 
     #[test]
     fn environment_user_names() {
-        assert_eq!(Environment::parse_user("PROD"), Some(Environment::Production));
+        assert_eq!(
+            Environment::parse_user("PROD"),
+            Some(Environment::Production)
+        );
         assert_eq!(Environment::parse_user("stage"), Some(Environment::Staging));
         assert_eq!(Environment::parse_user("dev"), None);
     }

@@ -1,0 +1,54 @@
+//! Reads `.github/gatebot.yml` from the repository's default branch (never
+//! from a PR head) and caches the result per repository for a short time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{self, RepoConfig};
+use crate::domain::RepoName;
+use crate::github::{GhResult, GitHub, RepoRef};
+
+pub const CONFIG_PATH: &str = ".github/gatebot.yml";
+
+/// A repository's configuration, or why it is unusable (reported on the
+/// check run; commands are refused while it is).
+pub type LoadedConfig = Result<RepoConfig, String>;
+
+pub struct ConfigCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<(RepoName, String), (Instant, LoadedConfig)>>,
+}
+
+impl ConfigCache {
+    pub fn new(ttl: Duration) -> Self {
+        ConfigCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The config on `default_branch`; a missing file means defaults.
+    pub async fn get(
+        &self,
+        gh: &dyn GitHub,
+        repo: &RepoRef,
+        default_branch: &str,
+    ) -> GhResult<LoadedConfig> {
+        let key = (repo.name.clone(), default_branch.to_string());
+        if let Ok(entries) = self.entries.lock()
+            && let Some((at, cfg)) = entries.get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(cfg.clone());
+        }
+        let loaded = match gh.file(repo, CONFIG_PATH, default_branch).await? {
+            None => Ok(RepoConfig::default()),
+            Some(text) => config::parse(&text).map_err(|e| e.to_string()),
+        };
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(key, (Instant::now(), loaded.clone()));
+        }
+        Ok(loaded)
+    }
+}

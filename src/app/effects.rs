@@ -1,0 +1,415 @@
+//! Performing queued side effects: each is claimed (so two processes never
+//! perform the same one), performed, then removed from the outbox. A
+//! failure leaves it pending for the reconciler; a dispatch whose outcome is
+//! unknown is looked for by `dispatch_id` before it is ever sent again.
+
+use chrono::Utc;
+
+use super::{App, EFFECT_CLAIM_TTL};
+use crate::domain::PrKey;
+use crate::gate::summary;
+use crate::gate::{Action, Deploy, DeployKind, Fact, GateState, Policy};
+use crate::github::{DispatchInputs, GitHubError, RepoRef};
+use crate::store::{DeployRecord, DispatchRecord, PendingAction};
+
+/// What performing one action came to.
+enum Done {
+    /// Performed (or found already performed): drop it from the outbox.
+    Yes,
+    /// Not now: keep it pending for a later attempt.
+    Later(String),
+}
+
+pub fn repo_ref(state: &GateState) -> RepoRef {
+    RepoRef {
+        name: state.pr.repo.clone(),
+        installation: state.installation_id,
+    }
+}
+
+impl App {
+    /// Performs the pending actions `ids` of `pr`, in order.
+    pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) {
+        for id in ids {
+            self.perform_one(repo, pr, *id, false).await;
+        }
+    }
+
+    /// Performs every pending action of `pr` (the reconciler's pass).
+    /// Returns how many were completed.
+    pub async fn perform_all_pending(&self, pr: &PrKey) -> usize {
+        let Ok(Some(v)) = self.store.load_gate(pr).await else {
+            return 0;
+        };
+        let repo = repo_ref(&v.value.state);
+        let mut done = 0;
+        for p in &v.value.pending {
+            if self.perform_one(&repo, pr, p.id, true).await {
+                done += 1;
+            }
+        }
+        done
+    }
+
+    async fn perform_one(&self, repo: &RepoRef, pr: &PrKey, id: u64, reconciling: bool) -> bool {
+        let claim = format!("effect:{}:{}:{id}", pr.repo, pr.number);
+        match self.store.claim(&claim, EFFECT_CLAIM_TTL, Utc::now()).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim effect");
+                return false;
+            }
+        }
+        // Re-read: the action may have been completed meanwhile.
+        let pending = match self.store.load_gate(pr).await {
+            Ok(Some(v)) => v.value.pending.into_iter().find(|p| p.id == id),
+            _ => None,
+        };
+        let Some(pending) = pending else {
+            let _ = self.store.release(&claim).await;
+            return false;
+        };
+        let done = self.run_action(repo, pr, &pending, reconciling).await;
+        let completed = match done {
+            Done::Yes => {
+                let r = self
+                    .update_record(pr, |rec| {
+                        let before = rec.pending.len();
+                        rec.pending.retain(|p| p.id != id);
+                        rec.pending.len() != before
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "cannot mark effect done");
+                }
+                true
+            }
+            Done::Later(why) => {
+                tracing::warn!(pr = %pr, action = id, why, "effect left pending for the reconciler");
+                let _ = self
+                    .update_record(pr, |rec| {
+                        rec.pending
+                            .iter_mut()
+                            .find(|p| p.id == id)
+                            .map(|p| p.attempts += 1)
+                            .is_some()
+                    })
+                    .await;
+                false
+            }
+        };
+        let _ = self.store.release(&claim).await;
+        completed
+    }
+
+    async fn run_action(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        p: &PendingAction,
+        reconciling: bool,
+    ) -> Done {
+        let delivery = p.delivery.as_deref();
+        let dry = if self.github.is_dry_run() {
+            " (dry-run: not sent)"
+        } else {
+            ""
+        };
+        match &p.action {
+            Action::SyncCheckRun => match self.sync_check_run(repo, pr).await {
+                Ok(()) => Done::Yes,
+                Err(e) => Done::Later(e.to_string()),
+            },
+            Action::React {
+                comment_id,
+                reaction,
+            } => {
+                match self
+                    .github
+                    .react(repo, *comment_id, reaction.content())
+                    .await
+                {
+                    Ok(()) => {
+                        self.audit(
+                            pr,
+                            delivery,
+                            None,
+                            "reaction",
+                            format!("{} on comment {comment_id}{dry}", reaction.content()),
+                        )
+                        .await;
+                        Done::Yes
+                    }
+                    Err(e) => Done::Later(e.to_string()),
+                }
+            }
+            Action::Reply { body } => match self.github.comment(repo, pr.number, body).await {
+                Ok(()) => {
+                    self.audit(pr, delivery, None, "comment", format!("{body}{dry}"))
+                        .await;
+                    Done::Yes
+                }
+                // A comment that may have been posted is not posted again.
+                Err(GitHubError::Ambiguous(e)) => {
+                    tracing::warn!(error = %e, "comment outcome unknown; not repeated");
+                    Done::Yes
+                }
+                Err(e) => Done::Later(e.to_string()),
+            },
+            Action::RecordDeploy { deploy } => {
+                let record = DeployRecord {
+                    repo: pr.repo.clone(),
+                    environment: deploy.environment,
+                    sha: deploy.sha.clone(),
+                    pr: pr.number,
+                    dispatch_id: deploy.dispatch_id.clone(),
+                    run_id: deploy.run_id,
+                    at: deploy.finished_at.unwrap_or_else(Utc::now),
+                    rollback: deploy.kind == DeployKind::Rollback,
+                };
+                match self.store.record_deploy(&record).await {
+                    Ok(()) => Done::Yes,
+                    Err(e) => Done::Later(e.to_string()),
+                }
+            }
+            Action::Dispatch {
+                workflow,
+                git_ref,
+                deploy,
+            } => {
+                self.dispatch(repo, pr, workflow, git_ref, deploy, delivery, reconciling)
+                    .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn dispatch(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        workflow: &str,
+        git_ref: &str,
+        deploy: &Deploy,
+        delivery: Option<&str>,
+        reconciling: bool,
+    ) -> Done {
+        let env = deploy.environment.as_str();
+        let mut record = match self
+            .store
+            .dispatch_by_id(&pr.repo, &deploy.dispatch_id)
+            .await
+        {
+            Ok(Some(r)) => r,
+            Ok(None) => DispatchRecord {
+                repo: pr.repo.clone(),
+                pr: pr.number,
+                workflow: workflow.to_string(),
+                deploy: deploy.clone(),
+                run_id: None,
+                sent: false,
+            },
+            Err(e) => return Done::Later(e.to_string()),
+        };
+        if record.sent {
+            return Done::Yes;
+        }
+        // Recorded before the call: a crash after it leaves a trace the
+        // reconciler can follow.
+        if let Err(e) = self.store.put_dispatch(&record).await {
+            return Done::Later(e.to_string());
+        }
+        if reconciling {
+            // The earlier attempt may have gone through: look for its run.
+            match self.github.dispatched_runs(repo, workflow).await {
+                Ok(runs) => {
+                    let marker = format!("[{}]", deploy.dispatch_id);
+                    if let Some(run) = runs.iter().find(|r| r.display_title.contains(&marker)) {
+                        record.sent = true;
+                        record.run_id = Some(run.id);
+                        let _ = self.store.put_dispatch(&record).await;
+                        self.link_run(repo, pr, &deploy.dispatch_id, run.id, run.html_url.clone())
+                            .await;
+                        self.audit(
+                            pr,
+                            delivery,
+                            Some(&deploy.requested_by),
+                            "dispatch",
+                            format!("{} already running as run {}", deploy.dispatch_id, run.id),
+                        )
+                        .await;
+                        return Done::Yes;
+                    }
+                }
+                Err(e) => return Done::Later(format!("cannot list runs: {e}")),
+            }
+        }
+        let inputs = DispatchInputs {
+            sha: deploy.sha.to_string(),
+            pr: pr.number.to_string(),
+            environment: env.to_string(),
+            dispatch_id: deploy.dispatch_id.clone(),
+            requested_by: deploy.requested_by.clone(),
+            rollback: (deploy.kind == DeployKind::Rollback).to_string(),
+        };
+        let dry = if self.github.is_dry_run() {
+            " (dry-run: not sent)"
+        } else {
+            ""
+        };
+        match self.github.dispatch(repo, workflow, git_ref, &inputs).await {
+            Ok(run) => {
+                metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "sent").increment(1);
+                record.sent = true;
+                record.run_id = run.as_ref().map(|r| r.run_id);
+                if let Err(e) = self.store.put_dispatch(&record).await {
+                    tracing::error!(error = %e, "dispatch sent but not recorded as sent");
+                }
+                self.audit(
+                    pr,
+                    delivery,
+                    Some(&deploy.requested_by),
+                    "dispatch",
+                    format!(
+                        "{workflow}@{git_ref} {env} {} dispatch_id={} rollback={}{dry}",
+                        deploy.sha, deploy.dispatch_id, inputs.rollback
+                    ),
+                )
+                .await;
+                if let Some(run) = run {
+                    self.link_run(repo, pr, &deploy.dispatch_id, run.run_id, run.html_url)
+                        .await;
+                }
+                Done::Yes
+            }
+            Err(GitHubError::Status { status, message })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "refused").increment(1);
+                let reason = format!("GitHub answered {status}: {message}");
+                self.audit(
+                    pr,
+                    delivery,
+                    Some(&deploy.requested_by),
+                    "dispatch",
+                    format!("{} refused: {reason}", deploy.dispatch_id),
+                )
+                .await;
+                self.fail_dispatch(repo, pr, &deploy.dispatch_id, reason)
+                    .await;
+                Done::Yes
+            }
+            Err(e) => {
+                metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "error").increment(1);
+                Done::Later(e.to_string())
+            }
+        }
+    }
+
+    async fn gate_config(&self, repo: &RepoRef, pr: &PrKey) -> Option<crate::config::RepoConfig> {
+        let state = self.store.load_gate(pr).await.ok()??.value.state;
+        self.config(repo, &state.default_branch)
+            .await
+            .ok()
+            .map(|(c, _)| c)
+    }
+
+    async fn link_run(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        dispatch_id: &str,
+        run_id: u64,
+        url: Option<String>,
+    ) {
+        let Some(config) = self.gate_config(repo, pr).await else {
+            return;
+        };
+        let fact = Fact::RunLinked {
+            dispatch_id: dispatch_id.to_string(),
+            run_id,
+            url,
+        };
+        if let Err(e) = Box::pin(self.transition(repo, pr, None, &[fact], &config, None)).await {
+            tracing::error!(error = %e, "cannot link run to dispatch");
+        }
+    }
+
+    async fn fail_dispatch(&self, repo: &RepoRef, pr: &PrKey, dispatch_id: &str, reason: String) {
+        let Some(config) = self.gate_config(repo, pr).await else {
+            return;
+        };
+        let fact = Fact::DispatchFailed {
+            dispatch_id: dispatch_id.to_string(),
+            reason,
+        };
+        if let Err(e) = Box::pin(self.transition(repo, pr, None, &[fact], &config, None)).await {
+            tracing::error!(error = %e, "cannot record failed dispatch");
+        }
+    }
+
+    /// Creates or updates the `gatebot` check run on the head SHA.
+    async fn sync_check_run(&self, repo: &RepoRef, pr: &PrKey) -> Result<(), crate::app::AppError> {
+        let Some(v) = self.store.load_gate(pr).await? else {
+            return Ok(());
+        };
+        let state = v.value.state;
+        let (config, _) = self.config(repo, &state.default_branch).await?;
+        let view = summary::render(
+            &state,
+            &Policy {
+                config: &config,
+                now: Utc::now(),
+            },
+        );
+        let known = state
+            .check_run
+            .as_ref()
+            .filter(|c| c.sha == state.head_sha)
+            .map(|c| c.id);
+        let id = match known {
+            Some(id) => {
+                self.github.update_check_run(repo, id, &view).await?;
+                id
+            }
+            None => {
+                // Never create a second one: look for ours first.
+                let existing = self
+                    .github
+                    .check_runs(repo, &state.head_sha)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.name == crate::gate::ci::GATEBOT_CHECK)
+                    .map(|r| r.id)
+                    .max();
+                match existing {
+                    Some(id) => {
+                        self.github.update_check_run(repo, id, &view).await?;
+                        id
+                    }
+                    None => {
+                        self.github
+                            .create_check_run(repo, &state.head_sha, &view)
+                            .await?
+                    }
+                }
+            }
+        };
+        if known != Some(id) {
+            let sha = state.head_sha.clone();
+            self.update_record(pr, |rec| {
+                if rec.state.head_sha != sha {
+                    return false;
+                }
+                rec.state.check_run = Some(crate::gate::state::CheckRunRef {
+                    sha: sha.clone(),
+                    id,
+                });
+                true
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

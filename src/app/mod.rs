@@ -1,0 +1,226 @@
+//! The application service: turns a verified delivery into facts, runs the
+//! pure gate machine, stores the new state together with its side effects
+//! (one conditional write), then performs them.
+
+pub mod config_cache;
+pub mod effects;
+pub mod handlers;
+pub mod permissions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::config::RepoConfig;
+use crate::domain::PrKey;
+use crate::gate::{self, Fact, GateState, Policy};
+use crate::github::{GitHub, GitHubError, RepoRef};
+use crate::store::{AuditEntry, GateRecord, Store, StoreError};
+use config_cache::ConfigCache;
+
+/// How long delivery ids and semantic keys are remembered.
+pub const DEDUPE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+/// How long an effect is claimed by the process performing it.
+pub const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
+/// Attempts at a conditional write before giving up.
+const WRITE_ATTEMPTS: u32 = 8;
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Processed,
+    Ignored,
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub status: Status,
+    pub detail: String,
+}
+
+impl Outcome {
+    pub fn processed(detail: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Processed,
+            detail: detail.into(),
+        }
+    }
+    pub fn ignored(detail: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Ignored,
+            detail: detail.into(),
+        }
+    }
+    pub fn duplicate(detail: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Duplicate,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The delivery is well-signed but unusable (answered 400).
+    #[error("bad delivery: {0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+/// The application: a store, a GitHub, and the config cache.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub github: Arc<dyn GitHub>,
+    pub configs: ConfigCache,
+}
+
+/// One delivery being handled (for audit and logs).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub event: String,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, github: Arc<dyn GitHub>) -> Self {
+        App {
+            store,
+            github,
+            configs: ConfigCache::new(Duration::from_secs(60)),
+        }
+    }
+
+    pub async fn audit(
+        &self,
+        pr: &PrKey,
+        delivery: Option<&str>,
+        actor: Option<&str>,
+        kind: &str,
+        detail: String,
+    ) {
+        let entry = AuditEntry {
+            at: Utc::now(),
+            repo: pr.repo.clone(),
+            pr: Some(pr.number),
+            delivery: delivery.map(str::to_string),
+            actor: actor.map(str::to_string),
+            kind: kind.to_string(),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    /// The repo's config, or the reason it is unusable.
+    pub async fn config(
+        &self,
+        repo: &RepoRef,
+        default_branch: &str,
+    ) -> Result<(RepoConfig, Option<String>), AppError> {
+        Ok(
+            match self
+                .configs
+                .get(self.github.as_ref(), repo, default_branch)
+                .await?
+            {
+                Ok(c) => (c, None),
+                Err(e) => (RepoConfig::default(), Some(e)),
+            },
+        )
+    }
+
+    /// Applies `facts` to the PR's record (created from `init` when it does
+    /// not exist yet) in one conditional write, retried from a fresh read
+    /// when it loses a race; then performs the side effects it queued.
+    pub async fn transition(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        init: Option<&GateState>,
+        facts: &[Fact],
+        config: &RepoConfig,
+        delivery: Option<&Delivery>,
+    ) -> Result<Option<GateState>, AppError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let (mut record, version) = match self.store.load_gate(pr).await? {
+                Some(v) => (v.value, Some(v.version)),
+                None => match init {
+                    Some(state) => (GateRecord::new(state.clone()), None),
+                    None => return Ok(None),
+                },
+            };
+            let policy = Policy {
+                config,
+                now: Utc::now(),
+            };
+            let mut actions = Vec::new();
+            let mut notes = Vec::new();
+            let mut changed = version.is_none();
+            for fact in facts {
+                let t = gate::apply(&record.state, fact, &policy);
+                changed |= t.changed;
+                record.state = t.state;
+                for a in t.actions {
+                    if !(a == gate::Action::SyncCheckRun && actions.contains(&a)) {
+                        actions.push(a);
+                    }
+                }
+                notes.push(t.note);
+            }
+            if !changed && actions.is_empty() {
+                tracing::debug!(?notes, "no change");
+                return Ok(Some(record.state));
+            }
+            let ids = record.enqueue(actions, delivery.map(|d| d.id.as_str()));
+            match self.store.save_gate(&record, version).await {
+                Ok(_) => {
+                    for note in notes {
+                        tracing::info!(pr = %pr, "{note}");
+                        self.audit(pr, delivery.map(|d| d.id.as_str()), None, "gate", note)
+                            .await;
+                    }
+                    self.perform(repo, pr, &ids).await;
+                    return Ok(Some(record.state));
+                }
+                Err(StoreError::Conflict) => {
+                    metrics::counter!("gatebot_store_conflicts_total").increment(1);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("too many concurrent writers for one PR".into()).into())
+    }
+
+    /// A conditional read-modify-write of a record's bookkeeping (not a
+    /// gate fact): applies `f` until it wins a race.
+    pub async fn update_record(
+        &self,
+        pr: &PrKey,
+        f: impl Fn(&mut GateRecord) -> bool,
+    ) -> Result<(), AppError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(v) = self.store.load_gate(pr).await? else {
+                return Ok(());
+            };
+            let mut record = v.value;
+            if !f(&mut record) {
+                return Ok(());
+            }
+            match self.store.save_gate(&record, Some(v.version)).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("too many concurrent writers for one PR".into()).into())
+    }
+}

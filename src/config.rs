@@ -1,0 +1,861 @@
+//! The repository configuration, `.github/gatebot.yml`.
+//!
+//! The file is optional: a missing or empty file means every default. It is
+//! read into private serde structs that reject unknown keys, then checked and
+//! converted into the public types once ("parse, don't validate"), so the
+//! rest of gatebot never sees an unchecked value.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::domain::Environment;
+
+const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
+const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";
+const DEFAULT_PROD_APPROVALS: u32 = 1;
+const MAX_PROD_APPROVALS: u32 = 20;
+const DEFAULT_PROTECTED_ENVIRONMENT: &str = "production";
+const MAX_LOGIN_LEN: usize = 39;
+const MAX_TEAM_SLUG_LEN: usize = 255;
+const MAX_FILE_NAME_LEN: usize = 255;
+
+/// A repository's gatebot settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoConfig {
+    pub workflows: Workflows,
+    /// Check runs that must succeed on the head SHA; empty means every check
+    /// run except gatebot's own, and at least one.
+    pub required_checks: Vec<String>,
+    pub roles: Roles,
+    pub approvals: Approvals,
+    /// Windows during which production dispatch is refused.
+    pub freeze: Vec<FreezeWindow>,
+    pub protected_environments: Vec<String>,
+}
+
+/// The workflow files gatebot dispatches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workflows {
+    pub stage: String,
+    pub prod: String,
+    /// Dispatched by `/verify-stage`, when set.
+    pub verify: Option<String>,
+    /// The branch the workflows run from (YAML key `ref`); `None` means the
+    /// repository's default branch.
+    pub git_ref: Option<String>,
+}
+
+/// Who may use the qa and release commands; an empty list falls back to
+/// repository permissions (write for qa, maintain or admin for release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    pub qa: Vec<Principal>,
+    pub release: Vec<Principal>,
+}
+
+/// A user or a team named in [`Roles`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A lowercased login.
+    User(String),
+    /// A team, `@org/slug` in the file, both parts lowercased.
+    Team { org: String, slug: String },
+}
+
+/// How many approvals a deploy needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approvals {
+    /// Distinct `/approve`s needed before production.
+    pub prod: u32,
+}
+
+/// A period during which production deploys are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezeWindow {
+    /// Inclusive.
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub to: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// Why `.github/gatebot.yml` was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid .github/gatebot.yml: {0}")]
+    Invalid(String),
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        RepoConfig {
+            workflows: Workflows {
+                stage: DEFAULT_STAGE_WORKFLOW.to_string(),
+                prod: DEFAULT_PROD_WORKFLOW.to_string(),
+                verify: None,
+                git_ref: None,
+            },
+            required_checks: Vec::new(),
+            roles: Roles {
+                qa: Vec::new(),
+                release: Vec::new(),
+            },
+            approvals: Approvals {
+                prod: DEFAULT_PROD_APPROVALS,
+            },
+            freeze: Vec::new(),
+            protected_environments: vec![DEFAULT_PROTECTED_ENVIRONMENT.to_string()],
+        }
+    }
+}
+
+impl RepoConfig {
+    /// The freeze window containing `now` (from inclusive, to exclusive), if any.
+    pub fn active_freeze(&self, now: DateTime<Utc>) -> Option<&FreezeWindow> {
+        self.freeze.iter().find(|w| w.from <= now && now < w.to)
+    }
+
+    /// The workflow file that deploys to `env`.
+    pub fn workflow(&self, env: Environment) -> &str {
+        match env {
+            Environment::Staging => &self.workflows.stage,
+            Environment::Production => &self.workflows.prod,
+        }
+    }
+
+    /// Whether `name` is one of the protected environments, ignoring case.
+    pub fn is_protected_environment(&self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        self.protected_environments
+            .iter()
+            .any(|e| e.to_lowercase() == name)
+    }
+}
+
+impl Principal {
+    /// Parses `alice`, `@alice` (users) or `@org/team-slug` (a team).
+    pub fn parse(s: &str) -> Result<Principal, ConfigError> {
+        parse_principal(s).map_err(ConfigError::Invalid)
+    }
+}
+
+/// Parses and checks the contents of `.github/gatebot.yml`.
+///
+/// An empty file (or one with only comments) gives [`RepoConfig::default`].
+pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigError> {
+    let raw: Option<RawConfig> =
+        serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    raw.unwrap_or_default()
+        .into_config()
+        .map_err(ConfigError::Invalid)
+}
+
+/// The file as written; `None` is an absent (or null) key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping of gatebot settings"
+)]
+struct RawConfig {
+    workflows: Option<RawWorkflows>,
+    required_checks: Option<Vec<String>>,
+    roles: Option<RawRoles>,
+    approvals: Option<RawApprovals>,
+    freeze: Option<Vec<RawFreezeWindow>>,
+    protected_environments: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping with `stage`, `prod`, `verify` and `ref`"
+)]
+struct RawWorkflows {
+    stage: Option<String>,
+    prod: Option<String>,
+    verify: Option<String>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping with `qa` and `release`"
+)]
+struct RawRoles {
+    qa: Option<Vec<String>>,
+    release: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a mapping with `prod`")]
+struct RawApprovals {
+    /// Signed, so that `0` and `-1` get the range message, not serde's.
+    prod: Option<i64>,
+}
+
+/// `from` and `to` are required; the rest of the item has defaults.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `from`, `to` and optionally `reason`"
+)]
+struct RawFreezeWindow {
+    from: String,
+    to: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Errors are messages naming the offending field.
+type Checked<T> = Result<T, String>;
+
+impl RawConfig {
+    fn into_config(self) -> Checked<RepoConfig> {
+        let defaults = RepoConfig::default();
+        let workflows = self.workflows.unwrap_or_default();
+        let roles = self.roles.unwrap_or_default();
+        let approvals = self.approvals.unwrap_or_default();
+        Ok(RepoConfig {
+            workflows: Workflows {
+                stage: workflow_file("workflows.stage", workflows.stage)?
+                    .unwrap_or(defaults.workflows.stage),
+                prod: workflow_file("workflows.prod", workflows.prod)?
+                    .unwrap_or(defaults.workflows.prod),
+                verify: workflow_file("workflows.verify", workflows.verify)?,
+                git_ref: workflows.git_ref.map(git_ref).transpose()?,
+            },
+            required_checks: non_empty_names("required_checks", self.required_checks)?,
+            roles: Roles {
+                qa: principals("roles.qa", roles.qa)?,
+                release: principals("roles.release", roles.release)?,
+            },
+            approvals: Approvals {
+                prod: approvals
+                    .prod
+                    .map(prod_approvals)
+                    .transpose()?
+                    .unwrap_or(defaults.approvals.prod),
+            },
+            freeze: self
+                .freeze
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| w.into_window(i))
+                .collect::<Checked<_>>()?,
+            protected_environments: match self.protected_environments {
+                Some(names) => non_empty_names("protected_environments", Some(names))?,
+                None => defaults.protected_environments,
+            },
+        })
+    }
+}
+
+impl RawFreezeWindow {
+    fn into_window(self, index: usize) -> Checked<FreezeWindow> {
+        let field = |name: &str| format!("freeze[{index}].{name}");
+        let from = timestamp(&field("from"), &self.from)?;
+        let to = timestamp(&field("to"), &self.to)?;
+        if from >= to {
+            return Err(format!(
+                "freeze[{index}]: `from` ({}) must be before `to` ({})",
+                self.from, self.to
+            ));
+        }
+        let reason = self
+            .reason
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
+        Ok(FreezeWindow { from, to, reason })
+    }
+}
+
+/// A workflow file name: `[A-Za-z0-9._-]+` ending in `.yml` or `.yaml`.
+fn workflow_file(field: &str, name: Option<String>) -> Checked<Option<String>> {
+    let Some(name) = name else { return Ok(None) };
+    let plain = name.len() <= MAX_FILE_NAME_LEN
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && [".yml", ".yaml"]
+            .iter()
+            .any(|ext| name.strip_suffix(ext).is_some_and(|stem| !stem.is_empty()));
+    if plain {
+        Ok(Some(name))
+    } else {
+        Err(format!(
+            "{field}: `{name}` must be a workflow file name such as `cd-prod.yml`: letters, \
+             digits, `.`, `_` and `-` only, ending in .yml or .yaml, no `/` or `..`"
+        ))
+    }
+}
+
+fn git_ref(name: String) -> Checked<String> {
+    if name.is_empty()
+        || name.contains("..")
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        Err(format!(
+            "workflows.ref: `{name}` must be a non-empty branch name without spaces or `..`"
+        ))
+    } else {
+        Ok(name)
+    }
+}
+
+fn prod_approvals(n: i64) -> Checked<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_PROD_APPROVALS).contains(n))
+        .ok_or_else(|| {
+            format!("approvals.prod must be between 1 and {MAX_PROD_APPROVALS}, not {n}")
+        })
+}
+
+/// The names of a list that must hold no empty (or blank) entry.
+fn non_empty_names(field: &str, names: Option<Vec<String>>) -> Checked<Vec<String>> {
+    let names = names.unwrap_or_default();
+    match names.iter().position(|n| n.trim().is_empty()) {
+        Some(i) => Err(format!("{field}[{i}] must not be empty")),
+        None => Ok(names),
+    }
+}
+
+fn principals(field: &str, entries: Option<Vec<String>>) -> Checked<Vec<Principal>> {
+    entries
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| parse_principal(entry).map_err(|e| format!("{field}[{i}]: {e}")))
+        .collect()
+}
+
+fn timestamp(field: &str, value: &str) -> Checked<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!(
+                "{field}: `{value}` is not an RFC 3339 timestamp such as 2026-12-20T00:00:00Z ({e})"
+            )
+        })
+}
+
+fn parse_principal(s: &str) -> Checked<Principal> {
+    let entry = s.trim();
+    let parsed = match entry.strip_prefix('@') {
+        Some(team) if team.contains('/') => team.split_once('/').and_then(|(org, slug)| {
+            (is_login(org) && is_team_slug(slug)).then(|| Principal::Team {
+                org: org.to_ascii_lowercase(),
+                slug: slug.to_ascii_lowercase(),
+            })
+        }),
+        user => {
+            let login = user.unwrap_or(entry);
+            is_login(login).then(|| Principal::User(login.to_ascii_lowercase()))
+        }
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "`{s}` is not a GitHub login (letters, digits and `-`, at most 39) or `@org/team-slug`"
+        )
+    })
+}
+
+/// A GitHub login or organisation name: ASCII letters, digits and `-`.
+fn is_login(s: &str) -> bool {
+    (1..=MAX_LOGIN_LEN).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A team slug: ASCII letters, digits, `-` and `_`.
+fn is_team_slug(s: &str) -> bool {
+    (1..=MAX_TEAM_SLUG_LEN).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn user(login: &str) -> Principal {
+        Principal::User(login.into())
+    }
+
+    fn team(org: &str, slug: &str) -> Principal {
+        Principal::Team {
+            org: org.into(),
+            slug: slug.into(),
+        }
+    }
+
+    /// The error message for `yaml`, which must be rejected.
+    fn error(yaml: &str) -> String {
+        match parse(yaml) {
+            Err(ConfigError::Invalid(message)) => message,
+            Ok(config) => panic!("accepted {yaml:?} as {config:?}"),
+        }
+    }
+
+    const FULL_EXAMPLE: &str = r#"
+workflows:
+  stage: deploy-stage.yaml
+  prod: deploy_prod.yml
+  verify: smoke-tests.yml
+  ref: release/2026
+required_checks: [build, "test (ubuntu-latest)"]
+roles:
+  qa: [Alice, "@bob", "@Acme/QA-Team"]
+  release: ["@acme/release_managers"]
+approvals:
+  prod: 2
+freeze:
+  - { from: "2026-12-20T00:00:00Z", to: "2027-01-05T00:00:00Z", reason: "year-end freeze" }
+  - from: 2027-03-01T08:00:00+02:00
+    to: 2027-03-01T18:00:00+02:00
+protected_environments: [production, Staging]
+"#;
+
+    #[test]
+    fn defaults_from_empty_files() {
+        for yaml in [
+            "",
+            "\n",
+            "---\n",
+            "---",
+            "# gatebot settings\n# none yet\n",
+            "---\n# only a comment\n...\n",
+            "~\n",
+            "null\n",
+            "{}\n",
+        ] {
+            assert_eq!(parse(yaml), Ok(RepoConfig::default()), "{yaml:?}");
+        }
+    }
+
+    #[test]
+    fn default_values() {
+        let config = RepoConfig::default();
+        assert_eq!(config.workflows.stage, "cd-stage.yml");
+        assert_eq!(config.workflows.prod, "cd-prod.yml");
+        assert_eq!(config.workflows.verify, None);
+        assert_eq!(config.workflows.git_ref, None);
+        assert!(config.required_checks.is_empty());
+        assert!(config.roles.qa.is_empty() && config.roles.release.is_empty());
+        assert_eq!(config.approvals.prod, 1);
+        assert!(config.freeze.is_empty());
+        assert_eq!(config.protected_environments, vec!["production"]);
+    }
+
+    #[test]
+    fn null_and_empty_sections_are_defaults() {
+        let yaml = "workflows:\nrequired_checks:\nroles:\napprovals:\nfreeze:\n";
+        assert_eq!(parse(yaml), Ok(RepoConfig::default()));
+        let yaml = "workflows: {stage: null, prod: ~, verify: null, ref: null}\n\
+                    roles: {qa: [], release: null}\napprovals: {prod: null}\nfreeze: []\n";
+        assert_eq!(parse(yaml), Ok(RepoConfig::default()));
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let yaml = r#"
+workflows:
+  stage: cd-stage.yml      # default cd-stage.yml
+  prod: cd-prod.yml        # default cd-prod.yml
+  verify: null             # optional workflow dispatched by /verify-stage
+  ref: null                # branch the workflows run from
+required_checks: []        # check-run names that must succeed on the head SHA
+roles:
+  qa: []                   # logins and "@org/team-slug"
+  release: []              # empty = users with maintain or admin permission
+approvals:
+  prod: 1                  # distinct /approve needed
+freeze:                    # optional windows during which prod dispatch is refused
+  - { from: "2026-12-20T00:00:00Z", to: "2027-01-05T00:00:00Z", reason: "year-end freeze" }
+protected_environments: [production]
+"#;
+        let expected = RepoConfig {
+            freeze: vec![FreezeWindow {
+                from: at("2026-12-20T00:00:00Z"),
+                to: at("2027-01-05T00:00:00Z"),
+                reason: Some("year-end freeze".into()),
+            }],
+            ..RepoConfig::default()
+        };
+        assert_eq!(parse(yaml), Ok(expected));
+    }
+
+    #[test]
+    fn a_full_file_parses_to_the_exact_struct() {
+        let expected = RepoConfig {
+            workflows: Workflows {
+                stage: "deploy-stage.yaml".into(),
+                prod: "deploy_prod.yml".into(),
+                verify: Some("smoke-tests.yml".into()),
+                git_ref: Some("release/2026".into()),
+            },
+            required_checks: vec!["build".into(), "test (ubuntu-latest)".into()],
+            roles: Roles {
+                qa: vec![user("alice"), user("bob"), team("acme", "qa-team")],
+                release: vec![team("acme", "release_managers")],
+            },
+            approvals: Approvals { prod: 2 },
+            freeze: vec![
+                FreezeWindow {
+                    from: at("2026-12-20T00:00:00Z"),
+                    to: at("2027-01-05T00:00:00Z"),
+                    reason: Some("year-end freeze".into()),
+                },
+                FreezeWindow {
+                    from: at("2027-03-01T06:00:00Z"),
+                    to: at("2027-03-01T16:00:00Z"),
+                    reason: None,
+                },
+            ],
+            protected_environments: vec!["production".into(), "Staging".into()],
+        };
+        assert_eq!(parse(FULL_EXAMPLE), Ok(expected));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let cases = [
+            ("deploy: true\n", "`deploy`"),
+            ("required-checks: [build]\n", "`required-checks`"),
+            ("workflows:\n  staging: cd.yml\n", "`staging`"),
+            ("workflows:\n  branch: main\n", "`branch`"),
+            ("roles:\n  admins: [alice]\n", "`admins`"),
+            ("approvals:\n  stage: 1\n", "`stage`"),
+            (
+                "freeze:\n  - { from: \"2026-12-20T00:00:00Z\", to: \"2027-01-05T00:00:00Z\", note: x }\n",
+                "`note`",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let message = error(yaml);
+            assert!(message.contains(key), "{yaml:?}: {message}");
+            assert!(message.contains("unknown field"), "{yaml:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn yaml_errors_carry_serdes_message() {
+        let message = error("workflows:\n  stage: [cd.yml\n");
+        assert!(message.contains("line"), "{message}");
+        let message = error("roles:\n  qa: [@alice]\n");
+        assert!(message.contains("line"), "{message}");
+        let message = error("workflows: stage: cd.yml\n");
+        assert!(message.contains("line 1"), "{message}");
+        let message = error("workflows: cd.yml\n");
+        assert!(
+            message.contains("expected a mapping with `stage`"),
+            "{message}"
+        );
+        let message = error("freeze: [2026]\n");
+        assert!(
+            message.contains("expected a mapping with `from`"),
+            "{message}"
+        );
+        let message = error("approvals:\n  prod: two\n");
+        assert!(message.contains("invalid type"), "{message}");
+        let message = error("freeze:\n  - { to: \"2027-01-05T00:00:00Z\" }\n");
+        assert!(message.contains("missing field `from`"), "{message}");
+        let display = parse("a: [").unwrap_err().to_string();
+        assert!(
+            display.starts_with("invalid .github/gatebot.yml: "),
+            "{display}"
+        );
+    }
+
+    #[test]
+    fn top_level_must_be_a_mapping() {
+        for yaml in ["- a\n- b\n", "just a string\n", "42\n", "true\n"] {
+            let message = error(yaml);
+            assert!(
+                message.contains("a mapping of gatebot settings"),
+                "{yaml:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn approvals_must_be_between_1_and_20() {
+        for n in [1, 7, 20] {
+            let config = parse(&format!("approvals:\n  prod: {n}\n")).unwrap();
+            assert_eq!(config.approvals.prod, n);
+        }
+        for n in ["0", "21", "-1", "4294967297"] {
+            let message = error(&format!("approvals:\n  prod: {n}\n"));
+            assert!(
+                message.contains("approvals.prod must be between 1 and 20"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn workflow_names_must_be_plain_yaml_files() {
+        for good in ["cd.yml", "cd.yaml", "Deploy_Prod-2.v1.yml", "a.yml"] {
+            for key in ["stage", "prod", "verify"] {
+                let config = parse(&format!("workflows:\n  {key}: {good}\n")).unwrap();
+                let got = match key {
+                    "stage" => Some(config.workflows.stage),
+                    "prod" => Some(config.workflows.prod),
+                    _ => config.workflows.verify,
+                };
+                assert_eq!(got.as_deref(), Some(good));
+            }
+        }
+        for bad in [
+            "\"\"",
+            "cd",
+            "cd.yml.bak",
+            "cd.json",
+            ".yml",
+            "cd.YML",
+            ".github/workflows/cd.yml",
+            "../cd.yml",
+            "cd..yml",
+            "\"cd prod.yml\"",
+            "cd$.yml",
+            "\"é.yml\"",
+        ] {
+            for key in ["stage", "prod", "verify"] {
+                let message = error(&format!("workflows:\n  {key}: {bad}\n"));
+                assert!(
+                    message.starts_with(&format!("workflows.{key}: ")),
+                    "{message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ref_must_be_a_plain_branch_name() {
+        for good in ["main", "release/2026", "refs/heads/main", "v1.2.3"] {
+            let config = parse(&format!("workflows:\n  ref: {good}\n")).unwrap();
+            assert_eq!(config.workflows.git_ref.as_deref(), Some(good));
+        }
+        for bad in ["\"\"", "\"my branch\"", "main..dev", "\"tab\\tbranch\""] {
+            let message = error(&format!("workflows:\n  ref: {bad}\n"));
+            assert!(message.starts_with("workflows.ref: "), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn required_checks_must_not_be_empty_strings() {
+        assert_eq!(
+            error("required_checks: [build, \"\"]\n"),
+            "required_checks[1] must not be empty"
+        );
+        assert_eq!(
+            error("required_checks: [\"  \"]\n"),
+            "required_checks[0] must not be empty"
+        );
+        assert_eq!(
+            error("protected_environments: [\"\"]\n"),
+            "protected_environments[0] must not be empty"
+        );
+    }
+
+    #[test]
+    fn protected_environments() {
+        let config = parse("protected_environments: []\n").unwrap();
+        assert!(config.protected_environments.is_empty());
+        assert!(!config.is_protected_environment("production"));
+
+        let config = RepoConfig::default();
+        for name in ["production", "Production", "PRODUCTION"] {
+            assert!(config.is_protected_environment(name), "{name}");
+        }
+        for name in ["staging", "prod", "production-eu", ""] {
+            assert!(!config.is_protected_environment(name), "{name}");
+        }
+
+        let config = parse(FULL_EXAMPLE).unwrap();
+        assert!(config.is_protected_environment("staging"));
+    }
+
+    #[test]
+    fn workflow_per_environment() {
+        let config = RepoConfig::default();
+        assert_eq!(config.workflow(Environment::Staging), "cd-stage.yml");
+        assert_eq!(config.workflow(Environment::Production), "cd-prod.yml");
+        let config = parse(FULL_EXAMPLE).unwrap();
+        assert_eq!(config.workflow(Environment::Staging), "deploy-stage.yaml");
+        assert_eq!(config.workflow(Environment::Production), "deploy_prod.yml");
+    }
+
+    #[test]
+    fn freeze_windows_must_be_ordered_rfc3339() {
+        let window = |from: &str, to: &str| format!("freeze:\n  - {{ from: {from}, to: {to} }}\n");
+        let message = error(&window(
+            "\"2027-01-05T00:00:00Z\"",
+            "\"2026-12-20T00:00:00Z\"",
+        ));
+        assert!(message.starts_with("freeze[0]: `from` ("), "{message}");
+        let message = error(&window(
+            "\"2026-12-20T00:00:00Z\"",
+            "\"2026-12-20T00:00:00Z\"",
+        ));
+        assert!(message.contains("must be before"), "{message}");
+        // The same instant written in two offsets is still not before itself.
+        let message = error(&window(
+            "\"2026-12-20T02:00:00+02:00\"",
+            "\"2026-12-20T00:00:00Z\"",
+        ));
+        assert!(message.contains("must be before"), "{message}");
+
+        for bad in [
+            "2026-12-20",
+            "\"2026-12-20 00:00\"",
+            "\"next monday\"",
+            "\"2026-13-01T00:00:00Z\"",
+        ] {
+            let message = error(&window(bad, "\"2027-01-05T00:00:00Z\""));
+            assert!(message.starts_with("freeze[0].from: "), "{bad}: {message}");
+            let message = error(&window("\"2026-12-20T00:00:00Z\"", bad));
+            assert!(message.starts_with("freeze[0].to: "), "{bad}: {message}");
+        }
+
+        let second_bad = "freeze:\n  - { from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\" }\n  - { from: x, to: y }\n";
+        assert!(error(second_bad).starts_with("freeze[1].from: "));
+    }
+
+    #[test]
+    fn freeze_reason_is_trimmed_and_optional() {
+        let yaml = |reason: &str| {
+            format!(
+                "freeze:\n  - {{ from: \"2026-12-20T00:00:00Z\", to: \"2027-01-05T00:00:00Z\"{reason} }}\n"
+            )
+        };
+        let reason = |yaml: String| parse(&yaml).unwrap().freeze[0].reason.clone();
+        assert_eq!(reason(yaml("")), None);
+        assert_eq!(reason(yaml(", reason: null")), None);
+        assert_eq!(reason(yaml(", reason: \"  \"")), None);
+        assert_eq!(
+            reason(yaml(", reason: \" launch \"")),
+            Some("launch".into())
+        );
+    }
+
+    #[test]
+    fn active_freeze_boundaries() {
+        let config = parse(FULL_EXAMPLE).unwrap();
+        let year_end = Some(&config.freeze[0]);
+        let march = Some(&config.freeze[1]);
+        let cases = [
+            ("2026-12-19T23:59:59Z", None),
+            ("2026-12-20T00:00:00Z", year_end),
+            ("2026-12-31T12:00:00Z", year_end),
+            ("2027-01-04T23:59:59Z", year_end),
+            ("2027-01-05T00:00:00Z", None),
+            ("2027-03-01T05:59:59Z", None),
+            ("2027-03-01T06:00:00Z", march),
+            ("2027-03-01T15:59:59Z", march),
+            ("2027-03-01T16:00:00Z", None),
+        ];
+        for (now, expected) in cases {
+            assert_eq!(config.active_freeze(at(now)), expected, "{now}");
+        }
+        let nanosecond_before_end = at("2027-01-05T00:00:00Z") - chrono::Duration::nanoseconds(1);
+        assert_eq!(config.active_freeze(nanosecond_before_end), year_end);
+        assert_eq!(
+            RepoConfig::default().active_freeze(at("2026-12-25T00:00:00Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn overlapping_freezes_report_the_first() {
+        let yaml = "freeze:\n  - { from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\", reason: a }\n  - { from: \"2026-01-15T00:00:00Z\", to: \"2026-03-01T00:00:00Z\", reason: b }\n";
+        let config = parse(yaml).unwrap();
+        let reason = |now| {
+            config
+                .active_freeze(at(now))
+                .and_then(|w| w.reason.as_deref())
+        };
+        assert_eq!(reason("2026-01-20T00:00:00Z"), Some("a"));
+        assert_eq!(reason("2026-02-10T00:00:00Z"), Some("b"));
+    }
+
+    #[test]
+    fn principal_parsing() {
+        let good = [
+            ("alice", user("alice")),
+            ("Alice", user("alice")),
+            ("@Alice", user("alice")),
+            ("  bob  ", user("bob")),
+            ("a", user("a")),
+            ("dependabot-preview", user("dependabot-preview")),
+            ("x1-2-3", user("x1-2-3")),
+            (&"a".repeat(39), user(&"a".repeat(39))),
+            ("@acme/qa", team("acme", "qa")),
+            ("@Acme/QA-Team", team("acme", "qa-team")),
+            ("@acme/release_managers", team("acme", "release_managers")),
+        ];
+        for (s, expected) in good {
+            assert_eq!(Principal::parse(s), Ok(expected), "{s}");
+        }
+        let bad = [
+            "",
+            "@",
+            "  ",
+            &"a".repeat(40),
+            "al ice",
+            "al_ice",
+            "alice@example.com",
+            "@@alice",
+            "acme/qa",
+            "@acme/",
+            "@/qa",
+            "@acme/qa/x",
+            "@acme/qa team",
+            "@ac_me/qa",
+            "élodie",
+        ];
+        for s in bad {
+            let Err(ConfigError::Invalid(message)) = Principal::parse(s) else {
+                panic!("accepted {s:?}");
+            };
+            assert!(message.contains("is not a GitHub login"), "{message}");
+        }
+    }
+
+    #[test]
+    fn bad_role_entries_name_the_field() {
+        let message = error("roles:\n  qa: [alice, \"bad login\"]\n");
+        assert!(message.starts_with("roles.qa[1]: `bad login`"), "{message}");
+        let message = error("roles:\n  release: [\"@acme/\"]\n");
+        assert!(message.starts_with("roles.release[0]: "), "{message}");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(yaml in any::<String>()) {
+            let _ = parse(&yaml);
+        }
+
+        #[test]
+        fn principal_parse_never_panics(s in any::<String>()) {
+            let _ = Principal::parse(&s);
+        }
+
+        #[test]
+        fn valid_logins_round_trip(login in "[A-Za-z0-9-]{1,39}", at in any::<bool>()) {
+            let entry = if at { format!("@{login}") } else { login.clone() };
+            prop_assert_eq!(Principal::parse(&entry), Ok(Principal::User(login.to_ascii_lowercase())));
+        }
+    }
+}

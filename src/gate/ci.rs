@@ -1,0 +1,193 @@
+//! CI verdict for a head SHA from the check runs GitHub reports for it.
+
+use serde::{Deserialize, Serialize};
+
+/// The name of gatebot's own check run; never counted as CI.
+pub const GATEBOT_CHECK: &str = "gatebot";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiStatus {
+    Pending,
+    Green,
+    Failed,
+}
+
+/// One check run as listed for a SHA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRunInfo {
+    pub id: u64,
+    pub name: String,
+    /// `queued`, `in_progress`, `completed`, …
+    pub status: String,
+    /// `success`, `failure`, `neutral`, `skipped`, … once completed.
+    pub conclusion: Option<String>,
+}
+
+fn passed(conclusion: Option<&str>) -> bool {
+    matches!(conclusion, Some("success" | "neutral" | "skipped"))
+}
+
+/// CI is green when every required check (or, with none configured, every
+/// check run but gatebot's own, at least one) has completed successfully.
+/// When a name appears several times (re-runs), the newest run (highest id)
+/// counts.
+pub fn evaluate(runs: &[CheckRunInfo], required: &[String]) -> CiStatus {
+    let mut latest: std::collections::BTreeMap<&str, &CheckRunInfo> = Default::default();
+    for run in runs.iter().filter(|r| r.name != GATEBOT_CHECK) {
+        match latest.get(run.name.as_str()) {
+            Some(seen) if seen.id >= run.id => {}
+            _ => {
+                latest.insert(run.name.as_str(), run);
+            }
+        }
+    }
+    let considered: Vec<Option<&CheckRunInfo>> = if required.is_empty() {
+        if latest.is_empty() {
+            return CiStatus::Pending;
+        }
+        latest.values().map(|r| Some(*r)).collect()
+    } else {
+        required
+            .iter()
+            .map(|name| latest.get(name.as_str()).copied())
+            .collect()
+    };
+    let mut status = CiStatus::Green;
+    for run in considered {
+        match run {
+            None => status = CiStatus::Pending,
+            Some(r) if r.status != "completed" => {
+                if status == CiStatus::Green {
+                    status = CiStatus::Pending;
+                }
+            }
+            Some(r) if passed(r.conclusion.as_deref()) => {}
+            Some(_) => return CiStatus::Failed,
+        }
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: u64, name: &str, status: &str, conclusion: Option<&str>) -> CheckRunInfo {
+        CheckRunInfo {
+            id,
+            name: name.into(),
+            status: status.into(),
+            conclusion: conclusion.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn table() {
+        let ok = |id, n| run(id, n, "completed", Some("success"));
+        let req = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: Vec<(&str, Vec<CheckRunInfo>, Vec<String>, CiStatus)> = vec![
+            ("no runs at all", vec![], req(&[]), CiStatus::Pending),
+            (
+                "only gatebot's own",
+                vec![ok(1, "gatebot")],
+                req(&[]),
+                CiStatus::Pending,
+            ),
+            (
+                "all others green",
+                vec![
+                    ok(1, "build"),
+                    ok(2, "lint"),
+                    run(3, "gatebot", "in_progress", None),
+                ],
+                req(&[]),
+                CiStatus::Green,
+            ),
+            (
+                "one still running",
+                vec![ok(1, "build"), run(2, "lint", "in_progress", None)],
+                req(&[]),
+                CiStatus::Pending,
+            ),
+            (
+                "one failed",
+                vec![ok(1, "build"), run(2, "lint", "completed", Some("failure"))],
+                req(&[]),
+                CiStatus::Failed,
+            ),
+            (
+                "skipped and neutral pass",
+                vec![
+                    run(1, "a", "completed", Some("skipped")),
+                    run(2, "b", "completed", Some("neutral")),
+                ],
+                req(&[]),
+                CiStatus::Green,
+            ),
+            (
+                "cancelled fails",
+                vec![run(1, "a", "completed", Some("cancelled"))],
+                req(&[]),
+                CiStatus::Failed,
+            ),
+            (
+                "required present and green",
+                vec![
+                    ok(1, "build"),
+                    run(2, "flaky", "completed", Some("failure")),
+                ],
+                req(&["build"]),
+                CiStatus::Green,
+            ),
+            (
+                "required missing",
+                vec![ok(1, "lint")],
+                req(&["build"]),
+                CiStatus::Pending,
+            ),
+            (
+                "required failed",
+                vec![run(1, "build", "completed", Some("failure"))],
+                req(&["build"]),
+                CiStatus::Failed,
+            ),
+            (
+                "re-run: newest wins (green)",
+                vec![
+                    run(1, "build", "completed", Some("failure")),
+                    ok(2, "build"),
+                ],
+                req(&["build"]),
+                CiStatus::Green,
+            ),
+            (
+                "re-run: newest wins (running)",
+                vec![ok(1, "build"), run(2, "build", "queued", None)],
+                req(&[]),
+                CiStatus::Pending,
+            ),
+            (
+                "re-run listed out of order",
+                vec![
+                    ok(5, "build"),
+                    run(2, "build", "completed", Some("failure")),
+                ],
+                req(&[]),
+                CiStatus::Green,
+            ),
+            (
+                "failure beats pending",
+                vec![
+                    run(1, "a", "queued", None),
+                    run(2, "b", "completed", Some("failure")),
+                ],
+                req(&[]),
+                CiStatus::Failed,
+            ),
+        ];
+        for (name, runs, required, want) in cases {
+            assert_eq!(evaluate(&runs, &required), want, "{name}");
+        }
+    }
+}

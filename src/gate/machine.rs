@@ -1,0 +1,854 @@
+//! `apply(state, fact, policy) -> (state, actions)`: the whole promotion
+//! logic, pure and deterministic. The caller persists the new state together
+//! with the actions (as pending side effects) and then performs them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ci::CiStatus;
+use super::state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Verification};
+use super::summary;
+use crate::commands::{Command, HELP_TEXT};
+use crate::config::RepoConfig;
+use crate::domain::{Environment, Sha};
+
+/// Something that happened, as far as the gates are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// The PR was opened or first seen; the record was just created.
+    Opened,
+    /// The PR's head is now `sha` (a push, or found when reading the PR).
+    HeadChanged {
+        sha: Sha,
+    },
+    /// The PR now targets another base branch: approvals are void.
+    BaseChanged,
+    Closed,
+    Reopened {
+        head_sha: Sha,
+    },
+    /// CI's verdict on `sha`, read from GitHub's check runs.
+    Ci {
+        sha: Sha,
+        status: CiStatus,
+    },
+    /// The repository configuration was (re)read; `error` when unusable.
+    Config {
+        error: Option<String>,
+    },
+    /// A command from a PR comment. `authorized` says whether the actor
+    /// holds the role the command needs (resolved from the API).
+    Command {
+        comment_id: u64,
+        actor: Actor,
+        command: Command,
+        /// The head SHA GitHub reported while handling the comment.
+        observed_head: Sha,
+        /// For `/rollback`: the previously deployed SHA from the history.
+        rollback_target: Option<Sha>,
+    },
+    /// GitHub told us which run a dispatch started.
+    RunLinked {
+        dispatch_id: String,
+        run_id: u64,
+        url: Option<String>,
+    },
+    /// A dispatched run completed.
+    RunCompleted {
+        dispatch_id: String,
+        run_id: u64,
+        success: bool,
+        url: Option<String>,
+    },
+    /// The dispatch call was refused outright (workflow missing, no
+    /// permission): the deploy failed without a run.
+    DispatchFailed {
+        dispatch_id: String,
+        reason: String,
+    },
+    /// A comment line started with a gatebot command but did not parse.
+    NotUnderstood {
+        comment_id: u64,
+        login: String,
+        message: String,
+    },
+    /// Nothing new: look again (a freeze may have ended).
+    Reevaluate,
+}
+
+/// Who issued a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Lowercase login.
+    pub login: String,
+    /// Holds the role the command requires (see [`required_role`]).
+    pub authorized: bool,
+}
+
+/// The role a command needs, resolved by the caller before `apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Qa,
+    Release,
+    QaOrRelease,
+    /// Read access to the repository.
+    Read,
+}
+
+impl Role {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Qa => "qa",
+            Role::Release => "release",
+            Role::QaOrRelease => "qa or release",
+            Role::Read => "read",
+        }
+    }
+}
+
+/// The role each command requires; `None` for commands anyone may use or
+/// whose permission is ownership (the cancel forms).
+pub fn required_role(command: &Command) -> Option<Role> {
+    match command {
+        Command::Lgtm | Command::VerifyStage => Some(Role::Qa),
+        Command::Approve => Some(Role::Release),
+        Command::Rollback(Environment::Production) => Some(Role::Release),
+        Command::Rollback(Environment::Staging) => Some(Role::Qa),
+        Command::Hold { .. } | Command::Unhold => Some(Role::QaOrRelease),
+        Command::Gates => Some(Role::Read),
+        Command::LgtmCancel
+        | Command::VerifyStageCancel
+        | Command::ApproveCancel
+        | Command::Help => None,
+    }
+}
+
+/// The repository's policy at the moment of the fact.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub config: &'a RepoConfig,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reaction {
+    #[serde(rename = "+1")]
+    Accepted,
+    #[serde(rename = "-1")]
+    Refused,
+    #[serde(rename = "confused")]
+    Confused,
+}
+
+impl Reaction {
+    pub fn content(self) -> &'static str {
+        match self {
+            Reaction::Accepted => "+1",
+            Reaction::Refused => "-1",
+            Reaction::Confused => "confused",
+        }
+    }
+}
+
+/// A side effect to perform after the new state is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// `workflow_dispatch` of `workflow` on `git_ref` for `deploy`.
+    Dispatch {
+        workflow: String,
+        git_ref: String,
+        deploy: Deploy,
+    },
+    /// Create or update the `gatebot` check run from the current state.
+    SyncCheckRun,
+    React {
+        comment_id: u64,
+        reaction: Reaction,
+    },
+    Reply {
+        body: String,
+    },
+    /// Append a successful deploy to the environment's history.
+    RecordDeploy {
+        deploy: Deploy,
+    },
+}
+
+/// Why a command was refused; the reply quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("you need the {0} role for this command")]
+    NoPermission(&'static str),
+    #[error("the author of a pull request cannot approve their own change")]
+    AuthorCannotApprove,
+    #[error("this pull request is closed")]
+    Closed,
+    #[error(
+        "stale SHA: the head moved to {0} while this command was in flight; review the new commit and comment again"
+    )]
+    Stale(String),
+    #[error("wrong stage: {0}")]
+    WrongStage(String),
+    #[error("dispatches are held by @{by}{}; `/unhold` first", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Held { by: String, reason: Option<String> },
+    #[error("production is frozen until {until}{}", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Frozen {
+        until: String,
+        reason: Option<String>,
+    },
+    #[error("only @{0} can cancel it")]
+    NotYours(String),
+    #[error("there is nothing to cancel: {0}")]
+    NothingToCancel(&'static str),
+    #[error("no earlier {0} deploy in gatebot's history to roll back to")]
+    NoRollbackTarget(Environment),
+    #[error("the repository's .github/gatebot.yml is invalid: {0}")]
+    Config(String),
+}
+
+/// The result of applying a fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub state: GateState,
+    pub actions: Vec<Action>,
+    /// Whether the state differs from the input.
+    pub changed: bool,
+    /// One line for the audit log.
+    pub note: String,
+}
+
+/// Applies `fact` to `state` under `policy`.
+pub fn apply(state: &GateState, fact: &Fact, policy: &Policy<'_>) -> Transition {
+    let mut m = Machine {
+        s: state.clone(),
+        actions: Vec::new(),
+        policy,
+    };
+    let note = m.fact(fact);
+    let changed = m.s != *state;
+    if changed {
+        m.s.updated_at = policy.now;
+        if !m.actions.contains(&Action::SyncCheckRun) {
+            m.actions.push(Action::SyncCheckRun);
+        }
+    }
+    Transition {
+        state: m.s,
+        actions: m.actions,
+        changed,
+        note,
+    }
+}
+
+struct Machine<'p, 'c> {
+    s: GateState,
+    actions: Vec<Action>,
+    policy: &'p Policy<'c>,
+}
+
+impl Machine<'_, '_> {
+    fn fact(&mut self, fact: &Fact) -> String {
+        match fact {
+            Fact::Opened => {
+                self.actions.push(Action::SyncCheckRun);
+                format!("opened at {}", self.s.head_sha.short())
+            }
+            Fact::HeadChanged { sha } => {
+                if *sha == self.s.head_sha {
+                    return "head unchanged".into();
+                }
+                self.reset_for_head(sha.clone());
+                format!("new head {}: approvals void", sha.short())
+            }
+            Fact::BaseChanged => {
+                let sha = self.s.head_sha.clone();
+                self.void_gates();
+                format!("base branch changed: approvals for {} void", sha.short())
+            }
+            Fact::Closed => {
+                if !self.s.open {
+                    return "already closed".into();
+                }
+                self.s.open = false;
+                self.detach_in_flight();
+                "closed: gates stopped".into()
+            }
+            Fact::Reopened { head_sha } => {
+                if self.s.open {
+                    return "already open".into();
+                }
+                self.s.open = true;
+                self.s.head_sha = head_sha.clone();
+                self.void_gates();
+                format!("reopened at {}: gates start again", head_sha.short())
+            }
+            Fact::Ci { sha, status } => self.ci(sha, *status),
+            Fact::Config { error } => {
+                if self.s.config_error == *error {
+                    return "config unchanged".into();
+                }
+                self.s.config_error = error.clone();
+                match error {
+                    Some(e) => format!("config invalid: {e}"),
+                    None => {
+                        let dispatched = self.advance(None);
+                        format!("config valid again{dispatched}")
+                    }
+                }
+            }
+            Fact::Command {
+                comment_id,
+                actor,
+                command,
+                observed_head,
+                rollback_target,
+            } => {
+                let result = self.command(actor, command, observed_head, rollback_target.as_ref());
+                let name = command.name();
+                match result {
+                    Ok(reply) => {
+                        self.actions.push(Action::React {
+                            comment_id: *comment_id,
+                            reaction: Reaction::Accepted,
+                        });
+                        if let Some(body) = reply {
+                            self.actions.push(Action::Reply { body });
+                        }
+                        format!("/{name} by @{} accepted", actor.login)
+                    }
+                    Err(refusal) => {
+                        self.actions.push(Action::React {
+                            comment_id: *comment_id,
+                            reaction: Reaction::Refused,
+                        });
+                        self.actions.push(Action::Reply {
+                            body: format!("@{} `/{name}` refused: {refusal}.", actor.login),
+                        });
+                        format!("/{name} by @{} refused: {refusal}", actor.login)
+                    }
+                }
+            }
+            Fact::RunLinked {
+                dispatch_id,
+                run_id,
+                url,
+            } => match self.s.deploy_mut(dispatch_id) {
+                Some(d) if d.run_id.is_none() => {
+                    d.run_id = Some(*run_id);
+                    d.run_url = url.clone().or(d.run_url.take());
+                    format!("dispatch {dispatch_id} is run {run_id}")
+                }
+                _ => "run already linked or unknown".into(),
+            },
+            Fact::RunCompleted {
+                dispatch_id,
+                run_id,
+                success,
+                url,
+            } => self.run_completed(dispatch_id, *run_id, *success, url.as_deref()),
+            Fact::DispatchFailed {
+                dispatch_id,
+                reason,
+            } => {
+                let now = self.policy.now;
+                match self.s.deploy_mut(dispatch_id) {
+                    Some(d) if d.status == DeployStatus::Pending && d.run_id.is_none() => {
+                        d.status = DeployStatus::Failed;
+                        d.finished_at = Some(now);
+                        let body = format!(
+                            "gatebot could not dispatch the {} {} of `{}`: {reason}",
+                            d.environment,
+                            kind_word(d.kind),
+                            d.sha.short()
+                        );
+                        self.s
+                            .detached
+                            .retain(|d| d.status == DeployStatus::Pending);
+                        self.actions.push(Action::Reply { body });
+                        format!("dispatch {dispatch_id} failed: {reason}")
+                    }
+                    _ => format!("dispatch failure for {dispatch_id} ignored"),
+                }
+            }
+            Fact::NotUnderstood {
+                comment_id,
+                login,
+                message,
+            } => {
+                self.actions.push(Action::React {
+                    comment_id: *comment_id,
+                    reaction: Reaction::Confused,
+                });
+                self.actions.push(Action::Reply {
+                    body: format!(
+                        "@{login} gatebot did not understand {message}. `/help` lists the commands."
+                    ),
+                });
+                format!("command by @{login} not understood: {message}")
+            }
+            Fact::Reevaluate => {
+                let dispatched = self.advance(None);
+                format!("re-evaluated{dispatched}")
+            }
+        }
+    }
+
+    fn ci(&mut self, sha: &Sha, status: CiStatus) -> String {
+        if *sha != self.s.head_sha {
+            return format!("CI for old SHA {} ignored", sha.short());
+        }
+        if !self.s.open {
+            return "CI on a closed PR ignored".into();
+        }
+        if self.s.stage.is_some() {
+            return "CI after the stage dispatch ignored".into();
+        }
+        if self.s.ci == status {
+            return "CI unchanged".into();
+        }
+        self.s.ci = status;
+        let dispatched = self.advance(None);
+        format!("CI {status:?} on {}{dispatched}", sha.short())
+    }
+
+    fn run_completed(&mut self, id: &str, run_id: u64, success: bool, url: Option<&str>) -> String {
+        let now = self.policy.now;
+        let Some(d) = self.s.deploy_mut(id) else {
+            return format!("run {run_id} for unknown dispatch {id} ignored");
+        };
+        if d.status != DeployStatus::Pending {
+            return format!("run {run_id} for finished dispatch {id} ignored");
+        }
+        if d.run_id.is_some_and(|known| known != run_id) {
+            return format!("run {run_id} does not belong to dispatch {id}");
+        }
+        d.run_id = Some(run_id);
+        d.status = if success {
+            DeployStatus::Succeeded
+        } else {
+            DeployStatus::Failed
+        };
+        d.finished_at = Some(now);
+        if let Some(u) = url {
+            d.run_url = Some(u.to_string());
+        }
+        let deploy = d.clone();
+        if success && deploy.kind != DeployKind::Verify {
+            self.actions.push(Action::RecordDeploy {
+                deploy: deploy.clone(),
+            });
+        }
+        self.s
+            .detached
+            .retain(|d| d.status == DeployStatus::Pending);
+        let verdict = if success { "succeeded" } else { "failed" };
+        let dispatched = self.advance(None);
+        format!(
+            "{} {} of {} {verdict} (run {run_id}){dispatched}",
+            deploy.environment,
+            kind_word(deploy.kind),
+            deploy.sha.short()
+        )
+    }
+
+    /// A new head: every gate starts again. In-flight deploys of the old head
+    /// may finish; their results go to the environment's history only.
+    fn reset_for_head(&mut self, sha: Sha) {
+        self.s.head_sha = sha;
+        self.void_gates();
+    }
+
+    fn void_gates(&mut self) {
+        self.detach_in_flight();
+        self.s.ci = CiStatus::Pending;
+        self.s.lgtm = None;
+        self.s.stage = None;
+        self.s.verification = None;
+        self.s.approvals.clear();
+        self.s.prod = None;
+    }
+
+    fn detach_in_flight(&mut self) {
+        let verify = self.s.verification.as_mut().and_then(|v| v.run.take());
+        let in_flight: Vec<Deploy> = [self.s.stage.take(), self.s.prod.take(), verify]
+            .into_iter()
+            .flatten()
+            .filter(|d| d.status == DeployStatus::Pending)
+            .collect();
+        self.s.detached.extend(in_flight);
+    }
+
+    fn freeze(&self) -> Option<Refusal> {
+        self.policy
+            .config
+            .active_freeze(self.policy.now)
+            .map(|w| Refusal::Frozen {
+                until: w.to.to_rfc3339(),
+                reason: w.reason.clone(),
+            })
+    }
+
+    fn held(&self) -> Option<Refusal> {
+        self.s.hold.as_ref().map(|h| Refusal::Held {
+            by: h.login.clone(),
+            reason: h.reason.clone(),
+        })
+    }
+
+    /// Dispatches whatever the recorded facts now allow; returns a note.
+    fn advance(&mut self, requested_by: Option<&str>) -> String {
+        if !self.s.open || self.s.config_error.is_some() || self.s.hold.is_some() {
+            return String::new();
+        }
+        let head = self.s.head_sha.clone();
+        if self.s.stage.is_none() && self.s.ci == CiStatus::Green {
+            if let Some(lgtm) = self.s.lgtm.clone().filter(|l| l.sha == head) {
+                let by = requested_by.unwrap_or(&lgtm.login).to_string();
+                let d = self.dispatch(Environment::Staging, DeployKind::Promote, head, &by);
+                self.s.stage = Some(d);
+                return "; stage deploy dispatched".into();
+            }
+            return String::new();
+        }
+        let staged = self
+            .s
+            .stage
+            .as_ref()
+            .is_some_and(|d| d.status == DeployStatus::Succeeded);
+        let verified = self.s.verification.as_ref().is_some_and(|v| v.passed());
+        let approvers = self.s.approvers();
+        let quorum = approvers.len() >= self.policy.config.approvals.prod as usize;
+        if staged && verified && quorum && self.s.prod.is_none() {
+            if self.freeze().is_some() {
+                return "; production dispatch waits for the freeze to end".into();
+            }
+            let by = match requested_by {
+                Some(by) => by.to_string(),
+                None => self
+                    .s
+                    .approvals
+                    .iter()
+                    .rev()
+                    .find(|a| a.sha == head && a.login != self.s.author)
+                    .map(|a| a.login.clone())
+                    .unwrap_or_default(),
+            };
+            let d = self.dispatch(Environment::Production, DeployKind::Promote, head, &by);
+            self.s.prod = Some(d);
+            return "; production deploy dispatched".into();
+        }
+        String::new()
+    }
+
+    fn dispatch(&mut self, env: Environment, kind: DeployKind, sha: Sha, by: &str) -> Deploy {
+        let config = self.policy.config;
+        let dispatch_id = self.s.next_dispatch_id(env, kind, &sha);
+        let deploy = Deploy {
+            dispatch_id,
+            environment: env,
+            kind,
+            sha,
+            requested_by: by.to_string(),
+            at: self.policy.now,
+            run_id: None,
+            status: DeployStatus::Pending,
+            finished_at: None,
+            run_url: None,
+        };
+        let workflow = match kind {
+            DeployKind::Verify => config
+                .workflows
+                .verify
+                .clone()
+                .unwrap_or_else(|| config.workflow(env).to_string()),
+            _ => config.workflow(env).to_string(),
+        };
+        let git_ref = config
+            .workflows
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| self.s.default_branch.clone());
+        self.actions.push(Action::Dispatch {
+            workflow,
+            git_ref,
+            deploy: deploy.clone(),
+        });
+        deploy
+    }
+
+    fn approval(&self, login: &str) -> Approval {
+        Approval {
+            login: login.to_string(),
+            sha: self.s.head_sha.clone(),
+            at: self.policy.now,
+        }
+    }
+
+    /// Runs one command; `Ok(Some(text))` when the answer needs a reply.
+    fn command(
+        &mut self,
+        actor: &Actor,
+        command: &Command,
+        observed_head: &Sha,
+        rollback_target: Option<&Sha>,
+    ) -> Result<Option<String>, Refusal> {
+        let role = required_role(command);
+        if let Some(role) = role
+            && !actor.authorized
+        {
+            return Err(Refusal::NoPermission(role.describe()));
+        }
+        match command {
+            Command::Help => return Ok(Some(HELP_TEXT.to_string())),
+            Command::Gates => return Ok(Some(summary::render(&self.s, self.policy).text)),
+            _ => {}
+        }
+        if !self.s.open {
+            return Err(Refusal::Closed);
+        }
+        if *observed_head != self.s.head_sha {
+            self.reset_for_head(observed_head.clone());
+            if matches!(
+                command,
+                Command::Lgtm | Command::Approve | Command::VerifyStage | Command::Rollback(_)
+            ) {
+                return Err(Refusal::Stale(observed_head.short().to_string()));
+            }
+        }
+        if let Some(error) = &self.s.config_error
+            && !matches!(command, Command::Hold { .. } | Command::Unhold)
+        {
+            return Err(Refusal::Config(error.clone()));
+        }
+        let login = actor.login.as_str();
+        let is_author = login == self.s.author;
+        match command {
+            Command::Lgtm => {
+                if is_author {
+                    return Err(Refusal::AuthorCannotApprove);
+                }
+                match self.s.stage.as_ref().map(|d| d.status) {
+                    Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
+                        return Err(Refusal::WrongStage(
+                            "staging is already dispatched for this SHA".into(),
+                        ));
+                    }
+                    Some(DeployStatus::Failed) => self.s.stage = None,
+                    None => {}
+                }
+                if self.s.lgtm.is_none() {
+                    self.s.lgtm = Some(self.approval(login));
+                }
+                self.advance(Some(login));
+                Ok(self.held_note())
+            }
+            Command::LgtmCancel => {
+                let Some(lgtm) = &self.s.lgtm else {
+                    return Err(Refusal::NothingToCancel("no /lgtm on this SHA"));
+                };
+                if lgtm.login != login {
+                    return Err(Refusal::NotYours(lgtm.login.clone()));
+                }
+                if self.s.stage.is_some() {
+                    return Err(Refusal::WrongStage(
+                        "staging is already dispatched for this SHA".into(),
+                    ));
+                }
+                self.s.lgtm = None;
+                Ok(None)
+            }
+            Command::VerifyStage => self.verify_stage(login),
+            Command::VerifyStageCancel => {
+                let Some(v) = &self.s.verification else {
+                    return Err(Refusal::NothingToCancel("staging is not verified"));
+                };
+                if v.login != login {
+                    return Err(Refusal::NotYours(v.login.clone()));
+                }
+                if self.s.prod.is_some() {
+                    return Err(Refusal::WrongStage(
+                        "production is already dispatched for this SHA".into(),
+                    ));
+                }
+                if v.run
+                    .as_ref()
+                    .is_some_and(|r| r.status == DeployStatus::Pending)
+                {
+                    let run = self.s.verification.take().and_then(|v| v.run);
+                    self.s.detached.extend(run);
+                } else {
+                    self.s.verification = None;
+                }
+                Ok(None)
+            }
+            Command::Approve => {
+                if is_author {
+                    return Err(Refusal::AuthorCannotApprove);
+                }
+                match self.s.prod.as_ref().map(|d| d.status) {
+                    Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
+                        return Err(Refusal::WrongStage(
+                            "production is already dispatched for this SHA".into(),
+                        ));
+                    }
+                    Some(DeployStatus::Failed) => self.s.prod = None,
+                    None => {}
+                }
+                if !self.s.approvers().contains(&login) {
+                    let approval = self.approval(login);
+                    self.s.approvals.push(approval);
+                }
+                self.advance(Some(login));
+                let mut reply = self.held_note();
+                if reply.is_none() && self.s.prod.is_none() {
+                    reply = self
+                        .freeze()
+                        .map(|f| format!("Approval recorded, but {f}."));
+                }
+                Ok(reply)
+            }
+            Command::ApproveCancel => {
+                let head = self.s.head_sha.clone();
+                let Some(pos) = self
+                    .s
+                    .approvals
+                    .iter()
+                    .position(|a| a.login == login && a.sha == head)
+                else {
+                    return Err(Refusal::NothingToCancel("you have not approved this SHA"));
+                };
+                if self.s.prod.is_some() {
+                    return Err(Refusal::WrongStage(
+                        "production is already dispatched for this SHA".into(),
+                    ));
+                }
+                self.s.approvals.remove(pos);
+                Ok(None)
+            }
+            Command::Rollback(env) => self.rollback(*env, login, rollback_target),
+            Command::Hold { reason } => {
+                self.s.hold = Some(Hold {
+                    login: login.to_string(),
+                    reason: reason.clone(),
+                    at: self.policy.now,
+                });
+                Ok(None)
+            }
+            Command::Unhold => {
+                if self.s.hold.take().is_none() {
+                    return Err(Refusal::NothingToCancel("this pull request is not held"));
+                }
+                self.advance(Some(login));
+                Ok(None)
+            }
+            Command::Help | Command::Gates => Ok(None),
+        }
+    }
+
+    fn held_note(&self) -> Option<String> {
+        self.held()
+            .map(|h| format!("Recorded, but {h} to let gatebot dispatch."))
+    }
+
+    fn verify_stage(&mut self, login: &str) -> Result<Option<String>, Refusal> {
+        let staged = self
+            .s
+            .stage
+            .as_ref()
+            .is_some_and(|d| d.status == DeployStatus::Succeeded);
+        if !staged {
+            return Err(Refusal::WrongStage(format!(
+                "staging is not deployed for {} yet",
+                self.s.head_sha.short()
+            )));
+        }
+        if self.s.prod.is_some() {
+            return Err(Refusal::WrongStage(
+                "production is already dispatched for this SHA".into(),
+            ));
+        }
+        if let Some(v) = &self.s.verification
+            && v.run
+                .as_ref()
+                .is_none_or(|r| r.status != DeployStatus::Failed)
+        {
+            // Already verified or verifying: nothing more to do.
+            return Ok(None);
+        }
+        let head = self.s.head_sha.clone();
+        let run = if self.policy.config.workflows.verify.is_some() {
+            if let Some(h) = self.held() {
+                return Err(h);
+            }
+            Some(self.dispatch(
+                Environment::Staging,
+                DeployKind::Verify,
+                head.clone(),
+                login,
+            ))
+        } else {
+            None
+        };
+        self.s.verification = Some(Verification {
+            login: login.to_string(),
+            sha: head,
+            at: self.policy.now,
+            run,
+        });
+        self.advance(None);
+        Ok(self.held_note())
+    }
+
+    fn rollback(
+        &mut self,
+        env: Environment,
+        login: &str,
+        target: Option<&Sha>,
+    ) -> Result<Option<String>, Refusal> {
+        if let Some(h) = self.held() {
+            return Err(h);
+        }
+        if env == Environment::Production
+            && let Some(f) = self.freeze()
+        {
+            return Err(f);
+        }
+        let Some(target) = target else {
+            return Err(Refusal::NoRollbackTarget(env));
+        };
+        let busy = [self.s.stage.as_ref(), self.s.prod.as_ref()]
+            .into_iter()
+            .flatten()
+            .chain(self.s.detached.iter())
+            .any(|d| {
+                d.environment == env
+                    && d.kind != DeployKind::Verify
+                    && d.status == DeployStatus::Pending
+            });
+        if busy {
+            return Err(Refusal::WrongStage(format!(
+                "a deploy to {env} is still running"
+            )));
+        }
+        let d = self.dispatch(env, DeployKind::Rollback, target.clone(), login);
+        self.s.detached.push(d);
+        Ok(Some(format!(
+            "Rolling {env} back to {} (dispatch `{}`).",
+            target.short(),
+            self.s
+                .detached
+                .last()
+                .map(|d| d.dispatch_id.as_str())
+                .unwrap_or_default()
+        )))
+    }
+}
+
+fn kind_word(kind: DeployKind) -> &'static str {
+    match kind {
+        DeployKind::Promote => "deploy",
+        DeployKind::Verify => "verification",
+        DeployKind::Rollback => "rollback",
+    }
+}

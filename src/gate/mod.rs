@@ -1,0 +1,10 @@
+//! The gate state machine: pure functions from recorded facts to the next
+//! state and the side effects to perform. No I/O happens here.
+
+pub mod ci;
+pub mod machine;
+pub mod state;
+pub mod summary;
+
+pub use machine::{Action, Actor, Fact, Policy, Refusal, Transition, apply};
+pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, Verification};

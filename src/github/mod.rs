@@ -1,0 +1,170 @@
+//! The narrow GitHub interface gatebot needs, with octocrab behind it
+//! ([`octo::OctoGitHub`]) and a logging stand-in for `--dry-run`
+//! ([`dry_run::DryRunGitHub`]).
+
+pub mod dry_run;
+pub mod octo;
+pub mod retry;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::domain::{RepoName, Sha};
+use crate::events::Event;
+use crate::gate::ci::CheckRunInfo;
+use crate::gate::summary::CheckRunView;
+
+/// A repository and the installation to act as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRef {
+    pub name: RepoName,
+    pub installation: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub answered {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("GitHub rate limit exceeded")]
+    RateLimited { retry_after_secs: Option<u64> },
+    #[error("GitHub request failed: {0}")]
+    Transport(String),
+    /// A write may or may not have taken effect; it must not be repeated
+    /// blindly.
+    #[error("GitHub write outcome unknown: {0}")]
+    Ambiguous(String),
+    #[error("no GitHub App installation is known for {0}")]
+    NoInstallation(String),
+    #[error("unexpected GitHub answer: {0}")]
+    Decode(String),
+}
+
+impl GitHubError {
+    /// Worth retrying a read after a pause.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            GitHubError::Status { status, .. } => *status >= 500,
+            GitHubError::RateLimited { .. } | GitHubError::Transport(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type GhResult<T> = Result<T, GitHubError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestInfo {
+    pub number: u64,
+    pub head_sha: Sha,
+    /// Lowercase login.
+    pub author: String,
+    pub open: bool,
+    pub base_ref: String,
+}
+
+/// A user's permission on a repository, as GitHub resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    /// From the `role_name` (preferred) or `permission` field.
+    pub fn parse(s: &str) -> Permission {
+        match s {
+            "admin" => Permission::Admin,
+            "maintain" => Permission::Maintain,
+            "write" | "push" => Permission::Write,
+            "triage" => Permission::Triage,
+            "read" | "pull" => Permission::Read,
+            _ => Permission::None,
+        }
+    }
+}
+
+/// The inputs of a gatebot dispatch, all strings, exactly as the
+/// workflow templates declare them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DispatchInputs {
+    pub sha: String,
+    pub pr: String,
+    pub environment: String,
+    pub dispatch_id: String,
+    pub requested_by: String,
+    pub rollback: String,
+}
+
+/// A workflow run as GitHub lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: u64,
+    pub display_title: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub html_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchedRun {
+    pub run_id: u64,
+    pub html_url: Option<String>,
+}
+
+#[async_trait]
+pub trait GitHub: Send + Sync {
+    /// Learn from a verified delivery (only the dry-run adapter does).
+    fn observe(&self, _event: &Event<'_>) {}
+
+    /// Whether writes really reach GitHub.
+    fn is_dry_run(&self) -> bool {
+        false
+    }
+
+    async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo>;
+    async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission>;
+    /// Active (not pending) membership of `org/team`.
+    async fn is_team_member(
+        &self,
+        repo: &RepoRef,
+        org: &str,
+        team: &str,
+        login: &str,
+    ) -> GhResult<bool>;
+    /// A file's text on `branch`; `None` when it does not exist.
+    async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>>;
+    async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>>;
+    /// `workflow_dispatch`; the run's id when GitHub returns run details.
+    async fn dispatch(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &DispatchInputs,
+    ) -> GhResult<Option<DispatchedRun>>;
+    /// Recent `workflow_dispatch` runs of `workflow`, newest first.
+    async fn dispatched_runs(&self, repo: &RepoRef, workflow: &str) -> GhResult<Vec<RunInfo>>;
+    async fn workflow_run(&self, repo: &RepoRef, run_id: u64) -> GhResult<RunInfo>;
+    async fn create_check_run(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        view: &CheckRunView,
+    ) -> GhResult<u64>;
+    async fn update_check_run(&self, repo: &RepoRef, id: u64, view: &CheckRunView) -> GhResult<()>;
+    async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> GhResult<()>;
+    async fn react(&self, repo: &RepoRef, comment_id: u64, content: &str) -> GhResult<()>;
+    /// Answers a deployment protection rule for `run_id`.
+    async fn review_deployment(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+        environment: &str,
+        approve: bool,
+        comment: &str,
+    ) -> GhResult<()>;
+}

@@ -1,0 +1,555 @@
+//! The GitHub adapter over octocrab: GitHub App auth (JWT → installation
+//! token, cached by octocrab until shortly before expiry), `GITHUB_API_URL`
+//! respected, bounded retries for reads only. octocrab is built without its
+//! own retry layer so that a `workflow_dispatch` is never repeated blindly.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use base64::Engine;
+use http::{HeaderMap, StatusCode};
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::retry;
+use super::{
+    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, Permission, PullRequestInfo,
+    RepoRef, RunInfo,
+};
+use crate::domain::Sha;
+use crate::gate::ci::{CheckRunInfo, GATEBOT_CHECK};
+use crate::gate::summary::CheckRunView;
+
+/// GitHub App credentials.
+#[derive(Clone)]
+pub struct AppCredentials {
+    pub app_id: u64,
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppCredentials(app {})", self.app_id)
+    }
+}
+
+pub struct OctoGitHub {
+    app: Octocrab,
+    installations: Mutex<HashMap<u64, Octocrab>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("GITHUB_APP_PRIVATE_KEY is not a valid RSA PEM key: {0}")]
+    Key(String),
+    #[error("GITHUB_API_URL is not a valid URL: {0}")]
+    Url(String),
+    #[error("cannot build the GitHub client: {0}")]
+    Client(String),
+}
+
+impl OctoGitHub {
+    pub fn new(api_url: &str, creds: &AppCredentials) -> Result<Self, SetupError> {
+        let key = octocrab::EncodingKey::from_rsa_pem(creds.private_key_pem.as_bytes())
+            .map_err(|e| SetupError::Key(e.to_string()))?;
+        let app = Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|e| SetupError::Url(e.to_string()))?
+            .app(AppId(creds.app_id), key)
+            .set_connect_timeout(Some(Duration::from_secs(5)))
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .build()
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        Ok(OctoGitHub {
+            app,
+            installations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn client(&self, repo: &RepoRef) -> GhResult<Octocrab> {
+        let id = repo
+            .installation
+            .ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
+        let mut cache = self
+            .installations
+            .lock()
+            .map_err(|_| GitHubError::Transport("client cache poisoned".into()))?;
+        if let Some(c) = cache.get(&id) {
+            return Ok(c.clone());
+        }
+        let c = self
+            .app
+            .installation(InstallationId(id))
+            .map_err(|e| GitHubError::Transport(e.to_string()))?;
+        cache.insert(id, c.clone());
+        Ok(c)
+    }
+}
+
+/// A raw answer: status, headers, body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+enum Method<'a> {
+    Get,
+    Post(&'a serde_json::Value),
+    Patch(&'a serde_json::Value),
+}
+
+async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
+    let started = Instant::now();
+    let (verb, result) = match method {
+        Method::Get => ("GET", client._get(route).await),
+        Method::Post(b) => ("POST", client._post(route, Some(b)).await),
+        Method::Patch(b) => ("PATCH", client._patch(route, Some(b)).await),
+    };
+    let response = result.map_err(|e| GitHubError::Transport(e.to_string()))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = client
+        .body_to_string(response)
+        .await
+        .map_err(|e| GitHubError::Transport(e.to_string()))?;
+    metrics::counter!("gatebot_github_requests_total", "method" => verb, "status" => status.as_u16().to_string())
+        .increment(1);
+    tracing::debug!(
+        verb,
+        route,
+        status = status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "GitHub call"
+    );
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Turns a non-2xx answer into an error (rate limits recognised).
+fn check(a: Answer) -> GhResult<Answer> {
+    if a.status.is_success() {
+        return Ok(a);
+    }
+    let limited = a.status == StatusCode::TOO_MANY_REQUESTS
+        || (a.status == StatusCode::FORBIDDEN
+            && (a.headers.contains_key("retry-after")
+                || header_u64(&a.headers, "x-ratelimit-remaining") == Some(0)));
+    if limited {
+        let retry_after_secs = header_u64(&a.headers, "retry-after").or_else(|| {
+            let reset = header_u64(&a.headers, "x-ratelimit-reset")?;
+            let now = chrono::Utc::now().timestamp().max(0) as u64;
+            Some(reset.saturating_sub(now))
+        });
+        return Err(GitHubError::RateLimited { retry_after_secs });
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        message: Option<String>,
+    }
+    let message = serde_json::from_str::<Message>(&a.body)
+        .ok()
+        .and_then(|m| m.message)
+        .unwrap_or_else(|| a.body.chars().take(200).collect());
+    Err(GitHubError::Status {
+        status: a.status.as_u16(),
+        message,
+    })
+}
+
+fn decode<T: DeserializeOwned>(a: &Answer) -> GhResult<T> {
+    serde_json::from_str(&a.body).map_err(|e| GitHubError::Decode(e.to_string()))
+}
+
+async fn get_json<T: DeserializeOwned>(client: &Octocrab, route: &str) -> GhResult<T> {
+    retry::read(route, || async {
+        decode(&check(call(client, route, Method::Get).await?)?)
+    })
+    .await
+}
+
+/// A write whose failure is ambiguous unless GitHub answered 4xx.
+async fn write(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
+    match call(client, route, method).await {
+        Err(GitHubError::Transport(e)) => Err(GitHubError::Ambiguous(e)),
+        Err(e) => Err(e),
+        Ok(a) if a.status.is_server_error() => Err(GitHubError::Ambiguous(format!(
+            "GitHub answered {}",
+            a.status.as_u16()
+        ))),
+        Ok(a) => check(a),
+    }
+}
+
+fn enc(segment: &str) -> String {
+    // Path segments we build come from validated names; escape the rest.
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn repo_path(repo: &RepoRef) -> String {
+    format!(
+        "/repos/{}/{}",
+        enc(repo.name.owner()),
+        enc(repo.name.name())
+    )
+}
+
+#[derive(Deserialize)]
+struct RunJson {
+    id: u64,
+    #[serde(default)]
+    display_title: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+impl From<RunJson> for RunInfo {
+    fn from(r: RunJson) -> Self {
+        RunInfo {
+            id: r.id,
+            display_title: r.display_title.unwrap_or_default(),
+            status: r.status.unwrap_or_default(),
+            conclusion: r.conclusion,
+            html_url: r.html_url,
+        }
+    }
+}
+
+fn check_run_body(view: &CheckRunView) -> serde_json::Value {
+    let mut body = json!({
+        "name": GATEBOT_CHECK,
+        "status": view.status,
+        "output": { "title": view.title, "summary": view.text },
+    });
+    if let Some(c) = view.conclusion {
+        body["conclusion"] = json!(c);
+    }
+    body
+}
+
+#[async_trait]
+impl GitHub for OctoGitHub {
+    async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo> {
+        #[derive(Deserialize)]
+        struct Ref {
+            sha: String,
+            #[serde(rename = "ref")]
+            git_ref: String,
+        }
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Pr {
+            number: u64,
+            state: String,
+            user: User,
+            head: Ref,
+            base: Ref,
+        }
+        let c = self.client(repo)?;
+        let pr: Pr = get_json(&c, &format!("{}/pulls/{number}", repo_path(repo))).await?;
+        Ok(PullRequestInfo {
+            number: pr.number,
+            head_sha: Sha::parse(&pr.head.sha).map_err(|e| GitHubError::Decode(e.to_string()))?,
+            author: pr.user.login.to_ascii_lowercase(),
+            open: pr.state == "open",
+            base_ref: pr.base.git_ref,
+        })
+    }
+
+    async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission> {
+        // Read into our own struct: GitHub answers admin/write/read/none
+        // plus `role_name` (maintain, triage, custom roles).
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: String,
+            #[serde(default)]
+            role_name: Option<String>,
+        }
+        let c = self.client(repo)?;
+        let route = format!(
+            "{}/collaborators/{}/permission",
+            repo_path(repo),
+            enc(login)
+        );
+        let a: Answer = get_json(&c, &route).await?;
+        let by_role = a.role_name.as_deref().map(Permission::parse);
+        let by_permission = Permission::parse(&a.permission);
+        // A custom role name parses to None: fall back to the base permission.
+        Ok(match by_role {
+            Some(p) if p != Permission::None => p,
+            _ => by_permission,
+        })
+    }
+
+    async fn is_team_member(
+        &self,
+        repo: &RepoRef,
+        org: &str,
+        team: &str,
+        login: &str,
+    ) -> GhResult<bool> {
+        #[derive(Deserialize)]
+        struct Membership {
+            state: String,
+        }
+        let c = self.client(repo)?;
+        let route = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            enc(org),
+            enc(team),
+            enc(login)
+        );
+        match get_json::<Membership>(&c, &route).await {
+            Ok(m) => Ok(m.state == "active"),
+            Err(GitHubError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Content {
+            #[serde(default)]
+            content: Option<String>,
+            #[serde(default)]
+            encoding: Option<String>,
+        }
+        let c = self.client(repo)?;
+        let path = path.split('/').map(enc).collect::<Vec<_>>().join("/");
+        let route = format!("{}/contents/{path}?ref={}", repo_path(repo), enc(branch));
+        let content = match get_json::<Content>(&c, &route).await {
+            Ok(c) => c,
+            Err(GitHubError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if content.encoding.as_deref() != Some("base64") {
+            return Err(GitHubError::Decode(format!("{path} is not a base64 file")));
+        }
+        let raw: String = content
+            .content
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| GitHubError::Decode(e.to_string()))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| GitHubError::Decode(e.to_string()))
+    }
+
+    async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>> {
+        #[derive(Deserialize)]
+        struct Run {
+            id: u64,
+            name: String,
+            status: String,
+            #[serde(default)]
+            conclusion: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: u64,
+            check_runs: Vec<Run>,
+        }
+        let c = self.client(repo)?;
+        let mut out = Vec::new();
+        for page in 1..=10u32 {
+            let route = format!(
+                "{}/commits/{sha}/check-runs?per_page=100&page={page}",
+                repo_path(repo)
+            );
+            let p: Page = get_json(&c, &route).await?;
+            let got = p.check_runs.len();
+            out.extend(p.check_runs.into_iter().map(|r| CheckRunInfo {
+                id: r.id,
+                name: r.name,
+                status: r.status,
+                conclusion: r.conclusion,
+            }));
+            if got < 100 || out.len() as u64 >= p.total_count {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn dispatch(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &DispatchInputs,
+    ) -> GhResult<Option<DispatchedRun>> {
+        #[derive(Deserialize)]
+        struct Details {
+            workflow_run_id: u64,
+            #[serde(default)]
+            html_url: Option<String>,
+        }
+        let c = self.client(repo)?;
+        let route = format!(
+            "{}/actions/workflows/{}/dispatches",
+            repo_path(repo),
+            enc(workflow)
+        );
+        let body = json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true });
+        let answer = match write(&c, &route, Method::Post(&body)).await {
+            // The server refused the parameter (older GHES): nothing was
+            // dispatched, so asking again without it is safe.
+            Err(GitHubError::Status {
+                status: 400 | 422,
+                message,
+            }) if message.contains("return_run_details") => {
+                tracing::info!("return_run_details refused; dispatching without it");
+                let body = json!({ "ref": git_ref, "inputs": inputs });
+                write(&c, &route, Method::Post(&body)).await?
+            }
+            other => other?,
+        };
+        if answer.status == StatusCode::NO_CONTENT || answer.body.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(serde_json::from_str::<Details>(&answer.body)
+            .ok()
+            .map(|d| DispatchedRun {
+                run_id: d.workflow_run_id,
+                html_url: d.html_url,
+            }))
+    }
+
+    async fn dispatched_runs(&self, repo: &RepoRef, workflow: &str) -> GhResult<Vec<RunInfo>> {
+        #[derive(Deserialize)]
+        struct Page {
+            workflow_runs: Vec<RunJson>,
+        }
+        let c = self.client(repo)?;
+        let route = format!(
+            "{}/actions/workflows/{}/runs?event=workflow_dispatch&per_page=100",
+            repo_path(repo),
+            enc(workflow)
+        );
+        let p: Page = get_json(&c, &route).await?;
+        Ok(p.workflow_runs.into_iter().map(RunInfo::from).collect())
+    }
+
+    async fn workflow_run(&self, repo: &RepoRef, run_id: u64) -> GhResult<RunInfo> {
+        let c = self.client(repo)?;
+        let r: RunJson =
+            get_json(&c, &format!("{}/actions/runs/{run_id}", repo_path(repo))).await?;
+        Ok(r.into())
+    }
+
+    async fn create_check_run(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        view: &CheckRunView,
+    ) -> GhResult<u64> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let c = self.client(repo)?;
+        let mut body = check_run_body(view);
+        body["head_sha"] = json!(sha.as_str());
+        let a = write(
+            &c,
+            &format!("{}/check-runs", repo_path(repo)),
+            Method::Post(&body),
+        )
+        .await?;
+        Ok(decode::<Created>(&a)?.id)
+    }
+
+    async fn update_check_run(&self, repo: &RepoRef, id: u64, view: &CheckRunView) -> GhResult<()> {
+        let c = self.client(repo)?;
+        let body = check_run_body(view);
+        write(
+            &c,
+            &format!("{}/check-runs/{id}", repo_path(repo)),
+            Method::Patch(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> GhResult<()> {
+        let c = self.client(repo)?;
+        let b = json!({ "body": body });
+        write(
+            &c,
+            &format!("{}/issues/{issue}/comments", repo_path(repo)),
+            Method::Post(&b),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn react(&self, repo: &RepoRef, comment_id: u64, content: &str) -> GhResult<()> {
+        let c = self.client(repo)?;
+        let b = json!({ "content": content });
+        write(
+            &c,
+            &format!("{}/issues/comments/{comment_id}/reactions", repo_path(repo)),
+            Method::Post(&b),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn review_deployment(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+        environment: &str,
+        approve: bool,
+        comment: &str,
+    ) -> GhResult<()> {
+        let c = self.client(repo)?;
+        let b = json!({
+            "environment_name": environment,
+            "state": if approve { "approved" } else { "rejected" },
+            "comment": comment,
+        });
+        write(
+            &c,
+            &format!(
+                "{}/actions/runs/{run_id}/deployment_protection_rule",
+                repo_path(repo)
+            ),
+            Method::Post(&b),
+        )
+        .await?;
+        Ok(())
+    }
+}

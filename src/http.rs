@@ -1,0 +1,163 @@
+//! The HTTP surface, the same router locally and (later) on Lambda:
+//! `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//!
+//! The signature is verified over the raw bytes before anything is parsed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::app::{App, AppError, Delivery};
+use crate::events;
+use crate::signature::WebhookSecrets;
+
+/// The Lambda request limit: larger deliveries are refused with 413.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+pub struct HttpState {
+    pub app: Arc<App>,
+    pub secrets: WebhookSecrets,
+    /// Renders `/metrics`; `None` where metrics are not served.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/webhook", post(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn valid_delivery_id(id: &str) -> bool {
+    id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+async fn webhook(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let response = webhook_inner(&state, &headers, &body).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("gatebot_webhook_requests_total", "status" => status).increment(1);
+    metrics::histogram!("gatebot_webhook_duration_seconds").record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn webhook_inner(state: &HttpState, headers: &HeaderMap, body: &Bytes) -> Response {
+    let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
+    if let Err(e) = state.secrets.verify(body, signature) {
+        tracing::warn!(error = %e, "webhook refused: bad signature");
+        return error(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    let Some(event_name) = header(headers, "x-github-event") else {
+        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
+    };
+    let Some(delivery_id) = header(headers, "x-github-delivery") else {
+        return error(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header");
+    };
+    if !valid_delivery_id(delivery_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed X-GitHub-Delivery header",
+        );
+    }
+    let span = tracing::info_span!("delivery", delivery = %delivery_id, event = %event_name);
+    async {
+        let event = match events::parse(event_name, body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed payload");
+                return error(StatusCode::BAD_REQUEST, e.to_string());
+            }
+        };
+        let delivery = Delivery {
+            id: delivery_id.to_string(),
+            event: event_name.to_string(),
+        };
+        match state.app.handle(&delivery, &event).await {
+            Ok(outcome) => {
+                tracing::info!(status = ?outcome.status, detail = %outcome.detail, "delivery handled");
+                metrics::counter!("gatebot_deliveries_total", "event" => event.kind(), "status" => format!("{:?}", outcome.status).to_lowercase())
+                    .increment(1);
+                (
+                    StatusCode::OK,
+                    axum::Json(json!({
+                        "delivery": delivery_id,
+                        "event": event_name,
+                        "status": outcome.status,
+                        "detail": outcome.detail,
+                    })),
+                )
+                    .into_response()
+            }
+            Err(AppError::BadInput(m)) => {
+                tracing::warn!(error = %m, "bad delivery");
+                error(StatusCode::BAD_REQUEST, m)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "delivery failed; GitHub may redeliver it");
+                error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+}
+
+async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
+    let store = state.app.store.ping().await;
+    let secrets = !state.secrets.is_empty();
+    let ready = store.is_ok() && secrets;
+    let body = json!({
+        "ready": ready,
+        "store": store.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "secrets": if secrets { "loaded" } else { "missing" },
+        "dry_run": state.app.github.is_dry_run(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<HttpState>>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, "metrics are not served here"),
+    }
+}

@@ -1,0 +1,403 @@
+//! The embedded SQLite store (`GATEBOT_STORE=sqlite:PATH`). One connection
+//! behind a mutex, used from blocking threads; WAL mode; records as JSON
+//! next to the columns that are queried.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{AuditEntry, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned};
+use crate::domain::{Environment, PrKey, RepoName, Sha};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA busy_timeout = 5000;
+CREATE TABLE IF NOT EXISTS dedupe (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gates (
+    repo TEXT NOT NULL,
+    pr INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    head_sha TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    has_pending INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (repo, pr)
+);
+CREATE INDEX IF NOT EXISTS gates_head ON gates (repo, head_sha);
+CREATE INDEX IF NOT EXISTS gates_pending ON gates (has_pending) WHERE has_pending = 1;
+CREATE TABLE IF NOT EXISTS dispatches (
+    repo TEXT NOT NULL,
+    dispatch_id TEXT NOT NULL,
+    run_id INTEGER,
+    data TEXT NOT NULL,
+    PRIMARY KEY (repo, dispatch_id)
+);
+CREATE INDEX IF NOT EXISTS dispatches_run ON dispatches (repo, run_id);
+CREATE TABLE IF NOT EXISTS deploys (
+    repo TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    dispatch_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (repo, environment, dispatch_id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    repo TEXT NOT NULL,
+    pr INTEGER,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_pr ON audit (repo, pr);
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, `--dry-run` without a path).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| unavailable("connection poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        let now_s = now.timestamp();
+        let expires = now_s + ttl.as_secs() as i64;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM dedupe WHERE key = ?1 AND expires_at <= ?2",
+                params![key, now_s],
+            )
+            .map_err(unavailable)?;
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO dedupe (key, expires_at) VALUES (?1, ?2)",
+                    params![key, expires],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.with(move |c| {
+            c.execute("DELETE FROM dedupe WHERE key = ?1", params![key])
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError> {
+        let repo = pr.repo.to_string();
+        let number = pr.number as i64;
+        self.with(move |c| {
+            let row: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT version, data FROM gates WHERE repo = ?1 AND pr = ?2",
+                    params![repo, number],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(version, data)| {
+                Ok(Versioned {
+                    version: version as u64,
+                    value: from_json(&data)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn save_gate(
+        &self,
+        record: &GateRecord,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let data = to_json(record)?;
+        let repo = record.state.pr.repo.to_string();
+        let number = record.state.pr.number as i64;
+        let head = record.state.head_sha.to_string();
+        let open = record.state.open;
+        let pending = !record.pending.is_empty();
+        self.with(move |c| {
+            let changed = match expected {
+                None => c
+                    .execute(
+                        "INSERT OR IGNORE INTO gates (repo, pr, version, head_sha, open, has_pending, data)
+                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
+                        params![repo, number, head, open, pending, data],
+                    )
+                    .map_err(unavailable)?,
+                Some(v) => c
+                    .execute(
+                        "UPDATE gates SET version = version + 1, head_sha = ?3, open = ?4,
+                             has_pending = ?5, data = ?6
+                         WHERE repo = ?1 AND pr = ?2 AND version = ?7",
+                        params![repo, number, head, open, pending, data, v as i64],
+                    )
+                    .map_err(unavailable)?,
+            };
+            if changed == 1 {
+                Ok(expected.map_or(1, |v| v + 1))
+            } else {
+                Err(StoreError::Conflict)
+            }
+        })
+        .await
+    }
+
+    async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT repo, pr FROM gates WHERE has_pending = 1 ORDER BY repo, pr")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (repo, pr) = row.map_err(unavailable)?;
+                let repo =
+                    RepoName::parse(&repo).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.push(PrKey {
+                    repo,
+                    number: pr as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prs_with_head(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<u64>, StoreError> {
+        let repo = repo.to_string();
+        let sha = sha.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT pr FROM gates WHERE repo = ?1 AND head_sha = ?2 AND open = 1 ORDER BY pr")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![repo, sha], |r| r.get::<_, i64>(0))
+                .map_err(unavailable)?;
+            rows.map(|r| r.map(|n| n as u64).map_err(unavailable)).collect()
+        })
+        .await
+    }
+
+    async fn put_dispatch(&self, record: &DispatchRecord) -> Result<(), StoreError> {
+        let data = to_json(record)?;
+        let repo = record.repo.to_string();
+        let id = record.deploy.dispatch_id.clone();
+        let run = record.run_id.map(|r| r as i64);
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO dispatches (repo, dispatch_id, run_id, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (repo, dispatch_id) DO UPDATE SET run_id = excluded.run_id, data = excluded.data",
+                params![repo, id, run, data],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn dispatch_by_id(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+    ) -> Result<Option<DispatchRecord>, StoreError> {
+        let repo = repo.to_string();
+        let id = dispatch_id.to_string();
+        self.with(move |c| {
+            let data: Option<String> = c
+                .query_row(
+                    "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
+                    params![repo, id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn dispatch_by_run(
+        &self,
+        repo: &RepoName,
+        run_id: u64,
+    ) -> Result<Option<DispatchRecord>, StoreError> {
+        let repo = repo.to_string();
+        self.with(move |c| {
+            let data: Option<String> = c
+                .query_row(
+                    "SELECT data FROM dispatches WHERE repo = ?1 AND run_id = ?2",
+                    params![repo, run_id as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError> {
+        let data = to_json(record)?;
+        let repo = record.repo.to_string();
+        let env = record.environment.as_str();
+        let id = record.dispatch_id.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO deploys (repo, environment, dispatch_id, seq, data)
+                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploys), ?4)",
+                params![repo, env, id, data],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn deploy_history(
+        &self,
+        repo: &RepoName,
+        env: Environment,
+        limit: usize,
+    ) -> Result<Vec<DeployRecord>, StoreError> {
+        let repo = repo.to_string();
+        let env = env.as_str();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT data FROM deploys WHERE repo = ?1 AND environment = ?2
+                     ORDER BY seq DESC LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![repo, env, limit as i64], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.map(|r| from_json(&r.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let data = to_json(entry)?;
+        let repo = entry.repo.to_string();
+        let pr = entry.pr.map(|p| p as i64);
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO audit (repo, pr, data) VALUES (?1, ?2, ?3)",
+                params![repo, pr, data],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        repo: &RepoName,
+        pr: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let repo = repo.to_string();
+        let pr = pr.map(|p| p as i64);
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT data FROM (SELECT seq, data FROM audit
+                         WHERE repo = ?1 AND (?2 IS NULL OR pr = ?2)
+                         ORDER BY seq DESC LIMIT ?3)
+                     ORDER BY seq ASC",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![repo, pr, limit as i64], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.map(|r| from_json(&r.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+}
