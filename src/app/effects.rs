@@ -118,7 +118,11 @@ impl App {
         };
         match &p.action {
             Action::SyncCheckRun => match self.sync_check_run(repo, pr).await {
-                Ok(()) => Done::Yes,
+                Ok(title) => {
+                    self.audit(pr, delivery, None, "check_run", format!("{title}{dry}"))
+                        .await;
+                    Done::Yes
+                }
                 Err(e) => Done::Later(e.to_string()),
             },
             Action::React {
@@ -350,9 +354,14 @@ impl App {
     }
 
     /// Creates or updates the `gatebot` check run on the head SHA.
-    async fn sync_check_run(&self, repo: &RepoRef, pr: &PrKey) -> Result<(), crate::app::AppError> {
+    /// Returns what the check run now says.
+    async fn sync_check_run(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+    ) -> Result<String, crate::app::AppError> {
         let Some(v) = self.store.load_gate(pr).await? else {
-            return Ok(());
+            return Ok("no record".into());
         };
         let state = v.value.state;
         let (config, _) = self.config(repo, &state.default_branch).await?;
@@ -410,6 +419,12 @@ impl App {
             })
             .await?;
         }
-        Ok(())
+        Ok(format!(
+            "{} {} on {}: {}",
+            view.status,
+            view.conclusion.unwrap_or(""),
+            state.head_sha.short(),
+            view.title
+        ))
     }
 }

@@ -167,13 +167,15 @@ impl App {
             for fact in facts {
                 let t = gate::apply(&record.state, fact, &policy);
                 changed |= t.changed;
+                if t.changed || !t.actions.is_empty() {
+                    notes.push(t.note);
+                }
                 record.state = t.state;
                 for a in t.actions {
                     if !(a == gate::Action::SyncCheckRun && actions.contains(&a)) {
                         actions.push(a);
                     }
                 }
-                notes.push(t.note);
             }
             if !changed && actions.is_empty() {
                 tracing::debug!(?notes, "no change");

@@ -4,7 +4,7 @@
 //! own retry layer so that a `workflow_dispatch` is never repeated blindly.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -40,7 +40,9 @@ impl std::fmt::Debug for AppCredentials {
 
 pub struct OctoGitHub {
     app: Octocrab,
-    installations: Mutex<HashMap<u64, Octocrab>>,
+    /// One client per installation, shared (not cloned: a cloned octocrab
+    /// client copies its token cache instead of sharing it).
+    installations: Mutex<HashMap<u64, Arc<Octocrab>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,7 @@ impl OctoGitHub {
         })
     }
 
-    fn client(&self, repo: &RepoRef) -> GhResult<Octocrab> {
+    fn client(&self, repo: &RepoRef) -> GhResult<Arc<Octocrab>> {
         let id = repo
             .installation
             .ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
@@ -83,10 +85,11 @@ impl OctoGitHub {
         if let Some(c) = cache.get(&id) {
             return Ok(c.clone());
         }
-        let c = self
-            .app
-            .installation(InstallationId(id))
-            .map_err(|e| GitHubError::Transport(e.to_string()))?;
+        let c = Arc::new(
+            self.app
+                .installation(InstallationId(id))
+                .map_err(|e| GitHubError::Transport(e.to_string()))?,
+        );
         cache.insert(id, c.clone());
         Ok(c)
     }

@@ -1,0 +1,448 @@
+//! A stateful fake GitHub on wiremock: repositories with branches and
+//! files, pull requests, collaborators with permissions, teams, check runs,
+//! workflow runs created by dispatches, comments, reactions and protection
+//! rule reviews. gatebot talks to it through the real octocrab client; tests
+//! assert on what it received.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const OWNER: &str = "acme";
+pub const REPO: &str = "widgets";
+pub const FULL: &str = "acme/widgets";
+pub const INSTALLATION: u64 = 4242;
+pub const MAIN_HEAD: &str = "e5bd3914e2e596debea16f433f57875b5b90bcd6";
+pub const TOKEN: &str = "ghs_fake_installation_token";
+
+#[derive(Debug, Clone)]
+pub struct Pr {
+    pub head: String,
+    pub author: String,
+    pub state: String,
+    pub base: String,
+    pub head_ref: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRun {
+    pub id: u64,
+    pub sha: String,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pub workflow: String,
+    pub body: Value,
+    pub run_id: Option<u64>,
+}
+
+impl Dispatch {
+    pub fn input(&self, name: &str) -> &str {
+        self.body["inputs"][name].as_str().unwrap_or("<missing>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: u64,
+    pub workflow: String,
+    pub display_title: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub issue: u64,
+    pub body: String,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub default_branch: String,
+    /// (branch, path) → text
+    pub files: HashMap<(String, String), String>,
+    /// login → role_name (admin, maintain, write, triage, read)
+    pub collaborators: HashMap<String, String>,
+    /// (org, team) → login → state (active/pending)
+    pub teams: HashMap<(String, String), HashMap<String, String>>,
+    pub prs: HashMap<u64, Pr>,
+    pub check_runs: Vec<CheckRun>,
+    pub dispatches: Vec<Dispatch>,
+    pub runs: Vec<Run>,
+    pub comments: Vec<Comment>,
+    pub reactions: Vec<(u64, String)>,
+    pub reviews: Vec<(u64, Value)>,
+    pub tokens_issued: u32,
+    /// Answer the permission API with 500.
+    pub permission_api_down: bool,
+    /// Refuse `return_run_details` like an older server.
+    pub refuse_run_details: bool,
+    /// Requests without the installation token.
+    pub unauthenticated: Vec<String>,
+    next_id: u64,
+}
+
+impl World {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// gatebot's check runs on `sha`.
+    pub fn gatebot_runs(&self, sha: &str) -> Vec<&CheckRun> {
+        self.check_runs
+            .iter()
+            .filter(|c| c.sha == sha && c.name == "gatebot")
+            .collect()
+    }
+
+    pub fn reactions_on(&self, comment: u64) -> Vec<&str> {
+        self.reactions
+            .iter()
+            .filter(|(c, _)| *c == comment)
+            .map(|(_, r)| r.as_str())
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub server: Arc<MockServer>,
+    world: Arc<Mutex<World>>,
+}
+
+fn json_response(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+fn not_found() -> ResponseTemplate {
+    json_response(404, json!({"message": "Not Found"}))
+}
+
+struct Responder {
+    world: Arc<Mutex<World>>,
+    base: String,
+}
+
+impl Respond for Responder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut w = self.world.lock().unwrap();
+        route(&mut w, req, &self.base)
+    }
+}
+
+fn body_json(req: &Request) -> Value {
+    serde_json::from_slice(&req.body).unwrap_or(Value::Null)
+}
+
+fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
+    let method = req.method.as_str().to_string();
+    let path = req.url.path().to_string();
+    let query: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let auth = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+
+    // App JWT → installation token.
+    if let ["app", "installations", id, "access_tokens"] = segs.as_slice() {
+        let jwt = auth.strip_prefix("Bearer ").unwrap_or("");
+        if method != "POST" || jwt.split('.').count() != 3 || *id != INSTALLATION.to_string() {
+            return json_response(
+                401,
+                json!({"message": "A JSON web token could not be decoded"}),
+            );
+        }
+        w.tokens_issued += 1;
+        let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+        return json_response(
+            201,
+            json!({
+                "token": TOKEN,
+                "expires_at": expires.to_rfc3339(),
+                "permissions": {"actions": "write", "checks": "write", "contents": "read", "pull_requests": "write", "issues": "write", "metadata": "read", "members": "read", "deployments": "write"},
+                "repository_selection": "selected",
+            }),
+        );
+    }
+    if auth != format!("Bearer {TOKEN}") {
+        w.unauthenticated.push(format!("{method} {path}"));
+        return json_response(401, json!({"message": "Bad credentials"}));
+    }
+
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", ["orgs", org, "teams", team, "memberships", login]) => {
+            match w
+                .teams
+                .get(&(org.to_string(), team.to_string()))
+                .and_then(|t| t.get(*login))
+            {
+                Some(state) => json_response(200, json!({"state": state, "role": "member"})),
+                None => not_found(),
+            }
+        }
+        (_, ["repos", o, r, rest @ ..]) if *o == OWNER && *r == REPO => {
+            repo_route(w, &method, rest, &query, req, base)
+        }
+        _ => not_found(),
+    }
+}
+
+fn repo_route(
+    w: &mut World,
+    method: &str,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+    req: &Request,
+    base: &str,
+) -> ResponseTemplate {
+    match (method, rest) {
+        ("GET", ["pulls", n]) => {
+            let Some(pr) = n.parse().ok().and_then(|n: u64| w.prs.get(&n)) else {
+                return not_found();
+            };
+            json_response(
+                200,
+                json!({
+                    "number": n.parse::<u64>().unwrap_or(0),
+                    "state": pr.state,
+                    "user": {"login": pr.author, "type": "User"},
+                    "head": {"sha": pr.head, "ref": pr.head_ref},
+                    "base": {"sha": MAIN_HEAD, "ref": pr.base},
+                }),
+            )
+        }
+        ("GET", ["collaborators", login, "permission"]) => {
+            if w.permission_api_down {
+                return json_response(500, json!({"message": "Server Error"}));
+            }
+            let role = w
+                .collaborators
+                .get(*login)
+                .cloned()
+                .unwrap_or_else(|| "none".into());
+            // GitHub's `permission` field folds maintain→write, triage→read.
+            let permission = match role.as_str() {
+                "admin" => "admin",
+                "maintain" | "write" => "write",
+                "triage" | "read" => "read",
+                _ => "none",
+            };
+            json_response(
+                200,
+                json!({"permission": permission, "role_name": role, "user": {"login": login}}),
+            )
+        }
+        ("GET", ["contents", path @ ..]) => {
+            let branch = query
+                .get("ref")
+                .cloned()
+                .unwrap_or_else(|| w.default_branch.clone());
+            match w.files.get(&(branch, path.join("/"))) {
+                Some(text) => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                    // GitHub wraps base64 at 60 columns.
+                    let wrapped: Vec<String> = b64
+                        .as_bytes()
+                        .chunks(60)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect();
+                    json_response(
+                        200,
+                        json!({"type": "file", "encoding": "base64", "content": wrapped.join("\n")}),
+                    )
+                }
+                None => not_found(),
+            }
+        }
+        ("GET", ["commits", sha, "check-runs"]) => {
+            let runs: Vec<Value> = w
+                .check_runs
+                .iter()
+                .filter(|c| c.sha == *sha)
+                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha}))
+                .collect();
+            json_response(200, json!({"total_count": runs.len(), "check_runs": runs}))
+        }
+        ("POST", ["check-runs"]) => {
+            let b = body_json(req);
+            let id = w.id();
+            w.check_runs.push(CheckRun {
+                id,
+                sha: b["head_sha"].as_str().unwrap_or_default().to_string(),
+                name: b["name"].as_str().unwrap_or_default().to_string(),
+                status: b["status"].as_str().unwrap_or("queued").to_string(),
+                conclusion: b["conclusion"].as_str().map(String::from),
+                title: b["output"]["title"].as_str().map(String::from),
+                summary: b["output"]["summary"].as_str().map(String::from),
+            });
+            json_response(201, json!({"id": id}))
+        }
+        ("PATCH", ["check-runs", id]) => {
+            let b = body_json(req);
+            let Some(run) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| w.check_runs.iter_mut().find(|c| c.id == id))
+            else {
+                return not_found();
+            };
+            if let Some(s) = b["status"].as_str() {
+                run.status = s.to_string();
+            }
+            run.conclusion = b["conclusion"].as_str().map(String::from);
+            run.title = b["output"]["title"].as_str().map(String::from);
+            run.summary = b["output"]["summary"].as_str().map(String::from);
+            json_response(200, json!({"id": run.id}))
+        }
+        ("POST", ["actions", "workflows", file, "dispatches"]) => {
+            let b = body_json(req);
+            if !w.files.contains_key(&(
+                w.default_branch.clone(),
+                format!(".github/workflows/{file}"),
+            )) {
+                return json_response(404, json!({"message": "Not Found"}));
+            }
+            if w.refuse_run_details && b.get("return_run_details").is_some() {
+                return json_response(
+                    422,
+                    json!({"message": "Invalid request.\n\n\"return_run_details\" is not a permitted key."}),
+                );
+            }
+            let id = w.id() + 9000;
+            let inputs = &b["inputs"];
+            // What the templates' run-name renders to.
+            let title = format!(
+                "{} {} [{}]",
+                inputs["environment"].as_str().unwrap_or(""),
+                inputs["sha"].as_str().unwrap_or(""),
+                inputs["dispatch_id"].as_str().unwrap_or("")
+            );
+            w.runs.push(Run {
+                id,
+                workflow: file.to_string(),
+                display_title: title,
+                status: "queued".into(),
+                conclusion: None,
+            });
+            let details = b["return_run_details"].as_bool() == Some(true);
+            w.dispatches.push(Dispatch {
+                workflow: file.to_string(),
+                body: b,
+                run_id: details.then_some(id),
+            });
+            if details {
+                json_response(
+                    200,
+                    json!({
+                        "workflow_run_id": id,
+                        "run_url": format!("{base}/repos/{FULL}/actions/runs/{id}"),
+                        "html_url": format!("https://github.com/{FULL}/actions/runs/{id}"),
+                    }),
+                )
+            } else {
+                ResponseTemplate::new(204)
+            }
+        }
+        ("GET", ["actions", "workflows", file, "runs"]) => {
+            let runs: Vec<Value> = w
+                .runs
+                .iter()
+                .rev()
+                .filter(|r| r.workflow == *file)
+                .map(run_json)
+                .collect();
+            json_response(
+                200,
+                json!({"total_count": runs.len(), "workflow_runs": runs}),
+            )
+        }
+        ("GET", ["actions", "runs", id]) => match id
+            .parse()
+            .ok()
+            .and_then(|id: u64| w.runs.iter().find(|r| r.id == id))
+        {
+            Some(r) => json_response(200, run_json(r)),
+            None => not_found(),
+        },
+        ("POST", ["actions", "runs", id, "deployment_protection_rule"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            w.reviews.push((id, body_json(req)));
+            ResponseTemplate::new(204)
+        }
+        ("POST", ["issues", n, "comments"]) => {
+            let b = body_json(req);
+            w.comments.push(Comment {
+                issue: n.parse().unwrap_or(0),
+                body: b["body"].as_str().unwrap_or_default().to_string(),
+            });
+            let id = w.id();
+            json_response(201, json!({"id": id}))
+        }
+        ("POST", ["issues", "comments", id, "reactions"]) => {
+            let b = body_json(req);
+            w.reactions.push((
+                id.parse().unwrap_or(0),
+                b["content"].as_str().unwrap_or_default().to_string(),
+            ));
+            json_response(201, json!({"id": 1}))
+        }
+        _ => not_found(),
+    }
+}
+
+fn run_json(r: &Run) -> Value {
+    json!({
+        "id": r.id,
+        "display_title": r.display_title,
+        "status": r.status,
+        "conclusion": r.conclusion,
+        "event": "workflow_dispatch",
+        "head_branch": "main",
+        "head_sha": MAIN_HEAD,
+        "html_url": format!("https://github.com/{FULL}/actions/runs/{}", r.id),
+    })
+}
+
+impl FakeGitHub {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let world = Arc::new(Mutex::new(World {
+            default_branch: "main".into(),
+            ..World::default()
+        }));
+        Mock::given(any())
+            .respond_with(Responder {
+                world: world.clone(),
+                base: server.uri(),
+            })
+            .mount(&server)
+            .await;
+        FakeGitHub {
+            server: Arc::new(server),
+            world,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap()
+    }
+}

@@ -1,0 +1,320 @@
+//! `TestApp`: the real router served on a loopback port, with the real
+//! octocrab adapter pointed at the fake GitHub and a real SQLite store; and
+//! signed deliveries built from GitHub's own example payloads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use gatebot::app::App;
+use gatebot::github::octo::{AppCredentials, OctoGitHub};
+use gatebot::http::{HttpState, router};
+use gatebot::signature::{WebhookSecrets, sign_with};
+use gatebot::store::Store;
+use gatebot::store::sqlite::SqliteStore;
+use serde_json::{Value, json};
+
+use crate::fake_github::{FULL, FakeGitHub, INSTALLATION, MAIN_HEAD, Pr};
+
+pub const SECRET: &str = "test-webhook-secret";
+pub const SHA1: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+pub const SHA2: &str = "7c9d1b3a0e5f42d8b6a1c3e9f0d2b4a6c8e1f3a5";
+pub const PR: u64 = 42;
+
+/// Default config on `main`: CI is the `build` check; roles from permissions.
+pub const DEFAULT_CONFIG: &str = "required_checks: [build]\n";
+
+pub struct TestApp {
+    pub url: String,
+    pub github: FakeGitHub,
+    pub store: Arc<dyn Store>,
+    client: reqwest::Client,
+    next: AtomicU64,
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists"))
+        .expect("fixture is JSON")
+}
+
+impl TestApp {
+    /// A world with acme/widgets (default branch `main`, the workflows and
+    /// `.github/gatebot.yml` on it), PR #42 by alice at SHA1, and users:
+    /// alice (write, the author), quinn (write), rita and rob (maintain),
+    /// randy (read).
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with_config(DEFAULT_CONFIG).await
+    }
+
+    pub async fn spawn_with_config(config: &str) -> TestApp {
+        let github = FakeGitHub::start().await;
+        {
+            let mut w = github.world();
+            for wf in ["cd-stage.yml", "cd-prod.yml", "smoke.yml"] {
+                w.files.insert(
+                    ("main".into(), format!(".github/workflows/{wf}")),
+                    "on: workflow_dispatch".into(),
+                );
+            }
+            w.files
+                .insert(("main".into(), ".github/gatebot.yml".into()), config.into());
+            for (login, role) in [
+                ("alice", "write"),
+                ("quinn", "write"),
+                ("rita", "maintain"),
+                ("rob", "maintain"),
+                ("randy", "read"),
+            ] {
+                w.collaborators.insert(login.into(), role.into());
+            }
+            w.prs.insert(
+                PR,
+                Pr {
+                    head: SHA1.into(),
+                    author: "alice".into(),
+                    state: "open".into(),
+                    base: "main".into(),
+                    head_ref: "feature/widgets".into(),
+                },
+            );
+        }
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+        Self::spawn_on(github, store).await
+    }
+
+    pub async fn spawn_on(github: FakeGitHub, store: Arc<dyn Store>) -> TestApp {
+        let key = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/test-app-key.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("key");
+        let gh = OctoGitHub::new(
+            &github.uri(),
+            &AppCredentials {
+                app_id: 777,
+                private_key_pem: key,
+            },
+        )
+        .expect("octocrab");
+        let app = Arc::new(App::new(store.clone(), Arc::new(gh)));
+        let state = Arc::new(HttpState {
+            app,
+            secrets: WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets"),
+            metrics: gatebot::telemetry::metrics(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            axum::serve(listener, router(state)).await.expect("serve");
+        });
+        TestApp {
+            url: format!("http://{addr}"),
+            github,
+            store,
+            client: reqwest::Client::new(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    pub fn delivery_id(&self) -> String {
+        format!(
+            "d-{}-{}",
+            std::process::id(),
+            self.next.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    /// POSTs raw bytes with the given headers.
+    pub async fn post(&self, headers: &[(&str, String)], body: Vec<u8>) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}/webhook", self.url)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Signs and sends `payload` as `event` with a given delivery id.
+    pub async fn send_as(&self, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(payload).expect("json");
+        let sig = sign_with(SECRET.as_bytes(), &body);
+        self.post(
+            &[
+                ("x-github-event", event.to_string()),
+                ("x-github-delivery", delivery.to_string()),
+                ("x-hub-signature-256", sig),
+                ("content-type", "application/json".into()),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Signs and sends `payload`; asserts a 200 and returns the status field.
+    pub async fn send(&self, event: &str, payload: &Value) -> String {
+        let (code, body) = self.send_as(event, &self.delivery_id(), payload).await;
+        assert_eq!(code, 200, "{event} answered {code}: {body}");
+        body["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    // ---- deliveries built from GitHub's example payloads ----
+
+    pub fn pr_payload(&self, action: &str, sha: &str) -> Value {
+        let mut p = fixture(&format!(
+            "pull_request.{}",
+            if action == "synchronize" {
+                "synchronize"
+            } else {
+                "opened"
+            }
+        ));
+        p["action"] = json!(action);
+        p["number"] = json!(PR);
+        p["pull_request"]["number"] = json!(PR);
+        p["pull_request"]["head"]["sha"] = json!(sha);
+        p["pull_request"]["user"]["login"] = json!("alice");
+        p["pull_request"]["state"] = json!(if action == "closed" { "closed" } else { "open" });
+        p["installation"] = json!({"id": INSTALLATION});
+        p
+    }
+
+    pub async fn open_pr(&self) {
+        assert_eq!(
+            self.send("pull_request", &self.pr_payload("opened", SHA1))
+                .await,
+            "processed"
+        );
+    }
+
+    /// Pushes `sha` to the PR branch (GitHub state, then the delivery).
+    pub async fn push(&self, sha: &str) {
+        self.github.world().prs.get_mut(&PR).expect("pr").head = sha.into();
+        assert_eq!(
+            self.send("pull_request", &self.pr_payload("synchronize", sha))
+                .await,
+            "processed"
+        );
+    }
+
+    /// Completes check `name` on `sha` in GitHub, then sends `check_run.completed`.
+    pub async fn check(&self, sha: &str, name: &str, conclusion: &str) {
+        let id = {
+            let mut w = self.github.world();
+            let id = 5000 + w.check_runs.len() as u64;
+            w.check_runs.push(crate::fake_github::CheckRun {
+                id,
+                sha: sha.into(),
+                name: name.into(),
+                status: "completed".into(),
+                conclusion: Some(conclusion.into()),
+                title: None,
+                summary: None,
+            });
+            id
+        };
+        let mut p = fixture("check_run.completed");
+        p["check_run"]["id"] = json!(id);
+        p["check_run"]["name"] = json!(name);
+        p["check_run"]["head_sha"] = json!(sha);
+        p["check_run"]["conclusion"] = json!(conclusion);
+        p["check_run"]["pull_requests"][0]["number"] = json!(PR);
+        p["installation"] = json!({"id": INSTALLATION});
+        self.send("check_run", &p).await;
+    }
+
+    pub async fn ci_green(&self, sha: &str) {
+        self.check(sha, "build", "success").await;
+    }
+
+    pub fn comment_payload(&self, id: u64, login: &str, body: &str) -> Value {
+        let mut p = fixture("issue_comment.created");
+        p["issue"]["number"] = json!(PR);
+        p["comment"]["id"] = json!(id);
+        p["comment"]["body"] = json!(body);
+        p["comment"]["user"]["login"] = json!(login);
+        p["comment"]["user"]["type"] = json!("User");
+        p["sender"]["login"] = json!(login);
+        p["installation"] = json!({"id": INSTALLATION});
+        p
+    }
+
+    /// Posts a comment; returns its id and the delivery status.
+    pub async fn comment(&self, login: &str, body: &str) -> (u64, String) {
+        let id = 1000 + self.next.fetch_add(1, Ordering::SeqCst);
+        let status = self
+            .send("issue_comment", &self.comment_payload(id, login, body))
+            .await;
+        (id, status)
+    }
+
+    pub fn run_payload(&self, run_id: u64, conclusion: &str) -> Value {
+        let (title, workflow) = {
+            let w = self.github.world();
+            let r = w.runs.iter().find(|r| r.id == run_id).expect("run exists");
+            (r.display_title.clone(), r.workflow.clone())
+        };
+        let mut p = fixture("workflow_run.completed");
+        p["workflow_run"]["id"] = json!(run_id);
+        p["workflow_run"]["display_title"] = json!(title);
+        p["workflow_run"]["path"] = json!(format!(".github/workflows/{workflow}"));
+        p["workflow_run"]["conclusion"] = json!(conclusion);
+        p["workflow_run"]["head_sha"] = json!(MAIN_HEAD);
+        p["installation"] = json!({"id": INSTALLATION});
+        p
+    }
+
+    /// Completes the run of dispatch number `index` (0-based).
+    pub async fn finish_dispatch(&self, index: usize, conclusion: &str) {
+        let run_id = {
+            let mut w = self.github.world();
+            let run_id = w.dispatches[index].run_id.expect("dispatch has a run");
+            let run = w.runs.iter_mut().find(|r| r.id == run_id).expect("run");
+            run.status = "completed".into();
+            run.conclusion = Some(conclusion.into());
+            run_id
+        };
+        assert_eq!(
+            self.send("workflow_run", &self.run_payload(run_id, conclusion))
+                .await,
+            "processed"
+        );
+    }
+
+    pub fn protection_payload(&self, run_id: u64, environment: &str) -> Value {
+        let mut p = fixture("deployment_protection_rule.requested");
+        p["environment"] = json!(environment);
+        p["deployment_callback_url"] = json!(format!(
+            "https://api.github.com/repos/{FULL}/actions/runs/{run_id}/deployment_protection_rule"
+        ));
+        p["installation"] = json!({"id": INSTALLATION});
+        p
+    }
+
+    pub fn dispatch_count(&self) -> usize {
+        self.github.world().dispatches.len()
+    }
+
+    /// The last reply gatebot posted on the PR.
+    pub fn last_reply(&self) -> String {
+        self.github
+            .world()
+            .comments
+            .last()
+            .map(|c| c.body.clone())
+            .unwrap_or_default()
+    }
+
+    /// Brings the PR to "waiting for production approval" at SHA1.
+    pub async fn through_staging(&self) {
+        self.open_pr().await;
+        self.ci_green(SHA1).await;
+        self.comment("quinn", "/lgtm").await;
+        assert_eq!(self.dispatch_count(), 1, "stage dispatched");
+        self.finish_dispatch(0, "success").await;
+        self.comment("quinn", "/verify-stage").await;
+    }
+}

@@ -1,0 +1,8 @@
+//! The integration suite: every test drives the real HTTP router with
+//! signed deliveries shaped like GitHub's own, against a stateful fake
+//! GitHub, and asserts what GitHub received.
+
+mod fake_github;
+mod harness;
+
+mod lifecycle;
