@@ -5,4 +5,12 @@
 mod fake_github;
 mod harness;
 
+mod dedupe;
+mod hold_freeze;
+mod ignored_commands;
 mod lifecycle;
+mod new_push;
+mod permissions;
+mod quorum;
+mod rollback;
+mod signatures;

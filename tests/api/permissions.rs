@@ -1,0 +1,99 @@
+//! Who may do what: resolved from the GitHub API, never from the payload.
+
+use crate::harness::{DEFAULT_CONFIG, SHA1, TestApp};
+
+#[tokio::test]
+async fn the_author_cannot_lgtm_or_approve_their_own_pr() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    // alice (the author) has write access, so only authorship stops her.
+    let (id, _) = app.comment("alice", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    assert!(app.last_reply().contains("author"), "{}", app.last_reply());
+    assert_eq!(app.dispatch_count(), 0);
+
+    app.github
+        .world()
+        .collaborators
+        .insert("alice".into(), "admin".into());
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    let (id, _) = app.comment("alice", "/approve").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    assert!(app.last_reply().contains("author"), "{}", app.last_reply());
+    assert_eq!(app.dispatch_count(), 1, "no prod dispatch");
+}
+
+#[tokio::test]
+async fn a_read_only_user_is_refused_and_told_why() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    let (id, _) = app.comment("randy", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    let reply = app.last_reply();
+    assert!(
+        reply.contains("@randy") && reply.contains("qa role"),
+        "{reply}"
+    );
+    assert_eq!(app.dispatch_count(), 0);
+    // quinn (write) holds the default qa role; write is not enough for release.
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    let (id, _) = app.comment("quinn", "/approve").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    assert!(
+        app.last_reply().contains("release role"),
+        "{}",
+        app.last_reply()
+    );
+    assert_eq!(app.dispatch_count(), 1);
+}
+
+#[tokio::test]
+async fn a_team_member_named_in_the_config_is_allowed_and_a_pending_member_is_not() {
+    let config = format!("{DEFAULT_CONFIG}roles:\n  release: [\"@acme/release-managers\"]\n");
+    let app = TestApp::spawn_with_config(&config).await;
+    {
+        let mut w = app.github.world();
+        let team = w
+            .teams
+            .entry(("acme".into(), "release-managers".into()))
+            .or_default();
+        team.insert("tess".into(), "active".into());
+        team.insert("pete".into(), "pending".into());
+        w.collaborators.insert("tess".into(), "read".into());
+        w.collaborators.insert("pete".into(), "admin".into());
+    }
+    app.through_staging().await;
+    let (id, _) = app.comment("pete", "/approve").await;
+    assert_eq!(
+        app.github.world().reactions_on(id),
+        vec!["-1"],
+        "pending membership is no membership"
+    );
+    assert_eq!(app.dispatch_count(), 1);
+    // rita (maintain) is not in the configured list.
+    let (id, _) = app.comment("rita", "/approve").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    let (id, _) = app.comment("tess", "/approve").await;
+    let w = app.github.world();
+    assert_eq!(w.reactions_on(id), vec!["+1"]);
+    assert_eq!(w.dispatches.len(), 2);
+    assert_eq!(w.dispatches[1].input("requested_by"), "tess");
+}
+
+#[tokio::test]
+async fn when_the_permission_api_fails_the_answer_is_no() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.github.world().permission_api_down = true;
+    let (id, _) = app.comment("quinn", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    assert!(app.last_reply().contains("qa role"), "{}", app.last_reply());
+    assert_eq!(app.dispatch_count(), 0);
+}
