@@ -88,6 +88,8 @@ pub struct World {
     pub permission_api_down: bool,
     /// Refuse `return_run_details` like an older server.
     pub refuse_run_details: bool,
+    /// The next dispatch answers 502; `Some(true)`: after creating the run.
+    pub dispatch_outage: Option<bool>,
     /// Requests without the installation token.
     pub unauthenticated: Vec<String>,
     next_id: u64,
@@ -317,6 +319,10 @@ fn repo_route(
             )) {
                 return json_response(404, json!({"message": "Not Found"}));
             }
+            if w.dispatch_outage == Some(false) {
+                w.dispatch_outage = None;
+                return json_response(502, json!({"message": "Bad Gateway"}));
+            }
             if w.refuse_run_details && b.get("return_run_details").is_some() {
                 return json_response(
                     422,
@@ -340,6 +346,14 @@ fn repo_route(
                 conclusion: None,
             });
             let details = b["return_run_details"].as_bool() == Some(true);
+            if w.dispatch_outage.take() == Some(true) {
+                w.dispatches.push(Dispatch {
+                    workflow: file.to_string(),
+                    body: b,
+                    run_id: Some(id),
+                });
+                return json_response(502, json!({"message": "Bad Gateway"}));
+            }
             w.dispatches.push(Dispatch {
                 workflow: file.to_string(),
                 body: b,

@@ -25,6 +25,7 @@ pub const DEFAULT_CONFIG: &str = "required_checks: [build]\n";
 
 pub struct TestApp {
     pub url: String,
+    app: Arc<App>,
     pub github: FakeGitHub,
     pub store: Arc<dyn Store>,
     client: reqwest::Client,
@@ -98,7 +99,7 @@ impl TestApp {
         .expect("octocrab");
         let app = Arc::new(App::new(store.clone(), Arc::new(gh)));
         let state = Arc::new(HttpState {
-            app,
+            app: app.clone(),
             secrets: WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets"),
             metrics: gatebot::telemetry::metrics(),
         });
@@ -110,12 +111,18 @@ impl TestApp {
             axum::serve(listener, router(state)).await.expect("serve");
         });
         TestApp {
+            app,
             url: format!("http://{addr}"),
             github,
             store,
             client: reqwest::Client::new(),
             next: AtomicU64::new(1),
         }
+    }
+
+    /// The application behind the router (for reconcile passes).
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
     }
 
     pub fn delivery_id(&self) -> String {
@@ -300,12 +307,12 @@ impl TestApp {
 
     /// The last reply gatebot posted on the PR.
     pub fn last_reply(&self) -> String {
-        self.github
-            .world()
-            .comments
-            .last()
-            .map(|c| c.body.clone())
-            .unwrap_or_default()
+        let w = self.github.world();
+        let Some(c) = w.comments.last() else {
+            return String::new();
+        };
+        assert_eq!(c.issue, PR, "gatebot replied on another issue");
+        c.body.clone()
     }
 
     /// Brings the PR to "waiting for production approval" at SHA1.

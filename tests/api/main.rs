@@ -5,12 +5,15 @@
 mod fake_github;
 mod harness;
 
+mod config_source;
 mod dedupe;
 mod hold_freeze;
 mod ignored_commands;
 mod lifecycle;
 mod new_push;
 mod permissions;
+mod protection_rule;
 mod quorum;
+mod reconcile;
 mod rollback;
 mod signatures;

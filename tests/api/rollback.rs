@@ -43,17 +43,18 @@ async fn rollback_dispatches_the_previously_deployed_sha() {
         "prod rollback needs release"
     );
     let (id, _) = app.comment("rita", "/rollback prod").await;
-    let w = app.github.world();
-    assert_eq!(w.reactions_on(id), vec!["+1"]);
-    assert_eq!(w.dispatches.len(), 5);
-    let d = &w.dispatches[4];
-    assert_eq!(d.workflow, "cd-prod.yml");
-    assert_eq!(d.body["ref"], "main");
-    assert_eq!(d.input("sha"), SHA1, "the previously deployed SHA");
-    assert_eq!(d.input("environment"), "production");
-    assert_eq!(d.input("rollback"), "true");
-    assert_eq!(d.input("requested_by"), "rita");
-    drop(w);
+    {
+        let w = app.github.world();
+        assert_eq!(w.reactions_on(id), vec!["+1"]);
+        assert_eq!(w.dispatches.len(), 5);
+        let d = &w.dispatches[4];
+        assert_eq!(d.workflow, "cd-prod.yml");
+        assert_eq!(d.body["ref"], "main");
+        assert_eq!(d.input("sha"), SHA1, "the previously deployed SHA");
+        assert_eq!(d.input("environment"), "production");
+        assert_eq!(d.input("rollback"), "true");
+        assert_eq!(d.input("requested_by"), "rita");
+    }
     // The rollback completes and becomes the environment's current deploy.
     app.finish_dispatch(4, "success").await;
     let history = app

@@ -1,0 +1,113 @@
+//! Deployment protection rule: approve only gatebot's own gated production
+//! dispatches.
+
+use serde_json::json;
+
+use crate::fake_github::Run;
+use crate::harness::TestApp;
+
+async fn prod_dispatched() -> (TestApp, u64) {
+    let app = TestApp::spawn().await;
+    app.through_staging().await;
+    app.comment("rita", "/approve").await;
+    let run = app.github.world().dispatches[1].run_id.expect("run id");
+    (app, run)
+}
+
+#[tokio::test]
+async fn approves_the_production_run_gatebot_dispatched() {
+    let (app, run) = prod_dispatched().await;
+    let status = app
+        .send(
+            "deployment_protection_rule",
+            &app.protection_payload(run, "production"),
+        )
+        .await;
+    assert_eq!(status, "processed");
+    let w = app.github.world();
+    assert_eq!(w.reviews.len(), 1);
+    assert_eq!(w.reviews[0].0, run);
+    assert_eq!(w.reviews[0].1["state"], "approved");
+    assert_eq!(w.reviews[0].1["environment_name"], "production");
+}
+
+#[tokio::test]
+async fn rejects_a_manual_dispatch_of_the_prod_workflow() {
+    let (app, _) = prod_dispatched().await;
+    // Someone runs cd-prod.yml by hand: a run gatebot never dispatched.
+    app.github.world().runs.push(Run {
+        id: 77_777,
+        workflow: "cd-prod.yml".into(),
+        display_title: "production 0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c [manual]".into(),
+        status: "waiting".into(),
+        conclusion: None,
+    });
+    app.send(
+        "deployment_protection_rule",
+        &app.protection_payload(77_777, "production"),
+    )
+    .await;
+    let w = app.github.world();
+    assert_eq!(w.reviews.len(), 1);
+    assert_eq!(w.reviews[0].1["state"], "rejected");
+}
+
+#[tokio::test]
+async fn rejects_a_run_that_copies_a_real_dispatch_id() {
+    let (app, run) = prod_dispatched().await;
+    let title = app
+        .github
+        .world()
+        .runs
+        .iter()
+        .find(|r| r.id == run)
+        .unwrap()
+        .display_title
+        .clone();
+    app.github.world().runs.push(Run {
+        id: 88_888,
+        workflow: "cd-prod.yml".into(),
+        display_title: title,
+        status: "waiting".into(),
+        conclusion: None,
+    });
+    app.send(
+        "deployment_protection_rule",
+        &app.protection_payload(88_888, "production"),
+    )
+    .await;
+    assert_eq!(app.github.world().reviews[0].1["state"], "rejected");
+}
+
+#[tokio::test]
+async fn rejects_the_staging_run_and_finished_runs() {
+    let (app, prod_run) = prod_dispatched().await;
+    let stage_run = app.github.world().dispatches[0].run_id.unwrap();
+    app.send(
+        "deployment_protection_rule",
+        &app.protection_payload(stage_run, "production"),
+    )
+    .await;
+    app.finish_dispatch(1, "success").await;
+    app.send(
+        "deployment_protection_rule",
+        &app.protection_payload(prod_run, "production"),
+    )
+    .await;
+    let w = app.github.world();
+    let states: Vec<&serde_json::Value> = w.reviews.iter().map(|r| &r.1["state"]).collect();
+    assert_eq!(states, vec![&json!("rejected"), &json!("rejected")]);
+}
+
+#[tokio::test]
+async fn environments_gatebot_does_not_protect_are_ignored() {
+    let (app, run) = prod_dispatched().await;
+    let status = app
+        .send(
+            "deployment_protection_rule",
+            &app.protection_payload(run, "preview"),
+        )
+        .await;
+    assert_eq!(status, "ignored");
+    assert!(app.github.world().reviews.is_empty());
+}
