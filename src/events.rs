@@ -551,4 +551,100 @@ mod tests {
         };
         assert_eq!(c.comment.body.as_deref(), Some("/lgtm\né"));
     }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()
+    }
+
+    /// GitHub's own example payloads parse into the typed events.
+    #[test]
+    fn github_example_payloads() {
+        let b = fixture("pull_request.opened");
+        let Event::PullRequest(e) = parse("pull_request", &b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(e.action, PullRequestAction::Opened);
+        assert_eq!(e.pull_request.number, 42);
+        assert_eq!(e.pull_request.user.login, "alice");
+        assert_eq!(
+            e.pull_request.head.sha,
+            "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+        );
+        assert_eq!(e.repository.full_name, "acme/widgets");
+        assert_eq!(e.repository.default_branch.as_deref(), Some("main"));
+        assert_eq!(e.installation.map(|i| i.id), Some(4242));
+
+        for (name, action) in [
+            ("pull_request.synchronize", PullRequestAction::Synchronize),
+            ("pull_request.closed", PullRequestAction::Closed),
+            ("pull_request.reopened", PullRequestAction::Reopened),
+            ("pull_request.edited", PullRequestAction::BaseChanged),
+        ] {
+            let b = fixture(name);
+            let Event::PullRequest(e) = parse("pull_request", &b).unwrap() else {
+                panic!("{name}")
+            };
+            assert_eq!(e.action, action, "{name}");
+        }
+
+        let b = fixture("issue_comment.created");
+        let Event::Comment(c) = parse("issue_comment", &b).unwrap() else {
+            panic!()
+        };
+        assert_eq!((c.issue.number, c.comment.id), (42, 1001));
+        assert_eq!(c.comment.body.as_deref(), Some("/lgtm"));
+        assert!(!c.comment.user.is_bot());
+        for name in ["issue_comment.edited", "issue_comment.deleted"] {
+            assert!(
+                matches!(
+                    parse("issue_comment", &fixture(name)).unwrap(),
+                    Event::Ignored { .. }
+                ),
+                "{name}"
+            );
+        }
+
+        let b = fixture("check_run.completed");
+        let Event::Checks(c) = parse("check_run", &b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.pull_requests, vec![42]);
+        let run = c.check_run.unwrap();
+        assert_eq!(
+            (run.name.as_ref(), run.conclusion.as_deref()),
+            ("build", Some("success"))
+        );
+
+        let b = fixture("check_suite.completed");
+        let Event::Checks(c) = parse("check_suite", &b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.head_sha, "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c");
+        assert!(c.check_run.is_none());
+
+        let b = fixture("workflow_run.completed");
+        let Event::WorkflowRun(w) = parse("workflow_run", &b).unwrap() else {
+            panic!()
+        };
+        assert!(w.completed && w.workflow_run.succeeded());
+        assert_eq!(w.workflow_run.id, 9001);
+        assert_eq!(w.workflow_run.dispatch_id(), Some("42-staging-0d1a26e-1"));
+
+        let b = fixture("deployment_protection_rule.requested");
+        let Event::ProtectionRule(p) = parse("deployment_protection_rule", &b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.environment, "production");
+        assert_eq!(p.run_id(), Some(9002));
+
+        assert!(matches!(
+            parse("ping", &fixture("ping")).unwrap(),
+            Event::Ping
+        ));
+        assert!(matches!(
+            parse("installation", &fixture("installation.created")).unwrap(),
+            Event::Installation { .. }
+        ));
+    }
 }

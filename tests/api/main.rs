@@ -7,6 +7,7 @@ mod harness;
 
 mod config_source;
 mod dedupe;
+mod dry_run_cli;
 mod hold_freeze;
 mod ignored_commands;
 mod lifecycle;

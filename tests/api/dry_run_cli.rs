@@ -1,0 +1,146 @@
+//! The local walkthrough as a user runs it: `gatebot serve --dry-run`,
+//! `gatebot send events/lifecycle/*.json`, `gatebot status`, `gatebot audit`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gatebot"));
+    c.env("GITHUB_WEBHOOK_SECRET", "walkthrough-secret")
+        .env("LOG_LEVEL", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_lifecycle_events_walk_a_pr_to_production_in_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("gatebot.db").display());
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _server = Server(
+        bin()
+            .args([
+                "serve",
+                "--dry-run",
+                "--config",
+                "events/gatebot.yml",
+                "--store",
+                &store,
+                "--addr",
+                &addr,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{url}/readyz")).await
+            && r.status() == 200
+        {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["dry_run"], true);
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "gatebot serve did not become ready");
+
+    let mut files: Vec<String> =
+        std::fs::read_dir(format!("{}/events/lifecycle", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| {
+                format!(
+                    "events/lifecycle/{}",
+                    e.unwrap().file_name().to_string_lossy()
+                )
+            })
+            .collect();
+    files.sort();
+    assert_eq!(files.len(), 7);
+    let out = bin()
+        .args(["send", "--url", &format!("{url}/webhook")])
+        .args(&files)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "send failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("\"status\":\"processed\"").count(),
+        7,
+        "{stdout}"
+    );
+
+    // Sending again: every delivery is a duplicate.
+    let again = bin()
+        .args(["send", "--url", &format!("{url}/webhook")])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout)
+            .matches("\"status\":\"duplicate\"")
+            .count(),
+        7
+    );
+
+    let status = bin()
+        .args(["status", "acme/widgets#42", "--store", &store])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("deployed to production"), "{status}");
+    assert!(status.contains("42-production-0d1a26e-2"), "{status}");
+
+    let audit = bin()
+        .args(["audit", "acme/widgets", "--pr", "42", "--store", &store])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.matches("[dispatch]").count(), 2, "{audit}");
+    assert!(audit.contains("(dry-run: not sent)"), "{audit}");
+    assert!(audit.contains("cd-prod.yml@main production"), "{audit}");
+}
+
+#[test]
+fn send_refuses_without_a_secret_and_serve_without_app_credentials() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatebot"))
+        .args(["send", "events/lifecycle/01-pull_request-opened.json"])
+        .env_remove("GITHUB_WEBHOOK_SECRET")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GITHUB_WEBHOOK_SECRET is required"));
+    let out = bin()
+        .args(["serve", "--store", "sqlite::memory:"])
+        .env_remove("GITHUB_APP_ID")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GITHUB_APP_ID is required"));
+}
