@@ -3,6 +3,8 @@
 
 pub mod ci;
 pub mod machine;
+#[cfg(test)]
+mod machine_tests;
 pub mod state;
 pub mod summary;
 

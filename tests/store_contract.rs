@@ -1,0 +1,372 @@
+//! The store contract: one suite every `Store` implementation must pass
+//! unchanged. Each backend gets a `#[tokio::test]` per contract function
+//! through the `contract_tests!` macro.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use gatebot::domain::{Environment, PrKey, RepoName, Sha};
+use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
+use gatebot::store::sqlite::SqliteStore;
+use gatebot::store::{
+    AuditEntry, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, rollback_target,
+};
+
+fn repo() -> RepoName {
+    RepoName::parse("acme/widgets").unwrap()
+}
+
+fn sha(c: char) -> Sha {
+    Sha::parse(&c.to_string().repeat(40)).unwrap()
+}
+
+fn key(n: u64) -> PrKey {
+    PrKey {
+        repo: repo(),
+        number: n,
+    }
+}
+
+fn state(n: u64, head: char) -> GateState {
+    GateState::new(key(n), "alice", sha(head), "main", Some(4242), Utc::now())
+}
+
+fn deploy(id: &str, env: Environment, head: char) -> Deploy {
+    Deploy {
+        dispatch_id: id.into(),
+        environment: env,
+        kind: DeployKind::Promote,
+        sha: sha(head),
+        requested_by: "quinn".into(),
+        at: Utc::now(),
+        run_id: None,
+        status: DeployStatus::Pending,
+        finished_at: None,
+        run_url: None,
+    }
+}
+
+pub async fn gate_records_round_trip_with_versions(store: Arc<dyn Store>) {
+    assert!(store.load_gate(&key(1)).await.unwrap().is_none());
+    let mut rec = GateRecord::new(state(1, 'a'));
+    rec.enqueue(vec![Action::SyncCheckRun], Some("d-1"));
+    let v1 = store.save_gate(&rec, None).await.unwrap();
+    let loaded = store.load_gate(&key(1)).await.unwrap().unwrap();
+    assert_eq!(loaded.version, v1);
+    assert_eq!(loaded.value, rec);
+    rec.state.lgtm = None;
+    rec.pending.clear();
+    let v2 = store.save_gate(&rec, Some(v1)).await.unwrap();
+    assert!(v2 > v1);
+    assert_eq!(store.load_gate(&key(1)).await.unwrap().unwrap().value, rec);
+}
+
+pub async fn conditional_writes_refuse_stale_versions(store: Arc<dyn Store>) {
+    let rec = GateRecord::new(state(2, 'a'));
+    let v1 = store.save_gate(&rec, None).await.unwrap();
+    assert!(
+        matches!(store.save_gate(&rec, None).await, Err(StoreError::Conflict)),
+        "create twice"
+    );
+    let v2 = store.save_gate(&rec, Some(v1)).await.unwrap();
+    assert!(
+        matches!(
+            store.save_gate(&rec, Some(v1)).await,
+            Err(StoreError::Conflict)
+        ),
+        "stale version"
+    );
+    assert!(
+        matches!(
+            store
+                .save_gate(&GateRecord::new(state(3, 'a')), Some(1))
+                .await,
+            Err(StoreError::Conflict)
+        ),
+        "update of a missing record"
+    );
+    assert_eq!(store.load_gate(&key(2)).await.unwrap().unwrap().version, v2);
+}
+
+pub async fn concurrent_writers_one_wins_per_version(store: Arc<dyn Store>) {
+    let rec = GateRecord::new(state(4, 'a'));
+    let v = store.save_gate(&rec, None).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (store, rec) = (store.clone(), rec.clone());
+        tasks.push(tokio::spawn(async move {
+            store.save_gate(&rec, Some(v)).await.is_ok()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as usize;
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn claims_are_exclusive_until_they_expire(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let ttl = Duration::from_secs(60);
+    assert!(store.claim("delivery:x", ttl, t0).await.unwrap());
+    assert!(!store.claim("delivery:x", ttl, t0).await.unwrap());
+    assert!(
+        !store
+            .claim("delivery:x", ttl, t0 + chrono::Duration::seconds(59))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim("delivery:x", ttl, t0 + chrono::Duration::seconds(61))
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert!(
+        store.claim("delivery:y", ttl, t0).await.unwrap(),
+        "keys are independent"
+    );
+    store.release("delivery:y").await.unwrap();
+    assert!(
+        store.claim("delivery:y", ttl, t0).await.unwrap(),
+        "released"
+    );
+}
+
+pub async fn concurrent_claims_have_one_winner(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim("delivery:race", Duration::from_secs(60), Utc::now())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as usize;
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn pending_and_head_indexes(store: Arc<dyn Store>) {
+    let mut with = GateRecord::new(state(5, 'b'));
+    with.enqueue(vec![Action::SyncCheckRun], None);
+    store.save_gate(&with, None).await.unwrap();
+    let without = GateRecord::new(state(6, 'b'));
+    store.save_gate(&without, None).await.unwrap();
+    let mut closed = GateRecord::new(state(7, 'b'));
+    closed.state.open = false;
+    store.save_gate(&closed, None).await.unwrap();
+    assert_eq!(store.gates_with_pending().await.unwrap(), vec![key(5)]);
+    assert_eq!(
+        store.prs_with_head(&repo(), &sha('b')).await.unwrap(),
+        vec![5, 6]
+    );
+    assert!(
+        store
+            .prs_with_head(&repo(), &sha('c'))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Clearing the outbox drops it from the pending index.
+    let v = store.load_gate(&key(5)).await.unwrap().unwrap();
+    let mut rec = v.value;
+    rec.pending.clear();
+    store.save_gate(&rec, Some(v.version)).await.unwrap();
+    assert!(store.gates_with_pending().await.unwrap().is_empty());
+}
+
+pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
+    let mut rec = DispatchRecord {
+        repo: repo(),
+        pr: 42,
+        workflow: "cd-prod.yml".into(),
+        deploy: deploy("42-production-aaaaaaa-2", Environment::Production, 'a'),
+        run_id: None,
+        sent: false,
+    };
+    store.put_dispatch(&rec).await.unwrap();
+    assert_eq!(
+        store
+            .dispatch_by_id(&repo(), "42-production-aaaaaaa-2")
+            .await
+            .unwrap(),
+        Some(rec.clone())
+    );
+    assert_eq!(store.dispatch_by_run(&repo(), 9002).await.unwrap(), None);
+    rec.run_id = Some(9002);
+    rec.sent = true;
+    store.put_dispatch(&rec).await.unwrap();
+    assert_eq!(
+        store.dispatch_by_run(&repo(), 9002).await.unwrap(),
+        Some(rec.clone())
+    );
+    let other = RepoName::parse("acme/other").unwrap();
+    assert_eq!(
+        store.dispatch_by_run(&other, 9002).await.unwrap(),
+        None,
+        "scoped by repo"
+    );
+    assert_eq!(store.dispatch_by_id(&repo(), "nope").await.unwrap(), None);
+}
+
+pub async fn deploy_history_is_newest_first_and_idempotent(store: Arc<dyn Store>) {
+    let rec = |id: &str, head: char, env: Environment| DeployRecord {
+        repo: repo(),
+        environment: env,
+        sha: sha(head),
+        pr: 42,
+        dispatch_id: id.into(),
+        run_id: Some(1),
+        at: Utc::now(),
+        rollback: false,
+    };
+    store
+        .record_deploy(&rec("p-1", 'a', Environment::Production))
+        .await
+        .unwrap();
+    store
+        .record_deploy(&rec("s-1", 'a', Environment::Staging))
+        .await
+        .unwrap();
+    store
+        .record_deploy(&rec("p-2", 'b', Environment::Production))
+        .await
+        .unwrap();
+    store
+        .record_deploy(&rec("p-2", 'b', Environment::Production))
+        .await
+        .unwrap();
+    store
+        .record_deploy(&rec("p-3", 'b', Environment::Production))
+        .await
+        .unwrap();
+    let prod = store
+        .deploy_history(&repo(), Environment::Production, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = prod.iter().map(|d| d.dispatch_id.as_str()).collect();
+    assert_eq!(ids, vec!["p-3", "p-2", "p-1"]);
+    assert_eq!(
+        rollback_target(&prod),
+        Some(sha('a')),
+        "the newest SHA that differs from the current"
+    );
+    assert_eq!(
+        store
+            .deploy_history(&repo(), Environment::Production, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let stage = store
+        .deploy_history(&repo(), Environment::Staging, 10)
+        .await
+        .unwrap();
+    assert_eq!(stage.len(), 1);
+    assert_eq!(rollback_target(&stage), None);
+}
+
+pub async fn audit_is_append_only_and_filtered(store: Arc<dyn Store>) {
+    for (pr, detail) in [
+        (Some(1), "one"),
+        (Some(2), "two"),
+        (None, "repo-wide"),
+        (Some(1), "three"),
+    ] {
+        store
+            .append_audit(&AuditEntry {
+                at: Utc::now(),
+                repo: repo(),
+                pr,
+                delivery: Some("d".into()),
+                actor: None,
+                kind: "gate".into(),
+                detail: detail.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let all: Vec<String> = store
+        .audit(&repo(), None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(all, vec!["one", "two", "repo-wide", "three"]);
+    let pr1: Vec<String> = store
+        .audit(&repo(), Some(1), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(pr1, vec!["one", "three"]);
+    let last: Vec<String> = store
+        .audit(&repo(), None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        last,
+        vec!["repo-wide", "three"],
+        "the newest entries, oldest first"
+    );
+}
+
+pub async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+macro_rules! contract_tests {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            contract_tests!(@each $make;
+                gate_records_round_trip_with_versions,
+                conditional_writes_refuse_stale_versions,
+                concurrent_writers_one_wins_per_version,
+                claims_are_exclusive_until_they_expire,
+                concurrent_claims_have_one_winner,
+                pending_and_head_indexes,
+                dispatches_are_found_by_id_and_by_run,
+                deploy_history_is_newest_first_and_idempotent,
+                audit_is_append_only_and_filtered,
+                ping_answers);
+        }
+    };
+    (@each $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store: Arc<dyn Store> = $make.await;
+                super::$name(store).await;
+            }
+        )*
+    };
+}
+
+async fn sqlite_in_memory() -> Arc<dyn Store> {
+    Arc::new(SqliteStore::in_memory().unwrap())
+}
+
+async fn sqlite_file() -> Arc<dyn Store> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatebot.db");
+    // Keep the directory for the life of the test process.
+    std::mem::forget(dir);
+    Arc::new(SqliteStore::open(path).unwrap())
+}
+
+contract_tests!(sqlite_memory, sqlite_in_memory());
+contract_tests!(sqlite_on_disk, sqlite_file());
