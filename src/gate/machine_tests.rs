@@ -1824,6 +1824,23 @@ fn rollback() {
             expect: expect(Stage::WaitingForCi, true).then(|s| assert!(s.detached.is_empty())),
         },
         Case {
+            name: "the rollback dispatch refused: a reply, no longer tracked",
+            yaml: DEFAULTS,
+            setup: |p| {
+                let f = p.rollback(REL, Environment::Production);
+                p.step(f);
+            },
+            fact: |p| Fact::DispatchFailed {
+                dispatch_id: p.detached_id(0),
+                reason: "missing permission".into(),
+            },
+            expect: expect(Stage::WaitingForCi, true)
+                .reply(
+                    "could not dispatch the production rollback of `ccccccc`: missing permission",
+                )
+                .then(|s| assert!(s.detached.is_empty())),
+        },
+        Case {
             name: "a rollback finishing does not touch the gates",
             yaml: DEFAULTS,
             setup: |p| {
@@ -1916,6 +1933,20 @@ fn new_head() {
                 assert_eq!(s.verification, None);
                 let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
                 assert_eq!(ids, ["42-verify-aaaaaaa-2"]);
+            }),
+        },
+        Case {
+            name: "the old head's verify run finishing is not recorded",
+            yaml: VERIFY,
+            setup: |p| {
+                p.staged();
+                p.ok(QA, Command::VerifyStage);
+                p.push(B);
+            },
+            fact: |p| p.done(&p.detached_id(0), true),
+            expect: expect(Stage::WaitingForCi, true).then(|s| {
+                assert!(s.detached.is_empty());
+                assert_eq!(s.verification, None);
             }),
         },
         Case {

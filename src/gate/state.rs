@@ -235,6 +235,19 @@ impl GateState {
         }
     }
 
+    /// Whether the reconciler should look at this PR: a dispatch is in
+    /// flight (its `workflow_run` may never arrive), or approvals wait for
+    /// something that can change with time alone (a freeze ending).
+    pub fn needs_watch(&self) -> bool {
+        let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
+        let in_flight = [self.stage.as_ref(), self.prod.as_ref(), verify]
+            .into_iter()
+            .flatten()
+            .chain(self.detached.iter())
+            .any(|d| d.status == DeployStatus::Pending);
+        in_flight || (self.stage() == Stage::WaitingForApproval && !self.approvers().is_empty())
+    }
+
     /// Distinct approvers of the head SHA, never counting the author.
     pub fn approvers(&self) -> Vec<&str> {
         let mut logins: Vec<&str> = self

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use super::{
-    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, Permission, PullRequestInfo,
-    RepoRef, RunInfo,
+    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery, Permission,
+    PullRequestInfo, RepoRef, RunInfo,
 };
 use crate::domain::Sha;
 use crate::events::Event;
@@ -208,6 +208,18 @@ impl GitHub for DryRunGitHub {
 
     async fn react(&self, repo: &RepoRef, comment_id: u64, content: &str) -> GhResult<()> {
         would("react", repo, &format!("{content} on comment {comment_id}"));
+        Ok(())
+    }
+
+    async fn hook_deliveries(
+        &self,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> GhResult<Vec<HookDelivery>> {
+        Ok(Vec::new())
+    }
+
+    async fn redeliver(&self, id: u64) -> GhResult<()> {
+        tracing::warn!(id, "dry-run: would redeliver (not sent)");
         Ok(())
     }
 

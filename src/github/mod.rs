@@ -109,6 +109,17 @@ pub struct RunInfo {
     pub html_url: Option<String>,
 }
 
+/// One attempt at delivering a webhook, as the App's delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookDelivery {
+    pub id: u64,
+    /// The `X-GitHub-Delivery` value, shared by redeliveries.
+    pub guid: String,
+    pub delivered_at: chrono::DateTime<chrono::Utc>,
+    /// 0 when GitHub could not connect at all.
+    pub status_code: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatchedRun {
     pub run_id: u64,
@@ -158,6 +169,13 @@ pub trait GitHub: Send + Sync {
     async fn update_check_run(&self, repo: &RepoRef, id: u64, view: &CheckRunView) -> GhResult<()>;
     async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> GhResult<()>;
     async fn react(&self, repo: &RepoRef, comment_id: u64, content: &str) -> GhResult<()>;
+    /// The App's webhook deliveries since `since`, newest first.
+    async fn hook_deliveries(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> GhResult<Vec<HookDelivery>>;
+    /// Asks GitHub to deliver attempt `id` again.
+    async fn redeliver(&self, id: u64) -> GhResult<()>;
     /// Answers a deployment protection rule for `run_id`.
     async fn review_deployment(
         &self,

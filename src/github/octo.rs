@@ -18,8 +18,8 @@ use serde_json::json;
 
 use super::retry;
 use super::{
-    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, Permission, PullRequestInfo,
-    RepoRef, RunInfo,
+    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery, Permission,
+    PullRequestInfo, RepoRef, RunInfo,
 };
 use crate::domain::Sha;
 use crate::gate::ci::{CheckRunInfo, GATEBOT_CHECK};
@@ -195,6 +195,25 @@ async fn write(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<A
         ))),
         Ok(a) => check(a),
     }
+}
+
+/// The `cursor` of the `rel="next"` link in a `Link` header.
+fn next_cursor(link: &str) -> Option<String> {
+    link.split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| {
+            let url = part
+                .split(';')
+                .next()?
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            let query = url.split_once('?')?.1;
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("cursor="))
+                .map(str::to_string)
+        })
 }
 
 fn enc(segment: &str) -> String {
@@ -530,6 +549,61 @@ impl GitHub for OctoGitHub {
         Ok(())
     }
 
+    async fn hook_deliveries(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> GhResult<Vec<HookDelivery>> {
+        #[derive(Deserialize)]
+        struct Item {
+            id: u64,
+            guid: String,
+            delivered_at: chrono::DateTime<chrono::Utc>,
+            status_code: u16,
+        }
+        let mut out = Vec::new();
+        let mut route = "/app/hook/deliveries?per_page=100".to_string();
+        for _ in 0..20 {
+            let answer = retry::read(&route, || async {
+                check(call(&self.app, &route, Method::Get).await?)
+            })
+            .await?;
+            let page: Vec<Item> = decode(&answer)?;
+            let done = page.is_empty() || page.iter().any(|d| d.delivered_at < since);
+            out.extend(
+                page.into_iter()
+                    .filter(|d| d.delivered_at >= since)
+                    .map(|d| HookDelivery {
+                        id: d.id,
+                        guid: d.guid,
+                        delivered_at: d.delivered_at,
+                        status_code: d.status_code,
+                    }),
+            );
+            let next = answer
+                .headers
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_cursor);
+            match next {
+                Some(cursor) if !done => {
+                    route = format!("/app/hook/deliveries?per_page=100&cursor={}", enc(&cursor))
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn redeliver(&self, id: u64) -> GhResult<()> {
+        write(
+            &self.app,
+            &format!("/app/hook/deliveries/{id}/attempts"),
+            Method::Post(&json!({})),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn review_deployment(
         &self,
         repo: &RepoRef,
@@ -554,5 +628,50 @@ impl GitHub for OctoGitHub {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_cursor_from_link_header() {
+        let link = r#"<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_123>; rel="next", <https://api.github.com/app/hook/deliveries?per_page=100>; rel="first""#;
+        assert_eq!(next_cursor(link).as_deref(), Some("v1_123"));
+        assert_eq!(
+            next_cursor(r#"<https://x/y?per_page=1>; rel="first""#),
+            None
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_recognised() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("retry-after", "7".parse().unwrap());
+        let a = Answer {
+            status: StatusCode::FORBIDDEN,
+            headers,
+            body: String::new(),
+        };
+        assert!(matches!(
+            check(a),
+            Err(GitHubError::RateLimited {
+                retry_after_secs: Some(7)
+            })
+        ));
+        let a = Answer {
+            status: StatusCode::FORBIDDEN,
+            headers: HeaderMap::new(),
+            body: r#"{"message":"Resource not accessible by integration"}"#.into(),
+        };
+        match check(a) {
+            Err(GitHubError::Status {
+                status: 403,
+                message,
+            }) => assert!(message.contains("not accessible")),
+            other => panic!("{:?}", other.err()),
+        }
     }
 }

@@ -151,6 +151,9 @@ pub trait Store: Send + Sync {
     /// PRs whose outbox still holds actions (for the reconciler).
     async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError>;
 
+    /// PRs whose state [`GateState::needs_watch`] (for the reconciler).
+    async fn gates_to_watch(&self) -> Result<Vec<PrKey>, StoreError>;
+
     /// Open PRs of `repo` whose head is `sha`.
     async fn prs_with_head(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<u64>, StoreError>;
 

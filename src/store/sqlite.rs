@@ -30,11 +30,13 @@ CREATE TABLE IF NOT EXISTS gates (
     head_sha TEXT NOT NULL,
     open INTEGER NOT NULL,
     has_pending INTEGER NOT NULL,
+    watch INTEGER NOT NULL DEFAULT 0,
     data TEXT NOT NULL,
     PRIMARY KEY (repo, pr)
 );
 CREATE INDEX IF NOT EXISTS gates_head ON gates (repo, head_sha);
 CREATE INDEX IF NOT EXISTS gates_pending ON gates (has_pending) WHERE has_pending = 1;
+CREATE INDEX IF NOT EXISTS gates_watch ON gates (watch) WHERE watch = 1;
 CREATE TABLE IF NOT EXISTS dispatches (
     repo TEXT NOT NULL,
     dispatch_id TEXT NOT NULL,
@@ -117,6 +119,29 @@ impl SqliteStore {
         .await
         .map_err(unavailable)?
     }
+
+    /// Keys of the gates matching a fixed `WHERE` clause.
+    async fn keys_where(&self, clause: &'static str) -> Result<Vec<PrKey>, StoreError> {
+        self.with(move |c| {
+            let sql = format!("SELECT repo, pr FROM gates WHERE {clause} ORDER BY repo, pr");
+            let mut stmt = c.prepare(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (repo, pr) = row.map_err(unavailable)?;
+                let repo =
+                    RepoName::parse(&repo).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.push(PrKey {
+                    repo,
+                    number: pr as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -198,21 +223,22 @@ impl Store for SqliteStore {
         let head = record.state.head_sha.to_string();
         let open = record.state.open;
         let pending = !record.pending.is_empty();
+        let watch = record.state.needs_watch();
         self.with(move |c| {
             let changed = match expected {
                 None => c
                     .execute(
-                        "INSERT OR IGNORE INTO gates (repo, pr, version, head_sha, open, has_pending, data)
-                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)",
-                        params![repo, number, head, open, pending, data],
+                        "INSERT OR IGNORE INTO gates (repo, pr, version, head_sha, open, has_pending, watch, data)
+                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?7, ?6)",
+                        params![repo, number, head, open, pending, data, watch],
                     )
                     .map_err(unavailable)?,
                 Some(v) => c
                     .execute(
                         "UPDATE gates SET version = version + 1, head_sha = ?3, open = ?4,
-                             has_pending = ?5, data = ?6
+                             has_pending = ?5, watch = ?8, data = ?6
                          WHERE repo = ?1 AND pr = ?2 AND version = ?7",
-                        params![repo, number, head, open, pending, data, v as i64],
+                        params![repo, number, head, open, pending, data, v as i64, watch],
                     )
                     .map_err(unavailable)?,
             };
@@ -226,26 +252,11 @@ impl Store for SqliteStore {
     }
 
     async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError> {
-        self.with(|c| {
-            let mut stmt = c
-                .prepare("SELECT repo, pr FROM gates WHERE has_pending = 1 ORDER BY repo, pr")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(unavailable)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (repo, pr) = row.map_err(unavailable)?;
-                let repo =
-                    RepoName::parse(&repo).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                out.push(PrKey {
-                    repo,
-                    number: pr as u64,
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.keys_where("has_pending = 1").await
+    }
+
+    async fn gates_to_watch(&self) -> Result<Vec<PrKey>, StoreError> {
+        self.keys_where("watch = 1").await
     }
 
     async fn prs_with_head(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<u64>, StoreError> {

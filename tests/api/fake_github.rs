@@ -90,6 +90,10 @@ pub struct World {
     pub refuse_run_details: bool,
     /// The next dispatch answers 502; `Some(true)`: after creating the run.
     pub dispatch_outage: Option<bool>,
+    /// The App's webhook delivery log: (id, guid, status_code).
+    pub hook_deliveries: Vec<(u64, String, u16)>,
+    /// Attempts gatebot asked to redeliver.
+    pub redelivered: Vec<u64>,
     /// Requests without the installation token.
     pub unauthenticated: Vec<String>,
     next_id: u64,
@@ -180,6 +184,34 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
                 "repository_selection": "selected",
             }),
         );
+    }
+    if let ["app", "hook", "deliveries", rest @ ..] = segs.as_slice() {
+        if auth
+            .strip_prefix("Bearer ")
+            .unwrap_or("")
+            .split('.')
+            .count()
+            != 3
+        {
+            return json_response(401, json!({"message": "App JWT required"}));
+        }
+        return match (method.as_str(), rest) {
+            ("GET", []) => {
+                let now = chrono::Utc::now();
+                let items: Vec<Value> = w
+                    .hook_deliveries
+                    .iter()
+                    .rev()
+                    .map(|(id, guid, code)| json!({"id": id, "guid": guid, "status_code": code, "delivered_at": now.to_rfc3339(), "redelivery": false, "event": "issue_comment", "status": "x"}))
+                    .collect();
+                json_response(200, json!(items))
+            }
+            ("POST", [id, "attempts"]) => {
+                w.redelivered.push(id.parse().unwrap_or(0));
+                json_response(202, json!({}))
+            }
+            _ => not_found(),
+        };
     }
     if auth != format!("Bearer {TOKEN}") {
         w.unauthenticated.push(format!("{method} {path}"));

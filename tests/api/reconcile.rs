@@ -49,3 +49,66 @@ async fn a_dispatch_that_failed_before_github_acted_is_sent_by_the_reconciler() 
     gatebot::reconcile::run_once(&app.app()).await.unwrap();
     assert_eq!(app.dispatch_count(), 1, "a second pass does nothing");
 }
+
+#[tokio::test]
+async fn failed_webhook_deliveries_are_redelivered() {
+    let app = TestApp::spawn().await;
+    app.github.world().hook_deliveries = vec![
+        (1, "ok".into(), 200),
+        (2, "lost".into(), 502),
+        (3, "retried".into(), 500),
+        (4, "retried".into(), 202),
+        (5, "unreachable".into(), 0),
+    ];
+    let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    assert_eq!(report.redelivered, 2);
+    let mut asked = app.github.world().redelivered.clone();
+    asked.sort();
+    assert_eq!(asked, vec![2, 5]);
+}
+
+#[tokio::test]
+async fn a_run_whose_workflow_run_event_never_arrived_is_polled() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    {
+        let mut w = app.github.world();
+        let run_id = w.dispatches[0].run_id.unwrap();
+        let run = w.runs.iter_mut().find(|r| r.id == run_id).unwrap();
+        run.status = "completed".into();
+        run.conclusion = Some("success".into());
+    }
+    // No workflow_run delivery: the reconciler reads the run itself.
+    let report = gatebot::reconcile::run(&app.app(), chrono::Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(report.runs_finished, 1);
+    let (id, _) = app.comment("quinn", "/verify-stage").await;
+    assert_eq!(
+        app.github.world().reactions_on(id),
+        vec!["+1"],
+        "staging counts as deployed"
+    );
+}
+
+#[tokio::test]
+async fn production_is_dispatched_once_the_freeze_ends() {
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let config =
+        format!("required_checks: [build]\nfreeze: [{{from: \"{from}\", to: \"{to}\"}}]\n");
+    let app = TestApp::spawn_with_config(&config).await;
+    app.through_staging().await;
+    app.comment("rita", "/approve").await;
+    assert_eq!(app.dispatch_count(), 1, "frozen");
+    gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    assert_eq!(app.dispatch_count(), 1, "still frozen");
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    let w = app.github.world();
+    assert_eq!(w.dispatches.len(), 2, "the freeze ended");
+    assert_eq!(w.dispatches[1].workflow, "cd-prod.yml");
+    assert_eq!(w.dispatches[1].input("requested_by"), "rita");
+}
