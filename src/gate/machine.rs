@@ -185,7 +185,7 @@ pub enum Refusal {
     #[error("this pull request is closed")]
     Closed,
     #[error(
-        "stale SHA: the head moved to {0} while this command was in flight; review the new commit and comment again"
+        "stale SHA: GitHub reports head {0}, which gatebot has not caught up with; check the latest commit and comment again in a minute"
     )]
     Stale(String),
     #[error("wrong stage: {0}")]
@@ -607,14 +607,16 @@ impl Machine<'_, '_> {
         if !self.s.open {
             return Err(Refusal::Closed);
         }
-        if *observed_head != self.s.head_sha {
-            self.reset_for_head(observed_head.clone());
-            if matches!(
+        // GitHub and gatebot disagree on the head (a push not yet seen, or
+        // a lagging read): which is newer cannot be told here, so nothing
+        // is bound to either and the state does not move.
+        if *observed_head != self.s.head_sha
+            && matches!(
                 command,
                 Command::Lgtm | Command::Approve | Command::VerifyStage | Command::Rollback(_)
-            ) {
-                return Err(Refusal::Stale(observed_head.short().to_string()));
-            }
+            )
+        {
+            return Err(Refusal::Stale(observed_head.short().to_string()));
         }
         if let Some(error) = &self.s.config_error
             && !matches!(command, Command::Hold { .. } | Command::Unhold)
@@ -650,10 +652,14 @@ impl Machine<'_, '_> {
                 if lgtm.login != login {
                     return Err(Refusal::NotYours(lgtm.login.clone()));
                 }
-                if self.s.stage.is_some() {
-                    return Err(Refusal::WrongStage(
-                        "staging is already dispatched for this SHA".into(),
-                    ));
+                match self.s.stage.as_ref().map(|d| d.status) {
+                    Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
+                        return Err(Refusal::WrongStage(
+                            "staging is already dispatched for this SHA".into(),
+                        ));
+                    }
+                    Some(DeployStatus::Failed) => self.s.stage = None,
+                    None => {}
                 }
                 self.s.lgtm = None;
                 Ok(None)
@@ -796,7 +802,7 @@ impl Machine<'_, '_> {
             at: self.policy.now,
             run,
         });
-        self.advance(None);
+        self.advance(Some(login));
         Ok(self.held_note())
     }
 

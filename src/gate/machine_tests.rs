@@ -1221,7 +1221,8 @@ fn approve() {
                 .then(|s| assert_eq!(s.approvers(), [REL])),
         },
         Case {
-            name: "/verify-stage after /approve dispatches prod as the approver",
+            // requested_by is the login whose command caused the dispatch.
+            name: "/verify-stage after /approve dispatches prod as the verifier",
             yaml: DEFAULTS,
             setup: |p| {
                 p.staged();
@@ -1230,7 +1231,7 @@ fn approve() {
             fact: |p| p.command(QA, Command::VerifyStage),
             expect: expect(Stage::ProdDeploying, true)
                 .accepted()
-                .dispatch(prod_deploy(A, REL, prod2)),
+                .dispatch(prod_deploy(A, QA, prod2)),
         },
         Case {
             name: "prod run succeeded: deployed, recorded",
@@ -1317,6 +1318,20 @@ fn cancel() {
             fact: |p| p.command(QA, Command::LgtmCancel),
             expect: expect(Stage::StageDeploying, false)
                 .refused("wrong stage: staging is already dispatched"),
+        },
+        Case {
+            name: "/lgtm cancel after a failed stage deploy withdraws it",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                let id = p.stage_id();
+                p.finish(&id, false);
+            },
+            fact: |p| p.command(QA, Command::LgtmCancel),
+            expect: expect(Stage::WaitingForQa, true).accepted().then(|s| {
+                assert_eq!(s.lgtm, None);
+                assert_eq!(s.stage, None);
+            }),
         },
         Case {
             name: "/lgtm cancel with no /lgtm",
@@ -2059,55 +2074,57 @@ fn new_head() {
 fn stale_head() {
     run(vec![
         Case {
-            name: "/approve on a stale head is refused and the state moves",
+            name: "/approve while GitHub reports another head is refused; nothing moves",
             yaml: DEFAULTS,
             setup: Pr::verified,
             fact: |p| p.command_with(REL, true, Command::Approve, sha(B), None),
-            expect: expect(Stage::WaitingForCi, true)
-                .refused("stale SHA: the head moved to bbbbbbb while this command was in flight")
+            expect: expect(Stage::WaitingForApproval, false)
+                .refused("stale SHA: GitHub reports head bbbbbbb")
                 .then(|s| {
-                    assert_eq!(s.head_sha, sha(B));
+                    assert_eq!(s.head_sha, sha(A));
                     assert!(s.approvals.is_empty());
-                    assert_eq!((&s.lgtm, &s.stage, &s.verification), (&None, &None, &None));
+                    assert!(s.verification.is_some());
                 }),
         },
         Case {
-            name: "/lgtm on a stale head is refused",
+            name: "/lgtm while GitHub reports another head is refused",
             yaml: DEFAULTS,
             setup: Pr::green,
             fact: |p| p.command_with(QA, true, Command::Lgtm, sha(B), None),
-            expect: expect(Stage::WaitingForCi, true)
+            expect: expect(Stage::WaitingForQa, false)
                 .refused("stale SHA")
                 .then(|s| assert_eq!(s.lgtm, None)),
         },
         Case {
-            name: "/verify-stage on a stale head is refused",
+            name: "/verify-stage while GitHub reports another head is refused",
             yaml: DEFAULTS,
             setup: Pr::staged,
             fact: |p| p.command_with(QA, true, Command::VerifyStage, sha(B), None),
-            expect: expect(Stage::WaitingForCi, true).refused("stale SHA"),
+            expect: expect(Stage::WaitingForVerification, false).refused("stale SHA"),
         },
         Case {
-            name: "/rollback on a stale head is refused",
+            name: "/rollback while GitHub reports another head is refused",
             yaml: DEFAULTS,
             setup: none,
             fact: |p| {
                 let c = Command::Rollback(Environment::Production);
                 p.command_with(REL, true, c, sha(B), Some(sha(OLD)))
             },
-            expect: expect(Stage::WaitingForCi, true)
+            expect: expect(Stage::WaitingForCi, false)
                 .refused("stale SHA")
                 .then(|s| assert!(s.detached.is_empty())),
         },
         Case {
-            name: "/hold on a new head is still accepted",
+            name: "/hold is still accepted and applies to the recorded head",
             yaml: DEFAULTS,
             setup: Pr::verified,
             fact: |p| p.command_with(REL, true, Command::Hold { reason: None }, sha(B), None),
-            expect: expect(Stage::WaitingForCi, true).accepted().then(|s| {
-                assert_eq!(s.head_sha, sha(B));
-                assert_eq!(s.hold.as_ref().unwrap().login, REL);
-            }),
+            expect: expect(Stage::WaitingForApproval, true)
+                .accepted()
+                .then(|s| {
+                    assert_eq!(s.head_sha, sha(A));
+                    assert_eq!(s.hold.as_ref().unwrap().login, REL);
+                }),
         },
     ]);
 }

@@ -1,0 +1,126 @@
+//! Criterion benchmarks of the request path's pure work: signature check,
+//! event parsing, command parsing, one gate transition, the check-run
+//! summary. `cargo bench --bench core`; numbers go to BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use chrono::Utc;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gatebot::commands::{Command, parse_comment};
+use gatebot::config::RepoConfig;
+use gatebot::domain::{PrKey, RepoName, Sha};
+use gatebot::gate::ci::CiStatus;
+use gatebot::gate::{Actor, Fact, GateState, Policy, apply, summary};
+use gatebot::signature::{WebhookSecrets, sign_with};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn signature(c: &mut Criterion) {
+    let body = fixture("pull_request.opened");
+    let secrets = WebhookSecrets::parse("new-secret,old-secret").unwrap();
+    let header = sign_with(b"old-secret", &body);
+    let mut g = c.benchmark_group("signature");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("verify pull_request.opened (2 secrets)", |b| {
+        b.iter(|| {
+            secrets
+                .verify(black_box(&body), Some(header.as_bytes()))
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn events(c: &mut Criterion) {
+    let mut g = c.benchmark_group("events::parse");
+    for (event, name) in [
+        ("pull_request", "pull_request.opened"),
+        ("issue_comment", "issue_comment.created"),
+        ("workflow_run", "workflow_run.completed"),
+        ("check_run", "check_run.completed"),
+    ] {
+        let body = fixture(name);
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| gatebot::events::parse(event, black_box(&body)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn commands(c: &mut Criterion) {
+    let typical = "Looks good on staging, checked the dashboards.\n\n> /lgtm from yesterday\n\n/verify-stage\n";
+    let mut big = String::new();
+    for i in 0..2000 {
+        big.push_str(&format!(
+            "line {i} with `code` and > quotes\n```\n/lgtm\n```\n"
+        ));
+    }
+    big.push_str("/approve\n");
+    let mut g = c.benchmark_group("commands::parse_comment");
+    g.throughput(Throughput::Bytes(typical.len() as u64));
+    g.bench_function("typical comment", |b| {
+        b.iter(|| parse_comment(black_box(typical)))
+    });
+    g.throughput(Throughput::Bytes(big.len() as u64));
+    g.bench_function("64 KiB of markdown", |b| {
+        b.iter(|| parse_comment(black_box(&big)))
+    });
+    g.finish();
+}
+
+fn gate(c: &mut Criterion) {
+    let config = RepoConfig::default();
+    let now = Utc::now();
+    let policy = Policy {
+        config: &config,
+        now,
+    };
+    let sha = Sha::parse("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c").unwrap();
+    let pr = PrKey {
+        repo: RepoName::parse("acme/widgets").unwrap(),
+        number: 42,
+    };
+    let mut state = GateState::new(pr, "alice", sha.clone(), "main", Some(1), now);
+    state = apply(
+        &state,
+        &Fact::Ci {
+            sha: sha.clone(),
+            status: CiStatus::Green,
+        },
+        &policy,
+    )
+    .state;
+    let lgtm = Fact::Command {
+        comment_id: 1,
+        actor: Actor {
+            login: "quinn".into(),
+            authorized: true,
+        },
+        command: Command::Lgtm,
+        observed_head: sha,
+        rollback_target: None,
+    };
+    c.bench_function("gate::apply /lgtm → stage dispatch", |b| {
+        b.iter(|| apply(black_box(&state), black_box(&lgtm), &policy))
+    });
+    let dispatched = apply(&state, &lgtm, &policy).state;
+    c.bench_function("summary::render check run", |b| {
+        b.iter(|| summary::render(black_box(&dispatched), &policy))
+    });
+    c.bench_function("GateState JSON round trip", |b| {
+        b.iter(|| {
+            let text = serde_json::to_string(black_box(&dispatched)).unwrap();
+            serde_json::from_str::<GateState>(&text).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, signature, events, commands, gate);
+criterion_main!(benches);
