@@ -122,5 +122,82 @@ fn gate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signature, events, commands, gate);
+/// A whole delivery through the real router: signature, parsing, dedupe,
+/// config, permissions, one SQLite transition and its side effects (the
+/// dry-run GitHub answers reads from memory and logs writes).
+fn webhook_end_to_end(c: &mut Criterion) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tower::ServiceExt;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(gatebot::store::sqlite::SqliteStore::open(dir.path().join("bench.db")).unwrap());
+    let config =
+        std::fs::read_to_string(format!("{}/events/gatebot.yml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let github = Arc::new(gatebot::github::dry_run::DryRunGitHub::new(Some(config)));
+    let app = Arc::new(gatebot::app::App::new(store, github));
+    let secrets = WebhookSecrets::parse("bench").unwrap();
+    let router = gatebot::http::router(Arc::new(gatebot::http::HttpState {
+        app,
+        secrets: secrets.clone(),
+        metrics: None,
+    }));
+    let send = |event: &str, delivery: String, body: Vec<u8>| {
+        let req = http::Request::post("/webhook")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", secrets.sign(&body))
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        router.clone().oneshot(req)
+    };
+    let opened = fixture("pull_request.opened");
+    let resp = rt
+        .block_on(send("pull_request", "open".into(), opened))
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let template: serde_json::Value =
+        serde_json::from_slice(&fixture("issue_comment.created")).unwrap();
+    let n = AtomicU64::new(0);
+    c.bench_function(
+        "webhook end to end: /gates comment (dry-run, SQLite file)",
+        |b| {
+            b.iter(|| {
+                let i = n.fetch_add(1, Ordering::Relaxed);
+                let mut p = template.clone();
+                p["comment"]["id"] = serde_json::json!(100_000 + i);
+                p["comment"]["body"] = serde_json::json!("/gates");
+                let body = serde_json::to_vec(&p).unwrap();
+                let resp = rt
+                    .block_on(send("issue_comment", format!("bench-{i}"), body))
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+            })
+        },
+    );
+    c.bench_function("webhook end to end: bad signature (401)", |b| {
+        b.iter(|| {
+            let req = http::Request::post("/webhook")
+                .header("x-github-event", "ping")
+                .header("x-github-delivery", "x")
+                .header("x-hub-signature-256", "sha256=00")
+                .body(axum::body::Body::from(fixture("ping")))
+                .unwrap();
+            let resp = rt.block_on(router.clone().oneshot(req)).unwrap();
+            assert_eq!(resp.status(), 401);
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    signature,
+    events,
+    commands,
+    gate,
+    webhook_end_to_end
+);
 criterion_main!(benches);
