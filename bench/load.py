@@ -90,7 +90,7 @@ def main():
         loaded = rss_kib(server.pid)
         latencies.sort()
         pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-        print(f"requests {args.requests}, concurrency {args.concurrency}, failures {len(failures)}")
+        print(f"requests {args.requests}, concurrency {args.concurrency}, failures {len(failures)} {sorted(set(failures))}")
         print(f"throughput {args.requests / wall:.0f} deliveries/s over {wall:.2f} s")
         print(f"latency ms: p50 {pct(0.5):.2f}  p90 {pct(0.9):.2f}  p99 {pct(0.99):.2f}  max {latencies[-1]*1000:.2f}")
         print(f"server RSS: idle {idle/1024:.1f} MiB, after load {loaded/1024:.1f} MiB")

@@ -30,9 +30,7 @@ pub fn repo_ref(state: &GateState) -> RepoRef {
 impl App {
     /// Performs the pending actions `ids` of `pr`, in order.
     pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) {
-        for id in ids {
-            self.perform_one(repo, pr, *id, false).await;
-        }
+        self.perform_batch(repo, pr, Some(ids), false).await;
     }
 
     /// Performs every pending action of `pr` (the reconciler's pass).
@@ -42,65 +40,77 @@ impl App {
             return 0;
         };
         let repo = repo_ref(&v.value.state);
-        let mut done = 0;
-        for p in &v.value.pending {
-            if self.perform_one(&repo, pr, p.id, true).await {
-                done += 1;
-            }
-        }
-        done
+        self.perform_batch(&repo, pr, None, true).await
     }
 
-    async fn perform_one(&self, repo: &RepoRef, pr: &PrKey, id: u64, reconciling: bool) -> bool {
-        let claim = format!("effect:{}:{}:{id}", pr.repo, pr.number);
-        match self.store.claim(&claim, EFFECT_CLAIM_TTL, Utc::now()).await {
-            Ok(true) => {}
-            Ok(false) => return false,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot claim effect");
-                return false;
+    /// Claims the chosen pending actions (so no other process performs
+    /// them), performs those still pending, then records the outcome of all
+    /// of them in one write before giving the claims up.
+    async fn perform_batch(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        ids: Option<&[u64]>,
+        reconciling: bool,
+    ) -> usize {
+        let chosen = |id: u64| ids.is_none_or(|ids| ids.contains(&id));
+        let Ok(Some(v)) = self.store.load_gate(pr).await else {
+            return 0;
+        };
+        let mut claims = Vec::new();
+        for p in v.value.pending.iter().filter(|p| chosen(p.id)) {
+            let key = format!("effect:{}:{}:{}", pr.repo, pr.number, p.id);
+            match self.store.claim(&key, EFFECT_CLAIM_TTL, Utc::now()).await {
+                Ok(true) => claims.push((p.id, key)),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "cannot claim effect"),
             }
         }
-        // Re-read: the action may have been completed meanwhile.
-        let pending = match self.store.load_gate(pr).await {
-            Ok(Some(v)) => v.value.pending.into_iter().find(|p| p.id == id),
-            _ => None,
+        if claims.is_empty() {
+            return 0;
+        }
+        // Re-read: another process may have completed some meanwhile.
+        let pending: Vec<PendingAction> = match self.store.load_gate(pr).await {
+            Ok(Some(v)) => v
+                .value
+                .pending
+                .into_iter()
+                .filter(|p| claims.iter().any(|(id, _)| *id == p.id))
+                .collect(),
+            _ => Vec::new(),
         };
-        let Some(pending) = pending else {
-            let _ = self.store.release(&claim).await;
-            return false;
-        };
-        let done = self.run_action(repo, pr, &pending, reconciling).await;
-        let completed = match done {
-            Done::Yes => {
-                let r = self
-                    .update_record(pr, |rec| {
-                        let before = rec.pending.len();
-                        rec.pending.retain(|p| p.id != id);
-                        rec.pending.len() != before
-                    })
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "cannot mark effect done");
+        let mut done = Vec::new();
+        let mut later = Vec::new();
+        for p in &pending {
+            match self.run_action(repo, pr, p, reconciling).await {
+                Done::Yes => done.push(p.id),
+                Done::Later(why) => {
+                    tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
+                    later.push(p.id);
                 }
-                true
             }
-            Done::Later(why) => {
-                tracing::warn!(pr = %pr, action = id, why, "effect left pending for the reconciler");
-                let _ = self
-                    .update_record(pr, |rec| {
-                        rec.pending
-                            .iter_mut()
-                            .find(|p| p.id == id)
-                            .map(|p| p.attempts += 1)
-                            .is_some()
-                    })
-                    .await;
-                false
+        }
+        if !pending.is_empty() {
+            let r = self
+                .update_record(pr, |rec| {
+                    let before = rec.pending.len();
+                    rec.pending.retain(|p| !done.contains(&p.id));
+                    let mut changed = rec.pending.len() != before;
+                    for p in rec.pending.iter_mut().filter(|p| later.contains(&p.id)) {
+                        p.attempts += 1;
+                        changed = true;
+                    }
+                    changed
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "cannot record performed effects");
             }
-        };
-        let _ = self.store.release(&claim).await;
-        completed
+        }
+        for (_, key) in &claims {
+            let _ = self.store.release(key).await;
+        }
+        done.len()
     }
 
     async fn run_action(

@@ -110,19 +110,39 @@ impl App {
             base_ref: p.base.git_ref.to_string(),
         };
         let mut facts = vec![config_fact(error)];
-        match e.action {
-            PullRequestAction::Opened => facts.push(Fact::Opened),
+        let head = match e.action {
+            PullRequestAction::Opened => {
+                facts.push(Fact::Opened);
+                Some(payload_head.clone())
+            }
             PullRequestAction::Synchronize => {
                 // The head GitHub has now, not the one this (maybe late)
                 // delivery names.
                 let head = self.github.pull_request(&repo, p.number).await?.head_sha;
-                facts.push(Fact::HeadChanged { sha: head });
+                facts.push(Fact::HeadChanged { sha: head.clone() });
+                Some(head)
             }
-            PullRequestAction::Closed => facts.push(Fact::Closed),
-            PullRequestAction::Reopened => facts.push(Fact::Reopened {
-                head_sha: payload_head.clone(),
-            }),
-            PullRequestAction::BaseChanged => facts.push(Fact::BaseChanged),
+            PullRequestAction::Closed => {
+                facts.push(Fact::Closed);
+                None
+            }
+            PullRequestAction::Reopened => {
+                facts.push(Fact::Reopened {
+                    head_sha: payload_head.clone(),
+                });
+                Some(payload_head.clone())
+            }
+            PullRequestAction::BaseChanged => {
+                facts.push(Fact::BaseChanged);
+                Some(payload_head.clone())
+            }
+        };
+        // CI may already have finished for this head (checks that ran
+        // before the PR was opened or reopened): read its verdict now.
+        if let Some(sha) = head {
+            let runs = self.github.check_runs(&repo, &sha).await?;
+            let status = ci::evaluate(&runs, &config.required_checks);
+            facts.push(Fact::Ci { sha, status });
         }
         let init = initial_state(&repo, &info, branch);
         let state = self

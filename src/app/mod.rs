@@ -25,7 +25,19 @@ pub const DEDUPE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
 /// How long an effect is claimed by the process performing it.
 pub const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
 /// Attempts at a conditional write before giving up.
-const WRITE_ATTEMPTS: u32 = 8;
+const WRITE_ATTEMPTS: u32 = 25;
+
+/// A short, growing, jittered pause after a lost race, so that writers
+/// contending for one PR spread out instead of colliding again.
+async fn backoff(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let cap_ms = 2u64 << attempt.min(5);
+    let ms = u64::from(nanos) % cap_ms.max(1);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
 
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,7 +161,7 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
     ) -> Result<Option<GateState>, AppError> {
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             let (mut record, version) = match self.store.load_gate(pr).await? {
                 Some(v) => (v.value, Some(v.version)),
                 None => match init {
@@ -194,6 +206,7 @@ impl App {
                 }
                 Err(StoreError::Conflict) => {
                     metrics::counter!("gatebot_store_conflicts_total").increment(1);
+                    backoff(attempt).await;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -209,7 +222,7 @@ impl App {
         pr: &PrKey,
         f: impl Fn(&mut GateRecord) -> bool,
     ) -> Result<(), AppError> {
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             let Some(v) = self.store.load_gate(pr).await? else {
                 return Ok(());
             };
@@ -219,7 +232,11 @@ impl App {
             }
             match self.store.save_gate(&record, Some(v.version)).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => {
+                    metrics::counter!("gatebot_store_conflicts_total").increment(1);
+                    backoff(attempt).await;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

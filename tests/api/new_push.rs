@@ -106,3 +106,46 @@ async fn a_deploy_of_the_old_head_may_finish_without_touching_the_new_heads_gate
     );
     assert_eq!(history[0].sha.as_str(), SHA1);
 }
+
+#[tokio::test]
+async fn reopening_starts_again_and_picks_up_ci_that_is_already_green() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.github
+        .world()
+        .prs
+        .get_mut(&crate::harness::PR)
+        .unwrap()
+        .state = "closed".into();
+    assert_eq!(
+        app.send("pull_request", &app.pr_payload("closed", SHA1))
+            .await,
+        "processed"
+    );
+    let (id, _) = app.comment("quinn", "/verify-stage").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"], "closed");
+    assert!(app.last_reply().contains("closed"), "{}", app.last_reply());
+    app.github
+        .world()
+        .prs
+        .get_mut(&crate::harness::PR)
+        .unwrap()
+        .state = "open".into();
+    assert_eq!(
+        app.send("pull_request", &app.pr_payload("reopened", SHA1))
+            .await,
+        "processed"
+    );
+    // No new check_run delivery: CI on SHA1 is read back from GitHub.
+    app.comment("quinn", "/lgtm").await;
+    let w = app.github.world();
+    assert_eq!(
+        w.dispatches.len(),
+        2,
+        "gates started again; staging dispatched anew"
+    );
+    assert_eq!(w.dispatches[1].input("dispatch_id"), "42-staging-0d1a26e-2");
+}
