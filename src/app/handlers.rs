@@ -322,6 +322,15 @@ impl App {
         let Some(mut record) = record else {
             return Ok(Outcome::ignored("not a run gatebot dispatched"));
         };
+        // A run of another workflow that copies a dispatch id is not ours.
+        if let Some(path) = run.path.as_deref()
+            && !path.ends_with(&format!("/{}", record.workflow))
+        {
+            return Ok(Outcome::ignored(format!(
+                "run {} is of {path}, not {}",
+                run.id, record.workflow
+            )));
+        }
         let run_key = format!(
             "run:{}:{}:{}:{}",
             repo.name,

@@ -111,3 +111,29 @@ async fn environments_gatebot_does_not_protect_are_ignored() {
     assert_eq!(status, "ignored");
     assert!(app.github.world().reviews.is_empty());
 }
+
+#[tokio::test]
+async fn a_run_of_another_workflow_copying_the_dispatch_id_does_not_complete_the_deploy() {
+    let (app, run) = prod_dispatched().await;
+    let mut p = app.run_payload(run, "success");
+    p["workflow_run"]["id"] = serde_json::json!(99_999);
+    p["workflow_run"]["path"] = serde_json::json!(".github/workflows/pwn.yml");
+    assert_eq!(app.send("workflow_run", &p).await, "ignored");
+    let mut p = app.run_payload(run, "success");
+    p["workflow_run"]["id"] = serde_json::json!(99_998);
+    assert_eq!(app.send("workflow_run", &p).await, "processed");
+    // Same workflow, other run id: the dispatch is linked to `run`, so the
+    // gate ignores it and production is still deploying.
+    let status = app
+        .send(
+            "deployment_protection_rule",
+            &app.protection_payload(run, "production"),
+        )
+        .await;
+    assert_eq!(status, "processed");
+    assert_eq!(
+        app.github.world().reviews[0].1["state"],
+        "approved",
+        "still pending, still gatebot's"
+    );
+}
