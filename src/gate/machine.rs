@@ -593,6 +593,16 @@ impl Machine<'_, '_> {
         observed_head: &Sha,
         rollback_target: Option<&Sha>,
     ) -> Result<Option<String>, Refusal> {
+        // An unusable config is the first thing to fix: say so before
+        // anything that depends on it (roles come from it).
+        if let Some(error) = &self.s.config_error
+            && !matches!(
+                command,
+                Command::Hold { .. } | Command::Unhold | Command::Gates | Command::Help
+            )
+        {
+            return Err(Refusal::Config(error.clone()));
+        }
         let role = required_role(command);
         if let Some(role) = role
             && !actor.authorized
@@ -617,11 +627,6 @@ impl Machine<'_, '_> {
             )
         {
             return Err(Refusal::Stale(observed_head.short().to_string()));
-        }
-        if let Some(error) = &self.s.config_error
-            && !matches!(command, Command::Hold { .. } | Command::Unhold)
-        {
-            return Err(Refusal::Config(error.clone()));
         }
         let login = actor.login.as_str();
         let is_author = login == self.s.author;

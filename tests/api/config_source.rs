@@ -52,16 +52,26 @@ async fn an_invalid_config_is_reported_on_the_check_run_and_nothing_acts() {
     app.open_pr().await;
     app.ci_green(SHA1).await;
     let (id, _) = app.comment("quinn", "/lgtm").await;
-    let w = app.github.world();
-    assert_eq!(w.reactions_on(id), vec!["-1"]);
-    assert!(w.comments.last().unwrap().body.contains("gatebot.yml"));
-    assert!(w.dispatches.is_empty());
-    let run = w.gatebot_runs(SHA1)[0].clone();
-    assert_eq!(run.conclusion.as_deref(), Some("failure"));
-    let summary = run.summary.unwrap_or_default();
+    {
+        let w = app.github.world();
+        assert_eq!(w.reactions_on(id), vec!["-1"]);
+        assert!(w.comments.last().unwrap().body.contains("gatebot.yml"));
+        assert!(w.dispatches.is_empty());
+        let run = w.gatebot_runs(SHA1)[0].clone();
+        assert_eq!(run.conclusion.as_deref(), Some("failure"));
+        let summary = run.summary.unwrap_or_default();
+        assert!(
+            summary.contains("approvers"),
+            "the unknown key is named: {summary}"
+        );
+    }
+    // Even someone without the role is told about the config first.
+    let (id, _) = app.comment("randy", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
     assert!(
-        summary.contains("approvers"),
-        "the unknown key is named: {summary}"
+        app.last_reply().contains("gatebot.yml is invalid"),
+        "{}",
+        app.last_reply()
     );
 }
 
