@@ -368,5 +368,23 @@ async fn sqlite_file() -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(path).unwrap())
 }
 
+/// A fresh table on the DynamoDB-compatible server `make test` starts
+/// (moto). Fails loudly when there is none: never skipped.
+async fn dynamodb() -> Arc<dyn Store> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT").expect(
+        "DYNAMODB_TEST_ENDPOINT is not set: the DynamoDB contract tests need a DynamoDB-compatible server; `make test` starts one (moto)",
+    );
+    let table = format!(
+        "gatebot-contract-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table);
+    store.ensure_table().await.expect("create the test table");
+    Arc::new(store)
+}
+
 contract_tests!(sqlite_memory, sqlite_in_memory());
 contract_tests!(sqlite_on_disk, sqlite_file());
+contract_tests!(dynamodb_moto, dynamodb());

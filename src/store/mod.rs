@@ -3,6 +3,7 @@
 //! attribute for conditional writes, a TTL attribute on dedupe keys) must
 //! pass the shared contract suite in `tests/store_contract.rs`.
 
+pub mod dynamo;
 pub mod sqlite;
 
 use std::time::Duration;

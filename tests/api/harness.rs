@@ -23,6 +23,8 @@ pub const PR: u64 = 42;
 /// Default config on `main`: CI is the `build` check; roles from permissions.
 pub const DEFAULT_CONFIG: &str = "required_checks: [build]\n";
 
+static NEXT_TABLE: AtomicU64 = AtomicU64::new(0);
+
 pub struct TestApp {
     pub url: String,
     app: Arc<App>,
@@ -48,6 +50,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with_config(config: &str) -> TestApp {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+        Self::spawn_with_store(config, store).await
+    }
+
+    /// The same world on a DynamoDB store (a fresh table on the server
+    /// `make test` starts; fails loudly without one).
+    pub async fn spawn_on_dynamodb() -> TestApp {
+        let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT").expect(
+            "DYNAMODB_TEST_ENDPOINT is not set: this test needs a DynamoDB-compatible server; `make test` starts one (moto)",
+        );
+        let table = format!(
+            "gatebot-api-{}-{}",
+            std::process::id(),
+            NEXT_TABLE.fetch_add(1, Ordering::SeqCst)
+        );
+        let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table);
+        store.ensure_table().await.expect("create the test table");
+        Self::spawn_with_store(DEFAULT_CONFIG, Arc::new(store)).await
+    }
+
+    pub async fn spawn_with_store(config: &str, store: Arc<dyn Store>) -> TestApp {
         let github = FakeGitHub::start().await;
         {
             let mut w = github.world();
@@ -79,7 +102,6 @@ impl TestApp {
                 },
             );
         }
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
         Self::spawn_on(github, store).await
     }
 

@@ -4,7 +4,16 @@ use crate::harness::{PR, SHA1, TestApp};
 
 #[tokio::test]
 async fn full_lifecycle_dispatches_stage_then_prod_and_completes_the_check_run() {
-    let app = TestApp::spawn().await;
+    full_lifecycle(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn full_lifecycle_on_the_dynamodb_store() {
+    let app = TestApp::spawn_on_dynamodb().await;
+    full_lifecycle(app).await;
+}
+
+async fn full_lifecycle(app: TestApp) {
     app.open_pr().await;
     {
         let w = app.github.world();

@@ -1,0 +1,611 @@
+//! The DynamoDB store (`GATEBOT_STORE=dynamodb:TABLE`). One table, string
+//! keys `pk`/`sk`; records as JSON in `data`. See docs/DESIGN.md for the
+//! item layout.
+//!
+//! | item | pk | sk | other attributes |
+//! |---|---|---|---|
+//! | gate | `GATE#<repo>#<pr>` | `GATE` | `version`, `data`, sparse GSI keys `pending_key`, `watch_key`, `head_key` |
+//! | dedupe claim | `DEDUPE#<key>` | `DEDUPE` | `expires_at` (the table's TTL attribute) |
+//! | dispatch | `DISPATCH#<repo>#<id>` | `DISPATCH` | `data` |
+//! | run → dispatch | `RUN#<repo>#<run id>` | `RUN` | `dispatch_id` |
+//! | deploy | `DEPLOYS#<repo>#<env>` | `<finished at>#<id>` | `data` (+ marker `DEPLOYID#<repo>#<env>#<id>`) |
+//! | audit | `AUDIT#<repo>` and `AUDIT#<repo>#<pr>` | `<at>#<nonce>` | `data` |
+//!
+//! Every state change is a conditional put on `version`; a lost race is
+//! [`StoreError::Conflict`], which the caller retries from a fresh,
+//! strongly consistent read.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{AuditEntry, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned};
+use crate::domain::{Environment, PrKey, RepoName, Sha};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const PENDING_INDEX: &str = "pending";
+pub const WATCH_INDEX: &str = "watch";
+pub const HEAD_INDEX: &str = "head";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    nonce: std::sync::Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DynamoStore({})", self.table)
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// The full error chain (the SDK's `Display` alone says only "service error").
+fn sdk_error<E: std::error::Error>(e: E) -> StoreError {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    StoreError::Unavailable(text)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StoreError::Corrupt(format!("item lacks string attribute {name}")))
+}
+
+fn get_n(item: &Item, name: &str) -> Result<u64, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("item lacks number attribute {name}")))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_json::from_str(get_s(item, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn gate_pk(pr: &PrKey) -> String {
+    format!("GATE#{}#{}", pr.repo, pr.number)
+}
+
+fn parse_gate_pk(pk: &str) -> Result<PrKey, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("bad gate key {pk}"));
+    let rest = pk.strip_prefix("GATE#").ok_or_else(corrupt)?;
+    let (repo, number) = rest.rsplit_once('#').ok_or_else(corrupt)?;
+    Ok(PrKey {
+        repo: RepoName::parse(repo).map_err(|_| corrupt())?,
+        number: number.parse().map_err(|_| corrupt())?,
+    })
+}
+
+fn head_key(repo: &RepoName, sha: &Sha) -> String {
+    format!("{repo}#{sha}")
+}
+
+/// A sort key that orders by time (nanoseconds) and never collides.
+fn time_sk(at: DateTime<Utc>, suffix: &str) -> String {
+    format!("{}#{suffix}", at.format("%Y%m%dT%H%M%S%.9f"))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let seed = Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
+        DynamoStore {
+            client,
+            table: table.into(),
+            nonce: std::sync::Arc::new(AtomicU64::new(seed)),
+        }
+    }
+
+    /// A client from the standard AWS configuration chain (which honours
+    /// `AWS_ENDPOINT_URL_DYNAMODB`).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(Client::new(&config), table)
+    }
+
+    /// A client for a local DynamoDB-compatible server (moto in tests),
+    /// with static credentials.
+    pub fn local(endpoint: &str, table: impl Into<String>) -> Self {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "static",
+            ))
+            .build();
+        Self::new(Client::from_conf(config), table)
+    }
+
+    /// Creates the table (as `template.yaml` does) when it does not exist:
+    /// for local use and tests. Production tables come from the template.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(unavailable)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(unavailable)
+        };
+        let index = |name: &str, hash: &str| -> Result<GlobalSecondaryIndex, StoreError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key("pk", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(unavailable)
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("pending_key")?)
+            .attribute_definitions(attr("watch_key")?)
+            .attribute_definitions(attr("head_key")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(index(PENDING_INDEX, "pending_key")?)
+            .global_secondary_indexes(index(WATCH_INDEX, "watch_key")?)
+            .global_secondary_indexes(index(HEAD_INDEX, "head_key")?)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .map_err(unavailable)?,
+            )
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// All `pk`s of an index partition (paginated).
+    async fn index_keys(
+        &self,
+        index: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :v")
+                .expression_attribute_names("#k", attr)
+                .expression_attribute_values(":v", s(value))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                out.push(get_s(item, "pk")?.to_string());
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` items of a partition, newest first.
+    async fn newest(&self, pk: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 1000) as i32)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.items.unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let expires = now.timestamp() + ttl.as_secs() as i64;
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("DEDUPE#{key}")))
+            .item("sk", s("DEDUPE"))
+            .item("expires_at", n(expires))
+            // TTL deletion is lazy: an expired claim may still be there.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("DEDUPE#{key}")))
+            .key("sk", s("DEDUPE"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError> {
+        let Some(item) = self.get(&gate_pk(pr), "GATE").await? else {
+            return Ok(None);
+        };
+        Ok(Some(Versioned {
+            version: get_n(&item, "version")?,
+            value: from_item(&item)?,
+        }))
+    }
+
+    async fn save_gate(
+        &self,
+        record: &GateRecord,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let state = &record.state;
+        let version = expected.map_or(1, |v| v + 1);
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(gate_pk(&state.pr)))
+            .item("sk", s("GATE"))
+            .item("version", n(version))
+            .item("data", s(to_json(record)?));
+        // Sparse index keys: present only while the gate belongs there.
+        if !record.pending.is_empty() {
+            put = put.item("pending_key", s("PENDING"));
+        }
+        if state.needs_watch() {
+            put = put.item("watch_key", s("WATCH"));
+        }
+        if state.open {
+            put = put.item("head_key", s(head_key(&state.pr.repo, &state.head_sha)));
+        }
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(version),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError> {
+        let mut keys: Vec<PrKey> = self
+            .index_keys(PENDING_INDEX, "pending_key", "PENDING")
+            .await?
+            .iter()
+            .map(|pk| parse_gate_pk(pk))
+            .collect::<Result<_, _>>()?;
+        keys.sort_by(|a, b| (a.repo.as_str(), a.number).cmp(&(b.repo.as_str(), b.number)));
+        Ok(keys)
+    }
+
+    async fn gates_to_watch(&self) -> Result<Vec<PrKey>, StoreError> {
+        let mut keys: Vec<PrKey> = self
+            .index_keys(WATCH_INDEX, "watch_key", "WATCH")
+            .await?
+            .iter()
+            .map(|pk| parse_gate_pk(pk))
+            .collect::<Result<_, _>>()?;
+        keys.sort_by(|a, b| (a.repo.as_str(), a.number).cmp(&(b.repo.as_str(), b.number)));
+        Ok(keys)
+    }
+
+    async fn prs_with_head(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<u64>, StoreError> {
+        let mut prs: Vec<u64> = self
+            .index_keys(HEAD_INDEX, "head_key", &head_key(repo, sha))
+            .await?
+            .iter()
+            .map(|pk| parse_gate_pk(pk).map(|k| k.number))
+            .collect::<Result<_, _>>()?;
+        prs.sort_unstable();
+        Ok(prs)
+    }
+
+    async fn put_dispatch(&self, record: &DispatchRecord) -> Result<(), StoreError> {
+        let dispatch = Put::builder()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                s(format!(
+                    "DISPATCH#{}#{}",
+                    record.repo, record.deploy.dispatch_id
+                )),
+            )
+            .item("sk", s("DISPATCH"))
+            .item("data", s(to_json(record)?))
+            .build()
+            .map_err(unavailable)?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(dispatch).build());
+        if let Some(run) = record.run_id {
+            let index = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(format!("RUN#{}#{run}", record.repo)))
+                .item("sk", s("RUN"))
+                .item("dispatch_id", s(&record.deploy.dispatch_id))
+                .build()
+                .map_err(unavailable)?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(index).build());
+        }
+        tx.send().await.map(|_| ()).map_err(sdk_error)
+    }
+
+    async fn dispatch_by_id(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+    ) -> Result<Option<DispatchRecord>, StoreError> {
+        self.get(&format!("DISPATCH#{repo}#{dispatch_id}"), "DISPATCH")
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    async fn dispatch_by_run(
+        &self,
+        repo: &RepoName,
+        run_id: u64,
+    ) -> Result<Option<DispatchRecord>, StoreError> {
+        let Some(index) = self.get(&format!("RUN#{repo}#{run_id}"), "RUN").await? else {
+            return Ok(None);
+        };
+        self.dispatch_by_id(repo, get_s(&index, "dispatch_id")?)
+            .await
+    }
+
+    async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError> {
+        let env = record.environment.as_str();
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                s(format!(
+                    "DEPLOYID#{}#{env}#{}",
+                    record.repo, record.dispatch_id
+                )),
+            )
+            .item("sk", s("DEPLOYID"))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        let entry = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("DEPLOYS#{}#{env}", record.repo)))
+            .item("sk", s(time_sk(record.at, &record.dispatch_id)))
+            .item("data", s(to_json(record)?))
+            .build()
+            .map_err(unavailable)?;
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().put(entry).build())
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // The marker exists: this deploy is already in the history.
+            Err(e)
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_transaction_canceled_exception()
+                        && matches!(e, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
+                            if t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")))
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn deploy_history(
+        &self,
+        repo: &RepoName,
+        env: Environment,
+        limit: usize,
+    ) -> Result<Vec<DeployRecord>, StoreError> {
+        self.newest(&format!("DEPLOYS#{repo}#{}", env.as_str()), limit)
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let nonce = format!("{:016x}", self.nonce.fetch_add(1, Ordering::Relaxed));
+        let sk = time_sk(entry.at, &nonce);
+        let data = to_json(entry)?;
+        let mut partitions = vec![format!("AUDIT#{}", entry.repo)];
+        if let Some(pr) = entry.pr {
+            partitions.push(format!("AUDIT#{}#{pr}", entry.repo));
+        }
+        for pk in partitions {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk))
+                .item("sk", s(&sk))
+                .item("data", s(&data))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        repo: &RepoName,
+        pr: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let pk = match pr {
+            Some(pr) => format!("AUDIT#{repo}#{pr}"),
+            None => format!("AUDIT#{repo}"),
+        };
+        let mut entries: Vec<AuditEntry> = self
+            .newest(&pk, limit)
+            .await?
+            .iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        entries.reverse();
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_keys_round_trip() {
+        let pr = PrKey {
+            repo: RepoName::parse("acme/widgets").unwrap(),
+            number: 42,
+        };
+        assert_eq!(gate_pk(&pr), "GATE#acme/widgets#42");
+        assert_eq!(parse_gate_pk(&gate_pk(&pr)).unwrap(), pr);
+        assert!(parse_gate_pk("DEDUPE#x").is_err());
+        assert!(parse_gate_pk("GATE#acme/widgets#x").is_err());
+    }
+
+    #[test]
+    fn time_sort_keys_order_by_time() {
+        let a = Utc::now();
+        let b = a + chrono::Duration::nanoseconds(1);
+        assert!(time_sk(a, "z") < time_sk(b, "a"));
+    }
+}
