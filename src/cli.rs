@@ -89,7 +89,7 @@ pub enum CliCommand {
     },
 }
 
-pub fn open_store(url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
     let url = match url {
         Some(u) => StoreUrl::parse(u)?,
         None => StoreUrl::from_env()?,
@@ -138,7 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
         } => audit(&repo, pr, store.as_deref(), limit).await,
         CliCommand::Reconcile { store } => {
-            let app = App::new(open_store(store.as_deref())?, github(false, None)?);
+            let app = App::new(open_store(store.as_deref()).await?, github(false, None)?);
             let report = crate::reconcile::run_once(&app).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
@@ -154,7 +154,7 @@ async fn serve(
     reconcile_every: u64,
 ) -> anyhow::Result<()> {
     let secrets = settings::webhook_secrets()?;
-    let store = open_store(store.as_deref())?;
+    let store = open_store(store.as_deref()).await?;
     let gh = github(dry_run, config.as_deref())?;
     if dry_run {
         tracing::warn!(
@@ -260,7 +260,7 @@ fn parse_pr(s: &str) -> anyhow::Result<PrKey> {
 
 async fn status(pr: &str, store: Option<&str>, json: bool) -> anyhow::Result<()> {
     let key = parse_pr(pr)?;
-    let store = open_store(store)?;
+    let store = open_store(store).await?;
     let Some(v) = store.load_gate(&key).await? else {
         bail!("gatebot has no record of {key}");
     };
@@ -282,7 +282,7 @@ async fn audit(
     limit: usize,
 ) -> anyhow::Result<()> {
     let repo = RepoName::parse(repo)?;
-    let store = open_store(store)?;
+    let store = open_store(store).await?;
     for e in store.audit(&repo, pr, limit).await? {
         println!(
             "{} {}#{} [{}] {}{}",

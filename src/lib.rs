@@ -14,6 +14,7 @@ pub mod events;
 pub mod gate;
 pub mod github;
 pub mod http;
+pub mod lambda;
 pub mod reconcile;
 pub mod settings;
 pub mod signature;

@@ -10,6 +10,7 @@ mod dedupe;
 mod dry_run_cli;
 mod hold_freeze;
 mod ignored_commands;
+mod lambda;
 mod lifecycle;
 mod new_push;
 mod permissions;

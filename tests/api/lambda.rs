@@ -1,0 +1,108 @@
+//! The Lambda path: real Function URL events (events/lambda/) through
+//! `gatebot::lambda::handle`, the same router the local server uses.
+
+use gatebot::lambda::{LambdaApp, handle};
+use gatebot::signature::WebhookSecrets;
+use serde_json::Value;
+
+use crate::harness::TestApp;
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/events/lambda/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The fake GitHub world of `TestApp`, served through the Lambda handler
+/// with the secret the sample events are signed with.
+async fn lambda() -> (TestApp, LambdaApp) {
+    let app = TestApp::spawn().await;
+    let lambda = LambdaApp::new(app.app(), WebhookSecrets::parse("dev-secret").unwrap());
+    (app, lambda)
+}
+
+fn body(answer: &Value) -> Value {
+    serde_json::from_str(answer["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_signed_function_url_delivery_is_processed() {
+    let (app, lambda) = lambda().await;
+    let answer = handle(&lambda, event("webhook-pull_request-opened"))
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(body(&answer)["status"], "processed");
+    assert_eq!(
+        body(&answer)["delivery"],
+        "00739e0a-e136-4b92-b953-25672ba5a387"
+    );
+    assert_eq!(answer["headers"]["content-type"], "application/json");
+    assert_eq!(
+        app.github.world().gatebot_runs(crate::harness::SHA1).len(),
+        1
+    );
+    // The same delivery again is a duplicate.
+    let again = handle(&lambda, event("webhook-pull_request-opened"))
+        .await
+        .unwrap();
+    assert_eq!(body(&again)["status"], "duplicate");
+}
+
+#[tokio::test]
+async fn a_base64_encoded_body_is_decoded_before_the_signature_check() {
+    let (app, lambda) = lambda().await;
+    handle(&lambda, event("webhook-pull_request-opened"))
+        .await
+        .unwrap();
+    app.ci_green(crate::harness::SHA1).await;
+    let ev = event("webhook-issue_comment-lgtm-base64");
+    assert_eq!(ev["isBase64Encoded"], true);
+    let answer = handle(&lambda, ev).await.unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(body(&answer)["status"], "processed");
+    let w = app.github.world();
+    assert_eq!(w.dispatches.len(), 1, "quinn's /lgtm dispatched staging");
+    assert_eq!(w.dispatches[0].input("requested_by"), "quinn");
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_401_and_changes_nothing() {
+    let (app, lambda) = lambda().await;
+    let answer = handle(&lambda, event("webhook-bad-signature"))
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+    assert!(app.github.world().check_runs.is_empty());
+    assert!(
+        app.store
+            .audit(
+                &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+                None,
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn healthz_and_the_scheduled_reconcile() {
+    let (_app, lambda) = lambda().await;
+    let answer = handle(&lambda, event("healthz")).await.unwrap();
+    assert_eq!(answer["statusCode"], 200);
+    assert_eq!(body(&answer)["status"], "ok");
+    let report = handle(&lambda, event("scheduled-reconcile")).await.unwrap();
+    assert_eq!(report["prs_with_pending"], 0, "{report}");
+    assert!(report.get("redelivered").is_some(), "{report}");
+}
+
+#[tokio::test]
+async fn an_unknown_event_is_an_error() {
+    let (_app, lambda) = lambda().await;
+    assert!(
+        handle(&lambda, serde_json::json!({"hello": "world"}))
+            .await
+            .is_err()
+    );
+}
