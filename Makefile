@@ -41,9 +41,15 @@ lint: $(TOOLS)
 test: lint
 	scripts/with-moto.sh $(VENV) $(CARGO) test --locked --all-targets
 
-# The Lambda zip (needs `pip install cargo-lambda ziglang`).
-lambda:
-	cargo lambda build --release --arm64 --output-format zip
+# The Lambda zip for arm64: target/lambda/gatebot/bootstrap.zip
+# (cargo-lambda and zig come from PyPI, into the same venv).
+$(VENV)/.lambda-1: $(TOOLS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda>=1.8,<2' 'ziglang>=0.13'
+	touch $@
+
+lambda: $(VENV)/.lambda-1
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip
+	ls -l target/lambda/gatebot/bootstrap.zip
 
 fmt:
 	$(CARGO) fmt --all

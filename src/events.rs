@@ -203,19 +203,22 @@ impl WorkflowRun<'_> {
     /// The `dispatch_id` gatebot put in the run name:
     /// `"<env> <sha> [<dispatch_id>]"`.
     pub fn dispatch_id(&self) -> Option<&str> {
-        let title = self.display_title.as_deref()?;
-        let open = title.rfind('[')?;
-        let rest = title.get(open + 1..)?;
-        let id = rest.strip_suffix(']')?;
-        let valid = !id.is_empty()
-            && id.len() <= 100
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        valid.then_some(id)
+        dispatch_id_in_title(self.display_title.as_deref()?)
     }
 
     pub fn succeeded(&self) -> bool {
         self.conclusion.as_deref() == Some("success")
     }
+}
+
+/// The `dispatch_id` at the end of a run name `"<env> <sha> [<dispatch_id>]"`.
+pub fn dispatch_id_in_title(title: &str) -> Option<&str> {
+    let open = title.rfind('[')?;
+    let id = title.get(open + 1..)?.strip_suffix(']')?;
+    let valid = !id.is_empty()
+        && id.len() <= 100
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then_some(id)
 }
 
 #[derive(Debug, Clone)]

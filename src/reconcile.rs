@@ -119,12 +119,8 @@ async fn watch(app: &App, pr: &PrKey, poll_after: Duration) -> Result<usize, cra
                 let Some(record) = app.store.dispatch_by_id(&pr.repo, &d.dispatch_id).await? else {
                     continue;
                 };
-                let marker = format!("[{}]", d.dispatch_id);
-                app.github
-                    .dispatched_runs(&repo, &record.workflow)
+                app.find_dispatched_run(&repo, &record.workflow, &d.dispatch_id)
                     .await?
-                    .into_iter()
-                    .find(|r| r.display_title.contains(&marker))
             }
         };
         let Some(run) = run else { continue };

@@ -28,6 +28,22 @@ pub fn repo_ref(state: &GateState) -> RepoRef {
 }
 
 impl App {
+    /// The run of `workflow` that GitHub started for `dispatch_id`, found by
+    /// the `[dispatch_id]` its name ends with.
+    pub async fn find_dispatched_run(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        dispatch_id: &str,
+    ) -> Result<Option<crate::github::RunInfo>, GitHubError> {
+        Ok(self
+            .github
+            .dispatched_runs(repo, workflow)
+            .await?
+            .into_iter()
+            .find(|r| crate::events::dispatch_id_in_title(&r.display_title) == Some(dispatch_id)))
+    }
+
     /// Performs the pending actions `ids` of `pr`, in order.
     pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) {
         self.perform_batch(repo, pr, Some(ids), false).await;
@@ -236,10 +252,12 @@ impl App {
         }
         if reconciling {
             // The earlier attempt may have gone through: look for its run.
-            match self.github.dispatched_runs(repo, workflow).await {
-                Ok(runs) => {
-                    let marker = format!("[{}]", deploy.dispatch_id);
-                    if let Some(run) = runs.iter().find(|r| r.display_title.contains(&marker)) {
+            match self
+                .find_dispatched_run(repo, workflow, &deploy.dispatch_id)
+                .await
+            {
+                Ok(found) => {
+                    if let Some(run) = found {
                         record.sent = true;
                         record.run_id = Some(run.id);
                         let _ = self.store.put_dispatch(&record).await;

@@ -439,11 +439,8 @@ impl App {
             // Not linked yet: identify it by the dispatch_id in its name.
             match self.github.workflow_run(repo, run_id).await {
                 Ok(run) => {
-                    let title = run.display_title;
-                    let id = title
-                        .rsplit_once('[')
-                        .and_then(|(_, rest)| rest.strip_suffix(']'))
-                        .map(str::to_string);
+                    let id =
+                        crate::events::dispatch_id_in_title(&run.display_title).map(str::to_string);
                     if let Some(id) = id {
                         record = self
                             .store

@@ -635,15 +635,7 @@ impl Machine<'_, '_> {
                 if is_author {
                     return Err(Refusal::AuthorCannotApprove);
                 }
-                match self.s.stage.as_ref().map(|d| d.status) {
-                    Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
-                        return Err(Refusal::WrongStage(
-                            "staging is already dispatched for this SHA".into(),
-                        ));
-                    }
-                    Some(DeployStatus::Failed) => self.s.stage = None,
-                    None => {}
-                }
+                retry_if_failed(&mut self.s.stage, "staging")?;
                 if self.s.lgtm.is_none() {
                     self.s.lgtm = Some(self.approval(login));
                 }
@@ -657,15 +649,7 @@ impl Machine<'_, '_> {
                 if lgtm.login != login {
                     return Err(Refusal::NotYours(lgtm.login.clone()));
                 }
-                match self.s.stage.as_ref().map(|d| d.status) {
-                    Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
-                        return Err(Refusal::WrongStage(
-                            "staging is already dispatched for this SHA".into(),
-                        ));
-                    }
-                    Some(DeployStatus::Failed) => self.s.stage = None,
-                    None => {}
-                }
+                retry_if_failed(&mut self.s.stage, "staging")?;
                 self.s.lgtm = None;
                 Ok(None)
             }
@@ -697,15 +681,7 @@ impl Machine<'_, '_> {
                 if is_author {
                     return Err(Refusal::AuthorCannotApprove);
                 }
-                match self.s.prod.as_ref().map(|d| d.status) {
-                    Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
-                        return Err(Refusal::WrongStage(
-                            "production is already dispatched for this SHA".into(),
-                        ));
-                    }
-                    Some(DeployStatus::Failed) => self.s.prod = None,
-                    None => {}
-                }
+                retry_if_failed(&mut self.s.prod, "production")?;
                 if !self.s.approvers().contains(&login) {
                     let approval = self.approval(login);
                     self.s.approvals.push(approval);
@@ -853,6 +829,21 @@ impl Machine<'_, '_> {
                 .map(|d| d.dispatch_id.as_str())
                 .unwrap_or_default()
         )))
+    }
+}
+
+/// A command that would (re)start a deploy: refused while `deploy` is
+/// running or done; a failed one is cleared so it can be dispatched again.
+fn retry_if_failed(deploy: &mut Option<Deploy>, env: &str) -> Result<(), Refusal> {
+    match deploy.as_ref().map(|d| d.status) {
+        Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => Err(Refusal::WrongStage(
+            format!("{env} is already dispatched for this SHA"),
+        )),
+        Some(DeployStatus::Failed) => {
+            *deploy = None;
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 

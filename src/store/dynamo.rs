@@ -272,6 +272,23 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// The gates in one partition of a sparse index, sorted.
+    async fn gate_keys(
+        &self,
+        index: &str,
+        attr: &str,
+        value: &str,
+    ) -> Result<Vec<PrKey>, StoreError> {
+        let mut keys: Vec<PrKey> = self
+            .index_keys(index, attr, value)
+            .await?
+            .iter()
+            .map(|pk| parse_gate_pk(pk))
+            .collect::<Result<_, _>>()?;
+        keys.sort_by(|a, b| (a.repo.as_str(), a.number).cmp(&(b.repo.as_str(), b.number)));
+        Ok(keys)
+    }
+
     /// The newest `limit` items of a partition, newest first.
     async fn newest(&self, pk: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
         let out = self
@@ -399,25 +416,12 @@ impl Store for DynamoStore {
     }
 
     async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError> {
-        let mut keys: Vec<PrKey> = self
-            .index_keys(PENDING_INDEX, "pending_key", "PENDING")
-            .await?
-            .iter()
-            .map(|pk| parse_gate_pk(pk))
-            .collect::<Result<_, _>>()?;
-        keys.sort_by(|a, b| (a.repo.as_str(), a.number).cmp(&(b.repo.as_str(), b.number)));
-        Ok(keys)
+        self.gate_keys(PENDING_INDEX, "pending_key", "PENDING")
+            .await
     }
 
     async fn gates_to_watch(&self) -> Result<Vec<PrKey>, StoreError> {
-        let mut keys: Vec<PrKey> = self
-            .index_keys(WATCH_INDEX, "watch_key", "WATCH")
-            .await?
-            .iter()
-            .map(|pk| parse_gate_pk(pk))
-            .collect::<Result<_, _>>()?;
-        keys.sort_by(|a, b| (a.repo.as_str(), a.number).cmp(&(b.repo.as_str(), b.number)));
-        Ok(keys)
+        self.gate_keys(WATCH_INDEX, "watch_key", "WATCH").await
     }
 
     async fn prs_with_head(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<u64>, StoreError> {
