@@ -34,7 +34,7 @@ fn default_branch<'a>(r: &'a Repository<'_>) -> Result<&'a str, AppError> {
 }
 
 fn initial_state(repo: &RepoRef, pr: &PullRequestInfo, default_branch: &str) -> GateState {
-    GateState::new(
+    let mut state = GateState::new(
         PrKey {
             repo: repo.name.clone(),
             number: pr.number,
@@ -44,7 +44,9 @@ fn initial_state(repo: &RepoRef, pr: &PullRequestInfo, default_branch: &str) -> 
         default_branch,
         repo.installation,
         Utc::now(),
-    )
+    );
+    state.open = pr.open;
+    state
 }
 
 fn config_fact(error: Option<String>) -> Fact {
@@ -109,6 +111,9 @@ impl App {
             open: p.state == "open",
             base_ref: p.base.git_ref.to_string(),
         };
+        if e.action == PullRequestAction::Closed && self.store.load_gate(&key).await?.is_none() {
+            return Ok(Outcome::ignored(format!("{key} closed before gatebot saw it")));
+        }
         let mut facts = vec![config_fact(error)];
         let head = match e.action {
             PullRequestAction::Opened => {
