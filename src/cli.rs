@@ -99,9 +99,12 @@ pub async fn open_store(url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
             SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
         )),
         StoreUrl::Dynamodb(table) => {
-            bail!(
-                "dynamodb:{table}: the DynamoDB store is not part of this build yet; use sqlite:PATH"
-            )
+            let store = crate::store::dynamo::DynamoStore::from_env(table).await;
+            if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+                // A local DynamoDB-compatible server: create the table if needed.
+                store.ensure_table().await?;
+            }
+            Ok(Arc::new(store))
         }
     }
 }

@@ -182,6 +182,23 @@ pub async fn pending_and_head_indexes(store: Arc<dyn Store>) {
     assert!(store.gates_with_pending().await.unwrap().is_empty());
 }
 
+pub async fn watched_gates_are_those_with_a_dispatch_in_flight(store: Arc<dyn Store>) {
+    let mut rec = GateRecord::new(state(8, 'd'));
+    store.save_gate(&rec, None).await.unwrap();
+    assert!(store.gates_to_watch().await.unwrap().is_empty());
+    rec.state.stage = Some(deploy("8-staging-ddddddd-1", Environment::Staging, 'd'));
+    store.save_gate(&rec, Some(1)).await.unwrap();
+    assert_eq!(store.gates_to_watch().await.unwrap(), vec![key(8)]);
+    if let Some(d) = rec.state.stage.as_mut() {
+        d.status = DeployStatus::Succeeded;
+    }
+    store.save_gate(&rec, Some(2)).await.unwrap();
+    assert!(
+        store.gates_to_watch().await.unwrap().is_empty(),
+        "finished: no longer watched"
+    );
+}
+
 pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
     let mut rec = DispatchRecord {
         repo: repo(),
@@ -339,6 +356,7 @@ macro_rules! contract_tests {
                 claims_are_exclusive_until_they_expire,
                 concurrent_claims_have_one_winner,
                 pending_and_head_indexes,
+                watched_gates_are_those_with_a_dispatch_in_flight,
                 dispatches_are_found_by_id_and_by_run,
                 deploy_history_is_newest_first_and_idempotent,
                 audit_is_append_only_and_filtered,

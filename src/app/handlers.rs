@@ -112,7 +112,9 @@ impl App {
             base_ref: p.base.git_ref.to_string(),
         };
         if e.action == PullRequestAction::Closed && self.store.load_gate(&key).await?.is_none() {
-            return Ok(Outcome::ignored(format!("{key} closed before gatebot saw it")));
+            return Ok(Outcome::ignored(format!(
+                "{key} closed before gatebot saw it"
+            )));
         }
         let mut facts = vec![config_fact(error)];
         let head = match e.action {

@@ -33,6 +33,33 @@ fn free_port() -> u16 {
 async fn the_lifecycle_events_walk_a_pr_to_production_in_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("gatebot.db").display());
+    walkthrough(&store, &[]).await;
+}
+
+/// The same walkthrough with `GATEBOT_STORE`-style `dynamodb:TABLE` and
+/// `AWS_ENDPOINT_URL_DYNAMODB` pointing at the local server.
+#[tokio::test]
+async fn the_walkthrough_also_runs_on_a_local_dynamodb() {
+    let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT").expect(
+        "DYNAMODB_TEST_ENDPOINT is not set: this test needs a DynamoDB-compatible server; `make test` starts one (moto)",
+    );
+    let store = format!("dynamodb:gatebot-walkthrough-{}", std::process::id());
+    let env = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+    ];
+    walkthrough(&store, &env).await;
+}
+
+async fn walkthrough(store: &str, env: &[(&str, &str)]) {
+    let bin = || {
+        let mut c = bin();
+        c.envs(env.iter().copied());
+        c
+    };
+    let store = store.to_string();
     let addr = format!("127.0.0.1:{}", free_port());
     let _server = Server(
         bin()

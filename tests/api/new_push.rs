@@ -153,8 +153,17 @@ async fn reopening_starts_again_and_picks_up_ci_that_is_already_green() {
 #[tokio::test]
 async fn a_pr_gatebot_first_sees_closed_is_left_alone() {
     let app = TestApp::spawn().await;
-    app.github.world().prs.get_mut(&crate::harness::PR).unwrap().state = "closed".into();
-    assert_eq!(app.send("pull_request", &app.pr_payload("closed", SHA1)).await, "ignored");
+    app.github
+        .world()
+        .prs
+        .get_mut(&crate::harness::PR)
+        .unwrap()
+        .state = "closed".into();
+    assert_eq!(
+        app.send("pull_request", &app.pr_payload("closed", SHA1))
+            .await,
+        "ignored"
+    );
     // A command on it is refused: the record made for it says closed.
     let (id, _) = app.comment("quinn", "/lgtm").await;
     let w = app.github.world();
