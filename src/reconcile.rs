@@ -80,7 +80,7 @@ pub async fn run(app: &App, poll_after: Duration) -> Result<Report, crate::store
     let pending = app.store.gates_with_pending().await?;
     report.prs_with_pending = pending.len();
     for pr in &pending {
-        report.effects_completed += app.perform_all_pending(pr).await;
+        report.effects_completed += app.perform_all_pending(pr, poll_after).await;
     }
 
     let watched = app.store.gates_to_watch().await?;

@@ -46,17 +46,19 @@ impl App {
 
     /// Performs the pending actions `ids` of `pr`, in order.
     pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) {
-        self.perform_batch(repo, pr, Some(ids), false).await;
+        self.perform_batch(repo, pr, Some(ids), None).await;
     }
 
     /// Performs every pending action of `pr` (the reconciler's pass).
-    /// Returns how many were completed.
-    pub async fn perform_all_pending(&self, pr: &PrKey) -> usize {
+    /// A dispatch whose earlier attempt is younger than `settle` is left
+    /// alone: a run it started may not be listed yet. Returns how many
+    /// actions were completed.
+    pub async fn perform_all_pending(&self, pr: &PrKey, settle: chrono::Duration) -> usize {
         let Ok(Some(v)) = self.store.load_gate(pr).await else {
             return 0;
         };
         let repo = repo_ref(&v.value.state);
-        self.perform_batch(&repo, pr, None, true).await
+        self.perform_batch(&repo, pr, None, Some(settle)).await
     }
 
     /// Claims the chosen pending actions (so no other process performs
@@ -67,7 +69,7 @@ impl App {
         repo: &RepoRef,
         pr: &PrKey,
         ids: Option<&[u64]>,
-        reconciling: bool,
+        reconciling: Option<chrono::Duration>,
     ) -> usize {
         let chosen = |id: u64| ids.is_none_or(|ids| ids.contains(&id));
         let Ok(Some(v)) = self.store.load_gate(pr).await else {
@@ -114,6 +116,7 @@ impl App {
                     let mut changed = rec.pending.len() != before;
                     for p in rec.pending.iter_mut().filter(|p| later.contains(&p.id)) {
                         p.attempts += 1;
+                        p.last_attempt = Some(Utc::now());
                         changed = true;
                     }
                     changed
@@ -134,7 +137,7 @@ impl App {
         repo: &RepoRef,
         pr: &PrKey,
         p: &PendingAction,
-        reconciling: bool,
+        reconciling: Option<chrono::Duration>,
     ) -> Done {
         let delivery = p.delivery.as_deref();
         let dry = if self.github.is_dry_run() {
@@ -208,6 +211,11 @@ impl App {
                 git_ref,
                 deploy,
             } => {
+                // Judge the age of a dispatch by its last attempt.
+                let reconciling = reconciling.map(|settle| {
+                    let last = p.last_attempt.unwrap_or(deploy.at).max(deploy.at);
+                    (settle, last)
+                });
                 self.dispatch(repo, pr, workflow, git_ref, deploy, delivery, reconciling)
                     .await
             }
@@ -223,7 +231,7 @@ impl App {
         git_ref: &str,
         deploy: &Deploy,
         delivery: Option<&str>,
-        reconciling: bool,
+        reconciling: Option<(chrono::Duration, chrono::DateTime<Utc>)>,
     ) -> Done {
         let env = deploy.environment.as_str();
         let mut record = match self
@@ -250,7 +258,10 @@ impl App {
         if let Err(e) = self.store.put_dispatch(&record).await {
             return Done::Later(e.to_string());
         }
-        if reconciling {
+        if let Some((settle, last_attempt)) = reconciling {
+            if Utc::now() - last_attempt < settle {
+                return Done::Later("the earlier attempt is too recent to judge".into());
+            }
             // The earlier attempt may have gone through: look for its run.
             match self
                 .find_dispatched_run(repo, workflow, &deploy.dispatch_id)

@@ -34,6 +34,9 @@ pub struct PendingAction {
     pub action: Action,
     #[serde(default)]
     pub attempts: u32,
+    /// When the last failed attempt was made.
+    #[serde(default)]
+    pub last_attempt: Option<DateTime<Utc>>,
     /// Delivery that caused it (for log correlation).
     #[serde(default)]
     pub delivery: Option<String>,
@@ -70,6 +73,7 @@ impl GateRecord {
                     id,
                     action,
                     attempts: 0,
+                    last_attempt: None,
                     delivery: delivery.map(str::to_string),
                 });
                 id

@@ -12,6 +12,13 @@ async fn lgtm_during_outage(created: bool) -> TestApp {
     app
 }
 
+/// A reconcile pass as if the settle time had passed.
+async fn settled_pass(app: &TestApp) -> gatebot::reconcile::Report {
+    gatebot::reconcile::run(&app.app(), chrono::Duration::zero())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_ambiguous_dispatch_that_went_through_is_not_sent_again() {
     let app = lgtm_during_outage(true).await;
@@ -22,7 +29,11 @@ async fn an_ambiguous_dispatch_that_went_through_is_not_sent_again() {
     );
     let pending = app.store.gates_with_pending().await.unwrap();
     assert_eq!(pending.len(), 1, "the dispatch stays pending");
+    // A pass right away leaves it alone: the run may not be listed yet.
     let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    assert_eq!(report.effects_completed, 0);
+    assert_eq!(app.store.gates_with_pending().await.unwrap().len(), 1);
+    let report = settled_pass(&app).await;
     assert_eq!(report.effects_completed, 1);
     assert_eq!(
         app.dispatch_count(),
@@ -41,12 +52,14 @@ async fn a_dispatch_that_failed_before_github_acted_is_sent_by_the_reconciler() 
     let app = lgtm_during_outage(false).await;
     assert_eq!(app.dispatch_count(), 0);
     gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    assert_eq!(app.dispatch_count(), 0, "too recent to judge");
+    settled_pass(&app).await;
     {
         let w = app.github.world();
         assert_eq!(w.dispatches.len(), 1);
         assert_eq!(w.dispatches[0].input("dispatch_id"), "42-staging-0d1a26e-1");
     }
-    gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    settled_pass(&app).await;
     assert_eq!(app.dispatch_count(), 1, "a second pass does nothing");
 }
 
