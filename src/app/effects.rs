@@ -71,15 +71,18 @@ impl App {
         ids: Option<&[u64]>,
         reconciling: Option<chrono::Duration>,
     ) -> usize {
-        let chosen = |id: u64| ids.is_none_or(|ids| ids.contains(&id));
-        let Ok(Some(v)) = self.store.load_gate(pr).await else {
-            return 0;
+        let wanted: Vec<u64> = match ids {
+            Some(ids) => ids.to_vec(),
+            None => match self.store.load_gate(pr).await {
+                Ok(Some(v)) => v.value.pending.iter().map(|p| p.id).collect(),
+                _ => return 0,
+            },
         };
         let mut claims = Vec::new();
-        for p in v.value.pending.iter().filter(|p| chosen(p.id)) {
-            let key = format!("effect:{}:{}:{}", pr.repo, pr.number, p.id);
+        for id in wanted {
+            let key = format!("effect:{}:{}:{id}", pr.repo, pr.number);
             match self.store.claim(&key, EFFECT_CLAIM_TTL, Utc::now()).await {
-                Ok(true) => claims.push((p.id, key)),
+                Ok(true) => claims.push((id, key)),
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "cannot claim effect"),
             }
@@ -87,7 +90,8 @@ impl App {
         if claims.is_empty() {
             return 0;
         }
-        // Re-read: another process may have completed some meanwhile.
+        // Read once the claims are held: another process may have completed
+        // some meanwhile.
         let pending: Vec<PendingAction> = match self.store.load_gate(pr).await {
             Ok(Some(v)) => v
                 .value
