@@ -84,6 +84,9 @@ pub struct World {
     pub reactions: Vec<(u64, String)>,
     pub reviews: Vec<(u64, Value)>,
     pub tokens_issued: u32,
+    /// One-off failures: the next request whose path contains the string
+    /// gets this status and these headers (then it is forgotten).
+    pub fail_next: Vec<(String, u16, Vec<(String, String)>)>,
     /// Answer the permission API with 500.
     pub permission_api_down: bool,
     /// Refuse `return_run_details` like an older server.
@@ -212,6 +215,18 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
             }
             _ => not_found(),
         };
+    }
+    if let Some(i) = w
+        .fail_next
+        .iter()
+        .position(|(p, _, _)| path.contains(p.as_str()))
+    {
+        let (_, status, headers) = w.fail_next.remove(i);
+        let mut r = json_response(status, json!({"message": "injected failure"}));
+        for (k, v) in headers {
+            r = r.insert_header(k.as_str(), v.as_str());
+        }
+        return r;
     }
     if auth != format!("Bearer {TOKEN}") {
         w.unauthenticated.push(format!("{method} {path}"));

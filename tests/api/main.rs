@@ -8,6 +8,7 @@ mod harness;
 mod config_source;
 mod dedupe;
 mod dry_run_cli;
+mod github_faults;
 mod hold_freeze;
 mod ignored_commands;
 mod lambda;
