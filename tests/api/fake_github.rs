@@ -67,6 +67,9 @@ pub struct Comment {
     pub body: String,
 }
 
+/// (path fragment, status, response headers)
+pub type InjectedFailure = (String, u16, Vec<(String, String)>);
+
 #[derive(Debug, Default)]
 pub struct World {
     pub default_branch: String,
@@ -86,7 +89,7 @@ pub struct World {
     pub tokens_issued: u32,
     /// One-off failures: the next request whose path contains the string
     /// gets this status and these headers (then it is forgotten).
-    pub fail_next: Vec<(String, u16, Vec<(String, String)>)>,
+    pub fail_next: Vec<InjectedFailure>,
     /// Answer the permission API with 500.
     pub permission_api_down: bool,
     /// Refuse `return_run_details` like an older server.
