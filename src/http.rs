@@ -96,7 +96,6 @@ async fn webhook_inner(state: &HttpState, headers: &HeaderMap, body: &Bytes) -> 
         };
         let delivery = Delivery {
             id: delivery_id.to_string(),
-            event: event_name.to_string(),
         };
         match state.app.handle(&delivery, &event).await {
             Ok(outcome) => {

@@ -27,6 +27,17 @@ pub const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
 /// Attempts at a conditional write before giving up.
 const WRITE_ATTEMPTS: u32 = 25;
 
+/// A conditional write lost to another writer: count it and pause before
+/// the caller retries from a fresh read.
+async fn lost_race(attempt: u32) {
+    metrics::counter!("gatebot_store_conflicts_total").increment(1);
+    backoff(attempt).await;
+}
+
+fn too_many_writers() -> AppError {
+    StoreError::Unavailable("too many concurrent writers for one PR".into()).into()
+}
+
 /// A short, growing, jittered pause after a lost race, so that writers
 /// contending for one PR spread out instead of colliding again.
 async fn backoff(attempt: u32) {
@@ -97,7 +108,6 @@ pub struct App {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub id: String,
-    pub event: String,
 }
 
 impl App {
@@ -204,15 +214,11 @@ impl App {
                     self.perform(repo, pr, &ids).await;
                     return Ok(Some(record.state));
                 }
-                Err(StoreError::Conflict) => {
-                    metrics::counter!("gatebot_store_conflicts_total").increment(1);
-                    backoff(attempt).await;
-                    continue;
-                }
+                Err(StoreError::Conflict) => lost_race(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Unavailable("too many concurrent writers for one PR".into()).into())
+        Err(too_many_writers())
     }
 
     /// A conditional read-modify-write of a record's bookkeeping (not a
@@ -232,14 +238,10 @@ impl App {
             }
             match self.store.save_gate(&record, Some(v.version)).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::Conflict) => {
-                    metrics::counter!("gatebot_store_conflicts_total").increment(1);
-                    backoff(attempt).await;
-                    continue;
-                }
+                Err(StoreError::Conflict) => lost_race(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Unavailable("too many concurrent writers for one PR".into()).into())
+        Err(too_many_writers())
     }
 }
