@@ -60,6 +60,12 @@ pub enum CliCommand {
         /// Delivery files, sent in the order given.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Send `comment.created_at` as the file has it. By default a
+        /// comment is stamped with the time it is sent, as GitHub stamps a
+        /// comment written now: gatebot refuses a gate command written
+        /// before it learned of the PR's head (a replayed old file).
+        #[arg(long)]
+        keep_times: bool,
     },
     /// Show a pull request's gates from the store.
     Status {
@@ -132,7 +138,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             reconcile_every,
         } => serve(addr, store, dry_run, config, reconcile_every).await,
-        CliCommand::Send { url, files } => send(&url, &files).await,
+        CliCommand::Send {
+            url,
+            files,
+            keep_times,
+        } => send(&url, &files, keep_times).await,
         CliCommand::Status { pr, store, json } => status(&pr, store.as_deref(), json).await,
         CliCommand::Audit {
             repo,
@@ -167,7 +177,13 @@ async fn serve(
             "*** gatebot --dry-run: GitHub writes are logged, not sent. NOT FOR PRODUCTION. ***"
         );
     }
-    let app = Arc::new(App::new(store, gh));
+    let mut app = App::new(store, gh);
+    if dry_run {
+        // No GitHub: comment times come from `gatebot send` on this very
+        // clock, so there is no skew between two clocks to allow for.
+        app.clock_skew = chrono::Duration::zero();
+    }
+    let app = Arc::new(app);
     let state = Arc::new(HttpState {
         app: app.clone(),
         secrets,
@@ -209,7 +225,26 @@ struct DeliveryFile {
     body: Box<serde_json::value::RawValue>,
 }
 
-async fn send(url: &str, files: &[PathBuf]) -> anyhow::Result<()> {
+/// The body to send: the file's bytes, or for an `issue_comment` (unless
+/// `keep_times`) the same payload with `comment.created_at` set to now.
+fn body_to_send(file: &DeliveryFile, keep_times: bool) -> anyhow::Result<Vec<u8>> {
+    let event = file
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-github-event"))
+        .map(|(_, v)| v.as_str());
+    if keep_times || event != Some("issue_comment") {
+        return Ok(file.body.get().as_bytes().to_vec());
+    }
+    let mut body: serde_json::Value = serde_json::from_str(file.body.get())?;
+    if let Some(comment) = body.get_mut("comment").and_then(|c| c.as_object_mut()) {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        comment.insert("created_at".into(), serde_json::Value::String(now));
+    }
+    Ok(serde_json::to_vec(&body)?)
+}
+
+async fn send(url: &str, files: &[PathBuf], keep_times: bool) -> anyhow::Result<()> {
     let secrets: WebhookSecrets = settings::webhook_secrets()?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -224,7 +259,7 @@ async fn send(url: &str, files: &[PathBuf]) -> anyhow::Result<()> {
                 path.display()
             )
         })?;
-        let body = file.body.get().as_bytes().to_vec();
+        let body = body_to_send(&file, keep_times)?;
         let mut req = client.post(url).header("content-type", "application/json");
         for (k, v) in &file.headers {
             if !k.eq_ignore_ascii_case("x-hub-signature-256")

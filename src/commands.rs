@@ -57,8 +57,9 @@ impl Command {
 }
 
 /// A line that starts with a gatebot command word but could not be parsed.
+/// Its `Display` quotes the line safely (see [`crate::markdown::code_span`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{line}`: {reason}")]
+#[error("{}: {reason}", crate::markdown::code_span(.line))]
 pub struct NotUnderstood {
     /// The offending line, trimmed, at most 100 characters.
     pub line: String,
@@ -91,10 +92,29 @@ The pull request's author cannot `/lgtm` or `/approve` it.
 ///
 /// Lines starting with a `/word` gatebot does not know are left out.
 pub fn parse_comment(body: &str) -> Vec<Result<Command, NotUnderstood>> {
+    parse_comment_bounded(body, usize::MAX).0
+}
+
+/// The first `max` command lines of `body`, in order, and how many more
+/// command lines it holds (counted, not kept: a comment of thousands of
+/// lines costs one pass over its text).
+pub fn parse_comment_bounded(
+    body: &str,
+    max: usize,
+) -> (Vec<Result<Command, NotUnderstood>>, usize) {
     let mut state = State::Text;
-    lines(body)
-        .filter_map(|line| state.scan_line(line))
-        .collect()
+    let mut kept = Vec::new();
+    let mut more = 0;
+    for line in lines(body) {
+        if let Some(command) = state.scan_line(line) {
+            if kept.len() < max {
+                kept.push(command);
+            } else {
+                more += 1;
+            }
+        }
+    }
+    (kept, more)
 }
 
 /// The markdown context a line starts in.
@@ -272,8 +292,8 @@ fn parse_rollback(args: &str) -> Result<Command, String> {
             .map(Command::Rollback)
             .ok_or_else(|| {
                 format!(
-                    "unknown environment `{}`; use `prod` or `stage`",
-                    truncate_chars(env, MAX_ECHOED_WORD_CHARS)
+                    "unknown environment {}; use `prod` or `stage`",
+                    crate::markdown::code_span(&truncate_chars(env, MAX_ECHOED_WORD_CHARS))
                 )
             }),
         (Some(_), Some(_)) => Err("`/rollback` takes one environment: `prod` or `stage`".into()),

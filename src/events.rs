@@ -130,6 +130,8 @@ pub struct IssueCommentEvent<'a> {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct App<'a> {
+    #[serde(default)]
+    pub id: Option<u64>,
     #[serde(borrow, default)]
     pub slug: Option<Cow<'a, str>>,
 }
@@ -193,6 +195,23 @@ pub struct WorkflowRun<'a> {
     pub conclusion: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub html_url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub head_branch: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub head_repository: Option<RepoFullName<'a>>,
+    #[serde(borrow, default)]
+    pub actor: Option<User<'a>>,
+    #[serde(borrow, default)]
+    pub triggering_actor: Option<User<'a>>,
+    #[serde(borrow, default)]
+    pub updated_at: Option<Cow<'a, str>>,
+}
+
+/// `{"full_name": …}` of a repository object.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepoFullName<'a> {
+    #[serde(borrow)]
+    pub full_name: Cow<'a, str>,
 }
 
 fn first_attempt() -> u64 {
@@ -208,6 +227,34 @@ impl WorkflowRun<'_> {
 
     pub fn succeeded(&self) -> bool {
         self.conclusion.as_deref() == Some("success")
+    }
+}
+
+impl WorkflowRunEvent<'_> {
+    /// The run as gatebot judges runs, whether from a delivery or the API.
+    pub fn run_info(&self) -> crate::run_identity::RunInfo {
+        let r = &self.workflow_run;
+        let owned = |v: &Option<Cow<'_, str>>| v.as_deref().map(str::to_string);
+        crate::run_identity::RunInfo {
+            id: r.id,
+            run_attempt: r.run_attempt,
+            display_title: owned(&r.display_title).unwrap_or_default(),
+            status: r.status.to_string(),
+            conclusion: owned(&r.conclusion),
+            html_url: owned(&r.html_url),
+            event: owned(&r.event),
+            path: owned(&r.path),
+            head_branch: owned(&r.head_branch),
+            head_repository: r.head_repository.as_ref().map(|h| h.full_name.to_string()),
+            repository: Some(self.repository.full_name.to_string()),
+            actor: r.actor.as_ref().map(|a| a.login.to_string()),
+            triggering_actor: r.triggering_actor.as_ref().map(|a| a.login.to_string()),
+            updated_at: r
+                .updated_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+        }
     }
 }
 
@@ -498,6 +545,11 @@ mod tests {
             status: Cow::Borrowed("completed"),
             conclusion: None,
             html_url: None,
+            head_branch: None,
+            head_repository: None,
+            actor: None,
+            triggering_actor: None,
+            updated_at: None,
         }
     }
 

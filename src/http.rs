@@ -1,7 +1,10 @@
-//! The HTTP surface, the same router locally and (later) on Lambda:
+//! The HTTP surface, the same router locally and on Lambda:
 //! `POST /webhook`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
 //! The signature is verified over the raw bytes before anything is parsed.
+//! Answers on this public URL never carry internal error text (store or
+//! GitHub errors, which may name tables, endpoints or tokens' scopes): that
+//! goes to the log, next to the delivery id the answer gives.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -117,9 +120,27 @@ async fn webhook_inner(state: &HttpState, headers: &HeaderMap, body: &Bytes) -> 
                 tracing::warn!(error = %m, "bad delivery");
                 error(StatusCode::BAD_REQUEST, m)
             }
+            // Not 200: GitHub records a failed attempt, so the reconciler
+            // redelivers it if the attempt in progress fails.
+            Err(AppError::InProgress) => {
+                tracing::info!("delivery already being handled: answered 503");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "60")],
+                    axum::Json(json!({
+                        "delivery": delivery_id,
+                        "status": "in_progress",
+                        "error": "this delivery is being handled by another attempt; retry later",
+                    })),
+                )
+                    .into_response()
+            }
             Err(e) => {
                 tracing::error!(error = %e, "delivery failed; GitHub may redeliver it");
-                error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("internal error; the logs of delivery {delivery_id} say why"),
+                )
             }
         }
     }
@@ -133,11 +154,14 @@ async fn healthz() -> Response {
 
 async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     let store = state.app.store.ping().await;
+    if let Err(e) = &store {
+        tracing::error!(error = %e, "readiness: store unreachable");
+    }
     let secrets = !state.secrets.is_empty();
     let ready = store.is_ok() && secrets;
     let body = json!({
         "ready": ready,
-        "store": store.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "store": if store.is_ok() { "ok" } else { "unreachable (see the logs)" },
         "secrets": if secrets { "loaded" } else { "missing" },
         "dry_run": state.app.github.is_dry_run(),
     });

@@ -1,16 +1,24 @@
 //! One reconcile pass (`gatebot reconcile`, the `serve` background task, and
-//! later the Lambda schedule):
+//! the Lambda's EventBridge schedule):
 //!
 //! 1. redeliver this App's webhook deliveries of the last 3 days that never
 //!    succeeded (`GET /app/hook/deliveries`, `POST …/attempts`);
-//! 2. finish side effects left pending by a crash or an outage (a dispatch is
-//!    looked for by its `dispatch_id` before it is ever sent again);
-//! 3. poll dispatches whose `workflow_run` never arrived, and re-evaluate
-//!    gates that wait on time alone (a freeze ending).
+//! 2. finish side effects left pending by a crash, a time budget or an
+//!    outage (a dispatch is re-checked against the gates, and looked for by
+//!    its `dispatch_id` before it is ever sent again);
+//! 3. for PRs with a dispatch in flight or approvals waiting on a freeze:
+//!    bring the record in line with GitHub's PR, poll every linked run
+//!    (whose `workflow_run` event may have been lost), look for unlinked
+//!    runs once they are old enough to be listed, and re-evaluate the gates.
+//!
+//! PRs are served a few at a time, each within its own time budget; one
+//! PR's failure or slowness never keeps the pass from the others.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use futures_util::StreamExt;
 
 use crate::app::App;
 use crate::app::effects::repo_ref;
@@ -18,10 +26,16 @@ use crate::domain::PrKey;
 use crate::gate::{Deploy, DeployStatus, Fact};
 use crate::github::HookDelivery;
 
-/// A dispatch younger than this is left to its `workflow_run` event.
-const POLL_AFTER: Duration = Duration::minutes(2);
+/// An unlinked dispatch younger than this is left to its `workflow_run`
+/// event: a run GitHub just started may not be listed yet, and looking too
+/// early would dispatch it twice.
+const SETTLE: Duration = Duration::minutes(2);
 /// Attempts of one delivery after which gatebot stops asking again.
 const MAX_ATTEMPTS: usize = 5;
+/// How many PRs a pass serves at once.
+const CONCURRENT_PRS: usize = 4;
+/// The most time one PR gets in a pass.
+const PR_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
@@ -30,6 +44,8 @@ pub struct Report {
     pub effects_completed: usize,
     pub prs_watched: usize,
     pub runs_finished: usize,
+    /// PRs whose watch failed this pass (logged; retried on the next).
+    pub failures: usize,
 }
 
 /// The attempts to redeliver: for each delivery (by guid) that no attempt
@@ -54,11 +70,11 @@ pub fn to_redeliver(deliveries: &[HookDelivery]) -> Vec<u64> {
 }
 
 pub async fn run_once(app: &App) -> Result<Report, crate::store::StoreError> {
-    run(app, POLL_AFTER).await
+    run(app, SETTLE).await
 }
 
-/// A pass that polls dispatches older than `poll_after`.
-pub async fn run(app: &App, poll_after: Duration) -> Result<Report, crate::store::StoreError> {
+/// A pass that looks for unlinked runs of dispatches older than `settle`.
+pub async fn run(app: &App, settle: Duration) -> Result<Report, crate::store::StoreError> {
     let mut report = Report::default();
 
     match app
@@ -79,58 +95,95 @@ pub async fn run(app: &App, poll_after: Duration) -> Result<Report, crate::store
 
     let pending = app.store.gates_with_pending().await?;
     report.prs_with_pending = pending.len();
-    for pr in &pending {
-        report.effects_completed += app.perform_all_pending(pr, poll_after).await;
-    }
+    let completed: Vec<usize> = futures_util::stream::iter(pending)
+        .map(|pr| async move {
+            app.perform_all_pending(&pr, settle, Instant::now() + PR_BUDGET)
+                .await
+        })
+        .buffer_unordered(CONCURRENT_PRS)
+        .collect()
+        .await;
+    report.effects_completed = completed.into_iter().sum();
 
     let watched = app.store.gates_to_watch().await?;
     report.prs_watched = watched.len();
-    for pr in &watched {
-        match watch(app, pr, poll_after).await {
+    let results: Vec<(PrKey, Result<usize, crate::app::AppError>)> =
+        futures_util::stream::iter(watched)
+            .map(|pr| async move {
+                let r = tokio::time::timeout(PR_BUDGET, watch(app, &pr, settle))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(crate::app::AppError::Store(
+                            crate::store::StoreError::Unavailable("out of time".into()),
+                        ))
+                    });
+                (pr, r)
+            })
+            .buffer_unordered(CONCURRENT_PRS)
+            .collect()
+            .await;
+    for (pr, r) in results {
+        match r {
             Ok(n) => report.runs_finished += n,
-            Err(e) => tracing::warn!(pr = %pr, error = %e, "cannot reconcile"),
+            Err(e) => {
+                report.failures += 1;
+                tracing::warn!(pr = %pr, error = %e, "cannot reconcile");
+            }
         }
     }
     tracing::info!(?report, "reconcile pass done");
     Ok(report)
 }
 
-/// Polls the in-flight dispatches of `pr` and re-evaluates its gates.
-async fn watch(app: &App, pr: &PrKey, poll_after: Duration) -> Result<usize, crate::app::AppError> {
+/// Heals `pr`'s record from GitHub, polls its in-flight dispatches and
+/// re-evaluates its gates. Returns how many runs it found finished.
+async fn watch(app: &App, pr: &PrKey, settle: Duration) -> Result<usize, crate::app::AppError> {
     let Some(v) = app.store.load_gate(pr).await? else {
         return Ok(0);
     };
     let state = v.value.state;
     let repo = repo_ref(&state);
     let (config, error) = app.config(&repo, &state.default_branch).await?;
+    let info = app.github.pull_request(&repo, pr.number).await?;
+    let mut facts = vec![
+        Fact::Config { error },
+        Fact::Observed {
+            open: info.open,
+            head: info.head_sha,
+            base_ref: info.base_ref,
+        },
+    ];
     let verify = state.verification.as_ref().and_then(|v| v.run.as_ref());
     let in_flight: Vec<&Deploy> = [state.stage.as_ref(), state.prod.as_ref(), verify]
         .into_iter()
         .flatten()
         .chain(state.detached.iter())
-        .filter(|d| d.status == DeployStatus::Pending && d.at <= Utc::now() - poll_after)
+        .filter(|d| d.status == DeployStatus::Pending)
         .collect();
-    let mut facts = vec![Fact::Config { error }];
     let mut finished = 0;
     for d in in_flight {
         let run = match d.run_id {
+            // A linked run is polled on every pass.
             Some(id) => Some(app.github.workflow_run(&repo, id).await?),
-            None => {
+            // An unlinked one is looked for once it can be listed.
+            None if d.at <= Utc::now() - settle => {
                 let Some(record) = app.store.dispatch_by_id(&pr.repo, &d.dispatch_id).await? else {
                     continue;
                 };
-                app.find_dispatched_run(&repo, &record.workflow, &d.dispatch_id)
+                app.find_dispatched_run(&repo, &state.default_branch, &record)
                     .await?
             }
+            None => None,
         };
         let Some(run) = run else { continue };
-        if run.status == "completed" {
+        if run.completed() {
             finished += 1;
             facts.push(Fact::RunCompleted {
                 dispatch_id: d.dispatch_id.clone(),
                 run_id: run.id,
-                success: run.conclusion.as_deref() == Some("success"),
+                success: run.succeeded(),
                 url: run.html_url,
+                completed_at: run.updated_at,
             });
         } else if d.run_id.is_none() {
             facts.push(Fact::RunLinked {

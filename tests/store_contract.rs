@@ -10,7 +10,8 @@ use gatebot::domain::{Environment, PrKey, RepoName, Sha};
 use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
 use gatebot::store::sqlite::SqliteStore;
 use gatebot::store::{
-    AuditEntry, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, rollback_target,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    rollback_target,
 };
 
 fn repo() -> RepoName {
@@ -199,16 +200,21 @@ pub async fn watched_gates_are_those_with_a_dispatch_in_flight(store: Arc<dyn St
     );
 }
 
-pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
-    let mut rec = DispatchRecord {
+fn dispatch_record(id: &str) -> DispatchRecord {
+    DispatchRecord {
         repo: repo(),
         pr: 42,
         workflow: "cd-prod.yml".into(),
-        deploy: deploy("42-production-aaaaaaa-2", Environment::Production, 'a'),
+        git_ref: Some("main".into()),
+        deploy: deploy(id, Environment::Production, 'a'),
         run_id: None,
         sent: false,
-    };
-    store.put_dispatch(&rec).await.unwrap();
+    }
+}
+
+pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
+    let rec = dispatch_record("42-production-aaaaaaa-2");
+    assert_eq!(store.create_dispatch(&rec).await.unwrap(), rec);
     assert_eq!(
         store
             .dispatch_by_id(&repo(), "42-production-aaaaaaa-2")
@@ -217,13 +223,26 @@ pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
         Some(rec.clone())
     );
     assert_eq!(store.dispatch_by_run(&repo(), 9002).await.unwrap(), None);
-    rec.run_id = Some(9002);
-    rec.sent = true;
-    store.put_dispatch(&rec).await.unwrap();
+    store
+        .mark_dispatch_sent(&repo(), "42-production-aaaaaaa-2")
+        .await
+        .unwrap();
+    let sent = store
+        .dispatch_by_id(&repo(), "42-production-aaaaaaa-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sent.sent && sent.run_id.is_none());
     assert_eq!(
-        store.dispatch_by_run(&repo(), 9002).await.unwrap(),
-        Some(rec.clone())
+        store
+            .link_dispatch_run(&repo(), "42-production-aaaaaaa-2", 9002)
+            .await
+            .unwrap(),
+        Some(9002)
     );
+    let linked = store.dispatch_by_run(&repo(), 9002).await.unwrap().unwrap();
+    assert_eq!(linked.run_id, Some(9002));
+    assert_eq!(linked.deploy, rec.deploy);
     let other = RepoName::parse("acme/other").unwrap();
     assert_eq!(
         store.dispatch_by_run(&other, 9002).await.unwrap(),
@@ -231,18 +250,145 @@ pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
         "scoped by repo"
     );
     assert_eq!(store.dispatch_by_id(&repo(), "nope").await.unwrap(), None);
+    // Creating it again changes nothing: the stored record wins.
+    assert_eq!(store.create_dispatch(&rec).await.unwrap(), linked);
+}
+
+pub async fn a_dispatch_is_linked_to_one_run_for_good(store: Arc<dyn Store>) {
+    store
+        .create_dispatch(&dispatch_record("42-production-aaaaaaa-3"))
+        .await
+        .unwrap();
+    let id = "42-production-aaaaaaa-3";
+    assert_eq!(
+        store.link_dispatch_run(&repo(), id, 7001).await.unwrap(),
+        Some(7001)
+    );
+    assert_eq!(
+        store.link_dispatch_run(&repo(), id, 7001).await.unwrap(),
+        Some(7001),
+        "linking the same run again is fine"
+    );
+    assert_eq!(
+        store.link_dispatch_run(&repo(), id, 7002).await.unwrap(),
+        Some(7001),
+        "a second run does not take the first one's place"
+    );
+    assert_eq!(store.dispatch_by_run(&repo(), 7002).await.unwrap(), None);
+    assert_eq!(
+        store
+            .dispatch_by_run(&repo(), 7001)
+            .await
+            .unwrap()
+            .map(|d| d.deploy.dispatch_id),
+        Some(id.to_string())
+    );
+    assert_eq!(
+        store.link_dispatch_run(&repo(), "nope", 7003).await.unwrap(),
+        None,
+        "no such dispatch"
+    );
+    // Concurrent links: exactly one run wins, and every caller is told which.
+    store
+        .create_dispatch(&dispatch_record("42-production-aaaaaaa-4"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for run in 8000..8010u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .link_dispatch_run(&repo(), "42-production-aaaaaaa-4", run)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.push(t.await.unwrap());
+    }
+    winners.dedup();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = winners[0].unwrap();
+    for run in 8000..8010u64 {
+        assert_eq!(
+            store.dispatch_by_run(&repo(), run).await.unwrap().is_some(),
+            run == winner,
+            "run {run}"
+        );
+    }
+}
+
+pub async fn begun_keys_are_in_progress_until_finished(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let lease = Duration::from_secs(120);
+    let keep = Duration::from_secs(3 * 24 * 3600);
+    assert_eq!(store.begin("delivery:p", lease, t0).await.unwrap(), Begin::Fresh);
+    assert_eq!(
+        store.begin("delivery:p", lease, t0).await.unwrap(),
+        Begin::InProgress,
+        "still being processed"
+    );
+    store.finish("delivery:p", keep, t0).await.unwrap();
+    assert_eq!(store.begin("delivery:p", lease, t0).await.unwrap(), Begin::Done);
+    assert_eq!(
+        store
+            .begin("delivery:p", lease, t0 + chrono::Duration::days(2))
+            .await
+            .unwrap(),
+        Begin::Done,
+        "done is remembered for `keep`, not for the lease"
+    );
+    assert_eq!(
+        store
+            .begin("delivery:p", lease, t0 + chrono::Duration::days(4))
+            .await
+            .unwrap(),
+        Begin::Fresh,
+        "forgotten after `keep`"
+    );
+    // A holder that died: its lease runs out and the work may start again.
+    assert_eq!(store.begin("delivery:q", lease, t0).await.unwrap(), Begin::Fresh);
+    assert_eq!(
+        store
+            .begin("delivery:q", lease, t0 + chrono::Duration::seconds(121))
+            .await
+            .unwrap(),
+        Begin::Fresh
+    );
+    // A holder that failed gives it back at once.
+    store.release("delivery:q").await.unwrap();
+    assert_eq!(store.begin("delivery:q", lease, t0).await.unwrap(), Begin::Fresh);
+    // Of concurrent beginners exactly one gets it.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.begin("delivery:race2", lease, t0).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += (t.await.unwrap() == Begin::Fresh) as usize;
+    }
+    assert_eq!(fresh, 1);
 }
 
 pub async fn deploy_history_is_newest_first_and_idempotent(store: Arc<dyn Store>) {
-    let rec = |id: &str, head: char, env: Environment| DeployRecord {
-        repo: repo(),
-        environment: env,
-        sha: sha(head),
-        pr: 42,
-        dispatch_id: id.into(),
-        run_id: Some(1),
-        at: Utc::now(),
-        rollback: false,
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let mut minute = 0;
+    let mut rec = |id: &str, head: char, env: Environment| {
+        minute += 1;
+        DeployRecord {
+            repo: repo(),
+            environment: env,
+            sha: sha(head),
+            pr: 42,
+            dispatch_id: id.into(),
+            run_id: Some(1),
+            at: t0 + chrono::Duration::minutes(minute),
+            rollback: false,
+        }
     };
     store
         .record_deploy(&rec("p-1", 'a', Environment::Production))
@@ -289,6 +435,33 @@ pub async fn deploy_history_is_newest_first_and_idempotent(store: Arc<dyn Store>
         .unwrap();
     assert_eq!(stage.len(), 1);
     assert_eq!(rollback_target(&stage), None);
+}
+
+/// History is ordered by when the runs completed (GitHub's clock), not by
+/// when gatebot recorded them: a run that finished first but was recorded
+/// last (its event was late) is not the current deploy.
+pub async fn deploy_history_follows_completion_time(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let rec = |id: &str, head: char, minute: i64| DeployRecord {
+        repo: repo(),
+        environment: Environment::Production,
+        sha: sha(head),
+        pr: 42,
+        dispatch_id: id.into(),
+        run_id: Some(1),
+        at: t0 + chrono::Duration::minutes(minute),
+        rollback: false,
+    };
+    for r in [rec("p-b", 'b', 20), rec("p-c", 'c', 30), rec("p-a", 'a', 10)] {
+        store.record_deploy(&r).await.unwrap();
+    }
+    let prod = store
+        .deploy_history(&repo(), Environment::Production, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = prod.iter().map(|d| d.dispatch_id.as_str()).collect();
+    assert_eq!(ids, vec!["p-c", "p-b", "p-a"]);
+    assert_eq!(rollback_target(&prod), Some(sha('b')));
 }
 
 pub async fn audit_is_append_only_and_filtered(store: Arc<dyn Store>) {
@@ -358,7 +531,10 @@ macro_rules! contract_tests {
                 pending_and_head_indexes,
                 watched_gates_are_those_with_a_dispatch_in_flight,
                 dispatches_are_found_by_id_and_by_run,
+                a_dispatch_is_linked_to_one_run_for_good,
+                begun_keys_are_in_progress_until_finished,
                 deploy_history_is_newest_first_and_idempotent,
+                deploy_history_follows_completion_time,
                 audit_is_append_only_and_filtered,
                 ping_answers);
         }

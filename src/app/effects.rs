@@ -1,20 +1,32 @@
-//! Performing queued side effects: each is claimed (so two processes never
-//! perform the same one), performed, then removed from the outbox. A
-//! failure leaves it pending for the reconciler; a dispatch whose outcome is
-//! unknown is looked for by `dispatch_id` before it is ever sent again.
+//! Performing queued side effects. Each is claimed (so two processes never
+//! perform the same one), performed, and its outcome written at once: a
+//! batch cut short (a timeout, a slow GitHub, a crash) never repeats what
+//! it already did. A webhook spends at most [`super::EFFECTS_BUDGET`] on
+//! them; the reconciler finishes the rest.
+//!
+//! A dispatch is re-checked against the gates right before every attempt,
+//! and one whose earlier attempt may have gone through is looked for
+//! (by the checks of [`crate::run_identity`]) before it is ever sent again.
+
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
 use super::{App, EFFECT_CLAIM_TTL};
 use crate::domain::PrKey;
+use crate::gate::machine::dispatch_blocker;
 use crate::gate::summary;
-use crate::gate::{Action, Deploy, DeployKind, Fact, GateState, Policy};
+use crate::gate::{Action, Deploy, DeployKind, Fact, GateState};
 use crate::github::{DispatchInputs, GitHubError, RepoRef};
-use crate::store::{DeployRecord, DispatchRecord, PendingAction};
+use crate::store::{DedupeKey, DeployRecord, DispatchRecord, PendingAction};
+
+/// An action is not started with less time than this left: a call cut off
+/// half-way is worse than one made later.
+const MIN_ACTION_TIME: Duration = Duration::from_millis(500);
 
 /// What performing one action came to.
 enum Done {
-    /// Performed (or found already performed): drop it from the outbox.
+    /// Performed (or found already performed, or cancelled): drop it.
     Yes,
     /// Not now: keep it pending for a later attempt.
     Later(String),
@@ -28,48 +40,39 @@ pub fn repo_ref(state: &GateState) -> RepoRef {
 }
 
 impl App {
-    /// The run of `workflow` that GitHub started for `dispatch_id`, found by
-    /// the `[dispatch_id]` its name ends with.
-    pub async fn find_dispatched_run(
+    /// Performs the pending actions `ids` of `pr`, in order, within the
+    /// webhook's effects budget. Returns how many were completed.
+    pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) -> usize {
+        let deadline = Instant::now() + self.effects_budget;
+        self.perform_batch(repo, pr, Some(ids), None, deadline)
+            .await
+    }
+
+    /// Performs every pending action of `pr` (the reconciler's pass) until
+    /// `deadline`. A dispatch whose earlier attempt is younger than `settle`
+    /// is left alone: a run it started may not be listed yet. Returns how
+    /// many actions were completed.
+    pub async fn perform_all_pending(
         &self,
-        repo: &RepoRef,
-        workflow: &str,
-        dispatch_id: &str,
-    ) -> Result<Option<crate::github::RunInfo>, GitHubError> {
-        Ok(self
-            .github
-            .dispatched_runs(repo, workflow)
-            .await?
-            .into_iter()
-            .find(|r| crate::events::dispatch_id_in_title(&r.display_title) == Some(dispatch_id)))
-    }
-
-    /// Performs the pending actions `ids` of `pr`, in order.
-    pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) {
-        self.perform_batch(repo, pr, Some(ids), None).await;
-    }
-
-    /// Performs every pending action of `pr` (the reconciler's pass).
-    /// A dispatch whose earlier attempt is younger than `settle` is left
-    /// alone: a run it started may not be listed yet. Returns how many
-    /// actions were completed.
-    pub async fn perform_all_pending(&self, pr: &PrKey, settle: chrono::Duration) -> usize {
+        pr: &PrKey,
+        settle: chrono::Duration,
+        deadline: Instant,
+    ) -> usize {
         let Ok(Some(v)) = self.store.load_gate(pr).await else {
             return 0;
         };
         let repo = repo_ref(&v.value.state);
-        self.perform_batch(&repo, pr, None, Some(settle)).await
+        self.perform_batch(&repo, pr, None, Some(settle), deadline)
+            .await
     }
 
-    /// Claims the chosen pending actions (so no other process performs
-    /// them), performs those still pending, then records the outcome of all
-    /// of them in one write before giving the claims up.
     async fn perform_batch(
         &self,
         repo: &RepoRef,
         pr: &PrKey,
         ids: Option<&[u64]>,
         reconciling: Option<chrono::Duration>,
+        deadline: Instant,
     ) -> usize {
         let wanted: Vec<u64> = match ids {
             Some(ids) => ids.to_vec(),
@@ -80,7 +83,7 @@ impl App {
         };
         let mut claims = Vec::new();
         for id in wanted {
-            let key = format!("effect:{}:{}:{id}", pr.repo, pr.number);
+            let key = DedupeKey::Effect { pr, action_id: id }.to_string();
             match self.store.claim(&key, EFFECT_CLAIM_TTL, Utc::now()).await {
                 Ok(true) => claims.push((id, key)),
                 Ok(false) => {}
@@ -101,39 +104,56 @@ impl App {
                 .collect(),
             _ => Vec::new(),
         };
-        let mut done = Vec::new();
-        let mut later = Vec::new();
+        let mut completed = 0;
         for p in &pending {
-            match self.run_action(repo, pr, p, reconciling).await {
-                Done::Yes => done.push(p.id),
-                Done::Later(why) => {
-                    tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
-                    later.push(p.id);
-                }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < MIN_ACTION_TIME {
+                tracing::info!(pr = %pr, action = p.id, "out of time: left for the reconciler");
+                break;
             }
-        }
-        if !pending.is_empty() {
-            let r = self
-                .update_record(pr, |rec| {
-                    let before = rec.pending.len();
-                    rec.pending.retain(|p| !done.contains(&p.id));
-                    let mut changed = rec.pending.len() != before;
-                    for p in rec.pending.iter_mut().filter(|p| later.contains(&p.id)) {
-                        p.attempts += 1;
-                        p.last_attempt = Some(Utc::now());
-                        changed = true;
-                    }
-                    changed
-                })
+            let done = match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling))
+                .await
+            {
+                Ok(done) => done,
+                Err(_) => cut_off(&p.action),
+            };
+            if let Done::Later(why) = &done {
+                tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
+            } else {
+                completed += 1;
+            }
+            self.record_outcome(pr, p.id, matches!(done, Done::Yes))
                 .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "cannot record performed effects");
-            }
         }
         for (_, key) in &claims {
             let _ = self.store.release(key).await;
         }
-        done.len()
+        completed
+    }
+
+    /// Writes one action's outcome: gone from the outbox when done, one
+    /// more attempt counted when not.
+    async fn record_outcome(&self, pr: &PrKey, id: u64, done: bool) {
+        let r = self
+            .update_record(pr, |rec| {
+                if done {
+                    let before = rec.pending.len();
+                    rec.pending.retain(|p| p.id != id);
+                    return rec.pending.len() != before;
+                }
+                match rec.pending.iter_mut().find(|p| p.id == id) {
+                    Some(p) => {
+                        p.attempts += 1;
+                        p.last_attempt = Some(Utc::now());
+                        true
+                    }
+                    None => false,
+                }
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(pr = %pr, action = id, error = %e, "cannot record an effect's outcome");
+        }
     }
 
     async fn run_action(
@@ -215,88 +235,93 @@ impl App {
                 git_ref,
                 deploy,
             } => {
-                // Judge the age of a dispatch by its last attempt.
-                let reconciling = reconciling.map(|settle| {
-                    let last = p.last_attempt.unwrap_or(deploy.at).max(deploy.at);
-                    (settle, last)
-                });
-                self.dispatch(repo, pr, workflow, git_ref, deploy, delivery, reconciling)
-                    .await
+                let attempt = Attempt {
+                    workflow,
+                    git_ref,
+                    deploy,
+                    delivery,
+                    pending: p,
+                    reconciling,
+                };
+                self.dispatch(repo, pr, attempt).await
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn dispatch(
-        &self,
-        repo: &RepoRef,
-        pr: &PrKey,
-        workflow: &str,
-        git_ref: &str,
-        deploy: &Deploy,
-        delivery: Option<&str>,
-        reconciling: Option<(chrono::Duration, chrono::DateTime<Utc>)>,
-    ) -> Done {
+    async fn dispatch(&self, repo: &RepoRef, pr: &PrKey, a: Attempt<'_>) -> Done {
+        let deploy = a.deploy;
+        let id = &deploy.dispatch_id;
         let env = deploy.environment.as_str();
-        let mut record = match self
-            .store
-            .dispatch_by_id(&pr.repo, &deploy.dispatch_id)
-            .await
-        {
-            Ok(Some(r)) => r,
-            Ok(None) => DispatchRecord {
-                repo: pr.repo.clone(),
-                pr: pr.number,
-                workflow: workflow.to_string(),
-                deploy: deploy.clone(),
-                run_id: None,
-                sent: false,
-            },
+        let earlier = match self.store.dispatch_by_id(&pr.repo, id).await {
+            Ok(r) => r,
             Err(e) => return Done::Later(e.to_string()),
         };
-        if record.sent {
+        if earlier.as_ref().is_some_and(|r| r.sent) {
             return Done::Yes;
         }
-        // Recorded before the call: a crash after it leaves a trace the
-        // reconciler can follow.
-        if let Err(e) = self.store.put_dispatch(&record).await {
-            return Done::Later(e.to_string());
-        }
-        if let Some((settle, last_attempt)) = reconciling {
-            if Utc::now() - last_attempt < settle {
+        // The state and config the gates are judged by, right now.
+        let (state, config) = match self.gate_and_config(repo, pr).await {
+            Some(x) => x,
+            None => return Done::Later("cannot read the gate or its config".into()),
+        };
+        if let Some(record) = earlier {
+            // An earlier attempt may have gone through (it answered 5xx,
+            // timed out, or the process died during it): look for its run
+            // before anything is sent again.
+            let Some(settle) = a.reconciling else {
+                return Done::Later("an earlier attempt's outcome is unknown".into());
+            };
+            let last = a.pending.last_attempt.unwrap_or(deploy.at).max(deploy.at);
+            if Utc::now() - last < settle {
                 return Done::Later("the earlier attempt is too recent to judge".into());
             }
-            // The earlier attempt may have gone through: look for its run.
             match self
-                .find_dispatched_run(repo, workflow, &deploy.dispatch_id)
+                .find_dispatched_run(repo, &state.default_branch, &record)
                 .await
             {
-                Ok(found) => {
-                    if let Some(run) = found {
-                        record.sent = true;
-                        record.run_id = Some(run.id);
-                        let _ = self.store.put_dispatch(&record).await;
-                        self.link_run(repo, pr, &deploy.dispatch_id, run.id, run.html_url.clone())
-                            .await;
-                        self.audit(
-                            pr,
-                            delivery,
-                            Some(&deploy.requested_by),
-                            "dispatch",
-                            format!("{} already running as run {}", deploy.dispatch_id, run.id),
-                        )
+                Ok(Some(run)) => {
+                    self.link_run(repo, pr, id, run.id, run.html_url.clone())
                         .await;
-                        return Done::Yes;
-                    }
+                    self.audit(
+                        pr,
+                        a.delivery,
+                        Some(&deploy.requested_by),
+                        "dispatch",
+                        format!("{id} already running as run {}", run.id),
+                    )
+                    .await;
+                    return Done::Yes;
                 }
+                Ok(None) => {}
                 Err(e) => return Done::Later(format!("cannot list runs: {e}")),
             }
+        }
+        // Whatever happened since it was queued (a hold, a freeze, a push,
+        // a close, CI turning red), the gates must allow it now.
+        if let Some(why) = dispatch_blocker(&state, id, &self.policy(&config)) {
+            metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "cancelled").increment(1);
+            self.cancel_dispatch(repo, pr, id, why.to_string()).await;
+            return Done::Yes;
+        }
+        let record = DispatchRecord {
+            repo: pr.repo.clone(),
+            pr: pr.number,
+            workflow: a.workflow.to_string(),
+            git_ref: Some(a.git_ref.to_string()),
+            deploy: deploy.clone(),
+            run_id: None,
+            sent: false,
+        };
+        // Recorded before the call: a crash during it leaves a trace the
+        // reconciler follows.
+        if let Err(e) = self.store.create_dispatch(&record).await {
+            return Done::Later(e.to_string());
         }
         let inputs = DispatchInputs {
             sha: deploy.sha.to_string(),
             pr: pr.number.to_string(),
             environment: env.to_string(),
-            dispatch_id: deploy.dispatch_id.clone(),
+            dispatch_id: id.clone(),
             requested_by: deploy.requested_by.clone(),
             rollback: (deploy.kind == DeployKind::Rollback).to_string(),
         };
@@ -305,28 +330,35 @@ impl App {
         } else {
             ""
         };
-        match self.github.dispatch(repo, workflow, git_ref, &inputs).await {
+        match self
+            .github
+            .dispatch(repo, a.workflow, a.git_ref, &inputs)
+            .await
+        {
             Ok(run) => {
                 metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "sent").increment(1);
-                record.sent = true;
-                record.run_id = run.as_ref().map(|r| r.run_id);
-                if let Err(e) = self.store.put_dispatch(&record).await {
+                if let Err(e) = self.store.mark_dispatch_sent(&pr.repo, id).await {
                     tracing::error!(error = %e, "dispatch sent but not recorded as sent");
                 }
                 self.audit(
                     pr,
-                    delivery,
+                    a.delivery,
                     Some(&deploy.requested_by),
                     "dispatch",
                     format!(
-                        "{workflow}@{git_ref} {env} {} dispatch_id={} rollback={}{dry}",
-                        deploy.sha, deploy.dispatch_id, inputs.rollback
+                        "{}@{} {env} {} dispatch_id={id} rollback={}{dry}",
+                        a.workflow, a.git_ref, deploy.sha, inputs.rollback
                     ),
                 )
                 .await;
                 if let Some(run) = run {
-                    self.link_run(repo, pr, &deploy.dispatch_id, run.run_id, run.html_url)
-                        .await;
+                    // The id GitHub returned is the run, by definition.
+                    match self.store.link_dispatch_run(&pr.repo, id, run.run_id).await {
+                        Ok(_) => {
+                            self.link_run(repo, pr, id, run.run_id, run.html_url).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot link the returned run"),
+                    }
                 }
                 Done::Yes
             }
@@ -337,14 +369,13 @@ impl App {
                 let reason = format!("GitHub answered {status}: {message}");
                 self.audit(
                     pr,
-                    delivery,
+                    a.delivery,
                     Some(&deploy.requested_by),
                     "dispatch",
-                    format!("{} refused: {reason}", deploy.dispatch_id),
+                    format!("{id} refused: {reason}"),
                 )
                 .await;
-                self.fail_dispatch(repo, pr, &deploy.dispatch_id, reason)
-                    .await;
+                self.fail_dispatch(repo, pr, id, reason).await;
                 Done::Yes
             }
             Err(e) => {
@@ -354,12 +385,32 @@ impl App {
         }
     }
 
+    /// The PR's state and its repository's config, the config's error
+    /// taken into the state as the gates would see it now.
+    async fn gate_and_config(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+    ) -> Option<(GateState, crate::config::RepoConfig)> {
+        let mut state = self.store.load_gate(pr).await.ok()??.value.state;
+        let (config, error) = self.config(repo, &state.default_branch).await.ok()?;
+        state.config_error = error;
+        Some((state, config))
+    }
+
     async fn gate_config(&self, repo: &RepoRef, pr: &PrKey) -> Option<crate::config::RepoConfig> {
-        let state = self.store.load_gate(pr).await.ok()??.value.state;
-        self.config(repo, &state.default_branch)
-            .await
-            .ok()
-            .map(|(c, _)| c)
+        self.gate_and_config(repo, pr).await.map(|(_, c)| c)
+    }
+
+    /// Applies a fact about a dispatch (no delivery caused it).
+    async fn dispatch_fact(&self, repo: &RepoRef, pr: &PrKey, fact: Fact) {
+        let Some(config) = self.gate_config(repo, pr).await else {
+            tracing::error!(pr = %pr, "cannot read the config to record {fact:?}");
+            return;
+        };
+        if let Err(e) = Box::pin(self.transition(repo, pr, None, &[fact], &config, None)).await {
+            tracing::error!(pr = %pr, error = %e, "cannot record a dispatch's fate");
+        }
     }
 
     async fn link_run(
@@ -370,34 +421,48 @@ impl App {
         run_id: u64,
         url: Option<String>,
     ) {
-        let Some(config) = self.gate_config(repo, pr).await else {
-            return;
-        };
         let fact = Fact::RunLinked {
             dispatch_id: dispatch_id.to_string(),
             run_id,
             url,
         };
-        if let Err(e) = Box::pin(self.transition(repo, pr, None, &[fact], &config, None)).await {
-            tracing::error!(error = %e, "cannot link run to dispatch");
-        }
+        self.dispatch_fact(repo, pr, fact).await;
     }
 
     async fn fail_dispatch(&self, repo: &RepoRef, pr: &PrKey, dispatch_id: &str, reason: String) {
-        let Some(config) = self.gate_config(repo, pr).await else {
-            return;
-        };
         let fact = Fact::DispatchFailed {
             dispatch_id: dispatch_id.to_string(),
             reason,
         };
-        if let Err(e) = Box::pin(self.transition(repo, pr, None, &[fact], &config, None)).await {
-            tracing::error!(error = %e, "cannot record failed dispatch");
-        }
+        self.dispatch_fact(repo, pr, fact).await;
     }
 
-    /// Creates or updates the `gatebot` check run on the head SHA.
-    /// Returns what the check run now says.
+    /// Takes back a queued dispatch the gates no longer allow, with an
+    /// audit line and a reply on the PR.
+    pub async fn cancel_dispatch(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        dispatch_id: &str,
+        reason: String,
+    ) {
+        self.audit(
+            pr,
+            None,
+            None,
+            "dispatch",
+            format!("{dispatch_id} cancelled: {reason}"),
+        )
+        .await;
+        let fact = Fact::DispatchCancelled {
+            dispatch_id: dispatch_id.to_string(),
+            reason,
+        };
+        self.dispatch_fact(repo, pr, fact).await;
+    }
+
+    /// Creates or updates gatebot's check run on the head SHA. Returns what
+    /// the check run now says.
     async fn sync_check_run(
         &self,
         repo: &RepoRef,
@@ -408,31 +473,35 @@ impl App {
         };
         let state = v.value.state;
         let (config, _) = self.config(repo, &state.default_branch).await?;
-        let view = summary::render(
-            &state,
-            &Policy {
-                config: &config,
-                now: Utc::now(),
-            },
-        );
+        let view = summary::render(&state, &self.policy(&config));
         let known = state
             .check_run
             .as_ref()
             .filter(|c| c.sha == state.head_sha)
             .map(|c| c.id);
-        let id = match known {
-            Some(id) => {
-                self.github.update_check_run(repo, id, &view).await?;
-                id
-            }
+        let updated = match known {
+            Some(id) => match self.github.update_check_run(repo, id, &view).await {
+                Ok(()) => Some(id),
+                // Deleted, or never ours: make our own instead.
+                Err(GitHubError::Status {
+                    status: 403 | 404, ..
+                }) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let id = match updated {
+            Some(id) => id,
             None => {
-                // Never create a second one: look for ours first.
+                // Never create a second one: look for ours first — by App
+                // id, since any CI job can name its check `gatebot`.
+                let own_app = self.github.app_id();
                 let existing = self
                     .github
                     .check_runs(repo, &state.head_sha)
                     .await?
                     .into_iter()
-                    .filter(|r| r.name == crate::gate::ci::GATEBOT_CHECK)
+                    .filter(|r| r.is_gatebots(own_app) && Some(r.id) != known)
                     .map(|r| r.id)
                     .max();
                 match existing {
@@ -469,5 +538,27 @@ impl App {
             state.head_sha.short(),
             view.title
         ))
+    }
+}
+
+/// One attempt at a queued dispatch.
+struct Attempt<'a> {
+    workflow: &'a str,
+    git_ref: &'a str,
+    deploy: &'a Deploy,
+    delivery: Option<&'a str>,
+    pending: &'a PendingAction,
+    /// `Some(settle)` in a reconcile pass.
+    reconciling: Option<chrono::Duration>,
+}
+
+/// The outcome of an action cut off by the time budget mid-call.
+fn cut_off(action: &Action) -> Done {
+    match action {
+        // It may have been posted: a missing reply beats a double one.
+        Action::Reply { .. } => Done::Yes,
+        // A dispatch may have gone through: the reconciler looks for its
+        // run before sending it again. The others are idempotent.
+        _ => Done::Later("cut off by the time budget".into()),
     }
 }

@@ -1,20 +1,29 @@
 //! One handler per event kind: each turns a verified, parsed delivery into
 //! gate facts (reading what it needs from GitHub and the store) and hands
 //! them to [`App::transition`].
+//!
+//! What a PR *is* (open or closed, its head, its base) is always read from
+//! GitHub while handling the delivery, never taken from the payload or the
+//! order deliveries arrive in: GitHub guarantees neither timeliness nor
+//! order.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::{App, AppError, DEDUPE_TTL, Delivery, Outcome};
+use super::permissions::Roles;
+use super::runs::RunMatch;
+use super::{
+    App, AppError, DEDUPE_TTL, DELIVERY_LEASE, Delivery, MAX_COMMANDS_PER_COMMENT, Outcome,
+};
 use crate::commands::{self, Command};
-use crate::domain::{PrKey, RepoName, Sha};
+use crate::domain::{Environment, PrKey, RepoName, Sha};
 use crate::events::{
     ChecksEvent, Event, IssueCommentEvent, ProtectionRuleEvent, PullRequestAction,
     PullRequestEvent, Repository, WorkflowRunEvent,
 };
-use crate::gate::machine::required_role;
+use crate::gate::machine::{dispatch_blocker, required_role};
 use crate::gate::{Actor, DeployKind, DeployStatus, Fact, GateState, ci};
 use crate::github::{PullRequestInfo, RepoRef};
-use crate::store::rollback_target;
+use crate::store::{Begin, DedupeKey, rollback_target};
 
 fn bad(msg: impl std::fmt::Display) -> AppError {
     AppError::BadInput(msg.to_string())
@@ -46,11 +55,32 @@ fn initial_state(repo: &RepoRef, pr: &PullRequestInfo, default_branch: &str) -> 
         Utc::now(),
     );
     state.open = pr.open;
+    state.base_ref = Some(pr.base_ref.clone());
     state
 }
 
 fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
+}
+
+/// GitHub's current view of the PR, as a fact.
+fn observed(pr: &PullRequestInfo) -> Fact {
+    Fact::Observed {
+        open: pr.open,
+        head: pr.head_sha.clone(),
+        base_ref: pr.base_ref.clone(),
+    }
+}
+
+/// Gate commands bind to a head and count only on a green CI.
+fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
+    matches!(c, Ok(Command::Lgtm | Command::Approve | Command::VerifyStage))
+}
+
+fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl App {
@@ -60,12 +90,11 @@ impl App {
         delivery: &Delivery,
         event: &Event<'_>,
     ) -> Result<Outcome, AppError> {
-        let fresh = self
-            .store
-            .claim(&format!("delivery:{}", delivery.id), DEDUPE_TTL, Utc::now())
-            .await?;
-        if !fresh {
-            return Ok(Outcome::duplicate("delivery already handled"));
+        let key = DedupeKey::Delivery(&delivery.id).to_string();
+        match self.store.begin(&key, DELIVERY_LEASE, Utc::now()).await? {
+            Begin::Done => return Ok(Outcome::duplicate("delivery already handled")),
+            Begin::InProgress => return Err(AppError::InProgress),
+            Begin::Fresh => {}
         }
         self.github.observe(event);
         let result = match event {
@@ -80,13 +109,38 @@ impl App {
             Event::WorkflowRun(e) => self.on_workflow_run(delivery, e).await,
             Event::ProtectionRule(e) => self.on_protection_rule(delivery, e).await,
         };
-        if result.is_err() {
-            // Nothing was stored: let GitHub's redelivery try again.
-            let _ = self
-                .store
-                .release(&format!("delivery:{}", delivery.id))
-                .await;
+        self.settle(&key, result.is_ok()).await;
+        result
+    }
+
+    /// Ends the work a begun key guarded: done when it succeeded, given
+    /// back when it failed (GitHub's redelivery, or the reconciler's, then
+    /// tries again from scratch; what was stored is idempotent).
+    async fn settle(&self, key: &str, ok: bool) {
+        let r = if ok {
+            self.store.finish(key, DEDUPE_TTL, Utc::now()).await
+        } else {
+            self.store.release(key).await
+        };
+        if let Err(e) = r {
+            tracing::error!(key, error = %e, "cannot settle dedupe key");
         }
+    }
+
+    /// Runs `work` once per `key` (a semantic key: a comment, a run event),
+    /// whatever delivery brings it.
+    async fn once<F>(&self, key: DedupeKey<'_>, work: F) -> Result<Outcome, AppError>
+    where
+        F: std::future::Future<Output = Result<Outcome, AppError>>,
+    {
+        let key = key.to_string();
+        match self.store.begin(&key, DELIVERY_LEASE, Utc::now()).await? {
+            Begin::Done => return Ok(Outcome::duplicate("already handled")),
+            Begin::InProgress => return Err(AppError::InProgress),
+            Begin::Fresh => {}
+        }
+        let result = work.await;
+        self.settle(&key, result.is_ok()).await;
         result
     }
 
@@ -97,61 +151,34 @@ impl App {
     ) -> Result<Outcome, AppError> {
         let repo = repo_of(&e.repository, e.installation.map(|i| i.id))?;
         let branch = default_branch(&e.repository)?;
-        let p = &e.pull_request;
-        let payload_head = Sha::parse(&p.head.sha).map_err(bad)?;
         let key = PrKey {
             repo: repo.name.clone(),
-            number: p.number,
+            number: e.pull_request.number,
         };
         let (config, error) = self.config(&repo, branch).await?;
-        let info = PullRequestInfo {
-            number: p.number,
-            head_sha: payload_head.clone(),
-            author: p.user.login.to_ascii_lowercase(),
-            open: p.state == "open",
-            base_ref: p.base.git_ref.to_string(),
-        };
-        if e.action == PullRequestAction::Closed && self.store.load_gate(&key).await?.is_none() {
+        // The PR as it is now: a late `closed` after a `reopened` must not
+        // close an open PR, nor a late `synchronize` move the head back.
+        let pr = self.github.pull_request(&repo, key.number).await?;
+        if !pr.open && self.store.load_gate(&key).await?.is_none() {
             return Ok(Outcome::ignored(format!(
                 "{key} closed before gatebot saw it"
             )));
         }
-        let mut facts = vec![config_fact(error)];
-        let head = match e.action {
-            PullRequestAction::Opened => {
-                facts.push(Fact::Opened);
-                Some(payload_head.clone())
-            }
-            PullRequestAction::Synchronize => {
-                // The head GitHub has now, not the one this (maybe late)
-                // delivery names.
-                let head = self.github.pull_request(&repo, p.number).await?.head_sha;
-                facts.push(Fact::HeadChanged { sha: head.clone() });
-                Some(head)
-            }
-            PullRequestAction::Closed => {
-                facts.push(Fact::Closed);
-                None
-            }
-            PullRequestAction::Reopened => {
-                facts.push(Fact::Reopened {
-                    head_sha: payload_head.clone(),
-                });
-                Some(payload_head.clone())
-            }
-            PullRequestAction::BaseChanged => {
-                facts.push(Fact::BaseChanged);
-                Some(payload_head.clone())
-            }
-        };
+        let mut facts = vec![config_fact(error), observed(&pr)];
+        if e.action == PullRequestAction::Opened {
+            facts.push(Fact::Opened);
+        }
         // CI may already have finished for this head (checks that ran
         // before the PR was opened or reopened): read its verdict now.
-        if let Some(sha) = head {
-            let runs = self.github.check_runs(&repo, &sha).await?;
-            let status = ci::evaluate(&runs, &config.required_checks);
-            facts.push(Fact::Ci { sha, status });
+        if pr.open {
+            let runs = self.github.check_runs(&repo, &pr.head_sha).await?;
+            let status = ci::evaluate(&runs, &config.required_checks, self.github.app_id());
+            facts.push(Fact::Ci {
+                sha: pr.head_sha.clone(),
+                status,
+            });
         }
-        let init = initial_state(&repo, &info, branch);
+        let init = initial_state(&repo, &pr, branch);
         let state = self
             .transition(&repo, &key, Some(&init), &facts, &config, Some(d))
             .await?;
@@ -169,25 +196,19 @@ impl App {
         if e.comment.user.is_bot() {
             return Ok(Outcome::ignored("comment by a bot"));
         }
-        let parsed = commands::parse_comment(e.comment.body.as_deref().unwrap_or(""));
+        let body = e.comment.body.as_deref().unwrap_or("");
+        let (parsed, more) = commands::parse_comment_bounded(body, MAX_COMMANDS_PER_COMMENT);
         if parsed.is_empty() {
             return Ok(Outcome::ignored("no gatebot command"));
         }
         let repo = repo_of(&e.repository, e.installation.map(|i| i.id))?;
         let branch = default_branch(&e.repository)?;
-        let comment_key = format!("comment:{}:{}", repo.name, e.comment.id);
-        if !self
-            .store
-            .claim(&comment_key, DEDUPE_TTL, Utc::now())
-            .await?
-        {
-            return Ok(Outcome::duplicate("comment already handled"));
-        }
-        let result = self.comment_commands(d, e, &repo, branch, parsed).await;
-        if result.is_err() {
-            let _ = self.store.release(&comment_key).await;
-        }
-        result
+        let key = DedupeKey::Comment {
+            repo: &repo.name,
+            comment_id: e.comment.id,
+        };
+        self.once(key, self.comment_commands(d, e, &repo, branch, parsed, more))
+            .await
     }
 
     async fn comment_commands(
@@ -197,6 +218,7 @@ impl App {
         repo: &RepoRef,
         branch: &str,
         parsed: Vec<Result<Command, commands::NotUnderstood>>,
+        more: usize,
     ) -> Result<Outcome, AppError> {
         let login = e.comment.user.login.to_ascii_lowercase();
         let key = PrKey {
@@ -205,65 +227,89 @@ impl App {
         };
         let pr = self.github.pull_request(repo, e.issue.number).await?;
         let (config, error) = self.config(repo, branch).await?;
-        let mut facts = vec![config_fact(error)];
+        let written_at = parse_time(e.comment.created_at.as_deref());
+        let mut facts = vec![config_fact(error), observed(&pr)];
+        // A gate command acts on CI's verdict as GitHub has it now (a
+        // re-run may have turned it red since gatebot last heard).
+        if pr.open && parsed.iter().any(is_gate_command) {
+            let runs = self.github.check_runs(repo, &pr.head_sha).await?;
+            let status = ci::evaluate(&runs, &config.required_checks, self.github.app_id());
+            facts.push(Fact::Ci {
+                sha: pr.head_sha.clone(),
+                status,
+            });
+        }
+        let mut roles = Roles::new(self.github.as_ref(), repo, &config, &login);
+        let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
         let mut names = Vec::new();
+        let acted_on = parsed.len();
         for item in parsed {
-            match item {
-                Err(nu) => facts.push(Fact::NotUnderstood {
-                    comment_id: e.comment.id,
-                    login: login.clone(),
-                    message: nu.to_string(),
-                }),
-                Ok(command) => {
-                    let authorized = match required_role(&command) {
-                        Some(role) => {
-                            super::permissions::has_role(
-                                self.github.as_ref(),
-                                repo,
-                                &config,
-                                role,
-                                &login,
-                            )
-                            .await
-                        }
-                        None => true,
-                    };
-                    let rollback_target = match &command {
-                        Command::Rollback(env) => {
-                            rollback_target(&self.store.deploy_history(&repo.name, *env, 50).await?)
-                        }
-                        _ => None,
-                    };
-                    metrics::counter!("gatebot_commands_total", "command" => command.name())
-                        .increment(1);
-                    names.push(format!("/{}", command.name()));
-                    facts.push(Fact::Command {
+            let command = match item {
+                Ok(command) => command,
+                Err(nu) => {
+                    facts.push(Fact::NotUnderstood {
                         comment_id: e.comment.id,
-                        actor: Actor {
-                            login: login.clone(),
-                            authorized,
-                        },
-                        command,
-                        observed_head: pr.head_sha.clone(),
-                        rollback_target,
+                        login: login.clone(),
+                        message: nu.to_string(),
                     });
+                    continue;
                 }
-            }
+            };
+            let authorized = match required_role(&command) {
+                Some(role) => roles.has(role).await,
+                None => true,
+            };
+            let rollback_target = match &command {
+                Command::Rollback(env) => match targets.iter().find(|(e, _)| e == env) {
+                    Some((_, t)) => t.clone(),
+                    None => {
+                        let history = self.store.deploy_history(&repo.name, *env, 50).await?;
+                        let t = rollback_target(&history);
+                        targets.push((*env, t.clone()));
+                        t
+                    }
+                },
+                _ => None,
+            };
+            metrics::counter!("gatebot_commands_total", "command" => command.name()).increment(1);
+            names.push(format!("/{}", command.name()));
+            facts.push(Fact::Command {
+                comment_id: e.comment.id,
+                actor: Actor {
+                    login: login.clone(),
+                    authorized,
+                },
+                command,
+                written_at,
+                rollback_target,
+            });
+        }
+        if more > 0 {
+            facts.push(Fact::TooManyCommands {
+                login: login.clone(),
+                acted_on,
+                skipped: more,
+            });
         }
         let init = initial_state(repo, &pr, branch);
         self.transition(repo, &key, Some(&init), &facts, &config, Some(d))
             .await?;
         Ok(Outcome::processed(format!(
-            "{key}: {} by @{login}",
-            names.join(", ")
+            "{key}: {} by @{login}{}",
+            names.join(", "),
+            if more > 0 {
+                format!(" ({more} more lines not read)")
+            } else {
+                String::new()
+            }
         )))
     }
 
     async fn on_checks(&self, d: &Delivery, e: &ChecksEvent<'_>) -> Result<Outcome, AppError> {
-        if e.check_run
-            .as_ref()
-            .is_some_and(|r| r.name == ci::GATEBOT_CHECK)
-        {
+        let own_app = self.github.app_id();
+        if e.check_run.as_ref().is_some_and(|r| {
+            r.name == ci::GATEBOT_CHECK && own_app.is_some() && r.app.as_ref().and_then(|a| a.id) == own_app
+        }) {
             return Ok(Outcome::ignored("gatebot's own check run"));
         }
         let repo = repo_of(&e.repository, e.installation.map(|i| i.id))?;
@@ -281,7 +327,7 @@ impl App {
         }
         let (config, error) = self.config(&repo, branch).await?;
         let runs = self.github.check_runs(&repo, &sha).await?;
-        let status = ci::evaluate(&runs, &config.required_checks);
+        let status = ci::evaluate(&runs, &config.required_checks, own_app);
         let facts = [
             config_fact(error),
             Fact::Ci {
@@ -316,77 +362,75 @@ impl App {
         d: &Delivery,
         e: &WorkflowRunEvent<'_>,
     ) -> Result<Outcome, AppError> {
-        let run = &e.workflow_run;
+        let run = e.run_info();
         let repo = repo_of(&e.repository, e.installation.map(|i| i.id))?;
         let branch = default_branch(&e.repository)?;
-        let mut record = match run.dispatch_id() {
-            Some(id) => self.store.dispatch_by_id(&repo.name, id).await?,
-            None => None,
+        // The run linked to a dispatch by its id; else the dispatch its
+        // name claims, which it must then prove to be.
+        let record = match self.store.dispatch_by_run(&repo.name, run.id).await? {
+            Some(r) => Some(r),
+            None => match e.workflow_run.dispatch_id() {
+                Some(id) => self.store.dispatch_by_id(&repo.name, id).await?,
+                None => None,
+            },
         };
-        if record.is_none() {
-            record = self.store.dispatch_by_run(&repo.name, run.id).await?;
-        }
-        let Some(mut record) = record else {
+        let Some(record) = record else {
             return Ok(Outcome::ignored("not a run gatebot dispatched"));
         };
-        // A run of another workflow that copies a dispatch id is not ours.
-        if let Some(path) = run.path.as_deref()
-            && !path.ends_with(&format!("/{}", record.workflow))
-        {
-            return Ok(Outcome::ignored(format!(
-                "run {} is of {path}, not {}",
-                run.id, record.workflow
-            )));
-        }
-        let run_key = format!(
-            "run:{}:{}:{}:{}",
-            repo.name,
-            run.id,
-            run.run_attempt,
-            if e.completed { "completed" } else { "started" }
-        );
-        if !self.store.claim(&run_key, DEDUPE_TTL, Utc::now()).await? {
-            return Ok(Outcome::duplicate("workflow run already handled"));
-        }
-        if record.run_id.is_none() {
-            record.run_id = Some(run.id);
-            record.sent = true;
-            self.store.put_dispatch(&record).await?;
-        }
+        let claimed_pr = record.pr;
+        let record = match self.match_run(&repo, branch, record, &run).await? {
+            RunMatch::Ours(r) => *r,
+            RunMatch::Foreign(why) => {
+                let pr = PrKey {
+                    repo: repo.name.clone(),
+                    number: claimed_pr,
+                };
+                self.audit(&pr, Some(&d.id), None, "run_rejected", why.clone())
+                    .await;
+                return Ok(Outcome::ignored(why));
+            }
+        };
+        let key = DedupeKey::Run {
+            repo: &repo.name,
+            run_id: run.id,
+            attempt: run.run_attempt,
+            completed: e.completed,
+        };
+        self.once(key, self.run_event(d, e, &repo, branch, &record, &run))
+            .await
+    }
+
+    async fn run_event(
+        &self,
+        d: &Delivery,
+        e: &WorkflowRunEvent<'_>,
+        repo: &RepoRef,
+        branch: &str,
+        record: &crate::store::DispatchRecord,
+        run: &crate::github::RunInfo,
+    ) -> Result<Outcome, AppError> {
         let key = PrKey {
             repo: repo.name.clone(),
             number: record.pr,
         };
-        let url = run.html_url.as_ref().map(|u| u.to_string());
         let fact = if e.completed {
             Fact::RunCompleted {
                 dispatch_id: record.deploy.dispatch_id.clone(),
                 run_id: run.id,
                 success: run.succeeded(),
-                url,
+                url: run.html_url.clone(),
+                completed_at: run.updated_at,
             }
         } else {
             Fact::RunLinked {
                 dispatch_id: record.deploy.dispatch_id.clone(),
                 run_id: run.id,
-                url,
+                url: run.html_url.clone(),
             }
         };
-        let (config, error) = self.config(&repo, branch).await?;
-        let result = self
-            .transition(
-                &repo,
-                &key,
-                None,
-                &[config_fact(error), fact],
-                &config,
-                Some(d),
-            )
-            .await;
-        if result.is_err() {
-            let _ = self.store.release(&run_key).await;
-        }
-        result?;
+        let (config, error) = self.config(repo, branch).await?;
+        self.transition(repo, &key, None, &[config_fact(error), fact], &config, Some(d))
+            .await?;
         Ok(Outcome::processed(format!(
             "run {} of {} {}",
             run.id,
@@ -412,120 +456,145 @@ impl App {
         let Some(run_id) = e.run_id() else {
             return Err(bad("deployment_callback_url does not name a run"));
         };
-        let (approve, reason, pr) = self.judge_run(&repo, run_id).await;
+        let verdict = self.judge_run(&repo, branch, run_id).await;
         let env = e.environment.as_ref();
         self.github
-            .review_deployment(&repo, run_id, env, approve, &reason)
+            .review_deployment(&repo, run_id, env, verdict.approve, &verdict.reason)
             .await?;
-        let verdict = if approve { "approved" } else { "rejected" };
+        let word = if verdict.approve {
+            "approved"
+        } else {
+            "rejected"
+        };
         let key = PrKey {
             repo: repo.name.clone(),
-            number: pr.unwrap_or(0),
+            number: verdict.pr.unwrap_or(0),
         };
         self.audit(
             &key,
             Some(&d.id),
             None,
             "protection_rule",
-            format!("run {run_id} for {env} {verdict}: {reason}"),
+            format!("run {run_id} for {env} {word}: {}", verdict.reason),
         )
         .await;
         Ok(Outcome::processed(format!(
-            "run {run_id} {verdict}: {reason}"
+            "run {run_id} {word}: {}",
+            verdict.reason
         )))
     }
 
     /// Whether `run_id` is a production dispatch gatebot made after a full
-    /// gate pass (or a rollback it made), with the reason and the PR.
-    async fn judge_run(&self, repo: &RepoRef, run_id: u64) -> (bool, String, Option<u64>) {
-        let mut record = match self.store.dispatch_by_run(&repo.name, run_id).await {
-            Ok(r) => r,
-            Err(e) => return (false, format!("gatebot cannot read its records: {e}"), None),
-        };
-        if record.is_none() {
-            // Not linked yet: identify it by the dispatch_id in its name.
-            match self.github.workflow_run(repo, run_id).await {
-                Ok(run) => {
-                    let id =
-                        crate::events::dispatch_id_in_title(&run.display_title).map(str::to_string);
-                    if let Some(id) = id {
-                        record = self
-                            .store
-                            .dispatch_by_id(&repo.name, &id)
-                            .await
-                            .ok()
-                            .flatten();
-                        if let Some(r) = record.as_mut()
-                            && r.run_id.is_some_and(|known| known != run_id)
-                        {
-                            return (
-                                false,
-                                format!("dispatch {id} belongs to another run"),
-                                Some(r.pr),
-                            );
-                        }
-                    }
-                }
-                Err(e) => {
-                    return (
-                        false,
-                        format!("gatebot cannot read run {run_id}: {e}"),
-                        None,
-                    );
-                }
+    /// gate pass (or a rollback it made) that the gates still allow.
+    async fn judge_run(&self, repo: &RepoRef, branch: &str, run_id: u64) -> Verdict {
+        match self.judge_run_inner(repo, branch, run_id).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(run_id, error = %e, "cannot judge run: rejected");
+                Verdict::reject("gatebot could not check this run; it rejects what it cannot check", None)
             }
         }
-        let Some(record) = record else {
-            return (
-                false,
-                "this run was not dispatched by gatebot after a full gate pass".into(),
-                None,
-            );
+    }
+
+    async fn judge_run_inner(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        run_id: u64,
+    ) -> Result<Verdict, AppError> {
+        let record = match self.store.dispatch_by_run(&repo.name, run_id).await? {
+            Some(r) => r,
+            None => {
+                // Not linked: it must prove to be the dispatch its name claims.
+                let run = self.github.workflow_run(repo, run_id).await?;
+                let claimed = crate::events::dispatch_id_in_title(&run.display_title)
+                    .map(str::to_string);
+                let record = match claimed {
+                    Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
+                    None => None,
+                };
+                let Some(record) = record else {
+                    return Ok(Verdict::reject(
+                        "this run was not dispatched by gatebot after a full gate pass",
+                        None,
+                    ));
+                };
+                let pr = record.pr;
+                match self.match_run(repo, branch, record, &run).await? {
+                    RunMatch::Ours(r) => *r,
+                    RunMatch::Foreign(why) => return Ok(Verdict::reject(why, Some(pr))),
+                }
+            }
         };
         let d = &record.deploy;
-        if d.environment != crate::domain::Environment::Production || d.kind == DeployKind::Verify {
-            return (
-                false,
+        let pr = Some(record.pr);
+        if d.environment != Environment::Production || d.kind == DeployKind::Verify {
+            return Ok(Verdict::reject(
                 format!("dispatch {} is not a production deploy", d.dispatch_id),
-                Some(record.pr),
-            );
+                pr,
+            ));
         }
         let key = PrKey {
             repo: repo.name.clone(),
             number: record.pr,
         };
-        let pending = match self.store.load_gate(&key).await {
-            Ok(Some(v)) => {
-                let s = v.value.state;
-                [s.prod.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .chain(s.detached.iter())
-                    .any(|x| x.dispatch_id == d.dispatch_id && x.status == DeployStatus::Pending)
-            }
-            _ => false,
+        let Some(v) = self.store.load_gate(&key).await? else {
+            return Ok(Verdict::reject(
+                format!("gatebot has no record of #{}", record.pr),
+                pr,
+            ));
         };
+        let state = v.value.state;
+        let pending = state
+            .deploy(&d.dispatch_id)
+            .is_some_and(|x| x.status == DeployStatus::Pending);
         if !pending {
-            return (
-                false,
+            return Ok(Verdict::reject(
                 format!("dispatch {} is no longer pending", d.dispatch_id),
-                Some(record.pr),
-            );
+                pr,
+            ));
+        }
+        // The gates must still allow it now, not only when it was queued.
+        let (config, error) = self.config(repo, &state.default_branch).await?;
+        let mut judged = state.clone();
+        judged.config_error = error;
+        if let Some(why) = dispatch_blocker(&judged, &d.dispatch_id, &self.policy(&config)) {
+            let reason = format!("the gates no longer allow it: {why}");
+            self.cancel_dispatch(repo, &key, &d.dispatch_id, reason.clone())
+                .await;
+            return Ok(Verdict::reject(reason, pr));
         }
         let what = if d.kind == DeployKind::Rollback {
             "rollback"
         } else {
             "gated deploy"
         };
-        (
-            true,
-            format!(
+        Ok(Verdict {
+            approve: true,
+            reason: format!(
                 "gatebot {what} {} of {} for #{}",
                 d.dispatch_id,
                 d.sha.short(),
                 record.pr
             ),
-            Some(record.pr),
-        )
+            pr,
+        })
+    }
+}
+
+/// The protection rule's answer for a run.
+struct Verdict {
+    approve: bool,
+    reason: String,
+    pr: Option<u64>,
+}
+
+impl Verdict {
+    fn reject(reason: impl Into<String>, pr: Option<u64>) -> Self {
+        Verdict {
+            approve: false,
+            reason: reason.into(),
+            pr,
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod config_cache;
 pub mod effects;
 pub mod handlers;
 pub mod permissions;
+pub mod runs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,15 @@ use config_cache::ConfigCache;
 
 /// How long delivery ids and semantic keys are remembered.
 pub const DEDUPE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+/// How long a delivery being handled holds its keys. A copy arriving
+/// meanwhile is answered "in progress" (a retryable 503); a process that
+/// died holding them frees them when the lease runs out.
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(120);
+/// The most time a webhook spends performing side effects; what is left is
+/// finished by the reconciler. GitHub gives a delivery 10 seconds.
+pub const EFFECTS_BUDGET: Duration = Duration::from_secs(5);
+/// The most command lines gatebot acts on in one comment.
+pub const MAX_COMMANDS_PER_COMMENT: usize = 5;
 /// How long an effect is claimed by the process performing it.
 pub const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
 /// Attempts at a conditional write before giving up.
@@ -91,6 +101,11 @@ pub enum AppError {
     /// The delivery is well-signed but unusable (answered 400).
     #[error("bad delivery: {0}")]
     BadInput(String),
+    /// Another attempt at the same delivery (or comment, or run event) is
+    /// being handled right now (answered 503: GitHub records a failure, so
+    /// the reconciler redelivers it if that attempt fails).
+    #[error("this delivery is being handled by another attempt")]
+    InProgress,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -102,6 +117,10 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub github: Arc<dyn GitHub>,
     pub configs: ConfigCache,
+    /// See [`gate::machine::Policy::clock_skew`].
+    pub clock_skew: chrono::Duration,
+    /// See [`EFFECTS_BUDGET`].
+    pub effects_budget: Duration,
 }
 
 /// One delivery being handled (for audit and logs).
@@ -116,6 +135,17 @@ impl App {
             store,
             github,
             configs: ConfigCache::new(Duration::from_secs(60)),
+            clock_skew: gate::machine::CLOCK_SKEW,
+            effects_budget: EFFECTS_BUDGET,
+        }
+    }
+
+    /// The policy of `config` now.
+    pub fn policy<'c>(&self, config: &'c RepoConfig) -> Policy<'c> {
+        Policy {
+            config,
+            now: Utc::now(),
+            clock_skew: self.clock_skew,
         }
     }
 
@@ -179,10 +209,7 @@ impl App {
                     None => return Ok(None),
                 },
             };
-            let policy = Policy {
-                config,
-                now: Utc::now(),
-            };
+            let policy = self.policy(config);
             let mut actions = Vec::new();
             let mut notes = Vec::new();
             let mut changed = version.is_none();
@@ -193,12 +220,9 @@ impl App {
                     notes.push(t.note);
                 }
                 record.state = t.state;
-                for a in t.actions {
-                    if !(a == gate::Action::SyncCheckRun && actions.contains(&a)) {
-                        actions.push(a);
-                    }
-                }
+                actions.extend(t.actions);
             }
+            let actions = gate::machine::gather(actions);
             if !changed && actions.is_empty() {
                 tracing::debug!(?notes, "no change");
                 return Ok(Some(record.state));

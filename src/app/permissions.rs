@@ -1,75 +1,113 @@
 //! Resolves whether a user holds a gatebot role, from the GitHub API only
 //! (collaborator permission, team membership), never from
 //! `author_association`. Anything that cannot be resolved is a no.
+//!
+//! [`Roles`] resolves one commenter's roles for one delivery: the
+//! permission and each team membership are read at most once, however many
+//! commands the comment holds.
 
 use crate::config::{Principal, RepoConfig};
 use crate::gate::machine::Role;
 use crate::github::{GitHub, Permission, RepoRef};
 
-async fn in_list(gh: &dyn GitHub, repo: &RepoRef, list: &[Principal], login: &str) -> bool {
-    for p in list {
-        match p {
-            Principal::User(u) if u.eq_ignore_ascii_case(login) => return true,
-            Principal::User(_) => {}
-            Principal::Team { org, slug } => {
-                match gh.is_team_member(repo, org, slug, login).await {
-                    Ok(true) => return true,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::warn!(%login, team = %format!("{org}/{slug}"), error = %e, "team membership unresolved: treated as not a member");
+/// One commenter's roles in one repository, for one delivery.
+pub struct Roles<'a> {
+    gh: &'a dyn GitHub,
+    repo: &'a RepoRef,
+    config: &'a RepoConfig,
+    login: &'a str,
+    /// The collaborator permission, once read (`None` inside: unresolved).
+    permission: Option<Option<Permission>>,
+    /// Team memberships read so far: (org, slug, active member).
+    teams: Vec<(String, String, bool)>,
+}
+
+impl<'a> Roles<'a> {
+    pub fn new(
+        gh: &'a dyn GitHub,
+        repo: &'a RepoRef,
+        config: &'a RepoConfig,
+        login: &'a str,
+    ) -> Self {
+        Roles {
+            gh,
+            repo,
+            config,
+            login,
+            permission: None,
+            teams: Vec::new(),
+        }
+    }
+
+    /// Whether the commenter holds `role` (no answer is a no).
+    pub async fn has(&mut self, role: Role) -> bool {
+        match role {
+            Role::Qa => self.qa().await,
+            Role::Release => self.release().await,
+            Role::QaOrRelease => self.qa().await || self.release().await,
+            Role::Read => self.permission_at_least(Permission::Read).await,
+        }
+    }
+
+    async fn qa(&mut self) -> bool {
+        let list = &self.config.roles.qa;
+        if list.is_empty() {
+            self.permission_at_least(Permission::Write).await
+        } else {
+            self.in_list(list).await
+        }
+    }
+
+    async fn release(&mut self) -> bool {
+        let list = &self.config.roles.release;
+        if list.is_empty() {
+            self.permission_at_least(Permission::Maintain).await
+        } else {
+            self.in_list(list).await
+        }
+    }
+
+    async fn permission_at_least(&mut self, min: Permission) -> bool {
+        if self.permission.is_none() {
+            let read = match self.gh.permission(self.repo, self.login).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(login = %self.login, error = %e, "permission unresolved: refused");
+                    None
+                }
+            };
+            self.permission = Some(read);
+        }
+        self.permission.flatten().is_some_and(|p| p >= min)
+    }
+
+    async fn in_list(&mut self, list: &'a [Principal]) -> bool {
+        for p in list {
+            match p {
+                Principal::User(u) if u.eq_ignore_ascii_case(self.login) => return true,
+                Principal::User(_) => {}
+                Principal::Team { org, slug } => {
+                    if self.is_member(org, slug).await {
+                        return true;
                     }
                 }
             }
         }
+        false
     }
-    false
-}
 
-async fn permission_at_least(
-    gh: &dyn GitHub,
-    repo: &RepoRef,
-    login: &str,
-    min: Permission,
-) -> bool {
-    match gh.permission(repo, login).await {
-        Ok(p) => p >= min,
-        Err(e) => {
-            tracing::warn!(%login, error = %e, "permission unresolved: refused");
-            false
+    async fn is_member(&mut self, org: &str, slug: &str) -> bool {
+        if let Some((_, _, yes)) = self.teams.iter().find(|(o, s, _)| o == org && s == slug) {
+            return *yes;
         }
-    }
-}
-
-async fn qa(gh: &dyn GitHub, repo: &RepoRef, config: &RepoConfig, login: &str) -> bool {
-    if config.roles.qa.is_empty() {
-        permission_at_least(gh, repo, login, Permission::Write).await
-    } else {
-        in_list(gh, repo, &config.roles.qa, login).await
-    }
-}
-
-async fn release(gh: &dyn GitHub, repo: &RepoRef, config: &RepoConfig, login: &str) -> bool {
-    if config.roles.release.is_empty() {
-        permission_at_least(gh, repo, login, Permission::Maintain).await
-    } else {
-        in_list(gh, repo, &config.roles.release, login).await
-    }
-}
-
-/// Whether `login` holds `role` in `repo` under `config`.
-pub async fn has_role(
-    gh: &dyn GitHub,
-    repo: &RepoRef,
-    config: &RepoConfig,
-    role: Role,
-    login: &str,
-) -> bool {
-    match role {
-        Role::Qa => qa(gh, repo, config, login).await,
-        Role::Release => release(gh, repo, config, login).await,
-        Role::QaOrRelease => {
-            qa(gh, repo, config, login).await || release(gh, repo, config, login).await
-        }
-        Role::Read => permission_at_least(gh, repo, login, Permission::Read).await,
+        let yes = match self.gh.is_team_member(self.repo, org, slug, self.login).await {
+            Ok(yes) => yes,
+            Err(e) => {
+                tracing::warn!(login = %self.login, team = %format!("{org}/{slug}"), error = %e, "team membership unresolved: treated as not a member");
+                false
+            }
+        };
+        self.teams.push((org.to_string(), slug.to_string(), yes));
+        yes
     }
 }

@@ -22,6 +22,16 @@ pub struct CheckRunInfo {
     pub status: String,
     /// `success`, `failure`, `neutral`, `skipped`, … once completed.
     pub conclusion: Option<String>,
+    /// The App that made it (`app.id`).
+    pub app_id: Option<u64>,
+}
+
+impl CheckRunInfo {
+    /// gatebot's own check run: its name *and* its App. Any CI job can be
+    /// named `gatebot`; only gatebot's App can make one with its id.
+    pub fn is_gatebots(&self, own_app: Option<u64>) -> bool {
+        self.name == GATEBOT_CHECK && own_app.is_some() && self.app_id == own_app
+    }
 }
 
 fn passed(conclusion: Option<&str>) -> bool {
@@ -31,10 +41,11 @@ fn passed(conclusion: Option<&str>) -> bool {
 /// CI is green when every required check (or, with none configured, every
 /// check run but gatebot's own, at least one) has completed successfully.
 /// When a name appears several times (re-runs), the newest run (highest id)
-/// counts.
-pub fn evaluate(runs: &[CheckRunInfo], required: &[String]) -> CiStatus {
+/// counts. `own_app` is gatebot's App id: a check named `gatebot` by any
+/// other App is CI like any other.
+pub fn evaluate(runs: &[CheckRunInfo], required: &[String], own_app: Option<u64>) -> CiStatus {
     let mut latest: std::collections::BTreeMap<&str, &CheckRunInfo> = Default::default();
-    for run in runs.iter().filter(|r| r.name != GATEBOT_CHECK) {
+    for run in runs.iter().filter(|r| !r.is_gatebots(own_app)) {
         match latest.get(run.name.as_str()) {
             Some(seen) if seen.id >= run.id => {}
             _ => {
@@ -73,12 +84,24 @@ pub fn evaluate(runs: &[CheckRunInfo], required: &[String]) -> CiStatus {
 mod tests {
     use super::*;
 
+    /// gatebot's App id in these tests; GitHub Actions is 15368.
+    const OWN: u64 = 777;
+
+    /// A check run; one named `gatebot` is gatebot's own.
     fn run(id: u64, name: &str, status: &str, conclusion: Option<&str>) -> CheckRunInfo {
         CheckRunInfo {
             id,
             name: name.into(),
             status: status.into(),
             conclusion: conclusion.map(Into::into),
+            app_id: Some(if name == GATEBOT_CHECK { OWN } else { 15368 }),
+        }
+    }
+
+    fn by_app(app: u64, r: CheckRunInfo) -> CheckRunInfo {
+        CheckRunInfo {
+            app_id: Some(app),
+            ..r
         }
     }
 
@@ -177,6 +200,24 @@ mod tests {
                 CiStatus::Green,
             ),
             (
+                "a failing check another App named gatebot is CI",
+                vec![
+                    ok(1, "build"),
+                    by_app(666, run(2, "gatebot", "completed", Some("failure"))),
+                ],
+                req(&[]),
+                CiStatus::Failed,
+            ),
+            (
+                "a green check another App named gatebot counts as CI",
+                vec![
+                    by_app(666, ok(1, "gatebot")),
+                    run(2, "gatebot", "in_progress", None),
+                ],
+                req(&[]),
+                CiStatus::Green,
+            ),
+            (
                 "failure beats pending",
                 vec![
                     run(1, "a", "queued", None),
@@ -187,7 +228,7 @@ mod tests {
             ),
         ];
         for (name, runs, required, want) in cases {
-            assert_eq!(evaluate(&runs, &required), want, "{name}");
+            assert_eq!(evaluate(&runs, &required, Some(OWN)), want, "{name}");
         }
     }
 }

@@ -17,6 +17,15 @@ use crate::domain::{Environment, Sha};
 pub enum Fact {
     /// The PR was opened or first seen; the record was just created.
     Opened,
+    /// What GitHub says about the PR now, read while handling a delivery
+    /// (never inferred from the order deliveries arrive in): a stored
+    /// state that disagrees is brought in line — closed, reopened (gates
+    /// start again), a new head or a new base (approvals void).
+    Observed {
+        open: bool,
+        head: Sha,
+        base_ref: String,
+    },
     /// The PR's head is now `sha` (a push, or found when reading the PR).
     HeadChanged {
         sha: Sha,
@@ -42,8 +51,10 @@ pub enum Fact {
         comment_id: u64,
         actor: Actor,
         command: Command,
-        /// The head SHA GitHub reported while handling the comment.
-        observed_head: Sha,
+        /// `comment.created_at`: a gate command written before gatebot
+        /// learned of the head was about another commit. `None` (GitHub
+        /// sent no time) counts as stale.
+        written_at: Option<DateTime<Utc>>,
         /// For `/rollback`: the previously deployed SHA from the history.
         rollback_target: Option<Sha>,
     },
@@ -59,10 +70,20 @@ pub enum Fact {
         run_id: u64,
         success: bool,
         url: Option<String>,
+        /// When the run completed, by GitHub's clock (the run's
+        /// `updated_at`); orders the deploy history.
+        completed_at: Option<DateTime<Utc>>,
     },
     /// The dispatch call was refused outright (workflow missing, no
     /// permission): the deploy failed without a run.
     DispatchFailed {
+        dispatch_id: String,
+        reason: String,
+    },
+    /// A queued dispatch that the gates no longer allow (a hold, a
+    /// freeze, a push, a close, CI turning red…): it is not sent, or its
+    /// deployment is not approved. The gate dispatches anew once allowed.
+    DispatchCancelled {
         dispatch_id: String,
         reason: String,
     },
@@ -71,6 +92,12 @@ pub enum Fact {
         comment_id: u64,
         login: String,
         message: String,
+    },
+    /// A comment held more command lines than gatebot acts on.
+    TooManyCommands {
+        login: String,
+        acted_on: usize,
+        skipped: usize,
     },
     /// Nothing new: look again (a freeze may have ended).
     Reevaluate,
@@ -128,7 +155,27 @@ pub fn required_role(command: &Command) -> Option<Role> {
 pub struct Policy<'a> {
     pub config: &'a RepoConfig,
     pub now: DateTime<Utc>,
+    /// How far GitHub's clock (`comment.created_at`) and gatebot's may
+    /// disagree. A gate command must be written at least this long after
+    /// gatebot learned of the head: within the margin gatebot cannot tell
+    /// which came first, and it does not guess in the command's favour.
+    pub clock_skew: chrono::Duration,
 }
+
+impl<'a> Policy<'a> {
+    /// The policy gatebot runs with: [`CLOCK_SKEW`].
+    pub fn new(config: &'a RepoConfig, now: DateTime<Utc>) -> Self {
+        Policy {
+            config,
+            now,
+            clock_skew: CLOCK_SKEW,
+        }
+    }
+}
+
+/// The default [`Policy::clock_skew`]: GitHub's and gatebot's clocks are
+/// NTP-synchronised, well within this.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reaction {
@@ -185,12 +232,12 @@ pub enum Refusal {
     #[error("this pull request is closed")]
     Closed,
     #[error(
-        "stale SHA: GitHub reports head {0}, which gatebot has not caught up with; check the latest commit and comment again in a minute"
+        "stale SHA: this comment was written before gatebot saw the current head {0} (a push, a reopen or a new base since); review {0} and comment again"
     )]
     Stale(String),
     #[error("wrong stage: {0}")]
     WrongStage(String),
-    #[error("dispatches are held by @{by}{}; `/unhold` first", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    #[error("dispatches are held by @{by}{}; `/unhold` first", .reason.as_ref().map(|r| format!(" ({})", crate::markdown::code_span(r))).unwrap_or_default())]
     Held { by: String, reason: Option<String> },
     #[error("production is frozen until {until}{}", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     Frozen {
@@ -216,6 +263,33 @@ pub struct Transition {
     pub changed: bool,
     /// One line for the audit log.
     pub note: String,
+}
+
+/// The side effects of one delivery, as few as they can be: at most one
+/// reply (every answer gathered into it, in order), each reaction once,
+/// one check-run update. Dispatches and history records are kept as they are.
+pub fn gather(actions: Vec<Action>) -> Vec<Action> {
+    let mut out: Vec<Action> = Vec::with_capacity(actions.len());
+    let mut reply_at: Option<usize> = None;
+    for a in actions {
+        match a {
+            Action::Reply { body } => match reply_at {
+                Some(i) => {
+                    if let Action::Reply { body: gathered } = &mut out[i] {
+                        gathered.push_str("\n\n");
+                        gathered.push_str(&body);
+                    }
+                }
+                None => {
+                    reply_at = Some(out.len());
+                    out.push(Action::Reply { body });
+                }
+            },
+            Action::SyncCheckRun | Action::React { .. } if out.contains(&a) => {}
+            a => out.push(a),
+        }
+    }
+    out
 }
 
 /// Applies `fact` to `state` under `policy`.
@@ -254,6 +328,11 @@ impl Machine<'_, '_> {
                 self.actions.push(Action::SyncCheckRun);
                 format!("opened at {}", self.s.head_sha.short())
             }
+            Fact::Observed {
+                open,
+                head,
+                base_ref,
+            } => self.observed(*open, head, base_ref),
             Fact::HeadChanged { sha } => {
                 if *sha == self.s.head_sha {
                     return "head unchanged".into();
@@ -301,10 +380,10 @@ impl Machine<'_, '_> {
                 comment_id,
                 actor,
                 command,
-                observed_head,
+                written_at,
                 rollback_target,
             } => {
-                let result = self.command(actor, command, observed_head, rollback_target.as_ref());
+                let result = self.command(actor, command, *written_at, rollback_target.as_ref());
                 let name = command.name();
                 match result {
                     Ok(reply) => {
@@ -346,7 +425,30 @@ impl Machine<'_, '_> {
                 run_id,
                 success,
                 url,
-            } => self.run_completed(dispatch_id, *run_id, *success, url.as_deref()),
+                completed_at,
+            } => self.run_completed(
+                dispatch_id,
+                *run_id,
+                *success,
+                url.as_deref(),
+                *completed_at,
+            ),
+            Fact::DispatchCancelled {
+                dispatch_id,
+                reason,
+            } => self.cancel_dispatch(dispatch_id, reason),
+            Fact::TooManyCommands {
+                login,
+                acted_on,
+                skipped,
+            } => {
+                self.actions.push(Action::Reply {
+                    body: format!(
+                        "@{login} gatebot acts on at most {acted_on} command lines per comment; the {skipped} after them were not read. Put each command you mean in a comment of its own."
+                    ),
+                });
+                format!("{skipped} command lines by @{login} not read")
+            }
             Fact::DispatchFailed {
                 dispatch_id,
                 reason,
@@ -394,6 +496,39 @@ impl Machine<'_, '_> {
         }
     }
 
+    /// Brings the record in line with what GitHub says now.
+    fn observed(&mut self, open: bool, head: &Sha, base_ref: &str) -> String {
+        let mut notes = Vec::new();
+        if open && !self.s.open {
+            self.s.open = true;
+            self.s.head_sha = head.clone();
+            self.void_gates();
+            notes.push(format!("open at {}: gates start again", head.short()));
+        } else if !open && self.s.open {
+            self.s.open = false;
+            self.detach_in_flight();
+            notes.push("closed: gates stopped".to_string());
+        }
+        if *head != self.s.head_sha {
+            self.reset_for_head(head.clone());
+            notes.push(format!("new head {}: approvals void", head.short()));
+        }
+        match self.s.base_ref.as_deref() {
+            Some(old) if old != base_ref => {
+                self.void_gates();
+                notes.push(format!("base branch now {base_ref}: approvals void"));
+                self.s.base_ref = Some(base_ref.to_string());
+            }
+            Some(_) => {}
+            None => self.s.base_ref = Some(base_ref.to_string()),
+        }
+        if notes.is_empty() {
+            "as GitHub reports".into()
+        } else {
+            notes.join("; ")
+        }
+    }
+
     fn ci(&mut self, sha: &Sha, status: CiStatus) -> String {
         if *sha != self.s.head_sha {
             return format!("CI for old SHA {} ignored", sha.short());
@@ -401,9 +536,8 @@ impl Machine<'_, '_> {
         if !self.s.open {
             return "CI on a closed PR ignored".into();
         }
-        if self.s.stage.is_some() {
-            return "CI after the stage dispatch ignored".into();
-        }
+        // CI is tracked after staging too: a re-run that turns red stops
+        // any further dispatch for this SHA until it is green again.
         if self.s.ci == status {
             return "CI unchanged".into();
         }
@@ -412,8 +546,15 @@ impl Machine<'_, '_> {
         format!("CI {status:?} on {}{dispatched}", sha.short())
     }
 
-    fn run_completed(&mut self, id: &str, run_id: u64, success: bool, url: Option<&str>) -> String {
-        let now = self.policy.now;
+    fn run_completed(
+        &mut self,
+        id: &str,
+        run_id: u64,
+        success: bool,
+        url: Option<&str>,
+        completed_at: Option<DateTime<Utc>>,
+    ) -> String {
+        let now = completed_at.unwrap_or(self.policy.now);
         let Some(d) = self.s.deploy_mut(id) else {
             return format!("run {run_id} for unknown dispatch {id} ignored");
         };
@@ -460,6 +601,7 @@ impl Machine<'_, '_> {
     }
 
     fn void_gates(&mut self) {
+        self.s.head_seen_at = Some(self.policy.now);
         self.detach_in_flight();
         self.s.ci = CiStatus::Pending;
         self.s.lgtm = None;
@@ -480,65 +622,99 @@ impl Machine<'_, '_> {
     }
 
     fn freeze(&self) -> Option<Refusal> {
-        self.policy
-            .config
-            .active_freeze(self.policy.now)
-            .map(|w| Refusal::Frozen {
-                until: w.to.to_rfc3339(),
-                reason: w.reason.clone(),
-            })
+        frozen(self.policy)
     }
 
     fn held(&self) -> Option<Refusal> {
-        self.s.hold.as_ref().map(|h| Refusal::Held {
-            by: h.login.clone(),
-            reason: h.reason.clone(),
-        })
+        held(&self.s)
     }
 
     /// Dispatches whatever the recorded facts now allow; returns a note.
     fn advance(&mut self, requested_by: Option<&str>) -> String {
-        if !self.s.open || self.s.config_error.is_some() || self.s.hold.is_some() {
-            return String::new();
-        }
         let head = self.s.head_sha.clone();
-        if self.s.stage.is_none() && self.s.ci == CiStatus::Green {
-            if let Some(lgtm) = self.s.lgtm.clone().filter(|l| l.sha == head) {
-                let by = requested_by.unwrap_or(&lgtm.login).to_string();
-                let d = self.dispatch(Environment::Staging, DeployKind::Promote, head, &by);
-                self.s.stage = Some(d);
-                return "; stage deploy dispatched".into();
+        if self.s.stage.is_none() {
+            let Some(lgtm) = self.s.lgtm.clone().filter(|l| l.sha == head) else {
+                return String::new();
+            };
+            if blocker(&self.s, Environment::Staging, DeployKind::Promote, &head, self.policy)
+                .is_some()
+            {
+                return String::new();
             }
+            let by = requested_by.unwrap_or(&lgtm.login).to_string();
+            let d = self.dispatch(Environment::Staging, DeployKind::Promote, head, &by);
+            self.s.stage = Some(d);
+            return "; stage deploy dispatched".into();
+        }
+        if self.s.prod.is_some() {
             return String::new();
         }
-        let staged = self
-            .s
-            .stage
-            .as_ref()
-            .is_some_and(|d| d.status == DeployStatus::Succeeded);
-        let verified = self.s.verification.as_ref().is_some_and(|v| v.passed());
-        let approvers = self.s.approvers();
-        let quorum = approvers.len() >= self.policy.config.approvals.prod as usize;
-        if staged && verified && quorum && self.s.prod.is_none() {
-            if self.freeze().is_some() {
+        match blocker(
+            &self.s,
+            Environment::Production,
+            DeployKind::Promote,
+            &head,
+            self.policy,
+        ) {
+            None => {}
+            // A freeze is checked last: every other gate is passed.
+            Some(Refusal::Frozen { .. }) => {
                 return "; production dispatch waits for the freeze to end".into();
             }
-            let by = match requested_by {
-                Some(by) => by.to_string(),
-                None => self
-                    .s
-                    .approvals
-                    .iter()
-                    .rev()
-                    .find(|a| a.sha == head && a.login != self.s.author)
-                    .map(|a| a.login.clone())
-                    .unwrap_or_default(),
-            };
-            let d = self.dispatch(Environment::Production, DeployKind::Promote, head, &by);
-            self.s.prod = Some(d);
-            return "; production deploy dispatched".into();
+            Some(_) => return String::new(),
         }
-        String::new()
+        let by = match requested_by {
+            Some(by) => by.to_string(),
+            None => self
+                .s
+                .approvals
+                .iter()
+                .rev()
+                .find(|a| a.sha == head && a.login != self.s.author)
+                .map(|a| a.login.clone())
+                .unwrap_or_default(),
+        };
+        let d = self.dispatch(Environment::Production, DeployKind::Promote, head, &by);
+        self.s.prod = Some(d);
+        "; production deploy dispatched".into()
+    }
+
+    /// Takes back a dispatch the gates no longer allow. It was never sent
+    /// (or its deployment is being rejected), so nothing of it remains but
+    /// the record; the gate dispatches anew once allowed.
+    fn cancel_dispatch(&mut self, id: &str, reason: &str) -> String {
+        let Some(d) = self.s.deploy_mut(id) else {
+            return format!("cancel of unknown dispatch {id} ignored");
+        };
+        if d.status != DeployStatus::Pending {
+            return format!("cancel of finished dispatch {id} ignored");
+        }
+        let d = d.clone();
+        if self.s.stage.as_ref().is_some_and(|x| x.dispatch_id == id) {
+            self.s.stage = None;
+        } else if self.s.prod.as_ref().is_some_and(|x| x.dispatch_id == id) {
+            self.s.prod = None;
+        } else if self
+            .s
+            .verification
+            .as_ref()
+            .and_then(|v| v.run.as_ref())
+            .is_some_and(|x| x.dispatch_id == id)
+        {
+            // The verification rested on that run: it must be given again.
+            self.s.verification = None;
+        } else {
+            self.s.detached.retain(|x| x.dispatch_id != id);
+        }
+        self.actions.push(Action::Reply {
+            body: format!(
+                "gatebot cancelled the {} {} of `{}` (`{id}`): {reason}.",
+                d.environment,
+                kind_word(d.kind),
+                d.sha.short()
+            ),
+        });
+        format!("dispatch {id} cancelled: {reason}")
     }
 
     fn dispatch(&mut self, env: Environment, kind: DeployKind, sha: Sha, by: &str) -> Deploy {
@@ -590,7 +766,7 @@ impl Machine<'_, '_> {
         &mut self,
         actor: &Actor,
         command: &Command,
-        observed_head: &Sha,
+        written_at: Option<DateTime<Utc>>,
         rollback_target: Option<&Sha>,
     ) -> Result<Option<String>, Refusal> {
         // An unusable config is the first thing to fix: say so before
@@ -614,19 +790,21 @@ impl Machine<'_, '_> {
             Command::Gates => return Ok(Some(summary::render(&self.s, self.policy).text)),
             _ => {}
         }
-        if !self.s.open {
+        // A rollback is not about the PR's head but about an environment:
+        // it is what people need after a merge, so it works on closed PRs.
+        if !self.s.open && !matches!(command, Command::Rollback(_)) {
             return Err(Refusal::Closed);
         }
-        // GitHub and gatebot disagree on the head (a push not yet seen, or
-        // a lagging read): which is newer cannot be told here, so nothing
-        // is bound to either and the state does not move.
-        if *observed_head != self.s.head_sha
-            && matches!(
-                command,
-                Command::Lgtm | Command::Approve | Command::VerifyStage | Command::Rollback(_)
-            )
+        // A gate command binds to the head the person saw. One written
+        // before gatebot learned of the head (a late or redelivered
+        // comment, a push in between) was about another commit.
+        if matches!(
+            command,
+            Command::Lgtm | Command::Approve | Command::VerifyStage
+        ) && written_at
+            .is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
         {
-            return Err(Refusal::Stale(observed_head.short().to_string()));
+            return Err(Refusal::Stale(self.s.head_sha.short().to_string()));
         }
         let login = actor.login.as_str();
         let is_author = login == self.s.author;
@@ -765,8 +943,14 @@ impl Machine<'_, '_> {
         }
         let head = self.s.head_sha.clone();
         let run = if self.policy.config.workflows.verify.is_some() {
-            if let Some(h) = self.held() {
-                return Err(h);
+            if let Some(b) = blocker(
+                &self.s,
+                Environment::Staging,
+                DeployKind::Verify,
+                &head,
+                self.policy,
+            ) {
+                return Err(b);
             }
             Some(self.dispatch(
                 Environment::Staging,
@@ -793,13 +977,9 @@ impl Machine<'_, '_> {
         login: &str,
         target: Option<&Sha>,
     ) -> Result<Option<String>, Refusal> {
-        if let Some(h) = self.held() {
-            return Err(h);
-        }
-        if env == Environment::Production
-            && let Some(f) = self.freeze()
-        {
-            return Err(f);
+        let head = self.s.head_sha.clone();
+        if let Some(b) = blocker(&self.s, env, DeployKind::Rollback, &head, self.policy) {
+            return Err(b);
         }
         let Some(target) = target else {
             return Err(Refusal::NoRollbackTarget(env));
@@ -830,6 +1010,117 @@ impl Machine<'_, '_> {
                 .unwrap_or_default()
         )))
     }
+}
+
+fn frozen(policy: &Policy<'_>) -> Option<Refusal> {
+    policy
+        .config
+        .active_freeze(policy.now)
+        .map(|w| Refusal::Frozen {
+            until: w.to.to_rfc3339(),
+            reason: w.reason.clone(),
+        })
+}
+
+fn held(s: &GateState) -> Option<Refusal> {
+    s.hold.as_ref().map(|h| Refusal::Held {
+        by: h.login.clone(),
+        reason: h.reason.clone(),
+    })
+}
+
+/// Why a `kind` deploy of `sha` to `env` may not be dispatched now, or
+/// `None` when every gate allows it. This one function decides the first
+/// dispatch, every retry and reconciler attempt of a queued one, and the
+/// deployment protection rule's answer, so they can never disagree.
+pub fn blocker(
+    s: &GateState,
+    env: Environment,
+    kind: DeployKind,
+    sha: &Sha,
+    policy: &Policy<'_>,
+) -> Option<Refusal> {
+    if let Some(e) = &s.config_error {
+        return Some(Refusal::Config(e.clone()));
+    }
+    if let Some(h) = held(s) {
+        return Some(h);
+    }
+    let freeze = || match env {
+        Environment::Production => frozen(policy),
+        Environment::Staging => None,
+    };
+    if kind == DeployKind::Rollback {
+        return freeze();
+    }
+    if !s.open {
+        return Some(Refusal::Closed);
+    }
+    let wrong = |why: String| Some(Refusal::WrongStage(why));
+    if *sha != s.head_sha {
+        return wrong(format!(
+            "{} is no longer the head ({} is)",
+            sha.short(),
+            s.head_sha.short()
+        ));
+    }
+    if s.ci != CiStatus::Green {
+        return wrong(format!("CI is not green on {}", sha.short()));
+    }
+    let staged = s
+        .stage
+        .as_ref()
+        .is_some_and(|d| d.sha == *sha && d.status == DeployStatus::Succeeded);
+    match (env, kind) {
+        (Environment::Staging, DeployKind::Promote) => {
+            if s.lgtm.as_ref().is_none_or(|l| l.sha != *sha) {
+                return wrong(format!("there is no /lgtm for {}", sha.short()));
+            }
+        }
+        (Environment::Staging, _) => {
+            if !staged {
+                return wrong(format!("staging is not deployed for {}", sha.short()));
+            }
+        }
+        (Environment::Production, _) => {
+            if !staged {
+                return wrong(format!("staging is not deployed for {}", sha.short()));
+            }
+            if !s
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.sha == *sha && v.passed())
+            {
+                return wrong(format!("staging is not verified for {}", sha.short()));
+            }
+            let need = policy.config.approvals.prod as usize;
+            let have = s.approvers().len();
+            if have < need {
+                return wrong(format!(
+                    "{have} of {need} approvals for {}",
+                    sha.short()
+                ));
+            }
+        }
+    }
+    // Last, so that a freeze alone means every other gate is passed.
+    freeze()
+}
+
+/// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.
+pub fn dispatch_blocker(s: &GateState, dispatch_id: &str, policy: &Policy<'_>) -> Option<Refusal> {
+    let Some(d) = s.deploy(dispatch_id) else {
+        return Some(Refusal::WrongStage(format!(
+            "dispatch {dispatch_id} is no longer pending"
+        )));
+    };
+    if d.status != DeployStatus::Pending {
+        return Some(Refusal::WrongStage(format!(
+            "dispatch {dispatch_id} is no longer pending"
+        )));
+    }
+    let (env, kind, sha) = (d.environment, d.kind, d.sha.clone());
+    blocker(s, env, kind, &sha, policy)
 }
 
 /// A command that would (re)start a deploy: refused while `deploy` is

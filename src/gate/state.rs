@@ -95,6 +95,16 @@ pub struct GateState {
     /// Lowercase login of the PR author.
     pub author: String,
     pub head_sha: Sha,
+    /// When gatebot learned of `head_sha` (or last voided its gates: a
+    /// reopen, a new base). A gate command written before this was written
+    /// about something else and is refused as stale. `None` in records
+    /// written before gatebot kept it: [`GateState::gates_since`] then
+    /// falls back to `updated_at`, which is never earlier.
+    #[serde(default)]
+    pub head_seen_at: Option<DateTime<Utc>>,
+    /// The base branch the gates were passed against, as GitHub last said.
+    #[serde(default)]
+    pub base_ref: Option<String>,
     /// The branch dispatches run from when the config names none.
     pub default_branch: String,
     pub open: bool,
@@ -182,6 +192,8 @@ impl GateState {
             installation_id,
             author: author.to_ascii_lowercase(),
             head_sha,
+            head_seen_at: Some(now),
+            base_ref: None,
             default_branch: default_branch.to_string(),
             open: true,
             ci: CiStatus::Pending,
@@ -199,6 +211,11 @@ impl GateState {
         }
     }
 
+    /// Since when gate commands count for the current head.
+    pub fn gates_since(&self) -> DateTime<Utc> {
+        self.head_seen_at.unwrap_or(self.updated_at)
+    }
+
     pub fn stage(&self) -> Stage {
         let status = |d: &Option<Deploy>| d.as_ref().map(|d| d.status);
         if !self.open {
@@ -212,6 +229,16 @@ impl GateState {
             Some(DeployStatus::Failed) => return Stage::ProdFailed,
             Some(DeployStatus::Pending) => return Stage::ProdDeploying,
             None => {}
+        }
+        // CI can turn red after staging (a re-run): nothing more is
+        // dispatched until it is green again.
+        if self.ci == CiStatus::Failed
+            && self
+                .stage
+                .as_ref()
+                .is_some_and(|d| d.status != DeployStatus::Pending)
+        {
+            return Stage::CiFailed;
         }
         match status(&self.stage) {
             Some(DeployStatus::Pending) => return Stage::StageDeploying,
@@ -259,6 +286,16 @@ impl GateState {
         logins.sort_unstable();
         logins.dedup();
         logins
+    }
+
+    /// A dispatch this record still tracks, by id.
+    pub fn deploy(&self, dispatch_id: &str) -> Option<&Deploy> {
+        let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
+        [self.stage.as_ref(), self.prod.as_ref(), verify]
+            .into_iter()
+            .flatten()
+            .chain(self.detached.iter())
+            .find(|d| d.dispatch_id == dispatch_id)
     }
 
     /// Every dispatch this record still tracks, by id.

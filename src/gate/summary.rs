@@ -73,7 +73,7 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
             when(&h.at),
             h.reason
                 .as_ref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", crate::markdown::code_span(r)))
                 .unwrap_or_default()
         );
     }

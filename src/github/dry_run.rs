@@ -59,6 +59,15 @@ impl GitHub for DryRunGitHub {
         true
     }
 
+    fn app_id(&self) -> Option<u64> {
+        None
+    }
+
+    /// The sample deliveries' runs are started by `gatebot[bot]`.
+    async fn app_slug(&self) -> GhResult<String> {
+        Ok("gatebot".into())
+    }
+
     fn observe(&self, event: &Event<'_>) {
         let Ok(mut seen) = self.seen.lock() else {
             return;
@@ -95,6 +104,7 @@ impl GitHub for DryRunGitHub {
                                 name: run.name.to_string(),
                                 status: run.status.to_string(),
                                 conclusion: run.conclusion.as_ref().map(|c| c.to_string()),
+                                app_id: run.app.as_ref().and_then(|a| a.id),
                             },
                         );
                     }
@@ -162,7 +172,12 @@ impl GitHub for DryRunGitHub {
         Ok(None)
     }
 
-    async fn dispatched_runs(&self, _repo: &RepoRef, _workflow: &str) -> GhResult<Vec<RunInfo>> {
+    async fn dispatched_runs(
+        &self,
+        _repo: &RepoRef,
+        _workflow: &str,
+        _branch: &str,
+    ) -> GhResult<Vec<RunInfo>> {
         Ok(Vec::new())
     }
 

@@ -99,15 +99,7 @@ pub struct DispatchInputs {
     pub rollback: String,
 }
 
-/// A workflow run as GitHub lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunInfo {
-    pub id: u64,
-    pub display_title: String,
-    pub status: String,
-    pub conclusion: Option<String>,
-    pub html_url: Option<String>,
-}
+pub use crate::run_identity::RunInfo;
 
 /// One attempt at delivering a webhook, as the App's delivery log shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +128,13 @@ pub trait GitHub: Send + Sync {
         false
     }
 
+    /// gatebot's own App id: its check runs carry it (`None`: unknown).
+    fn app_id(&self) -> Option<u64>;
+
+    /// gatebot's App slug (`GET /app`, read once): the runs it dispatches
+    /// are started by `<slug>[bot]`.
+    async fn app_slug(&self) -> GhResult<String>;
+
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo>;
     async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission>;
     /// Active (not pending) membership of `org/team`.
@@ -157,8 +156,13 @@ pub trait GitHub: Send + Sync {
         git_ref: &str,
         inputs: &DispatchInputs,
     ) -> GhResult<Option<DispatchedRun>>;
-    /// Recent `workflow_dispatch` runs of `workflow`, newest first.
-    async fn dispatched_runs(&self, repo: &RepoRef, workflow: &str) -> GhResult<Vec<RunInfo>>;
+    /// Recent `workflow_dispatch` runs of `workflow` on `branch`, newest first.
+    async fn dispatched_runs(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        branch: &str,
+    ) -> GhResult<Vec<RunInfo>>;
     async fn workflow_run(&self, repo: &RepoRef, run_id: u64) -> GhResult<RunInfo>;
     async fn create_check_run(
         &self,

@@ -40,6 +40,9 @@ impl std::fmt::Debug for AppCredentials {
 
 pub struct OctoGitHub {
     app: Octocrab,
+    app_id: u64,
+    /// The App's slug, read once from `GET /app`.
+    slug: tokio::sync::OnceCell<String>,
     /// One client per installation, shared (not cloned: a cloned octocrab
     /// client copies its token cache instead of sharing it).
     installations: Mutex<HashMap<u64, Arc<Octocrab>>>,
@@ -70,6 +73,8 @@ impl OctoGitHub {
             .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(OctoGitHub {
             app,
+            app_id: creds.app_id,
+            slug: tokio::sync::OnceCell::new(),
             installations: Mutex::new(HashMap::new()),
         })
     }
@@ -239,8 +244,20 @@ fn repo_path(repo: &RepoRef) -> String {
 }
 
 #[derive(Deserialize)]
+struct Login {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct FullName {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
 struct RunJson {
     id: u64,
+    #[serde(default)]
+    run_attempt: Option<u64>,
     #[serde(default)]
     display_title: Option<String>,
     #[serde(default)]
@@ -249,16 +266,41 @@ struct RunJson {
     conclusion: Option<String>,
     #[serde(default)]
     html_url: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    head_branch: Option<String>,
+    #[serde(default)]
+    head_repository: Option<FullName>,
+    #[serde(default)]
+    repository: Option<FullName>,
+    #[serde(default)]
+    actor: Option<Login>,
+    #[serde(default)]
+    triggering_actor: Option<Login>,
+    #[serde(default)]
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<RunJson> for RunInfo {
     fn from(r: RunJson) -> Self {
         RunInfo {
             id: r.id,
+            run_attempt: r.run_attempt.unwrap_or(1),
             display_title: r.display_title.unwrap_or_default(),
             status: r.status.unwrap_or_default(),
             conclusion: r.conclusion,
             html_url: r.html_url,
+            event: r.event,
+            path: r.path,
+            head_branch: r.head_branch,
+            head_repository: r.head_repository.map(|r| r.full_name),
+            repository: r.repository.map(|r| r.full_name),
+            actor: r.actor.map(|a| a.login),
+            triggering_actor: r.triggering_actor.map(|a| a.login),
+            updated_at: r.updated_at,
         }
     }
 }
@@ -277,6 +319,24 @@ fn check_run_body(view: &CheckRunView) -> serde_json::Value {
 
 #[async_trait]
 impl GitHub for OctoGitHub {
+    fn app_id(&self) -> Option<u64> {
+        Some(self.app_id)
+    }
+
+    async fn app_slug(&self) -> GhResult<String> {
+        #[derive(Deserialize)]
+        struct AppJson {
+            slug: String,
+        }
+        self.slug
+            .get_or_try_init(|| async {
+                let a: AppJson = get_json(&self.app, "/app").await?;
+                Ok(a.slug)
+            })
+            .await
+            .cloned()
+    }
+
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo> {
         #[derive(Deserialize)]
         struct Ref {
@@ -391,12 +451,18 @@ impl GitHub for OctoGitHub {
 
     async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>> {
         #[derive(Deserialize)]
+        struct CheckApp {
+            id: u64,
+        }
+        #[derive(Deserialize)]
         struct Run {
             id: u64,
             name: String,
             status: String,
             #[serde(default)]
             conclusion: Option<String>,
+            #[serde(default)]
+            app: Option<CheckApp>,
         }
         #[derive(Deserialize)]
         struct Page {
@@ -417,6 +483,7 @@ impl GitHub for OctoGitHub {
                 name: r.name,
                 status: r.status,
                 conclusion: r.conclusion,
+                app_id: r.app.map(|a| a.id),
             }));
             if got < 100 || out.len() as u64 >= p.total_count {
                 break;
@@ -469,16 +536,22 @@ impl GitHub for OctoGitHub {
             }))
     }
 
-    async fn dispatched_runs(&self, repo: &RepoRef, workflow: &str) -> GhResult<Vec<RunInfo>> {
+    async fn dispatched_runs(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        branch: &str,
+    ) -> GhResult<Vec<RunInfo>> {
         #[derive(Deserialize)]
         struct Page {
             workflow_runs: Vec<RunJson>,
         }
         let c = self.client(repo)?;
         let route = format!(
-            "{}/actions/workflows/{}/runs?event=workflow_dispatch&per_page=100",
+            "{}/actions/workflows/{}/runs?event=workflow_dispatch&branch={}&per_page=100",
             repo_path(repo),
-            enc(workflow)
+            enc(workflow),
+            enc(branch)
         );
         let p: Page = get_json(&c, &route).await?;
         Ok(p.workflow_runs.into_iter().map(RunInfo::from).collect())

@@ -5,9 +5,9 @@
 //! | item | pk | sk | other attributes |
 //! |---|---|---|---|
 //! | gate | `GATE#<repo>#<pr>` | `GATE` | `version`, `data`, sparse GSI keys `pending_key`, `watch_key`, `head_key` |
-//! | dedupe claim | `DEDUPE#<key>` | `DEDUPE` | `expires_at` (the table's TTL attribute) |
-//! | dispatch | `DISPATCH#<repo>#<id>` | `DISPATCH` | `data` |
-//! | run → dispatch | `RUN#<repo>#<run id>` | `RUN` | `dispatch_id` |
+//! | dedupe claim | `DEDUPE#<key>` | `DEDUPE` | `expires_at` (the table's TTL attribute), `done` |
+//! | dispatch | `DISPATCH#<repo>#<id>` | `DISPATCH` | `data`, `run_id` (set once, conditionally), `sent` |
+//! | run → dispatch | `RUN#<repo>#<run id>` | `RUN` | `dispatch_id` (trusted only when that dispatch's `run_id` agrees) |
 //! | deploy | `DEPLOYS#<repo>#<env>` | `<finished at>#<id>` | `data` (+ marker `DEPLOYID#<repo>#<env>#<id>`) |
 //! | audit | `AUDIT#<repo>` and `AUDIT#<repo>#<pr>` | `<at>#<nonce>` | `data` |
 //!
@@ -24,13 +24,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AuditEntry, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned};
+use super::{
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
+};
 use crate::domain::{Environment, PrKey, RepoName, Sha};
 
 type Item = HashMap<String, AttributeValue>;
@@ -96,6 +98,37 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
 
 fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     serde_json::from_str(get_s(item, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Whether a transaction was cancelled because a condition failed.
+fn condition_failed(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    matches!(
+        e.as_service_error(),
+        Some(TransactWriteItemsError::TransactionCanceledException(t))
+            if t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+    )
+}
+
+fn dispatch_pk(repo: &RepoName, dispatch_id: &str) -> String {
+    format!("DISPATCH#{repo}#{dispatch_id}")
+}
+
+/// A dispatch item: its JSON, with the conditionally written `run_id` and
+/// `sent` attributes taking precedence.
+fn dispatch_from_item(item: &Item) -> Result<DispatchRecord, StoreError> {
+    let mut record: DispatchRecord = from_item(item)?;
+    if item.contains_key("run_id") {
+        record.run_id = Some(get_n(item, "run_id")?);
+    }
+    if let Some(sent) = item.get("sent").and_then(|v| v.as_bool().ok()) {
+        record.sent = *sent;
+    }
+    Ok(record)
 }
 
 fn gate_pk(pr: &PrKey) -> String {
@@ -362,6 +395,63 @@ impl Store for DynamoStore {
             .map_err(sdk_error)
     }
 
+    async fn begin(
+        &self,
+        key: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Begin, StoreError> {
+        let pk = format!("DEDUPE#{key}");
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s("DEDUPE"))
+            .item("expires_at", n(now.timestamp() + lease.as_secs() as i64))
+            .item("done", AttributeValue::Bool(false))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Begin::Fresh),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Held by someone: done, or still at work. An item gone
+                // meanwhile was released by a failed holder: "try again".
+                let done = self
+                    .get(&pk, "DEDUPE")
+                    .await?
+                    .and_then(|item| item.get("done").and_then(|v| v.as_bool().ok()).copied())
+                    .unwrap_or(false);
+                Ok(if done { Begin::Done } else { Begin::InProgress })
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn finish(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("DEDUPE#{key}")))
+            .item("sk", s("DEDUPE"))
+            .item("expires_at", n(now.timestamp() + keep.as_secs() as i64))
+            .item("done", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
     async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError> {
         let Some(item) = self.get(&gate_pk(pr), "GATE").await? else {
             return Ok(None);
@@ -435,35 +525,110 @@ impl Store for DynamoStore {
         Ok(prs)
     }
 
-    async fn put_dispatch(&self, record: &DispatchRecord) -> Result<(), StoreError> {
-        let dispatch = Put::builder()
+    async fn create_dispatch(
+        &self,
+        record: &DispatchRecord,
+    ) -> Result<DispatchRecord, StoreError> {
+        let pk = dispatch_pk(&record.repo, &record.deploy.dispatch_id);
+        let r = self
+            .client
+            .put_item()
             .table_name(&self.table)
-            .item(
-                "pk",
-                s(format!(
-                    "DISPATCH#{}#{}",
-                    record.repo, record.deploy.dispatch_id
-                )),
-            )
+            .item("pk", s(&pk))
             .item("sk", s("DISPATCH"))
-            .item("data", s(to_json(record)?))
+            .item("data", s(to_json(&DispatchRecord {
+                run_id: None,
+                ..record.clone()
+            })?))
+            .item("sent", AttributeValue::Bool(record.sent))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(sdk_error(e)),
+        }
+        if let Some(run) = record.run_id {
+            self.link_dispatch_run(&record.repo, &record.deploy.dispatch_id, run)
+                .await?;
+        }
+        self.dispatch_by_id(&record.repo, &record.deploy.dispatch_id)
+            .await?
+            .ok_or_else(|| StoreError::Unavailable(format!("dispatch {pk} vanished")))
+    }
+
+    async fn mark_dispatch_sent(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(dispatch_pk(repo, dispatch_id)))
+            .key("sk", s("DISPATCH"))
+            .update_expression("SET sent = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn link_dispatch_run(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+        run_id: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let link = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(dispatch_pk(repo, dispatch_id)))
+            .key("sk", s("DISPATCH"))
+            .update_expression("SET run_id = :r, sent = :t")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(run_id) OR run_id = :r)",
+            )
+            .expression_attribute_values(":r", n(run_id))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
             .build()
             .map_err(unavailable)?;
-        let mut tx = self
+        let index = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("RUN#{repo}#{run_id}")))
+            .item("sk", s("RUN"))
+            .item("dispatch_id", s(dispatch_id))
+            .build()
+            .map_err(unavailable)?;
+        let r = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(dispatch).build());
-        if let Some(run) = record.run_id {
-            let index = Put::builder()
-                .table_name(&self.table)
-                .item("pk", s(format!("RUN#{}#{run}", record.repo)))
-                .item("sk", s("RUN"))
-                .item("dispatch_id", s(&record.deploy.dispatch_id))
-                .build()
-                .map_err(unavailable)?;
-            tx = tx.transact_items(TransactWriteItem::builder().put(index).build());
+            .transact_items(TransactWriteItem::builder().update(link).build())
+            .transact_items(TransactWriteItem::builder().put(index).build())
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Some(run_id)),
+            // Another run is linked, or there is no such dispatch.
+            Err(e) if condition_failed(&e) => Ok(self
+                .dispatch_by_id(repo, dispatch_id)
+                .await?
+                .and_then(|d| d.run_id)),
+            Err(e) => Err(sdk_error(e)),
         }
-        tx.send().await.map(|_| ()).map_err(sdk_error)
     }
 
     async fn dispatch_by_id(
@@ -471,9 +636,9 @@ impl Store for DynamoStore {
         repo: &RepoName,
         dispatch_id: &str,
     ) -> Result<Option<DispatchRecord>, StoreError> {
-        self.get(&format!("DISPATCH#{repo}#{dispatch_id}"), "DISPATCH")
+        self.get(&dispatch_pk(repo, dispatch_id), "DISPATCH")
             .await?
-            .map(|item| from_item(&item))
+            .map(|item| dispatch_from_item(&item))
             .transpose()
     }
 
@@ -485,8 +650,11 @@ impl Store for DynamoStore {
         let Some(index) = self.get(&format!("RUN#{repo}#{run_id}"), "RUN").await? else {
             return Ok(None);
         };
-        self.dispatch_by_id(repo, get_s(&index, "dispatch_id")?)
-            .await
+        // The index item is only a pointer: the dispatch must agree.
+        Ok(self
+            .dispatch_by_id(repo, get_s(&index, "dispatch_id")?)
+            .await?
+            .filter(|d| d.run_id == Some(run_id)))
     }
 
     async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError> {
@@ -521,15 +689,7 @@ impl Store for DynamoStore {
         match r {
             Ok(_) => Ok(()),
             // The marker exists: this deploy is already in the history.
-            Err(e)
-                if e.as_service_error().is_some_and(|e| {
-                    e.is_transaction_canceled_exception()
-                        && matches!(e, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
-                            if t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")))
-                }) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error(e)),
         }
     }

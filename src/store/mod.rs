@@ -1,7 +1,6 @@
-//! Persistence: the `Store` trait and its records. Implementations (SQLite
-//! here; DynamoDB fits the same shape: one item per record, a version
-//! attribute for conditional writes, a TTL attribute on dedupe keys) must
-//! pass the shared contract suite in `tests/store_contract.rs`.
+//! Persistence: the `Store` trait and its records. Two implementations,
+//! [`sqlite::SqliteStore`] (local) and [`dynamo::DynamoStore`] (Lambda),
+//! both pass the shared contract suite in `tests/store_contract.rs`.
 
 pub mod dynamo;
 pub mod sqlite;
@@ -24,6 +23,56 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+}
+
+/// What [`Store::begin`] found for a dedupe key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// Nobody had it: the caller now holds it (until its lease runs out).
+    Fresh,
+    /// Another attempt holds it and has not finished: answer "try again".
+    InProgress,
+    /// The work it guards was done: a duplicate.
+    Done,
+}
+
+/// The keys gatebot deduplicates on, built in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DedupeKey<'a> {
+    /// `X-GitHub-Delivery`.
+    Delivery(&'a str),
+    /// A comment's commands are acted on once, whatever the delivery id.
+    Comment { repo: &'a RepoName, comment_id: u64 },
+    /// One phase (started or completed) of one attempt of a workflow run.
+    Run {
+        repo: &'a RepoName,
+        run_id: u64,
+        attempt: u64,
+        completed: bool,
+    },
+    /// A pending side effect being performed.
+    Effect { pr: &'a PrKey, action_id: u64 },
+}
+
+impl std::fmt::Display for DedupeKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DedupeKey::Delivery(id) => write!(f, "delivery:{id}"),
+            DedupeKey::Comment { repo, comment_id } => write!(f, "comment:{repo}:{comment_id}"),
+            DedupeKey::Run {
+                repo,
+                run_id,
+                attempt,
+                completed,
+            } => {
+                let phase = if *completed { "completed" } else { "started" };
+                write!(f, "run:{repo}:{run_id}:{attempt}:{phase}")
+            }
+            DedupeKey::Effect { pr, action_id } => {
+                write!(f, "effect:{}:{}:{action_id}", pr.repo, pr.number)
+            }
+        }
+    }
 }
 
 /// A side effect recorded with the state change that caused it; removed
@@ -62,25 +111,64 @@ impl GateRecord {
         }
     }
 
-    /// Queues actions; returns their ids.
+    /// Queues actions; returns the ids of those queued.
+    ///
+    /// The outbox is bounded, so the record stays far below DynamoDB's
+    /// 400 KB item limit however long GitHub is unreachable: only the
+    /// newest check-run update and one before it (which may be in flight)
+    /// are kept, and past [`MAX_PENDING`] actions the oldest reactions and
+    /// replies are dropped. Dispatches and history records are never
+    /// dropped; the gate machine keeps at most a few of them in flight.
     pub fn enqueue(&mut self, actions: Vec<Action>, delivery: Option<&str>) -> Vec<u64> {
-        actions
-            .into_iter()
-            .map(|action| {
-                let id = self.next_action_id.max(1);
-                self.next_action_id = id + 1;
-                self.pending.push(PendingAction {
-                    id,
-                    action,
-                    attempts: 0,
-                    last_attempt: None,
-                    delivery: delivery.map(str::to_string),
-                });
-                id
-            })
-            .collect()
+        let mut ids = Vec::with_capacity(actions.len());
+        for action in actions {
+            if action == Action::SyncCheckRun {
+                let older: Vec<u64> = self
+                    .pending
+                    .iter()
+                    .filter(|p| p.action == Action::SyncCheckRun)
+                    .map(|p| p.id)
+                    .collect();
+                // Keep the newest older one: it may be in flight with an
+                // older view, which the new one then corrects.
+                if let Some((_, drop)) = older.split_last() {
+                    self.pending.retain(|p| !drop.contains(&p.id));
+                }
+            }
+            let id = self.next_action_id.max(1);
+            self.next_action_id = id + 1;
+            self.pending.push(PendingAction {
+                id,
+                action,
+                attempts: 0,
+                last_attempt: None,
+                delivery: delivery.map(str::to_string),
+            });
+            ids.push(id);
+        }
+        let mut dropped = 0u64;
+        while self.pending.len() > MAX_PENDING {
+            let Some(i) = self
+                .pending
+                .iter()
+                .position(|p| matches!(p.action, Action::React { .. } | Action::Reply { .. }))
+            else {
+                break;
+            };
+            self.pending.remove(i);
+            dropped += 1;
+        }
+        if dropped > 0 {
+            metrics::counter!("gatebot_outbox_dropped_total").increment(dropped);
+            tracing::warn!(pr = %self.state.pr, dropped, "outbox full: oldest replies and reactions dropped");
+        }
+        ids.retain(|id| self.pending.iter().any(|p| p.id == *id));
+        ids
     }
 }
+
+/// The most side effects one PR's outbox holds (see [`GateRecord::enqueue`]).
+pub const MAX_PENDING: usize = 40;
 
 /// A record read with the version a conditional write must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +183,14 @@ pub struct DispatchRecord {
     pub repo: RepoName,
     pub pr: u64,
     pub workflow: String,
+    /// The branch it was dispatched on (`None` in records written before
+    /// gatebot recorded it: the repository's default branch).
+    #[serde(default)]
+    pub git_ref: Option<String>,
     pub deploy: Deploy,
-    /// The run GitHub started for it, once known.
+    /// The run linked to it: the id GitHub returned, or the first run that
+    /// passed every check of [`crate::app::run_identity`]. Set once; no
+    /// other run can take its place.
     pub run_id: Option<u64>,
     /// Whether the dispatch call itself went through.
     pub sent: bool,
@@ -111,6 +205,7 @@ pub struct DeployRecord {
     pub pr: u64,
     pub dispatch_id: String,
     pub run_id: Option<u64>,
+    /// When the run completed (GitHub's `updated_at` of the completed run).
     pub at: DateTime<Utc>,
     pub rollback: bool,
 }
@@ -133,13 +228,25 @@ pub trait Store: Send + Sync {
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Claims a dedupe key (a delivery id or a semantic key) for `ttl`.
-    /// `true` the first time; `false` while an earlier claim is unexpired.
-    /// Atomic: of concurrent claims exactly one wins.
+    /// Claims a key (an effect being performed) for `ttl`. `true` the
+    /// first time; `false` while an earlier claim is unexpired. Atomic: of
+    /// concurrent claims exactly one wins.
     async fn claim(&self, key: &str, ttl: Duration, now: DateTime<Utc>)
     -> Result<bool, StoreError>;
 
-    /// Gives up a claim (the work it guarded changed nothing and may be retried).
+    /// Starts the work a dedupe key guards (a delivery, a comment, a run
+    /// event): [`Begin::Fresh`] and held for `lease` when nobody holds it,
+    /// [`Begin::InProgress`] while an unfinished holder's lease runs, and
+    /// [`Begin::Done`] once [`Store::finish`] recorded it. Atomic.
+    async fn begin(&self, key: &str, lease: Duration, now: DateTime<Utc>)
+    -> Result<Begin, StoreError>;
+
+    /// Records the work of `key` as done, remembered for `keep`.
+    async fn finish(&self, key: &str, keep: Duration, now: DateTime<Utc>)
+    -> Result<(), StoreError>;
+
+    /// Gives up a claim or a begun key (the work it guarded changed
+    /// nothing and may be retried).
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 
     async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError>;
@@ -162,8 +269,23 @@ pub trait Store: Send + Sync {
     /// Open PRs of `repo` whose head is `sha`.
     async fn prs_with_head(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<u64>, StoreError>;
 
-    /// Inserts or replaces the record of a dispatch.
-    async fn put_dispatch(&self, record: &DispatchRecord) -> Result<(), StoreError>;
+    /// Records a dispatch about to be made, unless it is recorded already;
+    /// returns the stored record either way.
+    async fn create_dispatch(&self, record: &DispatchRecord)
+    -> Result<DispatchRecord, StoreError>;
+    /// Marks a recorded dispatch as sent (the call went through).
+    async fn mark_dispatch_sent(&self, repo: &RepoName, dispatch_id: &str)
+    -> Result<(), StoreError>;
+    /// Links `run_id` to a recorded dispatch (and marks it sent) unless
+    /// another run is linked already. Returns the run linked after the
+    /// call (`run_id`, or the one that was there first), `None` when no
+    /// such dispatch is recorded. Atomic: of two runs, one wins for good.
+    async fn link_dispatch_run(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+        run_id: u64,
+    ) -> Result<Option<u64>, StoreError>;
     async fn dispatch_by_id(
         &self,
         repo: &RepoName,
@@ -177,7 +299,8 @@ pub trait Store: Send + Sync {
 
     /// Appends to an environment's deploy history (idempotent per dispatch id).
     async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError>;
-    /// Newest first.
+    /// Newest first by [`DeployRecord::at`] (when the run completed, by
+    /// GitHub's clock), whatever order they were recorded in.
     async fn deploy_history(
         &self,
         repo: &RepoName,

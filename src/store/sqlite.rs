@@ -12,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AuditEntry, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned};
+use super::{
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
+};
 use crate::domain::{Environment, PrKey, RepoName, Sha};
 
 const SCHEMA: &str = "
@@ -21,7 +23,8 @@ PRAGMA synchronous = NORMAL;
 PRAGMA busy_timeout = 5000;
 CREATE TABLE IF NOT EXISTS dedupe (
     key TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS gates (
     repo TEXT NOT NULL,
@@ -50,6 +53,7 @@ CREATE TABLE IF NOT EXISTS deploys (
     environment TEXT NOT NULL,
     dispatch_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
+    at_ns INTEGER NOT NULL DEFAULT 0,
     data TEXT NOT NULL,
     PRIMARY KEY (repo, environment, dispatch_id)
 );
@@ -61,6 +65,86 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_pr ON audit (repo, pr);
 ";
+
+/// Columns added after the first schema: (table, column, definition).
+/// Databases created before them get them on open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("dedupe", "done", "INTEGER NOT NULL DEFAULT 0"),
+    ("deploys", "at_ns", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Nanoseconds since the epoch, the sort key of the deploy history.
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Adds the [`ADDED_COLUMNS`] a database lacks and fills `deploys.at_ns`
+/// from the records of deploys stored before it existed.
+fn migrate(c: &mut Connection) -> Result<(), StoreError> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = c
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))
+            .and_then(|mut st| st.exists(params![column]))
+            .map_err(unavailable)?;
+        if !present {
+            c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+                .map_err(unavailable)?;
+        }
+    }
+    c.execute_batch("CREATE INDEX IF NOT EXISTS deploys_at ON deploys (repo, environment, at_ns)")
+        .map_err(unavailable)?;
+    let tx = c.transaction().map_err(unavailable)?;
+    {
+        let mut stmt = tx
+            .prepare("SELECT rowid, data FROM deploys WHERE at_ns = 0")
+            .map_err(unavailable)?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(unavailable)?
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)?;
+        for (rowid, data) in rows {
+            let record: DeployRecord = from_json(&data)?;
+            tx.execute(
+                "UPDATE deploys SET at_ns = ?1 WHERE rowid = ?2",
+                params![nanos(record.at), rowid],
+            )
+            .map_err(unavailable)?;
+        }
+    }
+    tx.commit().map_err(unavailable)
+}
+
+/// Applies `change` to a stored dispatch record in one transaction;
+/// returns the record as stored afterwards (`None`: no such dispatch).
+fn update_dispatch(
+    c: &mut Connection,
+    repo: &str,
+    id: &str,
+    change: impl FnOnce(&mut DispatchRecord),
+) -> Result<Option<DispatchRecord>, StoreError> {
+    let tx = c.transaction().map_err(unavailable)?;
+    let data: Option<String> = tx
+        .query_row(
+            "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
+            params![repo, id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    let mut record: DispatchRecord = from_json(&data)?;
+    change(&mut record);
+    tx.execute(
+        "UPDATE dispatches SET run_id = ?3, data = ?4 WHERE repo = ?1 AND dispatch_id = ?2",
+        params![repo, id, record.run_id.map(|r| r as i64), to_json(&record)?],
+    )
+    .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(Some(record))
+}
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -97,8 +181,9 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory().map_err(unavailable)?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -189,6 +274,66 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn begin(
+        &self,
+        key: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Begin, StoreError> {
+        let key = key.to_string();
+        let now_s = now.timestamp();
+        let expires = now_s + lease.as_secs() as i64;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM dedupe WHERE key = ?1 AND expires_at <= ?2",
+                params![key, now_s],
+            )
+            .map_err(unavailable)?;
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 0)",
+                    params![key, expires],
+                )
+                .map_err(unavailable)?;
+            let begun = if inserted == 1 {
+                Begin::Fresh
+            } else {
+                let done: bool = tx
+                    .query_row(
+                        "SELECT done FROM dedupe WHERE key = ?1",
+                        params![key],
+                        |r| r.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if done { Begin::Done } else { Begin::InProgress }
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(begun)
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let key = key.to_string();
+        let expires = now.timestamp() + keep.as_secs() as i64;
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 1)
+                 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, done = 1",
+                params![key, expires],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError> {
         let repo = pr.repo.to_string();
         let number = pr.number as i64;
@@ -274,19 +419,66 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_dispatch(&self, record: &DispatchRecord) -> Result<(), StoreError> {
+    async fn create_dispatch(
+        &self,
+        record: &DispatchRecord,
+    ) -> Result<DispatchRecord, StoreError> {
         let data = to_json(record)?;
         let repo = record.repo.to_string();
         let id = record.deploy.dispatch_id.clone();
         let run = record.run_id.map(|r| r as i64);
         self.with(move |c| {
-            c.execute(
-                "INSERT INTO dispatches (repo, dispatch_id, run_id, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (repo, dispatch_id) DO UPDATE SET run_id = excluded.run_id, data = excluded.data",
+            let tx = c.transaction().map_err(unavailable)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO dispatches (repo, dispatch_id, run_id, data) VALUES (?1, ?2, ?3, ?4)",
                 params![repo, id, run, data],
             )
+            .map_err(unavailable)?;
+            let stored: String = tx
+                .query_row(
+                    "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
+                    params![repo, id],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            from_json(&stored)
+        })
+        .await
+    }
+
+    async fn mark_dispatch_sent(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+    ) -> Result<(), StoreError> {
+        let repo = repo.to_string();
+        let id = dispatch_id.to_string();
+        self.with(move |c| {
+            update_dispatch(c, &repo, &id, |r| {
+                r.sent = true;
+            })
             .map(|_| ())
-            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn link_dispatch_run(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+        run_id: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let repo = repo.to_string();
+        let id = dispatch_id.to_string();
+        self.with(move |c| {
+            let record = update_dispatch(c, &repo, &id, |r| {
+                if r.run_id.is_none() {
+                    r.run_id = Some(run_id);
+                    r.sent = true;
+                }
+            })?;
+            Ok(record.and_then(|r| r.run_id))
         })
         .await
     }
@@ -337,11 +529,12 @@ impl Store for SqliteStore {
         let repo = record.repo.to_string();
         let env = record.environment.as_str();
         let id = record.dispatch_id.clone();
+        let at_ns = nanos(record.at);
         self.with(move |c| {
             c.execute(
-                "INSERT OR IGNORE INTO deploys (repo, environment, dispatch_id, seq, data)
-                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploys), ?4)",
-                params![repo, env, id, data],
+                "INSERT OR IGNORE INTO deploys (repo, environment, dispatch_id, seq, at_ns, data)
+                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploys), ?5, ?4)",
+                params![repo, env, id, data, at_ns],
             )
             .map(|_| ())
             .map_err(unavailable)
@@ -361,7 +554,7 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare(
                     "SELECT data FROM deploys WHERE repo = ?1 AND environment = ?2
-                     ORDER BY seq DESC LIMIT ?3",
+                     ORDER BY at_ns DESC, seq DESC LIMIT ?3",
                 )
                 .map_err(unavailable)?;
             let rows = stmt
