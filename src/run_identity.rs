@@ -92,7 +92,9 @@ pub fn identify(record: &DispatchRecord, run: &RunInfo, expected: &Expected<'_>)
     }
     let foreign = |why: String| Identity::Foreign(format!("run {} is not {id}: {why}", run.id));
     let is = |value: &Option<String>, want: &str| {
-        value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(want))
+        value
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case(want))
     };
     if run.event.as_deref() != Some("workflow_dispatch") {
         return foreign(format!(
@@ -212,7 +214,10 @@ mod tests {
 
     #[test]
     fn the_linked_run_is_linked_and_no_other() {
-        assert_eq!(judge(&record(Some(9002)), &gatebots_run()), Identity::Linked);
+        assert_eq!(
+            judge(&record(Some(9002)), &gatebots_run()),
+            Identity::Linked
+        );
         let other = RunInfo {
             id: 9003,
             ..gatebots_run()
@@ -232,8 +237,12 @@ mod tests {
                 r.triggering_actor = Some("mallory".into())
             }),
             ("another branch", |r| r.head_branch = Some("evil".into())),
-            ("a fork", |r| r.head_repository = Some("mallory/widgets".into())),
-            ("another repository", |r| r.repository = Some("acme/other".into())),
+            ("a fork", |r| {
+                r.head_repository = Some("mallory/widgets".into())
+            }),
+            ("another repository", |r| {
+                r.repository = Some("acme/other".into())
+            }),
             ("another event", |r| r.event = Some("push".into())),
             ("another workflow", |r| {
                 r.path = Some(".github/workflows/pwn.yml".into())

@@ -10,8 +10,7 @@ use gatebot::domain::{Environment, PrKey, RepoName, Sha};
 use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
 use gatebot::store::sqlite::SqliteStore;
 use gatebot::store::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
-    rollback_target,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, rollback_target,
 };
 
 fn repo() -> RepoName {
@@ -284,7 +283,10 @@ pub async fn a_dispatch_is_linked_to_one_run_for_good(store: Arc<dyn Store>) {
         Some(id.to_string())
     );
     assert_eq!(
-        store.link_dispatch_run(&repo(), "nope", 7003).await.unwrap(),
+        store
+            .link_dispatch_run(&repo(), "nope", 7003)
+            .await
+            .unwrap(),
         None,
         "no such dispatch"
     );
@@ -323,14 +325,20 @@ pub async fn begun_keys_are_in_progress_until_finished(store: Arc<dyn Store>) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let lease = Duration::from_secs(120);
     let keep = Duration::from_secs(3 * 24 * 3600);
-    assert_eq!(store.begin("delivery:p", lease, t0).await.unwrap(), Begin::Fresh);
+    assert_eq!(
+        store.begin("delivery:p", lease, t0).await.unwrap(),
+        Begin::Fresh
+    );
     assert_eq!(
         store.begin("delivery:p", lease, t0).await.unwrap(),
         Begin::InProgress,
         "still being processed"
     );
     store.finish("delivery:p", keep, t0).await.unwrap();
-    assert_eq!(store.begin("delivery:p", lease, t0).await.unwrap(), Begin::Done);
+    assert_eq!(
+        store.begin("delivery:p", lease, t0).await.unwrap(),
+        Begin::Done
+    );
     assert_eq!(
         store
             .begin("delivery:p", lease, t0 + chrono::Duration::days(2))
@@ -348,7 +356,10 @@ pub async fn begun_keys_are_in_progress_until_finished(store: Arc<dyn Store>) {
         "forgotten after `keep`"
     );
     // A holder that died: its lease runs out and the work may start again.
-    assert_eq!(store.begin("delivery:q", lease, t0).await.unwrap(), Begin::Fresh);
+    assert_eq!(
+        store.begin("delivery:q", lease, t0).await.unwrap(),
+        Begin::Fresh
+    );
     assert_eq!(
         store
             .begin("delivery:q", lease, t0 + chrono::Duration::seconds(121))
@@ -358,7 +369,10 @@ pub async fn begun_keys_are_in_progress_until_finished(store: Arc<dyn Store>) {
     );
     // A holder that failed gives it back at once.
     store.release("delivery:q").await.unwrap();
-    assert_eq!(store.begin("delivery:q", lease, t0).await.unwrap(), Begin::Fresh);
+    assert_eq!(
+        store.begin("delivery:q", lease, t0).await.unwrap(),
+        Begin::Fresh
+    );
     // Of concurrent beginners exactly one gets it.
     let mut tasks = Vec::new();
     for _ in 0..10 {
@@ -452,7 +466,11 @@ pub async fn deploy_history_follows_completion_time(store: Arc<dyn Store>) {
         at: t0 + chrono::Duration::minutes(minute),
         rollback: false,
     };
-    for r in [rec("p-b", 'b', 20), rec("p-c", 'c', 30), rec("p-a", 'a', 10)] {
+    for r in [
+        rec("p-b", 'b', 20),
+        rec("p-c", 'c', 30),
+        rec("p-a", 'a', 10),
+    ] {
         store.record_deploy(&r).await.unwrap();
     }
     let prod = store

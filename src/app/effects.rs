@@ -111,12 +111,11 @@ impl App {
                 tracing::info!(pr = %pr, action = p.id, "out of time: left for the reconciler");
                 break;
             }
-            let done = match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling))
-                .await
-            {
-                Ok(done) => done,
-                Err(_) => cut_off(&p.action),
-            };
+            let done =
+                match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling)).await {
+                    Ok(done) => done,
+                    Err(_) => cut_off(&p.action),
+                };
             if let Done::Later(why) = &done {
                 tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
             } else {

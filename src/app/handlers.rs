@@ -74,7 +74,10 @@ fn observed(pr: &PullRequestInfo) -> Fact {
 
 /// Gate commands bind to a head and count only on a green CI.
 fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
-    matches!(c, Ok(Command::Lgtm | Command::Approve | Command::VerifyStage))
+    matches!(
+        c,
+        Ok(Command::Lgtm | Command::Approve | Command::VerifyStage)
+    )
 }
 
 fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
@@ -207,8 +210,11 @@ impl App {
             repo: &repo.name,
             comment_id: e.comment.id,
         };
-        self.once(key, self.comment_commands(d, e, &repo, branch, parsed, more))
-            .await
+        self.once(
+            key,
+            self.comment_commands(d, e, &repo, branch, parsed, more),
+        )
+        .await
     }
 
     async fn comment_commands(
@@ -308,7 +314,9 @@ impl App {
     async fn on_checks(&self, d: &Delivery, e: &ChecksEvent<'_>) -> Result<Outcome, AppError> {
         let own_app = self.github.app_id();
         if e.check_run.as_ref().is_some_and(|r| {
-            r.name == ci::GATEBOT_CHECK && own_app.is_some() && r.app.as_ref().and_then(|a| a.id) == own_app
+            r.name == ci::GATEBOT_CHECK
+                && own_app.is_some()
+                && r.app.as_ref().and_then(|a| a.id) == own_app
         }) {
             return Ok(Outcome::ignored("gatebot's own check run"));
         }
@@ -429,8 +437,15 @@ impl App {
             }
         };
         let (config, error) = self.config(repo, branch).await?;
-        self.transition(repo, &key, None, &[config_fact(error), fact], &config, Some(d))
-            .await?;
+        self.transition(
+            repo,
+            &key,
+            None,
+            &[config_fact(error), fact],
+            &config,
+            Some(d),
+        )
+        .await?;
         Ok(Outcome::processed(format!(
             "run {} of {} {}",
             run.id,
@@ -491,7 +506,10 @@ impl App {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(run_id, error = %e, "cannot judge run: rejected");
-                Verdict::reject("gatebot could not check this run; it rejects what it cannot check", None)
+                Verdict::reject(
+                    "gatebot could not check this run; it rejects what it cannot check",
+                    None,
+                )
             }
         }
     }
@@ -507,8 +525,8 @@ impl App {
             None => {
                 // Not linked: it must prove to be the dispatch its name claims.
                 let run = self.github.workflow_run(repo, run_id).await?;
-                let claimed = crate::events::dispatch_id_in_title(&run.display_title)
-                    .map(str::to_string);
+                let claimed =
+                    crate::events::dispatch_id_in_title(&run.display_title).map(str::to_string);
                 let record = match claimed {
                     Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
                     None => None,

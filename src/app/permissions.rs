@@ -100,7 +100,11 @@ impl<'a> Roles<'a> {
         if let Some((_, _, yes)) = self.teams.iter().find(|(o, s, _)| o == org && s == slug) {
             return *yes;
         }
-        let yes = match self.gh.is_team_member(self.repo, org, slug, self.login).await {
+        let yes = match self
+            .gh
+            .is_team_member(self.repo, org, slug, self.login)
+            .await
+        {
             Ok(yes) => yes,
             Err(e) => {
                 tracing::warn!(login = %self.login, team = %format!("{org}/{slug}"), error = %e, "team membership unresolved: treated as not a member");

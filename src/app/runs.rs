@@ -100,7 +100,10 @@ impl App {
         let Some(first) = candidates.into_iter().next() else {
             return Ok(None);
         };
-        match self.match_run(repo, default_branch, record.clone(), &first).await? {
+        match self
+            .match_run(repo, default_branch, record.clone(), &first)
+            .await?
+        {
             RunMatch::Ours(_) => Ok(Some(first)),
             // Another process linked another run meanwhile: that one.
             RunMatch::Foreign(_) => {

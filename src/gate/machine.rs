@@ -636,8 +636,14 @@ impl Machine<'_, '_> {
             let Some(lgtm) = self.s.lgtm.clone().filter(|l| l.sha == head) else {
                 return String::new();
             };
-            if blocker(&self.s, Environment::Staging, DeployKind::Promote, &head, self.policy)
-                .is_some()
+            if blocker(
+                &self.s,
+                Environment::Staging,
+                DeployKind::Promote,
+                &head,
+                self.policy,
+            )
+            .is_some()
             {
                 return String::new();
             }
@@ -801,8 +807,7 @@ impl Machine<'_, '_> {
         if matches!(
             command,
             Command::Lgtm | Command::Approve | Command::VerifyStage
-        ) && written_at
-            .is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
+        ) && written_at.is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
         {
             return Err(Refusal::Stale(self.s.head_sha.short().to_string()));
         }
@@ -1096,10 +1101,7 @@ pub fn blocker(
             let need = policy.config.approvals.prod as usize;
             let have = s.approvers().len();
             if have < need {
-                return wrong(format!(
-                    "{have} of {need} approvals for {}",
-                    sha.short()
-                ));
+                return wrong(format!("{have} of {need} approvals for {}", sha.short()));
             }
         }
     }

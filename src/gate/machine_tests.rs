@@ -69,6 +69,8 @@ fn freeze_end() -> DateTime<Utc> {
 struct Pr {
     cfg: RepoConfig,
     now: DateTime<Utc>,
+    /// [`Policy::clock_skew`]: none unless a test sets it.
+    skew: Duration,
     s: GateState,
     next_comment: u64,
 }
@@ -84,6 +86,7 @@ impl Pr {
         Pr {
             cfg,
             now: t0(),
+            skew: Duration::zero(),
             s,
             next_comment: 1000,
         }
@@ -93,6 +96,7 @@ impl Pr {
         let policy = Policy {
             config: &self.cfg,
             now: self.now,
+            clock_skew: self.skew,
         };
         let t = apply(&self.s, fact, &policy);
         self.s = t.state.clone();
@@ -103,10 +107,15 @@ impl Pr {
         self.s.head_sha.clone()
     }
 
-    /// A command by an authorized `login`, on the current head.
+    /// When a command written now says it was written.
+    fn written(&self) -> Option<DateTime<Utc>> {
+        Some(self.now)
+    }
+
+    /// A command by an authorized `login`, written now.
     fn command(&mut self, login: &str, command: Command) -> Fact {
-        let head = self.head();
-        self.command_with(login, true, command, head, None)
+        let at = self.written();
+        self.command_with(login, true, command, at, None)
     }
 
     fn command_with(
@@ -114,7 +123,7 @@ impl Pr {
         login: &str,
         authorized: bool,
         command: Command,
-        observed_head: Sha,
+        written_at: Option<DateTime<Utc>>,
         rollback_target: Option<Sha>,
     ) -> Fact {
         self.next_comment += 1;
@@ -125,15 +134,15 @@ impl Pr {
                 authorized,
             },
             command,
-            observed_head,
+            written_at,
             rollback_target,
         }
     }
 
     /// `/rollback <env>` by an authorized `login`, with [`OLD`] as target.
     fn rollback(&mut self, login: &str, env: Environment) -> Fact {
-        let head = self.head();
-        self.command_with(login, true, Command::Rollback(env), head, Some(sha(OLD)))
+        let at = self.written();
+        self.command_with(login, true, Command::Rollback(env), at, Some(sha(OLD)))
     }
 
     fn ci(&self, status: CiStatus) -> Fact {
@@ -154,6 +163,7 @@ impl Pr {
             url: Some(format!(
                 "https://github.com/acme/widgets/actions/runs/{run_id}"
             )),
+            completed_at: None,
         }
     }
 
@@ -237,6 +247,15 @@ impl Pr {
             self.finish(&id, true);
         }
         assert_eq!(self.s.stage(), Stage::WaitingForApproval);
+    }
+
+    /// [`Pr::verified`] with no clock-skew margin for its own commands
+    /// (written the instant the head was learned), whatever the PR's margin.
+    fn verified_ignoring_skew(&mut self) {
+        let skew = self.skew;
+        self.skew = Duration::zero();
+        self.verified();
+        self.skew = skew;
     }
 
     /// Verified and approved by [`REL`]: with a quorum of one, prod is pending.
@@ -589,19 +608,66 @@ fn ci() {
             expect: expect(Stage::WaitingForQa, true),
         },
         Case {
-            name: "CI after the stage dispatch is ignored",
+            name: "CI turning red while staging deploys is recorded; the deploy runs on",
             yaml: DEFAULTS,
             setup: Pr::staging,
             fact: |p| p.ci(CiStatus::Failed),
-            expect: expect(Stage::StageDeploying, false)
-                .then(|s| assert_eq!(s.ci, CiStatus::Green)),
+            expect: expect(Stage::StageDeploying, true)
+                .then(|s| assert_eq!(s.ci, CiStatus::Failed)),
         },
         Case {
-            name: "CI after the stage deploy succeeded is ignored",
+            name: "CI re-running after the stage deploy is recorded",
             yaml: DEFAULTS,
             setup: Pr::staged,
             fact: |p| p.ci(CiStatus::Pending),
-            expect: expect(Stage::WaitingForVerification, false),
+            expect: expect(Stage::WaitingForVerification, true)
+                .then(|s| assert_eq!(s.ci, CiStatus::Pending)),
+        },
+        Case {
+            name: "CI red after the stage deploy failed: a retried /lgtm dispatches nothing",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                let id = p.stage_id();
+                p.finish(&id, false);
+                let red = p.ci(CiStatus::Failed);
+                p.step(red);
+            },
+            fact: |p| p.command(QA, Command::Lgtm),
+            expect: expect(Stage::CiFailed, true)
+                .accepted()
+                .then(|s| assert_eq!(s.stage, None)),
+        },
+        Case {
+            name: "CI green again after that: staging is dispatched anew",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                let id = p.stage_id();
+                p.finish(&id, false);
+                let red = p.ci(CiStatus::Failed);
+                p.step(red);
+                p.lgtm();
+            },
+            fact: |p| p.ci(CiStatus::Green),
+            expect: expect(Stage::StageDeploying, true).dispatch(stage_deploy(
+                A,
+                QA,
+                "42-staging-aaaaaaa-2",
+            )),
+        },
+        Case {
+            name: "CI red after verification: /approve is recorded, production is not dispatched",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.verified();
+                let red = p.ci(CiStatus::Failed);
+                p.step(red);
+            },
+            fact: |p| p.command(REL, Command::Approve),
+            expect: expect(Stage::CiFailed, true)
+                .accepted()
+                .then(|s| assert_eq!(s.prod, None)),
         },
     ]);
 }
@@ -722,8 +788,8 @@ fn lgtm() {
             yaml: DEFAULTS,
             setup: Pr::green,
             fact: |p| {
-                let head = p.head();
-                p.command_with(QA, false, Command::Lgtm, head, None)
+                let at = p.written();
+                p.command_with(QA, false, Command::Lgtm, at, None)
             },
             expect: expect(Stage::WaitingForQa, false).refused("you need the qa role"),
         },
@@ -810,6 +876,7 @@ fn stage_runs() {
                 run_id: 7000,
                 success: true,
                 url: None,
+                completed_at: None,
             },
             expect: expect(Stage::StageDeploying, false),
         },
@@ -830,6 +897,7 @@ fn stage_runs() {
                 run_id: 556,
                 success: true,
                 url: None,
+                completed_at: None,
             },
             expect: expect(Stage::StageDeploying, false),
         },
@@ -885,6 +953,7 @@ fn stage_runs() {
                 run_id: 555,
                 success: true,
                 url: None,
+                completed_at: None,
             },
             expect: expect(Stage::WaitingForVerification, true)
                 .records(stage1)
@@ -985,8 +1054,8 @@ fn verify_stage() {
             yaml: DEFAULTS,
             setup: Pr::staged,
             fact: |p| {
-                let head = p.head();
-                p.command_with(QA, false, Command::VerifyStage, head, None)
+                let at = p.written();
+                p.command_with(QA, false, Command::VerifyStage, at, None)
             },
             expect: expect(Stage::WaitingForVerification, false).refused("qa role"),
         },
@@ -1079,7 +1148,7 @@ fn verify_stage() {
             },
             fact: |p| p.command(QA, Command::VerifyStage),
             expect: expect(Stage::WaitingForVerification, false)
-                .refused("dispatches are held by @carol (incident 12)"),
+                .refused("dispatches are held by @carol (`incident 12`)"),
         },
         Case {
             name: "verify run passing with the approval in dispatches prod",
@@ -1196,8 +1265,8 @@ fn approve() {
             yaml: DEFAULTS,
             setup: Pr::verified,
             fact: |p| {
-                let head = p.head();
-                p.command_with(QA, false, Command::Approve, head, None)
+                let at = p.written();
+                p.command_with(QA, false, Command::Approve, at, None)
             },
             expect: expect(Stage::WaitingForApproval, false)
                 .refused("you need the release role for this command"),
@@ -1500,8 +1569,8 @@ fn hold() {
             yaml: DEFAULTS,
             setup: none,
             fact: |p| {
-                let head = p.head();
-                p.command_with(QA, false, Command::Hold { reason: None }, head, None)
+                let at = p.written();
+                p.command_with(QA, false, Command::Hold { reason: None }, at, None)
             },
             expect: expect(Stage::WaitingForCi, false).refused("qa or release role"),
         },
@@ -1525,7 +1594,7 @@ fn hold() {
             fact: |p| p.command(QA, Command::Lgtm),
             expect: expect(Stage::WaitingForQa, true)
                 .accepted()
-                .reply("Recorded, but dispatches are held by @carol (incident 12)"),
+                .reply("Recorded, but dispatches are held by @carol (`incident 12`)"),
         },
         Case {
             // requested_by is the login whose command caused the dispatch.
@@ -1581,7 +1650,7 @@ fn hold() {
             setup: Pr::hold,
             fact: |p| p.rollback(REL, Environment::Production),
             expect: expect(Stage::WaitingForCi, false)
-                .refused("dispatches are held by @carol (incident 12); `/unhold` first"),
+                .refused("dispatches are held by @carol (`incident 12`); `/unhold` first"),
         },
         Case {
             name: "a stage run completing while held does not dispatch prod",
@@ -1722,12 +1791,12 @@ fn rollback() {
             yaml: DEFAULTS,
             setup: none,
             fact: |p| {
-                let head = p.head();
+                let at = p.written();
                 p.command_with(
                     REL,
                     true,
                     Command::Rollback(Environment::Production),
-                    head,
+                    at,
                     None,
                 )
             },
@@ -1797,10 +1866,10 @@ fn rollback() {
             yaml: DEFAULTS,
             setup: none,
             fact: |p| {
-                let head = p.head();
+                let at = p.written();
                 let target = Some(sha(OLD));
                 let c = Command::Rollback(Environment::Production);
-                p.command_with(QA, false, c, head, target)
+                p.command_with(QA, false, c, at, target)
             },
             expect: expect(Stage::WaitingForCi, false).refused("release role"),
         },
@@ -1809,10 +1878,10 @@ fn rollback() {
             yaml: DEFAULTS,
             setup: none,
             fact: |p| {
-                let head = p.head();
+                let at = p.written();
                 let target = Some(sha(OLD));
                 let c = Command::Rollback(Environment::Staging);
-                p.command_with(REL, false, c, head, target)
+                p.command_with(REL, false, c, at, target)
             },
             expect: expect(Stage::WaitingForCi, false).refused("you need the qa role"),
         },
@@ -2072,61 +2141,150 @@ fn new_head() {
 
 #[test]
 fn stale_head() {
+    /// Ten minutes after [`t0`]: when the push in these cases lands.
+    fn later(p: &mut Pr) {
+        p.now += Duration::minutes(10);
+    }
     run(vec![
         Case {
-            name: "/approve while GitHub reports another head is refused; nothing moves",
+            name: "/approve written before gatebot learned of a push is refused; nothing moves",
             yaml: DEFAULTS,
-            setup: Pr::verified,
-            fact: |p| p.command_with(REL, true, Command::Approve, sha(B), None),
-            expect: expect(Stage::WaitingForApproval, false)
-                .refused("stale SHA: GitHub reports head bbbbbbb")
+            setup: |p| {
+                p.verified();
+                later(p);
+                p.push(B);
+                p.green();
+            },
+            fact: |p| {
+                let at = Some(p.now - Duration::minutes(5));
+                p.command_with(REL, true, Command::Approve, at, None)
+            },
+            expect: expect(Stage::WaitingForQa, false)
+                .refused("stale SHA: this comment was written before gatebot saw the current head bbbbbbb")
                 .then(|s| {
-                    assert_eq!(s.head_sha, sha(A));
+                    assert_eq!(s.head_sha, sha(B));
                     assert!(s.approvals.is_empty());
-                    assert!(s.verification.is_some());
                 }),
         },
         Case {
-            name: "/lgtm while GitHub reports another head is refused",
+            name: "/lgtm written before the push is refused",
             yaml: DEFAULTS,
-            setup: Pr::green,
-            fact: |p| p.command_with(QA, true, Command::Lgtm, sha(B), None),
+            setup: |p| {
+                later(p);
+                p.push(B);
+                p.green();
+            },
+            fact: |p| {
+                let at = Some(p.now - Duration::seconds(1));
+                p.command_with(QA, true, Command::Lgtm, at, None)
+            },
             expect: expect(Stage::WaitingForQa, false)
                 .refused("stale SHA")
                 .then(|s| assert_eq!(s.lgtm, None)),
         },
         Case {
-            name: "/verify-stage while GitHub reports another head is refused",
+            name: "/lgtm written after the push counts",
             yaml: DEFAULTS,
-            setup: Pr::staged,
-            fact: |p| p.command_with(QA, true, Command::VerifyStage, sha(B), None),
-            expect: expect(Stage::WaitingForVerification, false).refused("stale SHA"),
-        },
-        Case {
-            name: "/rollback while GitHub reports another head is refused",
-            yaml: DEFAULTS,
-            setup: none,
-            fact: |p| {
-                let c = Command::Rollback(Environment::Production);
-                p.command_with(REL, true, c, sha(B), Some(sha(OLD)))
+            setup: |p| {
+                later(p);
+                p.push(B);
+                p.green();
             },
-            expect: expect(Stage::WaitingForCi, false)
-                .refused("stale SHA")
-                .then(|s| assert!(s.detached.is_empty())),
+            fact: |p| {
+                let at = Some(p.now + Duration::seconds(1));
+                p.command_with(QA, true, Command::Lgtm, at, None)
+            },
+            expect: expect(Stage::StageDeploying, true)
+                .accepted()
+                .dispatch(stage_deploy(B, QA, "42-staging-bbbbbbb-1")),
         },
         Case {
-            name: "/hold is still accepted and applies to the recorded head",
+            name: "/verify-stage written before the reopen is refused",
             yaml: DEFAULTS,
-            setup: Pr::verified,
-            fact: |p| p.command_with(REL, true, Command::Hold { reason: None }, sha(B), None),
-            expect: expect(Stage::WaitingForApproval, true)
+            setup: |p| {
+                p.staged();
+                p.close();
+                later(p);
+                p.step(Fact::Observed {
+                    open: true,
+                    head: sha(A),
+                    base_ref: "main".into(),
+                });
+            },
+            fact: |p| {
+                let at = Some(p.now - Duration::minutes(1));
+                p.command_with(QA, true, Command::VerifyStage, at, None)
+            },
+            expect: expect(Stage::WaitingForCi, false).refused("stale SHA"),
+        },
+        Case {
+            name: "a gate command without a time is refused as stale",
+            yaml: DEFAULTS,
+            setup: Pr::green,
+            fact: |p| p.command_with(QA, true, Command::Lgtm, None, None),
+            expect: expect(Stage::WaitingForQa, false).refused("stale SHA"),
+        },
+        Case {
+            name: "/rollback is about an environment, not the head: a late one still counts",
+            yaml: DEFAULTS,
+            setup: |p| {
+                later(p);
+                p.push(B);
+            },
+            fact: |p| {
+                let at = Some(p.now - Duration::minutes(5));
+                let c = Command::Rollback(Environment::Production);
+                p.command_with(REL, true, c, at, Some(sha(OLD)))
+            },
+            expect: expect(Stage::WaitingForCi, true)
                 .accepted()
-                .then(|s| {
-                    assert_eq!(s.head_sha, sha(A));
-                    assert_eq!(s.hold.as_ref().unwrap().login, REL);
-                }),
+                .reply("Rolling production back to ccccccc")
+                .dispatch(rollback_deploy(
+                    Environment::Production,
+                    REL,
+                    "42-production-ccccccc-1",
+                )),
+        },
+        Case {
+            name: "/hold written before the push still applies",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.verified();
+                later(p);
+                p.push(B);
+            },
+            fact: |p| {
+                let at = Some(p.now - Duration::minutes(5));
+                p.command_with(REL, true, Command::Hold { reason: None }, at, None)
+            },
+            expect: expect(Stage::WaitingForCi, true)
+                .accepted()
+                .then(|s| assert_eq!(s.hold.as_ref().unwrap().login, REL)),
         },
     ]);
+}
+
+/// gatebot's and GitHub's clocks may disagree by [`Policy::clock_skew`]:
+/// a gate command counts only when written at least that long after
+/// gatebot learned of the head, since within the margin the order of the
+/// two cannot be told.
+#[test]
+fn clock_skew_margin() {
+    let approve_at = |offset: Duration| {
+        let mut pr = Pr::new(DEFAULTS);
+        pr.skew = super::machine::CLOCK_SKEW;
+        pr.now += Duration::minutes(1);
+        pr.verified_ignoring_skew();
+        let at = Some(pr.s.gates_since() + offset);
+        let f = pr.command_with(REL, true, Command::Approve, at, None);
+        pr.apply(&f)
+    };
+    let t = approve_at(Duration::seconds(1));
+    assert_eq!(reactions(&t), ["-1"], "{}", t.note);
+    assert!(replies(&t)[0].contains("stale SHA"));
+    let t = approve_at(Duration::seconds(2));
+    assert_eq!(reactions(&t), ["+1"], "{}", t.note);
+    assert_eq!(dispatches(&t).len(), 1, "production dispatched");
 }
 
 // ---------------------------------------------------------------------------
@@ -2182,11 +2340,28 @@ fn closed() {
             expect: expect(Stage::Closed, false).refused("closed"),
         },
         Case {
-            name: "/rollback on a closed PR is refused",
+            name: "/rollback on a closed (merged) PR dispatches: that is when it is needed",
             yaml: DEFAULTS,
             setup: Pr::close,
             fact: |p| p.rollback(REL, Environment::Production),
-            expect: expect(Stage::Closed, false).refused("closed"),
+            expect: expect(Stage::Closed, true)
+                .accepted()
+                .reply("Rolling production back to ccccccc")
+                .dispatch(rollback_deploy(
+                    Environment::Production,
+                    REL,
+                    "42-production-ccccccc-1",
+                )),
+        },
+        Case {
+            name: "/rollback on a closed PR still honours a hold",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.hold();
+                p.close();
+            },
+            fact: |p| p.rollback(REL, Environment::Production),
+            expect: expect(Stage::Closed, false).refused("held"),
         },
         Case {
             name: "/help on a closed PR is answered",
@@ -2453,8 +2628,8 @@ fn answers() {
             yaml: DEFAULTS,
             setup: none,
             fact: |p| {
-                let head = p.head();
-                p.command_with("zed", false, Command::Gates, head, None)
+                let at = p.written();
+                p.command_with("zed", false, Command::Gates, at, None)
             },
             expect: expect(Stage::WaitingForCi, false).refused("read role"),
         },
@@ -2474,6 +2649,7 @@ fn help_and_gates_replies_are_exact() {
     let policy = Policy {
         config: &pr.cfg,
         now: pr.now,
+        clock_skew: pr.skew,
     };
     let table = super::summary::render(&pr.s, &policy).text;
     assert_eq!(replies(&t), [table.as_str()]);
@@ -2504,7 +2680,7 @@ fn lgtm_fact() -> Fact {
             authorized: true,
         },
         command: Command::Lgtm,
-        observed_head: sha(A),
+        written_at: Some(t0()),
         rollback_target: None,
     }
 }
@@ -2517,7 +2693,7 @@ fn approve_fact() -> Fact {
             authorized: true,
         },
         command: Command::Approve,
-        observed_head: sha(A),
+        written_at: Some(t0()),
         rollback_target: None,
     }
 }
@@ -2733,9 +2909,301 @@ fn cancel_forms_need_no_role() {
     // what they gave.
     let mut pr = Pr::new(DEFAULTS);
     pr.lgtm();
-    let head = pr.head();
-    let f = pr.command_with(QA, false, Command::LgtmCancel, head, None);
+    let at = pr.written();
+    let f = pr.command_with(QA, false, Command::LgtmCancel, at, None);
     let t = pr.apply(&f);
     assert_eq!(reactions(&t), ["+1"], "{}", t.note);
     assert_eq!(t.state.lgtm, None);
+}
+
+// ---------------------------------------------------------------------------
+// What GitHub says the PR is, read with each delivery
+// ---------------------------------------------------------------------------
+
+fn observed(open: bool, c: char, base: &str) -> Fact {
+    Fact::Observed {
+        open,
+        head: sha(c),
+        base_ref: base.into(),
+    }
+}
+
+#[test]
+fn observed_pr() {
+    run(vec![
+        Case {
+            name: "as recorded: nothing changes",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.verified();
+                p.step(observed(true, A, "main"));
+            },
+            fact: |_| observed(true, A, "main"),
+            expect: expect(Stage::WaitingForApproval, false),
+        },
+        Case {
+            name: "recorded closed but open on GitHub (a late `closed`): gates start again",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.verified();
+                p.close();
+                p.now += Duration::minutes(1);
+            },
+            fact: |_| observed(true, A, "main"),
+            expect: expect(Stage::WaitingForCi, true).then(|s| {
+                assert!(s.open);
+                assert_eq!((&s.lgtm, &s.stage, &s.verification), (&None, &None, &None));
+                assert_eq!(s.head_seen_at, Some(t0() + Duration::minutes(1)));
+            }),
+        },
+        Case {
+            name: "recorded open but closed on GitHub: gates stop, deploys in flight detach",
+            yaml: DEFAULTS,
+            setup: Pr::approved,
+            fact: |_| observed(false, A, "main"),
+            expect: expect(Stage::Closed, true).then(|s| {
+                assert!(!s.open);
+                assert_eq!(s.prod, None);
+                assert_eq!(s.detached.len(), 1);
+            }),
+        },
+        Case {
+            name: "a head GitHub has that gatebot missed: approvals void",
+            yaml: DEFAULTS,
+            setup: Pr::verified,
+            fact: |_| observed(true, B, "main"),
+            expect: expect(Stage::WaitingForCi, true).then(|s| {
+                assert_eq!(s.head_sha, sha(B));
+                assert_eq!(s.verification, None);
+            }),
+        },
+        Case {
+            name: "a new base: approvals void",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.step(observed(true, A, "main"));
+                p.verified();
+            },
+            fact: |_| observed(true, A, "release"),
+            expect: expect(Stage::WaitingForCi, true).then(|s| {
+                assert_eq!(s.base_ref.as_deref(), Some("release"));
+                assert_eq!(s.lgtm, None);
+            }),
+        },
+        Case {
+            name: "the first base seen is only recorded",
+            yaml: DEFAULTS,
+            setup: Pr::verified,
+            fact: |_| observed(true, A, "main"),
+            expect: expect(Stage::WaitingForApproval, true)
+                .then(|s| assert_eq!(s.base_ref.as_deref(), Some("main"))),
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------------------
+// Queued dispatches the gates no longer allow
+// ---------------------------------------------------------------------------
+
+fn cancel_fact(id: String) -> Fact {
+    Fact::DispatchCancelled {
+        dispatch_id: id,
+        reason: "dispatches are held".into(),
+    }
+}
+
+#[test]
+fn cancelled_dispatches() {
+    run(vec![
+        Case {
+            name: "a cancelled stage dispatch is forgotten, with a reply",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                p.hold();
+            },
+            fact: |p| cancel_fact(p.stage_id()),
+            expect: expect(Stage::WaitingForQa, true)
+                .reply("gatebot cancelled the staging deploy of `aaaaaaa` (`42-staging-aaaaaaa-1`): dispatches are held")
+                .then(|s| {
+                    assert_eq!(s.stage, None);
+                    assert!(s.lgtm.is_some(), "the /lgtm stands");
+                }),
+        },
+        Case {
+            name: "after /unhold, staging is dispatched anew",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                p.hold();
+                let id = p.stage_id();
+                p.step(cancel_fact(id));
+            },
+            fact: |p| p.command(REL, Command::Unhold),
+            expect: expect(Stage::StageDeploying, true)
+                .accepted()
+                .dispatch(stage_deploy(A, REL, "42-staging-aaaaaaa-2")),
+        },
+        Case {
+            name: "a cancelled prod dispatch keeps the approvals",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.approved();
+                p.hold();
+            },
+            fact: |p| cancel_fact(p.prod_id()),
+            expect: expect(Stage::WaitingForApproval, true)
+                .reply("cancelled the production deploy")
+                .then(|s| {
+                assert_eq!(s.prod, None);
+                assert_eq!(s.approvers(), vec![REL]);
+            }),
+        },
+        Case {
+            name: "a cancelled verify run takes its verification with it",
+            yaml: VERIFY,
+            setup: |p| {
+                p.staged();
+                p.ok(QA, Command::VerifyStage);
+            },
+            fact: |p| cancel_fact(p.verify_id()),
+            expect: expect(Stage::WaitingForVerification, true)
+                .reply("cancelled the staging verification")
+                .then(|s| assert_eq!(s.verification, None)),
+        },
+        Case {
+            name: "a cancelled rollback leaves the detached list",
+            yaml: DEFAULTS,
+            setup: |p| {
+                let f = p.rollback(REL, Environment::Production);
+                p.step(f);
+            },
+            fact: |p| cancel_fact(p.detached_id(0)),
+            expect: expect(Stage::WaitingForCi, true)
+                .reply("cancelled the production rollback")
+                .then(|s| assert!(s.detached.is_empty())),
+        },
+        Case {
+            name: "a finished dispatch cannot be cancelled",
+            yaml: DEFAULTS,
+            setup: Pr::staged,
+            fact: |p| cancel_fact(p.stage_id()),
+            expect: expect(Stage::WaitingForVerification, false),
+        },
+    ]);
+}
+
+/// The one rule that decides first dispatches, retries, the reconciler and
+/// the deployment protection rule.
+#[test]
+fn dispatch_blocker_follows_the_gates() {
+    use super::machine::dispatch_blocker;
+    let blocked = |pr: &Pr, id: &str| {
+        let policy = Policy {
+            config: &pr.cfg,
+            now: pr.now,
+            clock_skew: pr.skew,
+        };
+        dispatch_blocker(&pr.s, id, &policy).map(|r| r.to_string())
+    };
+
+    let mut pr = Pr::new(DEFAULTS);
+    pr.approved();
+    let id = pr.prod_id();
+    assert_eq!(blocked(&pr, &id), None, "a full gate pass");
+    pr.hold();
+    assert!(blocked(&pr, &id).unwrap().contains("held"));
+
+    let mut pr = Pr::new(FROZEN);
+    pr.verified();
+    pr.now = freeze_end();
+    pr.ok(REL, Command::Approve);
+    let id = pr.prod_id();
+    pr.now = t0();
+    assert!(
+        blocked(&pr, &id).unwrap().contains("frozen"),
+        "a freeze began"
+    );
+
+    let mut pr = Pr::new(DEFAULTS);
+    pr.approved();
+    let id = pr.prod_id();
+    let red = pr.ci(CiStatus::Failed);
+    pr.step(red);
+    assert!(blocked(&pr, &id).unwrap().contains("CI is not green"));
+
+    let mut pr = Pr::new(DEFAULTS);
+    pr.approved();
+    let id = pr.prod_id();
+    pr.s.approvals.clear();
+    assert!(blocked(&pr, &id).unwrap().contains("0 of 1 approvals"));
+
+    let mut pr = Pr::new(DEFAULTS);
+    pr.staging();
+    let id = pr.stage_id();
+    pr.push(B);
+    assert!(
+        blocked(&pr, &id)
+            .unwrap()
+            .contains("aaaaaaa is no longer the head (bbbbbbb is)"),
+        "a push detaches it: a promotion of the old head is never sent"
+    );
+
+    let mut pr = Pr::new(DEFAULTS);
+    pr.staging();
+    let id = pr.stage_id();
+    pr.s.open = false;
+    assert!(blocked(&pr, &id).unwrap().contains("closed"));
+
+    let mut pr = Pr::new(DEFAULTS);
+    pr.close();
+    let f = pr.rollback(REL, Environment::Production);
+    pr.step(f);
+    let id = pr.detached_id(0);
+    assert_eq!(blocked(&pr, &id), None, "a rollback on a closed PR");
+    pr.s.config_error = Some("unknown key".into());
+    assert!(blocked(&pr, &id).unwrap().contains("invalid"));
+}
+
+#[test]
+fn one_delivery_gets_one_reply_and_each_reaction_once() {
+    use super::machine::{Reaction, gather};
+    let react = |r| Action::React {
+        comment_id: 9,
+        reaction: r,
+    };
+    let reply = |b: &str| Action::Reply { body: b.into() };
+    let got = gather(vec![
+        react(Reaction::Accepted),
+        reply("one"),
+        Action::SyncCheckRun,
+        react(Reaction::Accepted),
+        react(Reaction::Refused),
+        reply("two"),
+        Action::SyncCheckRun,
+        reply("three"),
+    ]);
+    assert_eq!(
+        got,
+        vec![
+            react(Reaction::Accepted),
+            reply("one\n\ntwo\n\nthree"),
+            Action::SyncCheckRun,
+            react(Reaction::Refused),
+        ]
+    );
+}
+
+#[test]
+fn too_many_commands_is_answered_once() {
+    let mut pr = Pr::new(DEFAULTS);
+    let t = pr.apply(&Fact::TooManyCommands {
+        login: QA.into(),
+        acted_on: 5,
+        skipped: 2495,
+    });
+    assert!(!t.changed);
+    assert_eq!(replies(&t).len(), 1);
+    assert!(replies(&t)[0].contains("at most 5 command lines"));
+    assert!(replies(&t)[0].contains("the 2495 after them"));
 }

@@ -525,10 +525,7 @@ impl Store for DynamoStore {
         Ok(prs)
     }
 
-    async fn create_dispatch(
-        &self,
-        record: &DispatchRecord,
-    ) -> Result<DispatchRecord, StoreError> {
+    async fn create_dispatch(&self, record: &DispatchRecord) -> Result<DispatchRecord, StoreError> {
         let pk = dispatch_pk(&record.repo, &record.deploy.dispatch_id);
         let r = self
             .client
@@ -536,10 +533,13 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .item("pk", s(&pk))
             .item("sk", s("DISPATCH"))
-            .item("data", s(to_json(&DispatchRecord {
-                run_id: None,
-                ..record.clone()
-            })?))
+            .item(
+                "data",
+                s(to_json(&DispatchRecord {
+                    run_id: None,
+                    ..record.clone()
+                })?),
+            )
             .item("sent", AttributeValue::Bool(record.sent))
             .condition_expression("attribute_not_exists(pk)")
             .send()

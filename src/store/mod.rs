@@ -168,7 +168,7 @@ impl GateRecord {
 }
 
 /// The most side effects one PR's outbox holds (see [`GateRecord::enqueue`]).
-pub const MAX_PENDING: usize = 40;
+pub const MAX_PENDING: usize = 24;
 
 /// A record read with the version a conditional write must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,8 +238,12 @@ pub trait Store: Send + Sync {
     /// event): [`Begin::Fresh`] and held for `lease` when nobody holds it,
     /// [`Begin::InProgress`] while an unfinished holder's lease runs, and
     /// [`Begin::Done`] once [`Store::finish`] recorded it. Atomic.
-    async fn begin(&self, key: &str, lease: Duration, now: DateTime<Utc>)
-    -> Result<Begin, StoreError>;
+    async fn begin(
+        &self,
+        key: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Begin, StoreError>;
 
     /// Records the work of `key` as done, remembered for `keep`.
     async fn finish(&self, key: &str, keep: Duration, now: DateTime<Utc>)
@@ -271,11 +275,13 @@ pub trait Store: Send + Sync {
 
     /// Records a dispatch about to be made, unless it is recorded already;
     /// returns the stored record either way.
-    async fn create_dispatch(&self, record: &DispatchRecord)
-    -> Result<DispatchRecord, StoreError>;
+    async fn create_dispatch(&self, record: &DispatchRecord) -> Result<DispatchRecord, StoreError>;
     /// Marks a recorded dispatch as sent (the call went through).
-    async fn mark_dispatch_sent(&self, repo: &RepoName, dispatch_id: &str)
-    -> Result<(), StoreError>;
+    async fn mark_dispatch_sent(
+        &self,
+        repo: &RepoName,
+        dispatch_id: &str,
+    ) -> Result<(), StoreError>;
     /// Links `run_id` to a recorded dispatch (and marks it sent) unless
     /// another run is linked already. Returns the run linked after the
     /// call (`run_id`, or the one that was there first), `None` when no
@@ -327,4 +333,79 @@ pub fn rollback_target(history: &[DeployRecord]) -> Option<Sha> {
         .map(|d| &d.sha)
         .find(|s| *s != current)
         .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::machine::Reaction;
+
+    fn record() -> GateRecord {
+        GateRecord::new(GateState::new(
+            PrKey {
+                repo: RepoName::parse("acme/widgets").unwrap(),
+                number: 42,
+            },
+            "alice",
+            Sha::parse(&"a".repeat(40)).unwrap(),
+            "main",
+            Some(1),
+            Utc::now(),
+        ))
+    }
+
+    #[test]
+    fn check_run_updates_do_not_pile_up() {
+        let mut r = record();
+        for _ in 0..10 {
+            r.enqueue(vec![Action::SyncCheckRun], None);
+        }
+        let ids: Vec<u64> = r.pending.iter().map(|p| p.id).collect();
+        assert_eq!(ids, vec![9, 10], "the newest and the one before it");
+    }
+
+    #[test]
+    fn the_outbox_is_bounded_but_never_drops_a_dispatch() {
+        let mut r = record();
+        let state = r.state.clone();
+        let deploy = crate::gate::Deploy {
+            dispatch_id: "42-staging-aaaaaaa-1".into(),
+            environment: crate::domain::Environment::Staging,
+            kind: crate::gate::DeployKind::Promote,
+            sha: state.head_sha.clone(),
+            requested_by: "quinn".into(),
+            at: Utc::now(),
+            run_id: None,
+            status: crate::gate::DeployStatus::Pending,
+            finished_at: None,
+            run_url: None,
+        };
+        r.enqueue(
+            vec![Action::Dispatch {
+                workflow: "cd-stage.yml".into(),
+                git_ref: "main".into(),
+                deploy,
+            }],
+            None,
+        );
+        for i in 0..1000 {
+            let queued = r.enqueue(
+                vec![
+                    Action::React {
+                        comment_id: i,
+                        reaction: Reaction::Accepted,
+                    },
+                    Action::Reply {
+                        body: "x".repeat(2000),
+                    },
+                ],
+                Some("d"),
+            );
+            assert_eq!(queued.len(), 2, "the newest are kept");
+        }
+        assert_eq!(r.pending.len(), MAX_PENDING);
+        assert!(matches!(r.pending[0].action, Action::Dispatch { .. }));
+        let bytes = serde_json::to_vec(&r).unwrap().len();
+        assert!(bytes < 200_000, "{bytes} bytes: far below 400 KB");
+    }
 }

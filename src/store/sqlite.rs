@@ -83,12 +83,16 @@ fn nanos(at: DateTime<Utc>) -> i64 {
 fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     for (table, column, definition) in ADDED_COLUMNS {
         let present: bool = c
-            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))
             .and_then(|mut st| st.exists(params![column]))
             .map_err(unavailable)?;
         if !present {
-            c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
-                .map_err(unavailable)?;
+            c.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))
+            .map_err(unavailable)?;
         }
     }
     c.execute_batch("CREATE INDEX IF NOT EXISTS deploys_at ON deploys (repo, environment, at_ns)")
@@ -419,10 +423,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_dispatch(
-        &self,
-        record: &DispatchRecord,
-    ) -> Result<DispatchRecord, StoreError> {
+    async fn create_dispatch(&self, record: &DispatchRecord) -> Result<DispatchRecord, StoreError> {
         let data = to_json(record)?;
         let repo = record.repo.to_string();
         let id = record.deploy.dispatch_id.clone();
