@@ -18,6 +18,13 @@ pub const FULL: &str = "acme/widgets";
 pub const INSTALLATION: u64 = 4242;
 pub const MAIN_HEAD: &str = "e5bd3914e2e596debea16f433f57875b5b90bcd6";
 pub const TOKEN: &str = "ghs_fake_installation_token";
+/// gatebot's App in this world: id 777, slug `gatebot`; its bot is
+/// `gatebot[bot]`, the actor of the runs its dispatches start.
+pub const APP_ID: u64 = 777;
+pub const APP_SLUG: &str = "gatebot";
+pub const BOT: &str = "gatebot[bot]";
+/// The App GitHub Actions' check runs come from.
+pub const ACTIONS_APP_ID: u64 = 15368;
 
 #[derive(Debug, Clone)]
 pub struct Pr {
@@ -31,6 +38,8 @@ pub struct Pr {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckRun {
     pub id: u64,
+    /// The App that made it.
+    pub app_id: u64,
     pub sha: String,
     pub name: String,
     pub status: String,
@@ -43,7 +52,10 @@ pub struct CheckRun {
 pub struct Dispatch {
     pub workflow: String,
     pub body: Value,
+    /// The run it started (whether or not its id was returned).
     pub run_id: Option<u64>,
+    /// Whether the answer carried the run's id (`return_run_details`).
+    pub returned_run: bool,
 }
 
 impl Dispatch {
@@ -59,6 +71,36 @@ pub struct Run {
     pub display_title: String,
     pub status: String,
     pub conclusion: Option<String>,
+    /// `workflow_dispatch` for dispatched runs.
+    pub event: String,
+    /// The branch the workflow ran from.
+    pub head_branch: String,
+    /// `head_repository.full_name` (another for a fork).
+    pub head_repository: String,
+    pub actor: String,
+    pub triggering_actor: String,
+    /// Last change (for a completed run, when it completed).
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Run {
+    /// A run someone started by hand: `workflow_dispatch` of `workflow`
+    /// on `main` by `actor`, named `title`.
+    pub fn manual(id: u64, workflow: &str, title: &str, actor: &str) -> Run {
+        Run {
+            id,
+            workflow: workflow.into(),
+            display_title: title.into(),
+            status: "waiting".into(),
+            conclusion: None,
+            event: "workflow_dispatch".into(),
+            head_branch: "main".into(),
+            head_repository: FULL.into(),
+            actor: actor.into(),
+            triggering_actor: actor.into(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -96,12 +138,19 @@ pub struct World {
     pub refuse_run_details: bool,
     /// The next dispatch answers 502; `Some(true)`: after creating the run.
     pub dispatch_outage: Option<bool>,
+    /// Requests whose path contains the string are answered this much
+    /// later (after they took effect).
+    pub slow: Vec<(String, std::time::Duration)>,
     /// The App's webhook delivery log: (id, guid, status_code).
     pub hook_deliveries: Vec<(u64, String, u16)>,
     /// Attempts gatebot asked to redeliver.
     pub redelivered: Vec<u64>,
     /// Requests without the installation token.
     pub unauthenticated: Vec<String>,
+    /// How often `GET /app` was read.
+    pub app_reads: u32,
+    /// Every request, as `METHOD /path`.
+    pub requests: Vec<String>,
     next_id: u64,
 }
 
@@ -150,7 +199,18 @@ struct Responder {
 impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut w = self.world.lock().unwrap();
-        route(&mut w, req, &self.base)
+        w.requests
+            .push(format!("{} {}", req.method.as_str(), req.url.path()));
+        let delay = w
+            .slow
+            .iter()
+            .find(|(p, _)| req.url.path().contains(p.as_str()))
+            .map(|(_, d)| *d);
+        let answer = route(&mut w, req, &self.base);
+        match delay {
+            Some(d) => answer.set_delay(d),
+            None => answer,
+        }
     }
 }
 
@@ -170,6 +230,22 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
         .unwrap_or("")
         .to_string();
 
+    if segs.as_slice() == ["app"] {
+        if auth
+            .strip_prefix("Bearer ")
+            .unwrap_or("")
+            .split('.')
+            .count()
+            != 3
+        {
+            return json_response(401, json!({"message": "App JWT required"}));
+        }
+        w.app_reads += 1;
+        return json_response(
+            200,
+            json!({"id": APP_ID, "slug": APP_SLUG, "name": "gatebot"}),
+        );
+    }
     // App JWT → installation token.
     if let ["app", "installations", id, "access_tokens"] = segs.as_slice() {
         let jwt = auth.strip_prefix("Bearer ").unwrap_or("");
@@ -326,7 +402,7 @@ fn repo_route(
                 .check_runs
                 .iter()
                 .filter(|c| c.sha == *sha)
-                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha}))
+                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha, "app": {"id": c.app_id, "slug": if c.app_id == APP_ID { APP_SLUG } else { "github-actions" }}}))
                 .collect();
             json_response(200, json!({"total_count": runs.len(), "check_runs": runs}))
         }
@@ -335,6 +411,7 @@ fn repo_route(
             let id = w.id();
             w.check_runs.push(CheckRun {
                 id,
+                app_id: APP_ID,
                 sha: b["head_sha"].as_str().unwrap_or_default().to_string(),
                 name: b["name"].as_str().unwrap_or_default().to_string(),
                 status: b["status"].as_str().unwrap_or("queued").to_string(),
@@ -353,6 +430,13 @@ fn repo_route(
             else {
                 return not_found();
             };
+            // An App may only update its own check runs.
+            if run.app_id != APP_ID {
+                return json_response(
+                    403,
+                    json!({"message": "Invalid app_id `777` - check run can only be modified by the GitHub App that created it."}),
+                );
+            }
             if let Some(s) = b["status"].as_str() {
                 run.status = s.to_string();
             }
@@ -394,6 +478,12 @@ fn repo_route(
                 display_title: title,
                 status: "queued".into(),
                 conclusion: None,
+                event: "workflow_dispatch".into(),
+                head_branch: b["ref"].as_str().unwrap_or_default().to_string(),
+                head_repository: FULL.into(),
+                actor: BOT.into(),
+                triggering_actor: BOT.into(),
+                updated_at: chrono::Utc::now(),
             });
             let details = b["return_run_details"].as_bool() == Some(true);
             if w.dispatch_outage.take() == Some(true) {
@@ -401,13 +491,15 @@ fn repo_route(
                     workflow: file.to_string(),
                     body: b,
                     run_id: Some(id),
+                    returned_run: false,
                 });
                 return json_response(502, json!({"message": "Bad Gateway"}));
             }
             w.dispatches.push(Dispatch {
                 workflow: file.to_string(),
                 body: b,
-                run_id: details.then_some(id),
+                run_id: Some(id),
+                returned_run: details,
             });
             if details {
                 json_response(
@@ -428,6 +520,8 @@ fn repo_route(
                 .iter()
                 .rev()
                 .filter(|r| r.workflow == *file)
+                .filter(|r| query.get("event").is_none_or(|e| *e == r.event))
+                .filter(|r| query.get("branch").is_none_or(|b| *b == r.head_branch))
                 .map(run_json)
                 .collect();
             json_response(
@@ -469,15 +563,23 @@ fn repo_route(
     }
 }
 
-fn run_json(r: &Run) -> Value {
+pub fn run_json(r: &Run) -> Value {
     json!({
         "id": r.id,
+        "run_attempt": 1,
+        "name": r.workflow.trim_end_matches(".yml"),
+        "path": format!(".github/workflows/{}", r.workflow),
         "display_title": r.display_title,
         "status": r.status,
         "conclusion": r.conclusion,
-        "event": "workflow_dispatch",
-        "head_branch": "main",
+        "event": r.event,
+        "head_branch": r.head_branch,
         "head_sha": MAIN_HEAD,
+        "head_repository": {"full_name": r.head_repository},
+        "repository": {"full_name": FULL},
+        "actor": {"login": r.actor, "type": if r.actor.ends_with("[bot]") { "Bot" } else { "User" }},
+        "triggering_actor": {"login": r.triggering_actor, "type": if r.triggering_actor.ends_with("[bot]") { "Bot" } else { "User" }},
+        "updated_at": r.updated_at.to_rfc3339(),
         "html_url": format!("https://github.com/{FULL}/actions/runs/{}", r.id),
     })
 }

@@ -34,7 +34,12 @@ pub struct TestApp {
     next: AtomicU64,
 }
 
-fn fixture(name: &str) -> Value {
+/// The current time as GitHub writes it (RFC 3339, UTC).
+pub fn now_stamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists"))
         .expect("fixture is JSON")
@@ -119,7 +124,12 @@ impl TestApp {
             },
         )
         .expect("octocrab");
-        let app = Arc::new(App::new(store.clone(), Arc::new(gh)));
+        let mut app = App::new(store.clone(), Arc::new(gh));
+        // The fake GitHub stamps times with this process's clock, so there
+        // is no skew between two clocks to allow for (the margin itself is
+        // tested in `stale_commands`).
+        app.clock_skew = chrono::Duration::zero();
+        let app = Arc::new(app);
         let state = Arc::new(HttpState {
             app: app.clone(),
             secrets: WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets"),
@@ -236,6 +246,7 @@ impl TestApp {
             let id = 5000 + w.check_runs.len() as u64;
             w.check_runs.push(crate::fake_github::CheckRun {
                 id,
+                app_id: crate::fake_github::ACTIONS_APP_ID,
                 sha: sha.into(),
                 name: name.into(),
                 status: "completed".into(),
@@ -266,6 +277,8 @@ impl TestApp {
         p["comment"]["body"] = json!(body);
         p["comment"]["user"]["login"] = json!(login);
         p["comment"]["user"]["type"] = json!("User");
+        // Written now, as GitHub stamps it.
+        p["comment"]["created_at"] = json!(now_stamp());
         p["sender"]["login"] = json!(login);
         p["installation"] = json!({"id": INSTALLATION});
         p
@@ -280,16 +293,38 @@ impl TestApp {
         (id, status)
     }
 
+    /// A `workflow_run.completed` delivery for the fake's run `run_id`,
+    /// carrying the run's fields as GitHub would.
     pub fn run_payload(&self, run_id: u64, conclusion: &str) -> Value {
-        let (title, workflow) = {
+        let run = {
             let w = self.github.world();
             let r = w.runs.iter().find(|r| r.id == run_id).expect("run exists");
-            (r.display_title.clone(), r.workflow.clone())
+            crate::fake_github::run_json(r)
         };
         let mut p = fixture("workflow_run.completed");
-        p["workflow_run"]["id"] = json!(run_id);
-        p["workflow_run"]["display_title"] = json!(title);
-        p["workflow_run"]["path"] = json!(format!(".github/workflows/{workflow}"));
+        for field in [
+            "id",
+            "name",
+            "path",
+            "display_title",
+            "event",
+            "head_branch",
+            "head_repository",
+            "actor",
+            "triggering_actor",
+            "updated_at",
+        ] {
+            let value = run[field].clone();
+            if field == "head_repository" || field == "actor" || field == "triggering_actor" {
+                // Keep the fixture's other fields; change the identifying ones.
+                for (k, v) in value.as_object().into_iter().flatten() {
+                    p["workflow_run"][field][k] = v.clone();
+                }
+            } else {
+                p["workflow_run"][field] = value;
+            }
+        }
+        p["workflow_run"]["status"] = json!("completed");
         p["workflow_run"]["conclusion"] = json!(conclusion);
         p["workflow_run"]["head_sha"] = json!(MAIN_HEAD);
         p["installation"] = json!({"id": INSTALLATION});
@@ -304,6 +339,7 @@ impl TestApp {
             let run = w.runs.iter_mut().find(|r| r.id == run_id).expect("run");
             run.status = "completed".into();
             run.conclusion = Some(conclusion.into());
+            run.updated_at = chrono::Utc::now();
             run_id
         };
         assert_eq!(

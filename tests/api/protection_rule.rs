@@ -35,13 +35,12 @@ async fn approves_the_production_run_gatebot_dispatched() {
 async fn rejects_a_manual_dispatch_of_the_prod_workflow() {
     let (app, _) = prod_dispatched().await;
     // Someone runs cd-prod.yml by hand: a run gatebot never dispatched.
-    app.github.world().runs.push(Run {
-        id: 77_777,
-        workflow: "cd-prod.yml".into(),
-        display_title: "production 0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c [manual]".into(),
-        status: "waiting".into(),
-        conclusion: None,
-    });
+    app.github.world().runs.push(Run::manual(
+        77_777,
+        "cd-prod.yml",
+        "production 0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c [manual]",
+        "mallory",
+    ));
     app.send(
         "deployment_protection_rule",
         &app.protection_payload(77_777, "production"),
@@ -64,13 +63,10 @@ async fn rejects_a_run_that_copies_a_real_dispatch_id() {
         .unwrap()
         .display_title
         .clone();
-    app.github.world().runs.push(Run {
-        id: 88_888,
-        workflow: "cd-prod.yml".into(),
-        display_title: title,
-        status: "waiting".into(),
-        conclusion: None,
-    });
+    app.github
+        .world()
+        .runs
+        .push(Run::manual(88_888, "cd-prod.yml", &title, "mallory"));
     app.send(
         "deployment_protection_rule",
         &app.protection_payload(88_888, "production"),
@@ -121,7 +117,7 @@ async fn a_run_of_another_workflow_copying_the_dispatch_id_does_not_complete_the
     assert_eq!(app.send("workflow_run", &p).await, "ignored");
     let mut p = app.run_payload(run, "success");
     p["workflow_run"]["id"] = serde_json::json!(99_998);
-    assert_eq!(app.send("workflow_run", &p).await, "processed");
+    assert_eq!(app.send("workflow_run", &p).await, "ignored");
     // Same workflow, other run id: the dispatch is linked to `run`, so the
     // gate ignores it and production is still deploying.
     let status = app
