@@ -111,6 +111,24 @@ impl TestApp {
     }
 
     pub async fn spawn_on(github: FakeGitHub, store: Arc<dyn Store>) -> TestApp {
+        // The fake GitHub stamps times with this process's clock, so there
+        // is no skew between two clocks to allow for (the margin itself is
+        // tested in `stale_commands`).
+        Self::spawn_with_clock_skew(github, store, chrono::Duration::zero()).await
+    }
+
+    /// The default world, with gatebot allowing `skew` between its clock
+    /// and GitHub's (production allows [`gatebot::gate::machine::CLOCK_SKEW`]).
+    pub async fn spawn_with_skew(skew: chrono::Duration) -> TestApp {
+        let app = Self::spawn().await;
+        Self::spawn_with_clock_skew(app.github.clone(), app.store.clone(), skew).await
+    }
+
+    async fn spawn_with_clock_skew(
+        github: FakeGitHub,
+        store: Arc<dyn Store>,
+        skew: chrono::Duration,
+    ) -> TestApp {
         let key = std::fs::read_to_string(format!(
             "{}/tests/fixtures/test-app-key.pem",
             env!("CARGO_MANIFEST_DIR")
@@ -125,10 +143,7 @@ impl TestApp {
         )
         .expect("octocrab");
         let mut app = App::new(store.clone(), Arc::new(gh));
-        // The fake GitHub stamps times with this process's clock, so there
-        // is no skew between two clocks to allow for (the margin itself is
-        // tested in `stale_commands`).
-        app.clock_skew = chrono::Duration::zero();
+        app.clock_skew = skew;
         let app = Arc::new(app);
         let state = Arc::new(HttpState {
             app: app.clone(),
@@ -155,6 +170,44 @@ impl TestApp {
     /// The application behind the router (for reconcile passes).
     pub fn app(&self) -> Arc<App> {
         self.app.clone()
+    }
+
+    /// A reconcile pass as if the settle time had passed.
+    pub async fn reconcile_settled(&self) -> gatebot::reconcile::Report {
+        gatebot::reconcile::run(&self.app, chrono::Duration::zero())
+            .await
+            .expect("reconcile pass")
+    }
+
+    /// PR #42's gate state as stored.
+    pub async fn state(&self) -> gatebot::gate::GateState {
+        let key = gatebot::domain::PrKey {
+            repo: gatebot::domain::RepoName::parse(FULL).expect("repo"),
+            number: PR,
+        };
+        self.store
+            .load_gate(&key)
+            .await
+            .expect("store")
+            .expect("a record for #42")
+            .value
+            .state
+    }
+
+    /// The answers to the protection-rule reviews, in order: (run, state, comment).
+    pub fn reviews(&self) -> Vec<(u64, String, String)> {
+        self.github
+            .world()
+            .reviews
+            .iter()
+            .map(|(run, b)| {
+                (
+                    *run,
+                    b["state"].as_str().unwrap_or_default().to_string(),
+                    b["comment"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
     }
 
     pub fn delivery_id(&self) -> String {
