@@ -78,10 +78,7 @@ fn commands(c: &mut Criterion) {
 fn gate(c: &mut Criterion) {
     let config = RepoConfig::default();
     let now = Utc::now();
-    let policy = Policy {
-        config: &config,
-        now,
-    };
+    let policy = Policy::new(&config, now);
     let sha = Sha::parse("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c").unwrap();
     let pr = PrKey {
         repo: RepoName::parse("acme/widgets").unwrap(),
@@ -104,7 +101,7 @@ fn gate(c: &mut Criterion) {
             authorized: true,
         },
         command: Command::Lgtm,
-        observed_head: sha,
+        written_at: Some(now),
         rollback_target: None,
     };
     c.bench_function("gate::apply /lgtm → stage dispatch", |b| {
@@ -170,6 +167,27 @@ fn webhook_end_to_end(c: &mut Criterion) {
                 let mut p = template.clone();
                 p["comment"]["id"] = serde_json::json!(100_000 + i);
                 p["comment"]["body"] = serde_json::json!("/gates");
+                let body = serde_json::to_vec(&p).unwrap();
+                let resp = rt
+                    .block_on(send("issue_comment", format!("bench-{i}"), body))
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+            })
+        },
+    );
+    // One comment of 2,500 command lines anyone may use: gatebot acts on
+    // the first few, answers the rest with one note, in one reply.
+    let flood: String = (0..2500)
+        .map(|i| if i % 2 == 0 { "/gates\n" } else { "/help\n" })
+        .collect();
+    c.bench_function(
+        "webhook end to end: 2,500-line /gates + /help comment (dry-run, SQLite file)",
+        |b| {
+            b.iter(|| {
+                let i = n.fetch_add(1, Ordering::Relaxed);
+                let mut p = template.clone();
+                p["comment"]["id"] = serde_json::json!(100_000 + i);
+                p["comment"]["body"] = serde_json::json!(flood);
                 let body = serde_json::to_vec(&p).unwrap();
                 let resp = rt
                     .block_on(send("issue_comment", format!("bench-{i}"), body))

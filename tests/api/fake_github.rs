@@ -138,6 +138,9 @@ pub struct World {
     pub refuse_run_details: bool,
     /// The next dispatch answers 502; `Some(true)`: after creating the run.
     pub dispatch_outage: Option<bool>,
+    /// Requests whose path contains the string are refused with this
+    /// status, every time (an outage of one API), before they take effect.
+    pub broken: Vec<(String, u16)>,
     /// Requests whose path contains the string are answered this much
     /// later (after they took effect).
     pub slow: Vec<(String, std::time::Duration)>,
@@ -294,6 +297,9 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
             }
             _ => not_found(),
         };
+    }
+    if let Some((_, status)) = w.broken.iter().find(|(p, _)| path.contains(p.as_str())) {
+        return json_response(*status, json!({"message": "injected outage"}));
     }
     if let Some(i) = w
         .fail_next

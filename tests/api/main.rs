@@ -5,6 +5,7 @@
 mod fake_github;
 mod harness;
 
+mod comment_flood;
 mod config_source;
 mod dedupe;
 mod dry_run_cli;
