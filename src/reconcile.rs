@@ -34,8 +34,6 @@ const SETTLE: Duration = Duration::minutes(2);
 const MAX_ATTEMPTS: usize = 5;
 /// How many PRs a pass serves at once.
 const CONCURRENT_PRS: usize = 4;
-/// The most time one PR gets in a pass.
-const PR_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
@@ -97,7 +95,8 @@ pub async fn run(app: &App, settle: Duration) -> Result<Report, crate::store::St
     report.prs_with_pending = pending.len();
     let completed: Vec<usize> = futures_util::stream::iter(pending)
         .map(|pr| async move {
-            app.perform_all_pending(&pr, settle, Instant::now() + PR_BUDGET)
+            // Each PR gets the webhook's effects budget per pass.
+            app.perform_all_pending(&pr, settle, Instant::now() + app.effects_budget)
                 .await
         })
         .buffer_unordered(CONCURRENT_PRS)
@@ -110,7 +109,7 @@ pub async fn run(app: &App, settle: Duration) -> Result<Report, crate::store::St
     let results: Vec<(PrKey, Result<usize, crate::app::AppError>)> =
         futures_util::stream::iter(watched)
             .map(|pr| async move {
-                let r = tokio::time::timeout(PR_BUDGET, watch(app, &pr, settle))
+                let r = tokio::time::timeout(app.effects_budget * 2, watch(app, &pr, settle))
                     .await
                     .unwrap_or_else(|_| {
                         Err(crate::app::AppError::Store(

@@ -25,6 +25,25 @@ pub const DEFAULT_CONFIG: &str = "required_checks: [build]\n";
 
 static NEXT_TABLE: AtomicU64 = AtomicU64::new(0);
 
+/// Settings of gatebot that tests change.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// The fake GitHub stamps times with this process's clock, so by
+    /// default there is no skew between two clocks to allow for (the
+    /// production margin is tested in `stale_commands`).
+    pub clock_skew: chrono::Duration,
+    pub effects_budget: std::time::Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            clock_skew: chrono::Duration::zero(),
+            effects_budget: gatebot::app::EFFECTS_BUDGET,
+        }
+    }
+}
+
 pub struct TestApp {
     pub url: String,
     app: Arc<App>,
@@ -111,24 +130,16 @@ impl TestApp {
     }
 
     pub async fn spawn_on(github: FakeGitHub, store: Arc<dyn Store>) -> TestApp {
-        // The fake GitHub stamps times with this process's clock, so there
-        // is no skew between two clocks to allow for (the margin itself is
-        // tested in `stale_commands`).
-        Self::spawn_with_clock_skew(github, store, chrono::Duration::zero()).await
+        Self::spawn_on_tuned(github, store, Tuning::default()).await
     }
 
-    /// The default world, with gatebot allowing `skew` between its clock
-    /// and GitHub's (production allows [`gatebot::gate::machine::CLOCK_SKEW`]).
-    pub async fn spawn_with_skew(skew: chrono::Duration) -> TestApp {
+    /// The default world, with gatebot tuned otherwise.
+    pub async fn spawn_tuned(tuning: Tuning) -> TestApp {
         let app = Self::spawn().await;
-        Self::spawn_with_clock_skew(app.github.clone(), app.store.clone(), skew).await
+        Self::spawn_on_tuned(app.github.clone(), app.store.clone(), tuning).await
     }
 
-    async fn spawn_with_clock_skew(
-        github: FakeGitHub,
-        store: Arc<dyn Store>,
-        skew: chrono::Duration,
-    ) -> TestApp {
+    async fn spawn_on_tuned(github: FakeGitHub, store: Arc<dyn Store>, tuning: Tuning) -> TestApp {
         let key = std::fs::read_to_string(format!(
             "{}/tests/fixtures/test-app-key.pem",
             env!("CARGO_MANIFEST_DIR")
@@ -143,7 +154,8 @@ impl TestApp {
         )
         .expect("octocrab");
         let mut app = App::new(store.clone(), Arc::new(gh));
-        app.clock_skew = skew;
+        app.clock_skew = tuning.clock_skew;
+        app.effects_budget = tuning.effects_budget;
         let app = Arc::new(app);
         let state = Arc::new(HttpState {
             app: app.clone(),
@@ -162,7 +174,11 @@ impl TestApp {
             url: format!("http://{addr}"),
             github,
             store,
-            client: reqwest::Client::new(),
+            // GitHub gives up on a delivery after 10 seconds.
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("client"),
             next: AtomicU64::new(1),
         }
     }
@@ -335,6 +351,32 @@ impl TestApp {
         p["sender"]["login"] = json!(login);
         p["installation"] = json!({"id": INSTALLATION});
         p
+    }
+
+    /// Opens another PR `number` by alice at `sha` (GitHub, then the delivery).
+    pub async fn open_other_pr(&self, number: u64, sha: &str) {
+        self.github.world().prs.insert(
+            number,
+            Pr {
+                head: sha.into(),
+                author: "alice".into(),
+                state: "open".into(),
+                base: "main".into(),
+                head_ref: format!("feature/{number}"),
+            },
+        );
+        let mut p = self.pr_payload("opened", sha);
+        p["number"] = json!(number);
+        p["pull_request"]["number"] = json!(number);
+        assert_eq!(self.send("pull_request", &p).await, "processed");
+    }
+
+    /// Posts a comment on PR `number`; returns its id and the delivery status.
+    pub async fn comment_on(&self, number: u64, login: &str, body: &str) -> (u64, String) {
+        let id = 1000 + self.next.fetch_add(1, Ordering::SeqCst);
+        let mut p = self.comment_payload(id, login, body);
+        p["issue"]["number"] = json!(number);
+        (id, self.send("issue_comment", &p).await)
     }
 
     /// Posts a comment; returns its id and the delivery status.

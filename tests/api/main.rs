@@ -16,6 +16,7 @@ mod ignored_commands;
 mod lambda;
 mod lifecycle;
 mod new_push;
+mod outbox_progress;
 mod permissions;
 mod protection_rule;
 mod quorum;

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::harness::{SHA1, SHA2, TestApp};
+use crate::harness::{SHA1, SHA2, TestApp, Tuning};
 
 /// `/approve` written while the head was SHA1, delivered after SHA2 was
 /// pushed and processed: it must not approve SHA2.
@@ -97,7 +97,11 @@ async fn a_command_written_after_the_push_counts() {
 /// cannot tell which came first — and one written after it counts.
 #[tokio::test]
 async fn the_clock_skew_margin_end_to_end() {
-    let app = TestApp::spawn_with_skew(gatebot::gate::machine::CLOCK_SKEW).await;
+    let app = TestApp::spawn_tuned(Tuning {
+        clock_skew: gatebot::gate::machine::CLOCK_SKEW,
+        ..Tuning::default()
+    })
+    .await;
     app.open_pr().await;
     app.ci_green(SHA1).await;
     let (id, _) = app.comment("quinn", "/lgtm").await;
