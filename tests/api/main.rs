@@ -19,6 +19,7 @@ mod new_push;
 mod outbox_progress;
 mod permissions;
 mod protection_rule;
+mod queued_dispatch;
 mod quorum;
 mod reconcile;
 mod rollback;
