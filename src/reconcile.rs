@@ -144,14 +144,8 @@ async fn watch(app: &App, pr: &PrKey, settle: Duration) -> Result<usize, crate::
     let repo = repo_ref(&state);
     let (config, error) = app.config(&repo, &state.default_branch).await?;
     let info = app.github.pull_request(&repo, pr.number).await?;
-    let mut facts = vec![
-        Fact::Config { error },
-        Fact::Observed {
-            open: info.open,
-            head: info.head_sha,
-            base_ref: info.base_ref,
-        },
-    ];
+    let mut facts = vec![Fact::Config { error }];
+    facts.extend(app.pr_facts(&repo, &info, &config, false).await?);
     let verify = state.verification.as_ref().and_then(|v| v.run.as_ref());
     let in_flight: Vec<&Deploy> = [state.stage.as_ref(), state.prod.as_ref(), verify]
         .into_iter()

@@ -63,14 +63,6 @@ fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
 }
 
-/// GitHub's current view of the PR, as a fact.
-fn observed(pr: &PullRequestInfo) -> Fact {
-    Fact::Observed {
-        open: pr.open,
-        head: pr.head_sha.clone(),
-        base_ref: pr.base_ref.clone(),
-    }
-}
 
 /// Gate commands bind to a head and count only on a green CI.
 fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
@@ -87,6 +79,49 @@ fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
 }
 
 impl App {
+    /// GitHub's current view of the PR as facts: what it is, and — when
+    /// `ci_wanted`, or when the stored record disagrees with it (the gates
+    /// will start again and need CI) — CI's verdict on its head now.
+    pub async fn pr_facts(
+        &self,
+        repo: &RepoRef,
+        pr: &PullRequestInfo,
+        config: &crate::config::RepoConfig,
+        ci_wanted: bool,
+    ) -> Result<Vec<Fact>, AppError> {
+        let mut facts = vec![Fact::Observed {
+            open: pr.open,
+            head: pr.head_sha.clone(),
+            base_ref: pr.base_ref.clone(),
+        }];
+        if !pr.open {
+            return Ok(facts);
+        }
+        let disagrees = || async {
+            let key = PrKey {
+                repo: repo.name.clone(),
+                number: pr.number,
+            };
+            Ok::<bool, AppError>(match self.store.load_gate(&key).await? {
+                Some(v) => {
+                    let s = v.value.state;
+                    !s.open
+                        || s.head_sha != pr.head_sha
+                        || s.base_ref.as_deref().is_some_and(|b| b != pr.base_ref)
+                }
+                None => true,
+            })
+        };
+        if ci_wanted || disagrees().await? {
+            let runs = self.github.check_runs(repo, &pr.head_sha).await?;
+            facts.push(Fact::Ci {
+                sha: pr.head_sha.clone(),
+                status: ci::evaluate(&runs, &config.required_checks, self.github.app_id()),
+            });
+        }
+        Ok(facts)
+    }
+
     /// Handles one verified delivery.
     pub async fn handle(
         &self,
@@ -167,20 +202,13 @@ impl App {
                 "{key} closed before gatebot saw it"
             )));
         }
-        let mut facts = vec![config_fact(error), observed(&pr)];
+        let mut facts = vec![config_fact(error)];
         if e.action == PullRequestAction::Opened {
             facts.push(Fact::Opened);
         }
         // CI may already have finished for this head (checks that ran
         // before the PR was opened or reopened): read its verdict now.
-        if pr.open {
-            let runs = self.github.check_runs(&repo, &pr.head_sha).await?;
-            let status = ci::evaluate(&runs, &config.required_checks, self.github.app_id());
-            facts.push(Fact::Ci {
-                sha: pr.head_sha.clone(),
-                status,
-            });
-        }
+        facts.extend(self.pr_facts(&repo, &pr, &config, true).await?);
         let init = initial_state(&repo, &pr, branch);
         let state = self
             .transition(&repo, &key, Some(&init), &facts, &config, Some(d))
@@ -234,17 +262,11 @@ impl App {
         let pr = self.github.pull_request(repo, e.issue.number).await?;
         let (config, error) = self.config(repo, branch).await?;
         let written_at = parse_time(e.comment.created_at.as_deref());
-        let mut facts = vec![config_fact(error), observed(&pr)];
+        let mut facts = vec![config_fact(error)];
         // A gate command acts on CI's verdict as GitHub has it now (a
         // re-run may have turned it red since gatebot last heard).
-        if pr.open && parsed.iter().any(is_gate_command) {
-            let runs = self.github.check_runs(repo, &pr.head_sha).await?;
-            let status = ci::evaluate(&runs, &config.required_checks, self.github.app_id());
-            facts.push(Fact::Ci {
-                sha: pr.head_sha.clone(),
-                status,
-            });
-        }
+        let ci_wanted = parsed.iter().any(is_gate_command);
+        facts.extend(self.pr_facts(repo, &pr, &config, ci_wanted).await?);
         let mut roles = Roles::new(self.github.as_ref(), repo, &config, &login);
         let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
         let mut names = Vec::new();

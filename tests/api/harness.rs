@@ -330,7 +330,27 @@ impl TestApp {
         p["check_run"]["name"] = json!(name);
         p["check_run"]["head_sha"] = json!(sha);
         p["check_run"]["conclusion"] = json!(conclusion);
-        p["check_run"]["pull_requests"][0]["number"] = json!(PR);
+        // As GitHub does: the open PRs whose head is `sha`.
+        let template = p["check_run"]["pull_requests"][0].clone();
+        let prs: Vec<Value> = {
+            let w = self.github.world();
+            let mut numbers: Vec<u64> = w
+                .prs
+                .iter()
+                .filter(|(_, pr)| pr.head == sha && pr.state == "open")
+                .map(|(n, _)| *n)
+                .collect();
+            numbers.sort_unstable();
+            numbers
+                .into_iter()
+                .map(|n| {
+                    let mut e = template.clone();
+                    e["number"] = json!(n);
+                    e
+                })
+                .collect()
+        };
+        p["check_run"]["pull_requests"] = json!(prs);
         p["installation"] = json!({"id": INSTALLATION});
         self.send("check_run", &p).await;
     }
@@ -424,6 +444,29 @@ impl TestApp {
         p["workflow_run"]["head_sha"] = json!(MAIN_HEAD);
         p["installation"] = json!({"id": INSTALLATION});
         p
+    }
+
+    /// Completes the run of dispatch number `index` (0-based) at `at`.
+    pub async fn finish_dispatch_at(
+        &self,
+        index: usize,
+        conclusion: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let run_id = {
+            let mut w = self.github.world();
+            let run_id = w.dispatches[index].run_id.expect("dispatch has a run");
+            let run = w.runs.iter_mut().find(|r| r.id == run_id).expect("run");
+            run.status = "completed".into();
+            run.conclusion = Some(conclusion.into());
+            run.updated_at = at;
+            run_id
+        };
+        assert_eq!(
+            self.send("workflow_run", &self.run_payload(run_id, conclusion))
+                .await,
+            "processed"
+        );
     }
 
     /// Completes the run of dispatch number `index` (0-based).

@@ -5,6 +5,7 @@
 mod fake_github;
 mod harness;
 
+mod check_run_ownership;
 mod comment_flood;
 mod config_source;
 mod dedupe;
@@ -16,6 +17,7 @@ mod ignored_commands;
 mod lambda;
 mod lifecycle;
 mod new_push;
+mod out_of_order;
 mod outbox_progress;
 mod permissions;
 mod protection_rule;

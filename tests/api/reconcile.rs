@@ -125,3 +125,26 @@ async fn production_is_dispatched_once_the_freeze_ends() {
     assert_eq!(w.dispatches[1].workflow, "cd-prod.yml");
     assert_eq!(w.dispatches[1].input("requested_by"), "rita");
 }
+
+/// A run GitHub returned the id of is polled on every pass, however young
+/// its dispatch: `gatebot reconcile` right after a lost event finishes it.
+#[tokio::test]
+async fn a_linked_run_is_polled_on_every_pass() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    {
+        let mut w = app.github.world();
+        let run_id = w.dispatches[0].run_id.unwrap();
+        let run = w.runs.iter_mut().find(|r| r.id == run_id).unwrap();
+        run.status = "completed".into();
+        run.conclusion = Some("success".into());
+    }
+    let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    assert_eq!(report.runs_finished, 1, "{report:?}");
+    assert_eq!(
+        app.state().await.stage(),
+        gatebot::gate::Stage::WaitingForVerification
+    );
+}

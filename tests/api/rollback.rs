@@ -90,3 +90,102 @@ async fn stage_rollback_is_for_qa() {
     assert_eq!(d.input("environment"), "staging");
     assert_eq!(d.input("rollback"), "true");
 }
+
+/// The PR deployed, was merged, then production broke: `/rollback` works on
+/// the closed PR, and its deployment is approved by the protection rule.
+#[tokio::test]
+async fn rollback_works_after_merge() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    app.comment("rita", "/approve").await;
+    app.finish_dispatch(1, "success").await;
+    app.push(SHA2).await;
+    app.ci_green(SHA2).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(2, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    app.comment("rita", "/approve").await;
+    app.finish_dispatch(3, "success").await;
+    // Merged.
+    app.github.world().prs.get_mut(&crate::harness::PR).unwrap().state = "closed".into();
+    app.send("pull_request", &app.pr_payload("closed", SHA2)).await;
+    let (qa, _) = app.comment("quinn", "/rollback prod").await;
+    assert_eq!(app.github.world().reactions_on(qa), vec!["-1"], "still needs the role");
+    let (id, _) = app.comment("rita", "/rollback prod").await;
+    let run = {
+        let w = app.github.world();
+        assert_eq!(w.reactions_on(id), vec!["+1"], "{:?}", w.comments.last());
+        let d = &w.dispatches[4];
+        assert_eq!((d.input("sha"), d.input("rollback")), (SHA1, "true"));
+        d.run_id.unwrap()
+    };
+    app.send(
+        "deployment_protection_rule",
+        &app.protection_payload(run, "production"),
+    )
+    .await;
+    assert_eq!(app.reviews()[0].1, "approved", "{}", app.reviews()[0].2);
+    app.finish_dispatch(4, "success").await;
+    let history = app
+        .store
+        .deploy_history(
+            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+            gatebot::domain::Environment::Production,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!((history[0].sha.as_str(), history[0].rollback), (SHA1, true));
+}
+
+/// Two production deploys whose completions are delivered in the reverse
+/// of the order they completed in: the one that completed last is the
+/// current deploy, and the rollback target is the other.
+async fn history_follows_completion_not_arrival(app: TestApp) {
+    let t0 = chrono::Utc::now();
+    app.through_staging().await;
+    app.comment("rita", "/approve").await; // dispatch 1: prod of SHA1 on #42
+    app.open_other_pr(43, SHA2).await;
+    app.ci_green(SHA2).await;
+    for cmd in ["/lgtm"] {
+        app.comment_on(43, "quinn", cmd).await;
+    }
+    app.finish_dispatch(2, "success").await; // #43 staging
+    app.comment_on(43, "quinn", "/verify-stage").await;
+    app.comment_on(43, "rita", "/approve").await; // dispatch 3: prod of SHA2 on #43
+    assert_eq!(app.dispatch_count(), 4);
+    // #42's deploy completed first, but its event is delivered last.
+    app.finish_dispatch_at(3, "success", t0 + chrono::Duration::minutes(20))
+        .await;
+    app.finish_dispatch_at(1, "success", t0 + chrono::Duration::minutes(10))
+        .await;
+    let history = app
+        .store
+        .deploy_history(
+            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+            gatebot::domain::Environment::Production,
+            10,
+        )
+        .await
+        .unwrap();
+    let shas: Vec<&str> = history.iter().map(|d| d.sha.as_str()).collect();
+    assert_eq!(shas, vec![SHA2, SHA1], "newest completion first");
+    let (id, _) = app.comment("rita", "/rollback prod").await;
+    let w = app.github.world();
+    assert_eq!(w.reactions_on(id), vec!["+1"]);
+    assert_eq!(w.dispatches[4].input("sha"), SHA1, "back from SHA2 to SHA1");
+}
+
+#[tokio::test]
+async fn history_follows_completion_not_arrival_on_sqlite() {
+    history_follows_completion_not_arrival(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn history_follows_completion_not_arrival_on_dynamodb() {
+    history_follows_completion_not_arrival(TestApp::spawn_on_dynamodb().await).await;
+}

@@ -1,0 +1,91 @@
+//! GitHub guarantees no delivery order. Whether a PR is open, and its head,
+//! are read from GitHub with each delivery; a stored state that disagrees
+//! heals on the next delivery or reconcile pass.
+
+use gatebot::domain::{PrKey, RepoName};
+
+use crate::harness::{PR, SHA1, TestApp};
+
+fn key() -> PrKey {
+    PrKey {
+        repo: RepoName::parse("acme/widgets").unwrap(),
+        number: PR,
+    }
+}
+
+fn set_state(app: &TestApp, state: &str) {
+    app.github.world().prs.get_mut(&PR).unwrap().state = state.into();
+}
+
+#[tokio::test]
+async fn a_closed_delivered_after_reopened_leaves_the_pr_open() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    // Closed, then reopened on GitHub; the deliveries arrive reversed.
+    set_state(&app, "closed");
+    set_state(&app, "open");
+    app.send("pull_request", &app.pr_payload("reopened", SHA1))
+        .await;
+    app.send("pull_request", &app.pr_payload("closed", SHA1))
+        .await;
+    assert!(app.state().await.open, "GitHub says open");
+    app.ci_green(SHA1).await;
+    let (id, _) = app.comment("quinn", "/lgtm").await;
+    let w = app.github.world();
+    assert_eq!(w.reactions_on(id), vec!["+1"]);
+    assert_eq!(w.dispatches.len(), 1);
+}
+
+/// A record stuck closed (however it got so) heals on the next comment.
+/// Healing starts the gates again, as a reopen does, so a gate command in
+/// that very comment is stale (written before gatebot knew the PR was
+/// open); the next one counts.
+#[tokio::test]
+async fn a_stored_state_that_disagrees_heals_on_the_next_delivery() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    let v = app.store.load_gate(&key()).await.unwrap().unwrap();
+    let mut rec = v.value;
+    rec.state.open = false;
+    app.store.save_gate(&rec, Some(v.version)).await.unwrap();
+    let (gates, _) = app.comment("randy", "/gates").await;
+    assert_eq!(app.github.world().reactions_on(gates), vec!["+1"]);
+    assert!(app.state().await.open, "healed");
+    assert!(!app.last_reply().contains("closed"), "{}", app.last_reply());
+    let (id, _) = app.comment("quinn", "/lgtm").await;
+    let w = app.github.world();
+    assert_eq!(w.reactions_on(id), vec!["+1"], "not refused as closed");
+    assert_eq!(w.dispatches.len(), 1, "CI was read back when the gates restarted");
+}
+
+/// A PR the reconciler watches (a deploy in flight) heals on its pass.
+#[tokio::test]
+async fn a_stored_state_that_disagrees_heals_on_a_reconcile_pass() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    // Stored closed, GitHub open: the staging deploy is detached.
+    let v = app.store.load_gate(&key()).await.unwrap().unwrap();
+    let mut rec = v.value;
+    rec.state.open = false;
+    rec.state.detached.extend(rec.state.stage.take());
+    app.store.save_gate(&rec, Some(v.version)).await.unwrap();
+    app.reconcile_settled().await;
+    let s = app.state().await;
+    assert!(s.open, "healed");
+    assert_eq!(s.stage(), gatebot::gate::Stage::WaitingForQa, "gates start again, CI read back");
+}
+
+/// A `closed` that is late after a reopen of a PR GitHub says is closed
+/// again is simply a close: GitHub's current state wins both ways.
+#[tokio::test]
+async fn github_says_closed_the_pr_is_closed() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    set_state(&app, "closed");
+    app.send("pull_request", &app.pr_payload("reopened", SHA1))
+        .await;
+    assert!(!app.state().await.open);
+}
