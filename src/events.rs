@@ -685,6 +685,15 @@ mod tests {
         assert!(w.completed && w.workflow_run.succeeded());
         assert_eq!(w.workflow_run.id, 9001);
         assert_eq!(w.workflow_run.dispatch_id(), Some("42-staging-0d1a26e-1"));
+        let run = w.run_info();
+        assert_eq!(run.event.as_deref(), Some("workflow_dispatch"));
+        assert_eq!(run.path.as_deref(), Some(".github/workflows/cd-stage.yml"));
+        assert_eq!(run.head_branch.as_deref(), Some("main"));
+        assert_eq!(run.head_repository.as_deref(), Some("acme/widgets"));
+        assert_eq!(run.repository.as_deref(), Some("acme/widgets"));
+        assert_eq!(run.actor.as_deref(), Some("gatebot[bot]"));
+        assert_eq!(run.triggering_actor.as_deref(), Some("gatebot[bot]"));
+        assert!(run.updated_at.is_some());
 
         let b = fixture("deployment_protection_rule.requested");
         let Event::ProtectionRule(p) = parse("deployment_protection_rule", &b).unwrap() else {

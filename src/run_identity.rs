@@ -228,45 +228,40 @@ mod tests {
         ));
     }
 
-    /// Each check, broken alone, makes the run foreign.
-    #[test]
-    fn every_check_is_needed() {
-        let cases: Vec<(&str, fn(&mut RunInfo))> = vec![
-            ("another actor", |r| r.actor = Some("mallory".into())),
-            ("re-run by someone else", |r| {
-                r.triggering_actor = Some("mallory".into())
-            }),
-            ("another branch", |r| r.head_branch = Some("evil".into())),
-            ("a fork", |r| {
-                r.head_repository = Some("mallory/widgets".into())
-            }),
-            ("another repository", |r| {
-                r.repository = Some("acme/other".into())
-            }),
-            ("another event", |r| r.event = Some("push".into())),
-            ("another workflow", |r| {
-                r.path = Some(".github/workflows/pwn.yml".into())
-            }),
-            ("a workflow whose name ends the same", |r| {
-                r.path = Some(".github/workflows/x-cd-prod.yml".into())
-            }),
-            ("no dispatch id", |r| {
-                r.display_title = format!("production {SHA}")
-            }),
-            ("no SHA", |r| r.display_title = format!("production [{ID}]")),
-            ("another SHA", |r| {
-                r.display_title = format!("production {} [{ID}]", "f".repeat(40))
-            }),
-            ("no actor at all", |r| r.actor = None),
-        ];
-        for (name, break_it) in cases {
-            let mut run = gatebots_run();
-            break_it(&mut run);
-            assert!(
-                matches!(judge(&record(None), &run), Identity::Foreign(_)),
-                "{name}"
-            );
-        }
+    /// Each check, broken alone, makes gatebot's own run foreign: one
+    /// `#[test]` per check.
+    macro_rules! each_check_is_needed {
+        ($($name:ident: $break_it:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let mut run = gatebots_run();
+                let break_it: fn(&mut RunInfo) = $break_it;
+                break_it(&mut run);
+                assert!(
+                    matches!(judge(&record(None), &run), Identity::Foreign(_)),
+                    "{run:?}"
+                );
+            }
+        )*};
+    }
+
+    each_check_is_needed! {
+        another_actor: |r| r.actor = Some("mallory".into());
+        rerun_by_someone_else: |r| r.triggering_actor = Some("mallory".into());
+        another_branch: |r| r.head_branch = Some("evil".into());
+        a_fork: |r| r.head_repository = Some("mallory/widgets".into());
+        another_repository: |r| r.repository = Some("acme/other".into());
+        another_event: |r| r.event = Some("push".into());
+        another_workflow: |r| r.path = Some(".github/workflows/pwn.yml".into());
+        a_workflow_whose_name_ends_the_same: |r| {
+            r.path = Some(".github/workflows/x-cd-prod.yml".into())
+        };
+        no_dispatch_id_in_the_name: |r| r.display_title = format!("production {SHA}");
+        no_sha_in_the_name: |r| r.display_title = format!("production [{ID}]");
+        another_sha_in_the_name: |r| {
+            r.display_title = format!("production {} [{ID}]", "f".repeat(40))
+        };
+        no_actor_at_all: |r| r.actor = None;
     }
 
     #[test]

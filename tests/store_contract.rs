@@ -597,6 +597,56 @@ async fn dynamodb() -> Arc<dyn Store> {
     Arc::new(store)
 }
 
+/// DynamoDB's `RUN#` index items are only pointers: one that names a
+/// dispatch whose linked run is another (written by hand, or by a bug) is
+/// not believed.
+#[tokio::test]
+async fn dynamodb_run_index_items_are_checked_against_their_dispatch() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT")
+        .expect("DYNAMODB_TEST_ENDPOINT is not set: `make test` starts moto");
+    let table = format!("gatebot-runindex-{}", std::process::id());
+    let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table.clone());
+    store.ensure_table().await.unwrap();
+    store
+        .create_dispatch(&dispatch_record("42-production-aaaaaaa-9"))
+        .await
+        .unwrap();
+    store
+        .link_dispatch_run(&repo(), "42-production-aaaaaaa-9", 5001)
+        .await
+        .unwrap();
+    // Someone writes an index item claiming run 6666 is that dispatch.
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "static",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("RUN#acme/widgets#6666".into()))
+        .item("sk", AttributeValue::S("RUN".into()))
+        .item(
+            "dispatch_id",
+            AttributeValue::S("42-production-aaaaaaa-9".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.dispatch_by_run(&repo(), 6666).await.unwrap(), None);
+    assert!(
+        store
+            .dispatch_by_run(&repo(), 5001)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 contract_tests!(sqlite_memory, sqlite_in_memory());
 contract_tests!(sqlite_on_disk, sqlite_file());
 contract_tests!(dynamodb_moto, dynamodb());

@@ -63,7 +63,6 @@ fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
 }
 
-
 /// Gate commands bind to a head and count only on a green CI.
 fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
     matches!(

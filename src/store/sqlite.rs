@@ -606,3 +606,68 @@ impl Store for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by gatebot before `dedupe.done` and
+    /// `deploys.at_ns` existed opens, gains them, and its history is
+    /// ordered by completion time.
+    #[tokio::test]
+    async fn an_older_database_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE dedupe (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+                 CREATE TABLE deploys (repo TEXT NOT NULL, environment TEXT NOT NULL,
+                     dispatch_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
+                     PRIMARY KEY (repo, environment, dispatch_id));
+                 INSERT INTO dedupe VALUES ('delivery:old', 99999999999);",
+            )
+            .unwrap();
+            let t0: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+            for (seq, id, minute) in [(1, "late", 30), (2, "early", 10)] {
+                let record = DeployRecord {
+                    repo: RepoName::parse("acme/widgets").unwrap(),
+                    environment: Environment::Production,
+                    sha: Sha::parse(&"a".repeat(40)).unwrap(),
+                    pr: 1,
+                    dispatch_id: id.into(),
+                    run_id: None,
+                    at: t0 + chrono::Duration::minutes(minute),
+                    rollback: false,
+                };
+                c.execute(
+                    "INSERT INTO deploys VALUES ('acme/widgets', 'production', ?1, ?2, ?3)",
+                    params![id, seq, serde_json::to_string(&record).unwrap()],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let repo = RepoName::parse("acme/widgets").unwrap();
+        let history = store
+            .deploy_history(&repo, Environment::Production, 10)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = history.iter().map(|d| d.dispatch_id.as_str()).collect();
+        assert_eq!(ids, vec!["late", "early"], "by completion time");
+        let now = Utc::now();
+        let lease = Duration::from_secs(60);
+        assert_eq!(
+            store.begin("delivery:old", lease, now).await.unwrap(),
+            Begin::InProgress,
+            "an old claim reads as not done"
+        );
+        assert_eq!(
+            store.begin("delivery:new", lease, now).await.unwrap(),
+            Begin::Fresh
+        );
+        // Opening again changes nothing.
+        drop(store);
+        SqliteStore::open(&path).unwrap();
+    }
+}

@@ -37,7 +37,11 @@ async fn a_check_named_gatebot_by_another_app_is_not_adopted() {
         .collect();
     assert_eq!(ours.len(), 1, "gatebot made its own");
     assert!(
-        ours[0].title.as_deref().unwrap_or("").contains("deploying to staging"),
+        ours[0]
+            .title
+            .as_deref()
+            .unwrap_or("")
+            .contains("deploying to staging"),
         "and keeps it current: {:?}",
         ours[0].title
     );

@@ -29,11 +29,22 @@ async fn a_2500_line_comment_gets_one_reply_and_one_permission_read() {
         .iter()
         .filter(|c| c.ends_with("/collaborators/randy/permission"))
         .count();
-    assert_eq!(permission_reads, 1, "one role lookup per delivery: {calls:?}");
+    assert_eq!(
+        permission_reads, 1,
+        "one role lookup per delivery: {calls:?}"
+    );
     assert_eq!(w.comments.len(), 1, "one reply for the whole comment");
     let reply = &w.comments[0].body;
-    assert_eq!(reply.matches("| gate | state |").count(), 3, "the first 5 lines: 3 × /gates");
-    assert_eq!(reply.matches("| Command | Who may use it |").count(), 2, "and 2 × /help");
+    assert_eq!(
+        reply.matches("| gate | state |").count(),
+        3,
+        "the first 5 lines: 3 × /gates"
+    );
+    assert_eq!(
+        reply.matches("| Command | Who may use it |").count(),
+        2,
+        "and 2 × /help"
+    );
     assert!(
         reply.contains("at most 5 command lines") && reply.contains("the 2495 after them"),
         "{reply}"
@@ -43,7 +54,10 @@ async fn a_2500_line_comment_gets_one_reply_and_one_permission_read() {
         calls.len() < 12,
         "a handful of GitHub calls, not thousands: {calls:?}"
     );
-    eprintln!("2,500-line comment answered in {took:?} ({} GitHub calls)", calls.len());
+    eprintln!(
+        "2,500-line comment answered in {took:?} ({} GitHub calls)",
+        calls.len()
+    );
 }
 
 /// Commands acted on are the first ones; one after the limit is not read.
@@ -55,7 +69,10 @@ async fn commands_past_the_limit_are_not_acted_on() {
     let body = format!("{}/lgtm\n", "/help\n".repeat(5));
     app.comment("quinn", &body).await;
     let w = app.github.world();
-    assert!(w.dispatches.is_empty(), "the sixth line, /lgtm, was not read");
+    assert!(
+        w.dispatches.is_empty(),
+        "the sixth line, /lgtm, was not read"
+    );
     assert!(w.comments[0].body.contains("the 1 after them"));
 }
 
@@ -76,7 +93,11 @@ async fn the_record_stays_small_while_replies_cannot_be_posted() {
         number: 42,
     };
     let record = app.store.load_gate(&key).await.unwrap().unwrap().value;
-    assert!(record.pending.len() <= MAX_PENDING, "{}", record.pending.len());
+    assert!(
+        record.pending.len() <= MAX_PENDING,
+        "{}",
+        record.pending.len()
+    );
     let bytes = serde_json::to_vec(&record).unwrap().len();
     assert!(bytes < 100_000, "{bytes} bytes");
     // The gates still move.

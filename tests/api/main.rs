@@ -15,6 +15,7 @@ mod github_faults;
 mod hold_freeze;
 mod ignored_commands;
 mod lambda;
+mod leaks;
 mod lifecycle;
 mod new_push;
 mod out_of_order;

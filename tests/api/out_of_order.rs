@@ -56,7 +56,11 @@ async fn a_stored_state_that_disagrees_heals_on_the_next_delivery() {
     let (id, _) = app.comment("quinn", "/lgtm").await;
     let w = app.github.world();
     assert_eq!(w.reactions_on(id), vec!["+1"], "not refused as closed");
-    assert_eq!(w.dispatches.len(), 1, "CI was read back when the gates restarted");
+    assert_eq!(
+        w.dispatches.len(),
+        1,
+        "CI was read back when the gates restarted"
+    );
 }
 
 /// A PR the reconciler watches (a deploy in flight) heals on its pass.
@@ -75,7 +79,11 @@ async fn a_stored_state_that_disagrees_heals_on_a_reconcile_pass() {
     app.reconcile_settled().await;
     let s = app.state().await;
     assert!(s.open, "healed");
-    assert_eq!(s.stage(), gatebot::gate::Stage::WaitingForQa, "gates start again, CI read back");
+    assert_eq!(
+        s.stage(),
+        gatebot::gate::Stage::WaitingForQa,
+        "gates start again, CI read back"
+    );
 }
 
 /// A `closed` that is late after a reopen of a PR GitHub says is closed

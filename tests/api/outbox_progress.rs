@@ -49,20 +49,28 @@ async fn a_batch_cut_short_is_finished_without_repeating_anything() {
     let (id, status) = app.comment("quinn", "/gates\n/lgtm").await;
     assert_eq!(status, "processed");
     {
-        let w = app.github.world();
-        assert_eq!(w.reactions_on(id), vec!["+1"]);
-        assert_eq!(w.comments.len(), 1, "the reply was posted");
-        assert_eq!(w.dispatches.len(), 1, "GitHub acted on the dispatch");
-    }
-    assert!(pending(&app, 42).await >= 1, "the dispatch's outcome is pending");
+        {
+            let w = app.github.world();
+            assert_eq!(w.reactions_on(id), vec!["+1"]);
+            assert_eq!(w.comments.len(), 1, "the reply was posted");
+            assert_eq!(w.dispatches.len(), 1, "GitHub acted on the dispatch");
+        }
+        assert!(
+            pending(&app, 42).await >= 1,
+            "the dispatch's outcome is pending"
+        );
 
-    app.github.world().slow.clear();
-    app.reconcile_settled().await;
-    let w = app.github.world();
-    assert_eq!(w.comments.len(), 1, "the reply was not posted again");
-    assert_eq!(w.reactions_on(id), vec!["+1"], "nor the reaction");
-    assert_eq!(w.dispatches.len(), 1, "the run was found, not dispatched again");
-    drop(w);
+        app.github.world().slow.clear();
+        app.reconcile_settled().await;
+        let w = app.github.world();
+        assert_eq!(w.comments.len(), 1, "the reply was not posted again");
+        assert_eq!(w.reactions_on(id), vec!["+1"], "nor the reaction");
+        assert_eq!(
+            w.dispatches.len(),
+            1,
+            "the run was found, not dispatched again"
+        );
+    }
     assert_eq!(pending(&app, 42).await, 0);
     let stage = app.state().await.stage.expect("staging");
     assert!(stage.run_id.is_some(), "linked to the run GitHub started");
@@ -94,12 +102,13 @@ async fn a_slow_pr_does_not_hold_up_the_others() {
         .await
         .expect("the pass ends within its budget, not PR 42's 30 seconds");
     assert!(pass.effects_completed >= 1, "{pass:?}");
-    let w = app.github.world();
-    assert!(
-        w.comments.iter().any(|c| c.issue == 43),
-        "PR 43's reply went through"
-    );
-    drop(w);
+    {
+        let w = app.github.world();
+        assert!(
+            w.comments.iter().any(|c| c.issue == 43),
+            "PR 43's reply went through"
+        );
+    }
     assert_eq!(pending(&app, 43).await, 0);
 }
 

@@ -53,7 +53,10 @@ async fn a_hold_cancels_a_queued_production_dispatch() {
     let w = app.github.world();
     assert_eq!(w.dispatches.len(), 2);
     assert_eq!(w.dispatches[1].workflow, "cd-prod.yml");
-    assert_eq!(w.dispatches[1].input("dispatch_id"), "42-production-0d1a26e-3");
+    assert_eq!(
+        w.dispatches[1].input("dispatch_id"),
+        "42-production-0d1a26e-3"
+    );
 }
 
 #[tokio::test]
@@ -66,7 +69,11 @@ async fn a_push_cancels_a_queued_dispatch_of_the_old_head() {
     app.push(SHA2).await;
     app.reconcile_settled().await;
     assert_eq!(app.dispatch_count(), 0, "SHA1 is no longer the head");
-    assert!(app.last_reply().contains("no longer the head"), "{}", app.last_reply());
+    assert!(
+        app.last_reply().contains("no longer the head"),
+        "{}",
+        app.last_reply()
+    );
     assert!(app.state().await.detached.is_empty());
 }
 
@@ -105,7 +112,10 @@ async fn a_queued_dispatch_the_gates_still_allow_is_sent() {
     app.reconcile_settled().await;
     let w = app.github.world();
     assert_eq!(w.dispatches.len(), 2);
-    assert_eq!(w.dispatches[1].input("dispatch_id"), "42-production-0d1a26e-2");
+    assert_eq!(
+        w.dispatches[1].input("dispatch_id"),
+        "42-production-0d1a26e-2"
+    );
 }
 
 /// A dispatch that did go out and whose deployment now asks the protection
@@ -155,7 +165,11 @@ async fn a_retry_uses_the_current_ci_verdict() {
         });
     }
     app.comment("quinn", "/lgtm").await;
-    assert_eq!(app.dispatch_count(), 1, "CI is red: no second staging dispatch");
+    assert_eq!(
+        app.dispatch_count(),
+        1,
+        "CI is red: no second staging dispatch"
+    );
     assert_eq!(app.state().await.stage(), gatebot::gate::Stage::CiFailed);
     app.ci_green(SHA1).await;
     let w = app.github.world();

@@ -111,10 +111,20 @@ async fn rollback_works_after_merge() {
     app.comment("rita", "/approve").await;
     app.finish_dispatch(3, "success").await;
     // Merged.
-    app.github.world().prs.get_mut(&crate::harness::PR).unwrap().state = "closed".into();
-    app.send("pull_request", &app.pr_payload("closed", SHA2)).await;
+    app.github
+        .world()
+        .prs
+        .get_mut(&crate::harness::PR)
+        .unwrap()
+        .state = "closed".into();
+    app.send("pull_request", &app.pr_payload("closed", SHA2))
+        .await;
     let (qa, _) = app.comment("quinn", "/rollback prod").await;
-    assert_eq!(app.github.world().reactions_on(qa), vec!["-1"], "still needs the role");
+    assert_eq!(
+        app.github.world().reactions_on(qa),
+        vec!["-1"],
+        "still needs the role"
+    );
     let (id, _) = app.comment("rita", "/rollback prod").await;
     let run = {
         let w = app.github.world();

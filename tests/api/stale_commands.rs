@@ -17,15 +17,16 @@ async fn a_late_approve_does_not_approve_the_new_head() {
     app.push(SHA2).await;
     app.ci_green(SHA2).await;
     assert_eq!(app.send("issue_comment", &late).await, "processed");
-    let w = app.github.world();
-    assert_eq!(w.reactions_on(7001), vec!["-1"]);
-    let reply = &w.comments.last().unwrap().body;
-    assert!(
-        reply.contains("stale SHA") && reply.contains(&SHA2[..7]),
-        "{reply}"
-    );
-    assert_eq!(w.dispatches.len(), 1, "only staging of SHA1");
-    drop(w);
+    {
+        let w = app.github.world();
+        assert_eq!(w.reactions_on(7001), vec!["-1"]);
+        let reply = &w.comments.last().unwrap().body;
+        assert!(
+            reply.contains("stale SHA") && reply.contains(&SHA2[..7]),
+            "{reply}"
+        );
+        assert_eq!(w.dispatches.len(), 1, "only staging of SHA1");
+    }
     assert!(app.state().await.approvals.is_empty());
 }
 
