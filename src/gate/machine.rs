@@ -26,16 +26,6 @@ pub enum Fact {
         head: Sha,
         base_ref: String,
     },
-    /// The PR's head is now `sha` (a push, or found when reading the PR).
-    HeadChanged {
-        sha: Sha,
-    },
-    /// The PR now targets another base branch: approvals are void.
-    BaseChanged,
-    Closed,
-    Reopened {
-        head_sha: Sha,
-    },
     /// CI's verdict on `sha`, read from GitHub's check runs.
     Ci {
         sha: Sha,
@@ -333,35 +323,6 @@ impl Machine<'_, '_> {
                 head,
                 base_ref,
             } => self.observed(*open, head, base_ref),
-            Fact::HeadChanged { sha } => {
-                if *sha == self.s.head_sha {
-                    return "head unchanged".into();
-                }
-                self.reset_for_head(sha.clone());
-                format!("new head {}: approvals void", sha.short())
-            }
-            Fact::BaseChanged => {
-                let sha = self.s.head_sha.clone();
-                self.void_gates();
-                format!("base branch changed: approvals for {} void", sha.short())
-            }
-            Fact::Closed => {
-                if !self.s.open {
-                    return "already closed".into();
-                }
-                self.s.open = false;
-                self.detach_in_flight();
-                "closed: gates stopped".into()
-            }
-            Fact::Reopened { head_sha } => {
-                if self.s.open {
-                    return "already open".into();
-                }
-                self.s.open = true;
-                self.s.head_sha = head_sha.clone();
-                self.void_gates();
-                format!("reopened at {}: gates start again", head_sha.short())
-            }
             Fact::Ci { sha, status } => self.ci(sha, *status),
             Fact::Config { error } => {
                 if self.s.config_error == *error {

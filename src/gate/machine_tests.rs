@@ -82,7 +82,9 @@ impl Pr {
             repo: RepoName::parse("acme/widgets").unwrap(),
             number: PR,
         };
-        let s = GateState::new(pr, "Alice", sha(A), "main", Some(7), t0());
+        let mut s = GateState::new(pr, "Alice", sha(A), "main", Some(7), t0());
+        // As gatebot creates records: with the base GitHub reported.
+        s.base_ref = Some("main".into());
         Pr {
             cfg,
             now: t0(),
@@ -282,11 +284,22 @@ impl Pr {
     }
 
     fn push(&mut self, c: char) {
-        self.step(Fact::HeadChanged { sha: sha(c) });
+        let f = observed(true, c, "main");
+        self.step(f);
+    }
+
+    /// GitHub now says the PR is closed (at its head).
+    fn closed(&self) -> Fact {
+        Fact::Observed {
+            open: false,
+            head: self.head(),
+            base_ref: "main".into(),
+        }
     }
 
     fn close(&mut self) {
-        self.step(Fact::Closed);
+        let f = self.closed();
+        self.step(f);
     }
 }
 
@@ -1955,7 +1968,7 @@ fn new_head() {
                 p.hold();
                 p.lgtm();
             },
-            fact: |_| Fact::HeadChanged { sha: sha(B) },
+            fact: |_| observed(true, B, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!(s.head_sha, sha(B));
                 assert_eq!(s.lgtm, None);
@@ -1967,7 +1980,7 @@ fn new_head() {
             name: "a push while staging is deploying detaches the deploy",
             yaml: DEFAULTS,
             setup: Pr::staging,
-            fact: |_| Fact::HeadChanged { sha: sha(B) },
+            fact: |_| observed(true, B, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!((&s.stage, &s.lgtm), (&None, &None));
                 let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
@@ -1978,7 +1991,7 @@ fn new_head() {
             name: "a push after /approve voids every gate, detaches prod",
             yaml: DEFAULTS,
             setup: Pr::approved,
-            fact: |_| Fact::HeadChanged { sha: sha(B) },
+            fact: |_| observed(true, B, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!(s.head_sha, sha(B));
                 assert_eq!(s.ci, CiStatus::Pending);
@@ -1998,7 +2011,7 @@ fn new_head() {
                 p.verified();
                 p.ok(REL, Command::Approve);
             },
-            fact: |_| Fact::HeadChanged { sha: sha(B) },
+            fact: |_| observed(true, B, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert!(s.approvals.is_empty());
                 assert_eq!(s.verification, None);
@@ -2012,7 +2025,7 @@ fn new_head() {
                 p.staged();
                 p.ok(QA, Command::VerifyStage);
             },
-            fact: |_| Fact::HeadChanged { sha: sha(B) },
+            fact: |_| observed(true, B, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!(s.verification, None);
                 let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
@@ -2037,7 +2050,7 @@ fn new_head() {
             name: "the same SHA again changes nothing",
             yaml: DEFAULTS,
             setup: Pr::approved,
-            fact: |_| Fact::HeadChanged { sha: sha(A) },
+            fact: |_| observed(true, A, "main"),
             expect: expect(Stage::ProdDeploying, false),
         },
         Case {
@@ -2126,7 +2139,7 @@ fn new_head() {
             name: "a new base branch voids the gates",
             yaml: DEFAULTS,
             setup: Pr::verified,
-            fact: |_| Fact::BaseChanged,
+            fact: |_| observed(true, A, "release"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!(s.head_sha, sha(A));
                 assert_eq!((&s.lgtm, &s.stage, &s.verification), (&None, &None, &None));
@@ -2298,7 +2311,7 @@ fn closed() {
             name: "closing detaches the running deploy",
             yaml: DEFAULTS,
             setup: Pr::staging,
-            fact: |_| Fact::Closed,
+            fact: |p| p.closed(),
             expect: expect(Stage::Closed, true).then(|s| {
                 assert!(!s.open);
                 assert_eq!(s.stage, None);
@@ -2309,7 +2322,7 @@ fn closed() {
             name: "closing twice",
             yaml: DEFAULTS,
             setup: Pr::close,
-            fact: |_| Fact::Closed,
+            fact: |p| p.closed(),
             expect: expect(Stage::Closed, false),
         },
         Case {
@@ -2421,7 +2434,7 @@ fn closed() {
                 p.ok(REL, Command::Approve);
                 p.close();
             },
-            fact: |_| Fact::Reopened { head_sha: sha(B) },
+            fact: |_| observed(true, B, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert!(s.open);
                 assert_eq!(s.head_sha, sha(B));
@@ -2437,7 +2450,7 @@ fn closed() {
                 p.staged();
                 p.close();
             },
-            fact: |_| Fact::Reopened { head_sha: sha(A) },
+            fact: |_| observed(true, A, "main"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!((&s.lgtm, &s.stage), (&None, &None));
             }),
@@ -2448,7 +2461,7 @@ fn closed() {
             setup: |p| {
                 p.staging();
                 p.close();
-                p.step(Fact::Reopened { head_sha: sha(A) });
+                p.step(observed(true, A, "main"));
                 p.green();
             },
             fact: |p| p.command(QA2, Command::Lgtm),
@@ -2460,7 +2473,7 @@ fn closed() {
             name: "Reopened while open is ignored",
             yaml: DEFAULTS,
             setup: Pr::staging,
-            fact: |_| Fact::Reopened { head_sha: sha(A) },
+            fact: |_| observed(true, A, "main"),
             expect: expect(Stage::StageDeploying, false),
         },
     ]);
@@ -2934,10 +2947,7 @@ fn observed_pr() {
         Case {
             name: "as recorded: nothing changes",
             yaml: DEFAULTS,
-            setup: |p| {
-                p.verified();
-                p.step(observed(true, A, "main"));
-            },
+            setup: Pr::verified,
             fact: |_| observed(true, A, "main"),
             expect: expect(Stage::WaitingForApproval, false),
         },
@@ -2980,10 +2990,7 @@ fn observed_pr() {
         Case {
             name: "a new base: approvals void",
             yaml: DEFAULTS,
-            setup: |p| {
-                p.step(observed(true, A, "main"));
-                p.verified();
-            },
+            setup: Pr::verified,
             fact: |_| observed(true, A, "release"),
             expect: expect(Stage::WaitingForCi, true).then(|s| {
                 assert_eq!(s.base_ref.as_deref(), Some("release"));
@@ -2991,9 +2998,12 @@ fn observed_pr() {
             }),
         },
         Case {
-            name: "the first base seen is only recorded",
+            name: "the first base seen is only recorded (records from before gatebot kept it)",
             yaml: DEFAULTS,
-            setup: Pr::verified,
+            setup: |p| {
+                p.verified();
+                p.s.base_ref = None;
+            },
             fact: |_| observed(true, A, "main"),
             expect: expect(Stage::WaitingForApproval, true)
                 .then(|s| assert_eq!(s.base_ref.as_deref(), Some("main"))),
