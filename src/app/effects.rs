@@ -1,7 +1,9 @@
-//! Performing queued side effects. Each is claimed (so two processes never
-//! perform the same one), performed, and its outcome written at once: a
-//! batch cut short (a timeout, a slow GitHub, a crash) never repeats what
-//! it already did. A webhook spends at most [`super::EFFECTS_BUDGET`] on
+//! Performing queued side effects. Each is claimed by its own key (so two
+//! processes never perform the same one), performed, and marked done in
+//! that key at once — an item of its own, so the write never races the
+//! PR's record: a batch cut short (a timeout, a slow GitHub, a crash) never
+//! repeats what it already did. The outbox entries of done actions are then
+//! dropped in one write (or by the next pass, if that write loses). A webhook spends at most [`super::EFFECTS_BUDGET`] on
 //! them; the reconciler finishes the rest.
 //!
 //! A dispatch is re-checked against the gates right before every attempt,
@@ -12,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{App, EFFECT_CLAIM_TTL};
+use super::{App, DEDUPE_TTL, EFFECT_CLAIM_TTL};
 use crate::domain::PrKey;
 use crate::gate::machine::dispatch_blocker;
 use crate::gate::summary;
 use crate::gate::{Action, Deploy, DeployKind, Fact, GateState};
 use crate::github::{DispatchInputs, GitHubError, RepoRef};
-use crate::store::{DedupeKey, DeployRecord, DispatchRecord, PendingAction};
+use crate::store::{Begin, DedupeKey, DeployRecord, DispatchRecord, PendingAction};
 
 /// An action is not started with less time than this left: a call cut off
 /// half-way is worse than one made later.
@@ -81,28 +83,34 @@ impl App {
                 _ => return 0,
             },
         };
+        // Each action's key: fresh (ours to perform), in progress (another
+        // process performs it), or done (performed; only the outbox entry
+        // is left to drop).
         let mut claims = Vec::new();
+        let mut done_ids = Vec::new();
         for id in wanted {
             let key = DedupeKey::Effect { pr, action_id: id }.to_string();
-            match self.store.claim(&key, EFFECT_CLAIM_TTL, Utc::now()).await {
-                Ok(true) => claims.push((id, key)),
-                Ok(false) => {}
+            match self.store.begin(&key, EFFECT_CLAIM_TTL, Utc::now()).await {
+                Ok(Begin::Fresh) => claims.push((id, key)),
+                Ok(Begin::Done) => done_ids.push(id),
+                Ok(Begin::InProgress) => {}
                 Err(e) => tracing::error!(error = %e, "cannot claim effect"),
             }
         }
-        if claims.is_empty() {
-            return 0;
-        }
         // Read once the claims are held: another process may have completed
         // some meanwhile.
-        let pending: Vec<PendingAction> = match self.store.load_gate(pr).await {
-            Ok(Some(v)) => v
-                .value
-                .pending
-                .into_iter()
-                .filter(|p| claims.iter().any(|(id, _)| *id == p.id))
-                .collect(),
-            _ => Vec::new(),
+        let pending: Vec<PendingAction> = if claims.is_empty() {
+            Vec::new()
+        } else {
+            match self.store.load_gate(pr).await {
+                Ok(Some(v)) => v
+                    .value
+                    .pending
+                    .into_iter()
+                    .filter(|p| claims.iter().any(|(id, _)| *id == p.id))
+                    .collect(),
+                _ => Vec::new(),
+            }
         };
         let mut completed = 0;
         for p in &pending {
@@ -116,42 +124,69 @@ impl App {
                     Ok(done) => done,
                     Err(_) => cut_off(&p.action),
                 };
-            if let Done::Later(why) = &done {
-                tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
-            } else {
-                completed += 1;
+            let key = DedupeKey::Effect {
+                pr,
+                action_id: p.id,
             }
-            self.record_outcome(pr, p.id, matches!(done, Done::Yes))
-                .await;
+            .to_string();
+            match done {
+                // Written at once, in an item of its own (no race with the
+                // PR's record): however this batch ends, it is not redone.
+                Done::Yes => {
+                    completed += 1;
+                    done_ids.push(p.id);
+                    if let Err(e) = self.store.finish(&key, DEDUPE_TTL, Utc::now()).await {
+                        tracing::error!(pr = %pr, action = p.id, error = %e, "effect done but not recorded; its claim holds it for now");
+                    }
+                }
+                Done::Later(why) => {
+                    tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
+                    self.count_attempt(pr, p.id).await;
+                }
+            }
         }
-        for (_, key) in &claims {
-            let _ = self.store.release(key).await;
+        // Give back what this batch did not finish (not reached in time,
+        // left for later, or gone from the outbox meanwhile).
+        for (id, key) in &claims {
+            if !done_ids.contains(id) {
+                let _ = self.store.release(key).await;
+            }
+        }
+        if !done_ids.is_empty() {
+            self.drop_done(pr, &done_ids).await;
         }
         completed
     }
 
-    /// Writes one action's outcome: gone from the outbox when done, one
-    /// more attempt counted when not.
-    async fn record_outcome(&self, pr: &PrKey, id: u64, done: bool) {
+    /// Removes performed actions from the outbox, in one write.
+    async fn drop_done(&self, pr: &PrKey, ids: &[u64]) {
         let r = self
             .update_record(pr, |rec| {
-                if done {
-                    let before = rec.pending.len();
-                    rec.pending.retain(|p| p.id != id);
-                    return rec.pending.len() != before;
-                }
-                match rec.pending.iter_mut().find(|p| p.id == id) {
-                    Some(p) => {
-                        p.attempts += 1;
-                        p.last_attempt = Some(Utc::now());
-                        true
-                    }
-                    None => false,
-                }
+                let before = rec.pending.len();
+                rec.pending.retain(|p| !ids.contains(&p.id));
+                rec.pending.len() != before
             })
             .await;
         if let Err(e) = r {
-            tracing::error!(pr = %pr, action = id, error = %e, "cannot record an effect's outcome");
+            // Harmless: their keys say done, so the next pass drops them.
+            tracing::warn!(pr = %pr, error = %e, "cannot drop performed effects from the outbox yet");
+        }
+    }
+
+    /// Counts a failed attempt (the reconciler judges a dispatch's age by it).
+    async fn count_attempt(&self, pr: &PrKey, id: u64) {
+        let r = self
+            .update_record(pr, |rec| match rec.pending.iter_mut().find(|p| p.id == id) {
+                Some(p) => {
+                    p.attempts += 1;
+                    p.last_attempt = Some(Utc::now());
+                    true
+                }
+                None => false,
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(pr = %pr, action = id, error = %e, "cannot count an effect's attempt");
         }
     }
 

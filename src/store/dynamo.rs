@@ -422,11 +422,15 @@ impl Store for DynamoStore {
             {
                 // Held by someone: done, or still at work. An item gone
                 // meanwhile was released by a failed holder: "try again".
-                let done = self
-                    .get(&pk, "DEDUPE")
-                    .await?
-                    .and_then(|item| item.get("done").and_then(|v| v.as_bool().ok()).copied())
-                    .unwrap_or(false);
+                // An item without `done` predates it: finished work.
+                let done = match self.get(&pk, "DEDUPE").await? {
+                    Some(item) => item
+                        .get("done")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied()
+                        .unwrap_or(true),
+                    None => false,
+                };
                 Ok(if done { Begin::Done } else { Begin::InProgress })
             }
             Err(e) => Err(sdk_error(e)),

@@ -66,11 +66,20 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_pr ON audit (repo, pr);
 ";
 
-/// Columns added after the first schema: (table, column, definition).
-/// Databases created before them get them on open.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("dedupe", "done", "INTEGER NOT NULL DEFAULT 0"),
-    ("deploys", "at_ns", "INTEGER NOT NULL DEFAULT 0"),
+/// Columns added after the first schema: (table, column, definition, what
+/// rows written before it hold). Databases created before them get them on
+/// open.
+const ADDED_COLUMNS: &[(&str, &str, &str, &str)] = &[
+    // Keys claimed before gatebot told "in progress" from "done" were all
+    // finished work or released: done.
+    (
+        "dedupe",
+        "done",
+        "INTEGER NOT NULL DEFAULT 0",
+        "UPDATE dedupe SET done = 1",
+    ),
+    // Filled below from each record's completion time.
+    ("deploys", "at_ns", "INTEGER NOT NULL DEFAULT 0", "SELECT 1"),
 ];
 
 /// Nanoseconds since the epoch, the sort key of the deploy history.
@@ -81,7 +90,7 @@ fn nanos(at: DateTime<Utc>) -> i64 {
 /// Adds the [`ADDED_COLUMNS`] a database lacks and fills `deploys.at_ns`
 /// from the records of deploys stored before it existed.
 fn migrate(c: &mut Connection) -> Result<(), StoreError> {
-    for (table, column, definition) in ADDED_COLUMNS {
+    for (table, column, definition, backfill) in ADDED_COLUMNS {
         let present: bool = c
             .prepare(&format!(
                 "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
@@ -90,7 +99,7 @@ fn migrate(c: &mut Connection) -> Result<(), StoreError> {
             .map_err(unavailable)?;
         if !present {
             c.execute_batch(&format!(
-                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                "BEGIN; ALTER TABLE {table} ADD COLUMN {column} {definition}; {backfill}; COMMIT;"
             ))
             .map_err(unavailable)?;
         }
@@ -659,8 +668,8 @@ mod tests {
         let lease = Duration::from_secs(60);
         assert_eq!(
             store.begin("delivery:old", lease, now).await.unwrap(),
-            Begin::InProgress,
-            "an old claim reads as not done"
+            Begin::Done,
+            "a key claimed before is done work"
         );
         assert_eq!(
             store.begin("delivery:new", lease, now).await.unwrap(),

@@ -141,3 +141,32 @@ async fn a_failing_pr_does_not_stop_the_pass() {
     let w = app.github.world();
     assert_eq!(w.broken.len(), 1);
 }
+
+/// The process dies after an action was performed and marked done but
+/// before the outbox entry was dropped: the next pass drops it without
+/// performing it again.
+#[tokio::test]
+async fn a_done_action_left_in_the_outbox_is_not_redone() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.comment("randy", "/gates").await;
+    assert_eq!(app.github.world().comments.len(), 1);
+    let v = app.store.load_gate(&key(42)).await.unwrap().unwrap();
+    let mut rec = v.value;
+    assert!(rec.pending.is_empty());
+    let reply_id = rec.next_action_id - 1;
+    rec.pending.push(gatebot::store::PendingAction {
+        id: reply_id,
+        action: gatebot::gate::Action::Reply {
+            body: "the reply, once more".into(),
+        },
+        attempts: 0,
+        last_attempt: None,
+        delivery: None,
+    });
+    app.store.save_gate(&rec, Some(v.version)).await.unwrap();
+    let report = app.reconcile_settled().await;
+    assert_eq!(report.effects_completed, 0, "{report:?}");
+    assert_eq!(app.github.world().comments.len(), 1, "not posted again");
+    assert_eq!(pending(&app, 42).await, 0, "and dropped from the outbox");
+}
