@@ -176,13 +176,15 @@ impl App {
     /// Counts a failed attempt (the reconciler judges a dispatch's age by it).
     async fn count_attempt(&self, pr: &PrKey, id: u64) {
         let r = self
-            .update_record(pr, |rec| match rec.pending.iter_mut().find(|p| p.id == id) {
-                Some(p) => {
-                    p.attempts += 1;
-                    p.last_attempt = Some(Utc::now());
-                    true
+            .update_record(pr, |rec| {
+                match rec.pending.iter_mut().find(|p| p.id == id) {
+                    Some(p) => {
+                        p.attempts += 1;
+                        p.last_attempt = Some(Utc::now());
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
             })
             .await;
         if let Err(e) = r {

@@ -27,14 +27,9 @@ pub enum Fact {
         base_ref: String,
     },
     /// CI's verdict on `sha`, read from GitHub's check runs.
-    Ci {
-        sha: Sha,
-        status: CiStatus,
-    },
+    Ci { sha: Sha, status: CiStatus },
     /// The repository configuration was (re)read; `error` when unusable.
-    Config {
-        error: Option<String>,
-    },
+    Config { error: Option<String> },
     /// A command from a PR comment. `authorized` says whether the actor
     /// holds the role the command needs (resolved from the API).
     Command {
@@ -66,17 +61,11 @@ pub enum Fact {
     },
     /// The dispatch call was refused outright (workflow missing, no
     /// permission): the deploy failed without a run.
-    DispatchFailed {
-        dispatch_id: String,
-        reason: String,
-    },
+    DispatchFailed { dispatch_id: String, reason: String },
     /// A queued dispatch that the gates no longer allow (a hold, a
     /// freeze, a push, a close, CI turning red…): it is not sent, or its
     /// deployment is not approved. The gate dispatches anew once allowed.
-    DispatchCancelled {
-        dispatch_id: String,
-        reason: String,
-    },
+    DispatchCancelled { dispatch_id: String, reason: String },
     /// A comment line started with a gatebot command but did not parse.
     NotUnderstood {
         comment_id: u64,

@@ -92,7 +92,16 @@ async fn concurrent_distinct_approvals_race_on_the_version_and_dispatch_once() {
 /// fails, and the delivery is not lost: a later copy is processed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_copy_arriving_while_the_first_attempt_works_is_not_answered_200() {
-    let app = Arc::new(TestApp::spawn().await);
+    a_copy_arriving_while_the_first_attempt_works(TestApp::spawn().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_arriving_while_the_first_attempt_works_on_dynamodb() {
+    a_copy_arriving_while_the_first_attempt_works(TestApp::spawn_on_dynamodb().await).await;
+}
+
+async fn a_copy_arriving_while_the_first_attempt_works(app: TestApp) {
+    let app = Arc::new(app);
     app.open_pr().await;
     app.ci_green(SHA1).await;
     {
