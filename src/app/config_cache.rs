@@ -44,7 +44,11 @@ impl ConfigCache {
         }
         let loaded = match gh.file(repo, CONFIG_PATH, default_branch).await? {
             None => Ok(RepoConfig::default()),
-            Some(text) => config::parse(&text).map_err(|e| e.to_string()),
+            // Bounded: the reason is stored in the PR's record and quoted
+            // in replies.
+            Some(text) => {
+                config::parse(&text).map_err(|e| e.to_string().chars().take(500).collect())
+            }
         };
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(key, (Instant::now(), loaded.clone()));
