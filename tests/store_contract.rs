@@ -106,51 +106,56 @@ pub async fn concurrent_writers_one_wins_per_version(store: Arc<dyn Store>) {
     assert_eq!(wins, 1);
 }
 
-pub async fn claims_are_exclusive_until_they_expire(store: Arc<dyn Store>) {
+pub async fn begun_keys_are_exclusive_until_their_lease_ends(store: Arc<dyn Store>) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-    let ttl = Duration::from_secs(60);
-    assert!(store.claim("delivery:x", ttl, t0).await.unwrap());
-    assert!(!store.claim("delivery:x", ttl, t0).await.unwrap());
-    assert!(
-        !store
-            .claim("delivery:x", ttl, t0 + chrono::Duration::seconds(59))
-            .await
-            .unwrap()
+    let lease = Duration::from_secs(60);
+    let at = |secs| t0 + chrono::Duration::seconds(secs);
+    assert_eq!(
+        store.begin("effect:x", lease, t0).await.unwrap(),
+        Begin::Fresh
     );
-    assert!(
-        store
-            .claim("delivery:x", ttl, t0 + chrono::Duration::seconds(61))
-            .await
-            .unwrap(),
-        "expired"
+    assert_eq!(
+        store.begin("effect:x", lease, t0).await.unwrap(),
+        Begin::InProgress
     );
-    assert!(
-        store.claim("delivery:y", ttl, t0).await.unwrap(),
+    assert_eq!(
+        store.begin("effect:x", lease, at(59)).await.unwrap(),
+        Begin::InProgress
+    );
+    assert_eq!(
+        store.begin("effect:x", lease, at(61)).await.unwrap(),
+        Begin::Fresh,
+        "the lease ended"
+    );
+    assert_eq!(
+        store.begin("effect:y", lease, t0).await.unwrap(),
+        Begin::Fresh,
         "keys are independent"
     );
-    store.release("delivery:y").await.unwrap();
-    assert!(
-        store.claim("delivery:y", ttl, t0).await.unwrap(),
+    store.release("effect:y").await.unwrap();
+    assert_eq!(
+        store.begin("effect:y", lease, t0).await.unwrap(),
+        Begin::Fresh,
         "released"
     );
 }
 
-pub async fn concurrent_claims_have_one_winner(store: Arc<dyn Store>) {
+pub async fn concurrent_beginners_have_one_winner(store: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .claim("delivery:race", Duration::from_secs(60), Utc::now())
+                .begin("delivery:race", Duration::from_secs(60), Utc::now())
                 .await
                 .unwrap()
         }));
     }
-    let mut wins = 0;
+    let mut fresh = 0;
     for t in tasks {
-        wins += t.await.unwrap() as usize;
+        fresh += (t.await.unwrap() == Begin::Fresh) as usize;
     }
-    assert_eq!(wins, 1);
+    assert_eq!(fresh, 1);
 }
 
 pub async fn pending_and_head_indexes(store: Arc<dyn Store>) {
@@ -544,8 +549,8 @@ macro_rules! contract_tests {
                 gate_records_round_trip_with_versions,
                 conditional_writes_refuse_stale_versions,
                 concurrent_writers_one_wins_per_version,
-                claims_are_exclusive_until_they_expire,
-                concurrent_claims_have_one_winner,
+                begun_keys_are_exclusive_until_their_lease_ends,
+                concurrent_beginners_have_one_winner,
                 pending_and_head_indexes,
                 watched_gates_are_those_with_a_dispatch_in_flight,
                 dispatches_are_found_by_id_and_by_run,

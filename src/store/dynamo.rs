@@ -352,37 +352,6 @@ impl Store for DynamoStore {
             .map_err(sdk_error)
     }
 
-    async fn claim(
-        &self,
-        key: &str,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let expires = now.timestamp() + ttl.as_secs() as i64;
-        let r = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("DEDUPE#{key}")))
-            .item("sk", s("DEDUPE"))
-            .item("expires_at", n(expires))
-            // TTL deletion is lazy: an expired claim may still be there.
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
-    }
-
     async fn release(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()

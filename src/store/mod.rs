@@ -228,12 +228,6 @@ pub trait Store: Send + Sync {
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Claims a key (an effect being performed) for `ttl`. `true` the
-    /// first time; `false` while an earlier claim is unexpired. Atomic: of
-    /// concurrent claims exactly one wins.
-    async fn claim(&self, key: &str, ttl: Duration, now: DateTime<Utc>)
-    -> Result<bool, StoreError>;
-
     /// Starts the work a dedupe key guards (a delivery, a comment, a run
     /// event): [`Begin::Fresh`] and held for `lease` when nobody holds it,
     /// [`Begin::InProgress`] while an unfinished holder's lease runs, and
@@ -249,8 +243,8 @@ pub trait Store: Send + Sync {
     async fn finish(&self, key: &str, keep: Duration, now: DateTime<Utc>)
     -> Result<(), StoreError>;
 
-    /// Gives up a claim or a begun key (the work it guarded changed
-    /// nothing and may be retried).
+    /// Gives up a begun key (the work it guarded changed nothing and may
+    /// be retried).
     async fn release(&self, key: &str) -> Result<(), StoreError>;
 
     async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError>;

@@ -249,34 +249,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim(
-        &self,
-        key: &str,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let key = key.to_string();
-        let now_s = now.timestamp();
-        let expires = now_s + ttl.as_secs() as i64;
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            tx.execute(
-                "DELETE FROM dedupe WHERE key = ?1 AND expires_at <= ?2",
-                params![key, now_s],
-            )
-            .map_err(unavailable)?;
-            let inserted = tx
-                .execute(
-                    "INSERT OR IGNORE INTO dedupe (key, expires_at) VALUES (?1, ?2)",
-                    params![key, expires],
-                )
-                .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(inserted == 1)
-        })
-        .await
-    }
-
     async fn release(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_string();
         self.with(move |c| {

@@ -171,6 +171,23 @@ impl World {
             .collect()
     }
 
+    /// Run `run_id` completed with `conclusion` at `at` (no delivery sent).
+    pub fn complete_run(
+        &mut self,
+        run_id: u64,
+        conclusion: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let run = self
+            .runs
+            .iter_mut()
+            .find(|r| r.id == run_id)
+            .expect("run exists");
+        run.status = "completed".into();
+        run.conclusion = Some(conclusion.into());
+        run.updated_at = at;
+    }
+
     pub fn reactions_on(&self, comment: u64) -> Vec<&str> {
         self.reactions
             .iter()
@@ -233,14 +250,15 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
         .unwrap_or("")
         .to_string();
 
+    // An App JWT is three dot-separated parts.
+    let app_jwt = auth
+        .strip_prefix("Bearer ")
+        .unwrap_or("")
+        .split('.')
+        .count()
+        == 3;
     if segs.as_slice() == ["app"] {
-        if auth
-            .strip_prefix("Bearer ")
-            .unwrap_or("")
-            .split('.')
-            .count()
-            != 3
-        {
+        if !app_jwt {
             return json_response(401, json!({"message": "App JWT required"}));
         }
         w.app_reads += 1;
@@ -251,8 +269,7 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
     }
     // App JWT → installation token.
     if let ["app", "installations", id, "access_tokens"] = segs.as_slice() {
-        let jwt = auth.strip_prefix("Bearer ").unwrap_or("");
-        if method != "POST" || jwt.split('.').count() != 3 || *id != INSTALLATION.to_string() {
+        if method != "POST" || !app_jwt || *id != INSTALLATION.to_string() {
             return json_response(
                 401,
                 json!({"message": "A JSON web token could not be decoded"}),
@@ -271,13 +288,7 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
         );
     }
     if let ["app", "hook", "deliveries", rest @ ..] = segs.as_slice() {
-        if auth
-            .strip_prefix("Bearer ")
-            .unwrap_or("")
-            .split('.')
-            .count()
-            != 3
-        {
+        if !app_jwt {
             return json_response(401, json!({"message": "App JWT required"}));
         }
         return match (method.as_str(), rest) {

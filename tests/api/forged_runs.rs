@@ -47,10 +47,9 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
 
     // Its completion does not count as the production deploy.
     {
-        let mut w = app.github.world();
-        let run = w.runs.iter_mut().find(|r| r.id == 66_001).unwrap();
-        run.status = "completed".into();
-        run.conclusion = Some("success".into());
+        app.github
+            .world()
+            .complete_run(66_001, "success", chrono::Utc::now());
     }
     let status = app
         .send("workflow_run", &app.run_payload(66_001, "success"))
@@ -156,10 +155,9 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains(&format!("run {real}")), "{}", r.2);
     {
-        let mut w = app.github.world();
-        let run = w.runs.iter_mut().find(|r| r.id == 66_101).unwrap();
-        run.status = "completed".into();
-        run.conclusion = Some("failure".into());
+        app.github
+            .world()
+            .complete_run(66_101, "failure", chrono::Utc::now());
     }
     let status = app
         .send("workflow_run", &app.run_payload(66_101, "failure"))

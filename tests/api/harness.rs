@@ -456,10 +456,7 @@ impl TestApp {
         let run_id = {
             let mut w = self.github.world();
             let run_id = w.dispatches[index].run_id.expect("dispatch has a run");
-            let run = w.runs.iter_mut().find(|r| r.id == run_id).expect("run");
-            run.status = "completed".into();
-            run.conclusion = Some(conclusion.into());
-            run.updated_at = at;
+            w.complete_run(run_id, conclusion, at);
             run_id
         };
         assert_eq!(
@@ -469,22 +466,10 @@ impl TestApp {
         );
     }
 
-    /// Completes the run of dispatch number `index` (0-based).
+    /// Completes the run of dispatch number `index` (0-based) now.
     pub async fn finish_dispatch(&self, index: usize, conclusion: &str) {
-        let run_id = {
-            let mut w = self.github.world();
-            let run_id = w.dispatches[index].run_id.expect("dispatch has a run");
-            let run = w.runs.iter_mut().find(|r| r.id == run_id).expect("run");
-            run.status = "completed".into();
-            run.conclusion = Some(conclusion.into());
-            run.updated_at = chrono::Utc::now();
-            run_id
-        };
-        assert_eq!(
-            self.send("workflow_run", &self.run_payload(run_id, conclusion))
-                .await,
-            "processed"
-        );
+        self.finish_dispatch_at(index, conclusion, chrono::Utc::now())
+            .await;
     }
 
     pub fn protection_payload(&self, run_id: u64, environment: &str) -> Value {

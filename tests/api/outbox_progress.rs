@@ -130,9 +130,7 @@ async fn a_failing_pr_does_not_stop_the_pass() {
         assert_eq!(w.dispatches.len(), 2);
         // 43's run completed but its event was lost; 42 cannot be read.
         let run = w.dispatches[1].run_id.unwrap();
-        let r = w.runs.iter_mut().find(|r| r.id == run).unwrap();
-        r.status = "completed".into();
-        r.conclusion = Some("success".into());
+        w.complete_run(run, "success", chrono::Utc::now());
         w.broken.push(("/pulls/42".into(), 500));
     }
     let report = app.reconcile_settled().await;

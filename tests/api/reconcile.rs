@@ -89,9 +89,7 @@ async fn a_run_whose_workflow_run_event_never_arrived_is_polled() {
     {
         let mut w = app.github.world();
         let run_id = w.dispatches[0].run_id.unwrap();
-        let run = w.runs.iter_mut().find(|r| r.id == run_id).unwrap();
-        run.status = "completed".into();
-        run.conclusion = Some("success".into());
+        w.complete_run(run_id, "success", chrono::Utc::now());
     }
     // No workflow_run delivery: the reconciler reads the run itself.
     let report = gatebot::reconcile::run(&app.app(), chrono::Duration::zero())
@@ -137,9 +135,7 @@ async fn a_linked_run_is_polled_on_every_pass() {
     {
         let mut w = app.github.world();
         let run_id = w.dispatches[0].run_id.unwrap();
-        let run = w.runs.iter_mut().find(|r| r.id == run_id).unwrap();
-        run.status = "completed".into();
-        run.conclusion = Some("success".into());
+        w.complete_run(run_id, "success", chrono::Utc::now());
     }
     let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
     assert_eq!(report.runs_finished, 1, "{report:?}");
