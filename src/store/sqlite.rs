@@ -128,6 +128,23 @@ fn migrate(c: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(unavailable)
 }
 
+/// The stored record of dispatch `id`, if any.
+fn read_dispatch(
+    c: &Connection,
+    repo: &str,
+    id: &str,
+) -> Result<Option<DispatchRecord>, StoreError> {
+    let data: Option<String> = c
+        .query_row(
+            "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
+            params![repo, id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    data.map(|d| from_json(&d)).transpose()
+}
+
 /// Applies `change` to a stored dispatch record in one transaction;
 /// returns the record as stored afterwards (`None`: no such dispatch).
 fn update_dispatch(
@@ -137,18 +154,9 @@ fn update_dispatch(
     change: impl FnOnce(&mut DispatchRecord),
 ) -> Result<Option<DispatchRecord>, StoreError> {
     let tx = c.transaction().map_err(unavailable)?;
-    let data: Option<String> = tx
-        .query_row(
-            "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
-            params![repo, id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    let Some(data) = data else {
+    let Some(mut record) = read_dispatch(&tx, repo, id)? else {
         return Ok(None);
     };
-    let mut record: DispatchRecord = from_json(&data)?;
     change(&mut record);
     tx.execute(
         "UPDATE dispatches SET run_id = ?3, data = ?4 WHERE repo = ?1 AND dispatch_id = ?2",
@@ -416,15 +424,10 @@ impl Store for SqliteStore {
                 params![repo, id, run, data],
             )
             .map_err(unavailable)?;
-            let stored: String = tx
-                .query_row(
-                    "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
-                    params![repo, id],
-                    |r| r.get(0),
-                )
-                .map_err(unavailable)?;
+            let stored = read_dispatch(&tx, &repo, &id)?
+                .ok_or_else(|| unavailable(format!("dispatch {id} vanished")))?;
             tx.commit().map_err(unavailable)?;
-            from_json(&stored)
+            Ok(stored)
         })
         .await
     }
@@ -472,18 +475,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<DispatchRecord>, StoreError> {
         let repo = repo.to_string();
         let id = dispatch_id.to_string();
-        self.with(move |c| {
-            let data: Option<String> = c
-                .query_row(
-                    "SELECT data FROM dispatches WHERE repo = ?1 AND dispatch_id = ?2",
-                    params![repo, id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            data.map(|d| from_json(&d)).transpose()
-        })
-        .await
+        self.with(move |c| read_dispatch(c, &repo, &id)).await
     }
 
     async fn dispatch_by_run(

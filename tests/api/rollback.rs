@@ -2,6 +2,35 @@
 
 use crate::harness::{SHA1, SHA2, TestApp};
 
+/// SHA1, then SHA2, deployed to production on the open PR #42
+/// (dispatches 0–3).
+async fn deploy_sha1_then_sha2(app: &TestApp) {
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    app.comment("rita", "/approve").await;
+    app.finish_dispatch(1, "success").await;
+    app.push(SHA2).await;
+    app.ci_green(SHA2).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(2, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    app.comment("rita", "/approve").await;
+    app.finish_dispatch(3, "success").await;
+}
+
+async fn prod_history(app: &TestApp) -> Vec<gatebot::store::DeployRecord> {
+    app.store
+        .deploy_history(
+            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+            gatebot::domain::Environment::Production,
+            10,
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rollback_dispatches_the_previously_deployed_sha() {
     let app = TestApp::spawn().await;
@@ -21,19 +50,7 @@ async fn rollback_dispatches_the_previously_deployed_sha() {
     );
 
     // Deploy SHA1, then SHA2, to production.
-    app.ci_green(SHA1).await;
-    app.comment("quinn", "/lgtm").await;
-    app.finish_dispatch(0, "success").await;
-    app.comment("quinn", "/verify-stage").await;
-    app.comment("rita", "/approve").await;
-    app.finish_dispatch(1, "success").await;
-    app.push(SHA2).await;
-    app.ci_green(SHA2).await;
-    app.comment("quinn", "/lgtm").await;
-    app.finish_dispatch(2, "success").await;
-    app.comment("quinn", "/verify-stage").await;
-    app.comment("rita", "/approve").await;
-    app.finish_dispatch(3, "success").await;
+    deploy_sha1_then_sha2(&app).await;
     assert_eq!(app.dispatch_count(), 4);
 
     let (qa, _) = app.comment("quinn", "/rollback prod").await;
@@ -57,15 +74,7 @@ async fn rollback_dispatches_the_previously_deployed_sha() {
     }
     // The rollback completes and becomes the environment's current deploy.
     app.finish_dispatch(4, "success").await;
-    let history = app
-        .store
-        .deploy_history(
-            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            gatebot::domain::Environment::Production,
-            10,
-        )
-        .await
-        .unwrap();
+    let history = prod_history(&app).await;
     assert_eq!(history[0].sha.as_str(), SHA1);
     assert!(history[0].rollback);
 }
@@ -97,19 +106,7 @@ async fn stage_rollback_is_for_qa() {
 async fn rollback_works_after_merge() {
     let app = TestApp::spawn().await;
     app.open_pr().await;
-    app.ci_green(SHA1).await;
-    app.comment("quinn", "/lgtm").await;
-    app.finish_dispatch(0, "success").await;
-    app.comment("quinn", "/verify-stage").await;
-    app.comment("rita", "/approve").await;
-    app.finish_dispatch(1, "success").await;
-    app.push(SHA2).await;
-    app.ci_green(SHA2).await;
-    app.comment("quinn", "/lgtm").await;
-    app.finish_dispatch(2, "success").await;
-    app.comment("quinn", "/verify-stage").await;
-    app.comment("rita", "/approve").await;
-    app.finish_dispatch(3, "success").await;
+    deploy_sha1_then_sha2(&app).await;
     // Merged.
     app.github
         .world()
@@ -140,15 +137,7 @@ async fn rollback_works_after_merge() {
     .await;
     assert_eq!(app.reviews()[0].1, "approved", "{}", app.reviews()[0].2);
     app.finish_dispatch(4, "success").await;
-    let history = app
-        .store
-        .deploy_history(
-            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            gatebot::domain::Environment::Production,
-            10,
-        )
-        .await
-        .unwrap();
+    let history = prod_history(&app).await;
     assert_eq!((history[0].sha.as_str(), history[0].rollback), (SHA1, true));
 }
 
@@ -173,15 +162,7 @@ async fn history_follows_completion_not_arrival(app: TestApp) {
         .await;
     app.finish_dispatch_at(1, "success", t0 + chrono::Duration::minutes(10))
         .await;
-    let history = app
-        .store
-        .deploy_history(
-            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            gatebot::domain::Environment::Production,
-            10,
-        )
-        .await
-        .unwrap();
+    let history = prod_history(&app).await;
     let shas: Vec<&str> = history.iter().map(|d| d.sha.as_str()).collect();
     assert_eq!(shas, vec![SHA2, SHA1], "newest completion first");
     let (id, _) = app.comment("rita", "/rollback prod").await;
