@@ -139,7 +139,7 @@ fn webhook_end_to_end(c: &mut Criterion) {
     let secrets = WebhookSecrets::parse("bench").unwrap();
     let router = gatebot::http::router(Arc::new(gatebot::http::HttpState {
         app,
-        secrets: secrets.clone(),
+        secrets: gatebot::secrets::StaticSecrets::source(Some(secrets.clone()), None),
         metrics: None,
     }));
     let send = |event: &str, delivery: String, body: Vec<u8>| {

@@ -186,7 +186,7 @@ async fn serve(
     let app = Arc::new(app);
     let state = Arc::new(HttpState {
         app: app.clone(),
-        secrets,
+        secrets: crate::secrets::StaticSecrets::source(Some(secrets), None),
         metrics: crate::telemetry::metrics(),
     });
     let addr = addr.unwrap_or_else(settings::listen_addr);

@@ -20,14 +20,15 @@ use tracing::Instrument;
 
 use crate::app::{App, AppError, Delivery};
 use crate::events;
-use crate::signature::WebhookSecrets;
+use crate::secrets::SecretSource;
 
 /// The Lambda request limit: larger deliveries are refused with 413.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 pub struct HttpState {
     pub app: Arc<App>,
-    pub secrets: WebhookSecrets,
+    /// The webhook secret(s), as the source has them now (they rotate).
+    pub secrets: Arc<dyn SecretSource>,
     /// Renders `/metrics`; `None` where metrics are not served.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -71,8 +72,18 @@ async fn webhook(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: 
 }
 
 async fn webhook_inner(state: &HttpState, headers: &HeaderMap, body: &Bytes) -> Response {
+    let secrets = match state.secrets.webhook_secrets().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "no webhook secret: nothing can be verified");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gatebot cannot verify deliveries right now",
+            );
+        }
+    };
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
-    if let Err(e) = state.secrets.verify(body, signature) {
+    if let Err(e) = secrets.verify(body, signature) {
         tracing::warn!(error = %e, "webhook refused: bad signature");
         return error(StatusCode::UNAUTHORIZED, e.to_string());
     }
@@ -157,7 +168,11 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     if let Err(e) = &store {
         tracing::error!(error = %e, "readiness: store unreachable");
     }
-    let secrets = !state.secrets.is_empty();
+    let secrets = state
+        .secrets
+        .webhook_secrets()
+        .await
+        .is_ok_and(|s| !s.is_empty());
     let ready = store.is_ok() && secrets;
     let body = json!({
         "ready": ready,

@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod markdown;
 pub mod reconcile;
 pub mod run_identity;
+pub mod secrets;
 pub mod settings;
 pub mod signature;
 pub mod store;

@@ -44,6 +44,9 @@ pub struct Report {
     pub runs_finished: usize,
     /// PRs whose watch failed this pass (logged; retried on the next).
     pub failures: usize,
+    /// Age in seconds of the oldest side effect still pending after the
+    /// pass (0: none).
+    pub oldest_pending_secs: u64,
 }
 
 /// The attempts to redeliver: for each delivery (by guid) that no attempt
@@ -72,7 +75,49 @@ pub async fn run_once(app: &App) -> Result<Report, crate::store::StoreError> {
 }
 
 /// A pass that looks for unlinked runs of dispatches older than `settle`.
+/// Its figures are also recorded as metrics (`gatebot_reconcile_*`,
+/// `gatebot_outbox_oldest_pending_seconds`).
 pub async fn run(app: &App, settle: Duration) -> Result<Report, crate::store::StoreError> {
+    let result = pass(app, settle).await;
+    match &result {
+        Ok(r) => {
+            metrics::counter!("gatebot_reconcile_passes_total", "result" => "ok").increment(1);
+            metrics::counter!("gatebot_reconcile_redelivered_total")
+                .increment(r.redelivered as u64);
+            metrics::counter!("gatebot_reconcile_effects_completed_total")
+                .increment(r.effects_completed as u64);
+            metrics::counter!("gatebot_reconcile_runs_finished_total")
+                .increment(r.runs_finished as u64);
+            metrics::counter!("gatebot_reconcile_failures_total").increment(r.failures as u64);
+            metrics::gauge!("gatebot_outbox_oldest_pending_seconds")
+                .set(r.oldest_pending_secs as f64);
+        }
+        Err(e) => {
+            metrics::counter!("gatebot_reconcile_passes_total", "result" => "failed").increment(1);
+            tracing::error!(error = %e, "reconcile pass failed");
+        }
+    }
+    result
+}
+
+/// The age of the oldest side effect still pending in any PR's outbox.
+async fn oldest_pending(app: &App) -> Result<u64, crate::store::StoreError> {
+    let now = Utc::now();
+    let mut oldest = 0;
+    for pr in app.store.gates_with_pending().await? {
+        let Some(v) = app.store.load_gate(&pr).await? else {
+            continue;
+        };
+        for p in &v.value.pending {
+            // Records from before `queued_at`: the state's last change.
+            let since = p.queued_at.unwrap_or(v.value.state.updated_at);
+            oldest = oldest.max((now - since).num_seconds().max(0) as u64);
+        }
+    }
+    Ok(oldest)
+}
+
+async fn pass(app: &App, settle: Duration) -> Result<Report, crate::store::StoreError> {
     let mut report = Report::default();
 
     match app
@@ -130,6 +175,7 @@ pub async fn run(app: &App, settle: Duration) -> Result<Report, crate::store::St
             }
         }
     }
+    report.oldest_pending_secs = oldest_pending(app).await?;
     tracing::info!(?report, "reconcile pass done");
     Ok(report)
 }

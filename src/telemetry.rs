@@ -1,5 +1,8 @@
 //! Logging (`tracing`, `LOG_LEVEL`, `LOG_FORMAT=json|pretty`) and the
-//! Prometheus metrics recorder.
+//! metrics recorder: Prometheus for `gatebot serve` (`/metrics`), CloudWatch
+//! Embedded Metric Format on Lambda. Both record the same `metrics` calls, so
+//! names and labels are the same everywhere; on CloudWatch the labels are
+//! the dimensions.
 
 use std::sync::OnceLock;
 
@@ -44,4 +47,25 @@ pub fn metrics() -> Option<PrometheusHandle> {
                 .ok()
         })
         .clone()
+}
+
+/// The CloudWatch namespace of gatebot's metrics on Lambda:
+/// `GATEBOT_METRICS_NAMESPACE` (the template sets `gatebot/<stack name>`),
+/// else `gatebot`.
+pub fn emf_namespace() -> String {
+    std::env::var("GATEBOT_METRICS_NAMESPACE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "gatebot".to_string())
+}
+
+/// Installs the Embedded Metric Format recorder (Lambda): metrics are
+/// written to stdout as EMF lines after every invocation.
+pub fn emf_metrics() -> anyhow::Result<&'static metrics_cloudwatch_embedded::Collector> {
+    metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(emf_namespace())
+        .lambda_cold_start_metric("gatebot_cold_starts_total")
+        .with_lambda_request_id("RequestId")
+        .init()
+        .map_err(|e| anyhow::anyhow!("cannot install the metrics recorder: {e}"))
 }

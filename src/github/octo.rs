@@ -2,8 +2,12 @@
 //! token, cached by octocrab until shortly before expiry), `GITHUB_API_URL`
 //! respected, bounded retries for reads only. octocrab is built without its
 //! own retry layer so that a `workflow_dispatch` is never repeated blindly.
+//!
+//! The App's credentials come from a [`SecretSource`]; when they change (a
+//! rotated private key), the clients are built anew on the next call.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,9 +28,10 @@ use super::{
 use crate::domain::Sha;
 use crate::gate::ci::{CheckRunInfo, GATEBOT_CHECK};
 use crate::gate::summary::CheckRunView;
+use crate::secrets::{SecretSource, StaticSecrets};
 
 /// GitHub App credentials.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AppCredentials {
     pub app_id: u64,
     pub private_key_pem: String,
@@ -39,13 +44,23 @@ impl std::fmt::Debug for AppCredentials {
 }
 
 pub struct OctoGitHub {
-    app: Octocrab,
-    app_id: u64,
+    api_url: String,
+    credentials: Arc<dyn SecretSource>,
+    /// The App's id, as the credentials last said.
+    app_id: AtomicU64,
     /// The App's slug, read once from `GET /app`.
     slug: tokio::sync::OnceCell<String>,
-    /// One client per installation, shared (not cloned: a cloned octocrab
-    /// client copies its token cache instead of sharing it).
-    installations: Mutex<HashMap<u64, Arc<Octocrab>>>,
+    /// The clients for the current credentials.
+    clients: Mutex<Option<Clients>>,
+}
+
+/// The App client and one client per installation, for one set of
+/// credentials. Shared, not cloned: a cloned octocrab client copies its
+/// token cache instead of sharing it.
+struct Clients {
+    credentials: AppCredentials,
+    app: Arc<Octocrab>,
+    installations: HashMap<u64, Arc<Octocrab>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,45 +74,119 @@ pub enum SetupError {
 }
 
 impl OctoGitHub {
+    /// A client for fixed credentials.
     pub fn new(api_url: &str, creds: &AppCredentials) -> Result<Self, SetupError> {
-        let key = octocrab::EncodingKey::from_rsa_pem(creds.private_key_pem.as_bytes())
-            .map_err(|e| SetupError::Key(e.to_string()))?;
-        let app = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| SetupError::Url(e.to_string()))?
-            .app(AppId(creds.app_id), key)
-            .set_connect_timeout(Some(Duration::from_secs(5)))
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .set_write_timeout(Some(Duration::from_secs(20)))
-            .build()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
-        Ok(OctoGitHub {
-            app,
-            app_id: creds.app_id,
-            slug: tokio::sync::OnceCell::new(),
-            installations: Mutex::new(HashMap::new()),
-        })
+        build_app(api_url, creds)?;
+        Ok(Self::with_source(
+            api_url,
+            StaticSecrets::source(None, Some(creds.clone())),
+            creds.app_id,
+        ))
     }
 
-    fn client(&self, repo: &RepoRef) -> GhResult<Arc<Octocrab>> {
-        let id = repo
-            .installation
-            .ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
-        let mut cache = self
-            .installations
+    /// A client whose credentials are read from `source` on every call
+    /// (the source caches them), rebuilt when they change.
+    pub async fn from_source(
+        api_url: &str,
+        source: Arc<dyn SecretSource>,
+    ) -> Result<Self, SetupError> {
+        let creds = source
+            .app_credentials()
+            .await
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        build_app(api_url, &creds)?;
+        Ok(Self::with_source(api_url, source, creds.app_id))
+    }
+
+    fn with_source(api_url: &str, credentials: Arc<dyn SecretSource>, app_id: u64) -> Self {
+        OctoGitHub {
+            api_url: api_url.to_string(),
+            credentials,
+            app_id: AtomicU64::new(app_id),
+            slug: tokio::sync::OnceCell::new(),
+            clients: Mutex::new(None),
+        }
+    }
+
+    /// The clients for the current credentials (built anew when they
+    /// changed), as `(app, installation)` for `installation`.
+    async fn clients(
+        &self,
+        installation: Option<u64>,
+    ) -> GhResult<(Arc<Octocrab>, Option<Arc<Octocrab>>)> {
+        let creds = self
+            .credentials
+            .app_credentials()
+            .await
+            .map_err(|e| GitHubError::Transport(e.to_string()))?;
+        let mut guard = self
+            .clients
             .lock()
             .map_err(|_| GitHubError::Transport("client cache poisoned".into()))?;
-        if let Some(c) = cache.get(&id) {
-            return Ok(c.clone());
+        if guard.as_ref().is_none_or(|c| c.credentials != creds) {
+            if guard.is_some() {
+                tracing::info!(
+                    app_id = creds.app_id,
+                    "GitHub App credentials changed: new clients"
+                );
+            }
+            let app = build_app(&self.api_url, &creds)
+                .map_err(|e| GitHubError::Transport(e.to_string()))?;
+            self.app_id.store(creds.app_id, Ordering::Relaxed);
+            *guard = Some(Clients {
+                credentials: creds,
+                app: Arc::new(app),
+                installations: HashMap::new(),
+            });
+        }
+        let Some(clients) = guard.as_mut() else {
+            return Err(GitHubError::Transport("no GitHub client".into()));
+        };
+        let app = clients.app.clone();
+        let Some(id) = installation else {
+            return Ok((app, None));
+        };
+        if let Some(c) = clients.installations.get(&id) {
+            return Ok((app, Some(c.clone())));
         }
         let c = Arc::new(
-            self.app
+            clients
+                .app
                 .installation(InstallationId(id))
                 .map_err(|e| GitHubError::Transport(e.to_string()))?,
         );
-        cache.insert(id, c.clone());
-        Ok(c)
+        clients.installations.insert(id, c.clone());
+        Ok((app, Some(c)))
     }
+
+    /// The App's own client (App JWT).
+    async fn app_client(&self) -> GhResult<Arc<Octocrab>> {
+        Ok(self.clients(None).await?.0)
+    }
+
+    /// The client of the installation `repo` belongs to.
+    async fn client(&self, repo: &RepoRef) -> GhResult<Arc<Octocrab>> {
+        let id = repo
+            .installation
+            .ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
+        let (_, c) = self.clients(Some(id)).await?;
+        c.ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))
+    }
+}
+
+/// The App client for `creds`, without octocrab's retry layer.
+fn build_app(api_url: &str, creds: &AppCredentials) -> Result<Octocrab, SetupError> {
+    let key = octocrab::EncodingKey::from_rsa_pem(creds.private_key_pem.as_bytes())
+        .map_err(|e| SetupError::Key(e.to_string()))?;
+    Octocrab::builder()
+        .base_uri(api_url)
+        .map_err(|e| SetupError::Url(e.to_string()))?
+        .app(AppId(creds.app_id), key)
+        .set_connect_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .build()
+        .map_err(|e| SetupError::Client(e.to_string()))
 }
 
 /// A raw answer: status, headers, body.
@@ -320,7 +409,7 @@ fn check_run_body(view: &CheckRunView) -> serde_json::Value {
 #[async_trait]
 impl GitHub for OctoGitHub {
     fn app_id(&self) -> Option<u64> {
-        Some(self.app_id)
+        Some(self.app_id.load(Ordering::Relaxed))
     }
 
     async fn app_slug(&self) -> GhResult<String> {
@@ -330,7 +419,8 @@ impl GitHub for OctoGitHub {
         }
         self.slug
             .get_or_try_init(|| async {
-                let a: AppJson = get_json(&self.app, "/app").await?;
+                let app = self.app_client().await?;
+                let a: AppJson = get_json(&app, "/app").await?;
                 Ok(a.slug)
             })
             .await
@@ -356,7 +446,7 @@ impl GitHub for OctoGitHub {
             head: Ref,
             base: Ref,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let pr: Pr = get_json(&c, &format!("{}/pulls/{number}", repo_path(repo))).await?;
         Ok(PullRequestInfo {
             number: pr.number,
@@ -376,7 +466,7 @@ impl GitHub for OctoGitHub {
             #[serde(default)]
             role_name: Option<String>,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let route = format!(
             "{}/collaborators/{}/permission",
             repo_path(repo),
@@ -403,7 +493,7 @@ impl GitHub for OctoGitHub {
         struct Membership {
             state: String,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let route = format!(
             "/orgs/{}/teams/{}/memberships/{}",
             enc(org),
@@ -425,7 +515,7 @@ impl GitHub for OctoGitHub {
             #[serde(default)]
             encoding: Option<String>,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let path = path.split('/').map(enc).collect::<Vec<_>>().join("/");
         let route = format!("{}/contents/{path}?ref={}", repo_path(repo), enc(branch));
         let content = match get_json::<Content>(&c, &route).await {
@@ -469,7 +559,7 @@ impl GitHub for OctoGitHub {
             total_count: u64,
             check_runs: Vec<Run>,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let mut out = Vec::new();
         for page in 1..=10u32 {
             let route = format!(
@@ -505,7 +595,7 @@ impl GitHub for OctoGitHub {
             #[serde(default)]
             html_url: Option<String>,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let route = format!(
             "{}/actions/workflows/{}/dispatches",
             repo_path(repo),
@@ -546,7 +636,7 @@ impl GitHub for OctoGitHub {
         struct Page {
             workflow_runs: Vec<RunJson>,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let route = format!(
             "{}/actions/workflows/{}/runs?event=workflow_dispatch&branch={}&per_page=100",
             repo_path(repo),
@@ -558,7 +648,7 @@ impl GitHub for OctoGitHub {
     }
 
     async fn workflow_run(&self, repo: &RepoRef, run_id: u64) -> GhResult<RunInfo> {
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let r: RunJson =
             get_json(&c, &format!("{}/actions/runs/{run_id}", repo_path(repo))).await?;
         Ok(r.into())
@@ -574,7 +664,7 @@ impl GitHub for OctoGitHub {
         struct Created {
             id: u64,
         }
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let mut body = check_run_body(view);
         body["head_sha"] = json!(sha.as_str());
         let a = write(
@@ -587,7 +677,7 @@ impl GitHub for OctoGitHub {
     }
 
     async fn update_check_run(&self, repo: &RepoRef, id: u64, view: &CheckRunView) -> GhResult<()> {
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let body = check_run_body(view);
         write(
             &c,
@@ -599,7 +689,7 @@ impl GitHub for OctoGitHub {
     }
 
     async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> GhResult<()> {
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let b = json!({ "body": body });
         write(
             &c,
@@ -611,7 +701,7 @@ impl GitHub for OctoGitHub {
     }
 
     async fn react(&self, repo: &RepoRef, comment_id: u64, content: &str) -> GhResult<()> {
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let b = json!({ "content": content });
         write(
             &c,
@@ -633,11 +723,12 @@ impl GitHub for OctoGitHub {
             delivered_at: chrono::DateTime<chrono::Utc>,
             status_code: u16,
         }
+        let app = self.app_client().await?;
         let mut out = Vec::new();
         let mut route = "/app/hook/deliveries?per_page=100".to_string();
         for _ in 0..20 {
             let answer = retry::read(&route, || async {
-                check(call(&self.app, &route, Method::Get).await?)
+                check(call(&app, &route, Method::Get).await?)
             })
             .await?;
             let page: Vec<Item> = decode(&answer)?;
@@ -668,8 +759,9 @@ impl GitHub for OctoGitHub {
     }
 
     async fn redeliver(&self, id: u64) -> GhResult<()> {
+        let app = self.app_client().await?;
         write(
-            &self.app,
+            &app,
             &format!("/app/hook/deliveries/{id}/attempts"),
             Method::Post(&json!({})),
         )
@@ -685,7 +777,7 @@ impl GitHub for OctoGitHub {
         approve: bool,
         comment: &str,
     ) -> GhResult<()> {
-        let c = self.client(repo)?;
+        let c = self.client(repo).await?;
         let b = json!({
             "environment_name": environment,
             "state": if approve { "approved" } else { "rejected" },

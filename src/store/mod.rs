@@ -89,6 +89,9 @@ pub struct PendingAction {
     /// Delivery that caused it (for log correlation).
     #[serde(default)]
     pub delivery: Option<String>,
+    /// When it was queued (`None` in records from before gatebot kept it).
+    #[serde(default)]
+    pub queued_at: Option<DateTime<Utc>>,
 }
 
 /// The gate state of a PR plus its outbox of pending side effects,
@@ -143,6 +146,7 @@ impl GateRecord {
                 attempts: 0,
                 last_attempt: None,
                 delivery: delivery.map(str::to_string),
+                queued_at: Some(Utc::now()),
             });
             ids.push(id);
         }

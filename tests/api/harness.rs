@@ -159,7 +159,10 @@ impl TestApp {
         let app = Arc::new(app);
         let state = Arc::new(HttpState {
             app: app.clone(),
-            secrets: WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets"),
+            secrets: gatebot::secrets::StaticSecrets::source(
+                Some(WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets")),
+                None,
+            ),
             metrics: gatebot::telemetry::metrics(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

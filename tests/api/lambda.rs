@@ -1,7 +1,8 @@
 //! The Lambda path: real Function URL events (events/lambda/) through
 //! `gatebot::lambda::handle`, the same router the local server uses.
 
-use gatebot::lambda::{LambdaApp, handle};
+use gatebot::lambda::{Invocation, LambdaApp, handle};
+use gatebot::secrets::StaticSecrets;
 use gatebot::signature::WebhookSecrets;
 use serde_json::Value;
 
@@ -16,7 +17,10 @@ fn event(name: &str) -> Value {
 /// with the secret the sample events are signed with.
 async fn lambda() -> (TestApp, LambdaApp) {
     let app = TestApp::spawn().await;
-    let lambda = LambdaApp::new(app.app(), WebhookSecrets::parse("dev-secret").unwrap());
+    let lambda = LambdaApp::new(
+        app.app(),
+        StaticSecrets::source(Some(WebhookSecrets::parse("dev-secret").unwrap()), None),
+    );
     (app, lambda)
 }
 
@@ -37,6 +41,20 @@ fn written_now(mut ev: Value) -> Value {
     ev
 }
 
+/// One invocation as the Lambda runtime makes it: the event's JSON read
+/// into the handler's payload type (an error, as for the runtime, when it
+/// is neither a Function URL request nor the schedule), the handler's
+/// answer as the JSON the runtime would return.
+async fn invoke(lambda: &LambdaApp, event: Value) -> Result<Value, String> {
+    // The runtime reads the payload from the invocation's bytes.
+    let payload: Invocation =
+        serde_json::from_slice(&serde_json::to_vec(&event).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+    let answer = handle(lambda, event).await.map_err(|e| e.to_string())?;
+    serde_json::to_value(answer).map_err(|e| e.to_string())
+}
+
 fn body(answer: &Value) -> Value {
     serde_json::from_str(answer["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
 }
@@ -44,7 +62,7 @@ fn body(answer: &Value) -> Value {
 #[tokio::test]
 async fn a_signed_function_url_delivery_is_processed() {
     let (app, lambda) = lambda().await;
-    let answer = handle(&lambda, event("webhook-pull_request-opened"))
+    let answer = invoke(&lambda, event("webhook-pull_request-opened"))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
@@ -59,7 +77,7 @@ async fn a_signed_function_url_delivery_is_processed() {
         1
     );
     // The same delivery again is a duplicate.
-    let again = handle(&lambda, event("webhook-pull_request-opened"))
+    let again = invoke(&lambda, event("webhook-pull_request-opened"))
         .await
         .unwrap();
     assert_eq!(body(&again)["status"], "duplicate");
@@ -68,13 +86,13 @@ async fn a_signed_function_url_delivery_is_processed() {
 #[tokio::test]
 async fn a_base64_encoded_body_is_decoded_before_the_signature_check() {
     let (app, lambda) = lambda().await;
-    handle(&lambda, event("webhook-pull_request-opened"))
+    invoke(&lambda, event("webhook-pull_request-opened"))
         .await
         .unwrap();
     app.ci_green(crate::harness::SHA1).await;
     let ev = written_now(event("webhook-issue_comment-lgtm-base64"));
     assert_eq!(ev["isBase64Encoded"], true);
-    let answer = handle(&lambda, ev).await.unwrap();
+    let answer = invoke(&lambda, ev).await.unwrap();
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert_eq!(body(&answer)["status"], "processed");
     let w = app.github.world();
@@ -85,7 +103,7 @@ async fn a_base64_encoded_body_is_decoded_before_the_signature_check() {
 #[tokio::test]
 async fn a_bad_signature_is_401_and_changes_nothing() {
     let (app, lambda) = lambda().await;
-    let answer = handle(&lambda, event("webhook-bad-signature"))
+    let answer = invoke(&lambda, event("webhook-bad-signature"))
         .await
         .unwrap();
     assert_eq!(answer["statusCode"], 401, "{answer}");
@@ -106,10 +124,10 @@ async fn a_bad_signature_is_401_and_changes_nothing() {
 #[tokio::test]
 async fn healthz_and_the_scheduled_reconcile() {
     let (_app, lambda) = lambda().await;
-    let answer = handle(&lambda, event("healthz")).await.unwrap();
+    let answer = invoke(&lambda, event("healthz")).await.unwrap();
     assert_eq!(answer["statusCode"], 200);
     assert_eq!(body(&answer)["status"], "ok");
-    let report = handle(&lambda, event("scheduled-reconcile")).await.unwrap();
+    let report = invoke(&lambda, event("scheduled-reconcile")).await.unwrap();
     assert_eq!(report["prs_with_pending"], 0, "{report}");
     assert!(report.get("redelivered").is_some(), "{report}");
 }
@@ -118,7 +136,7 @@ async fn healthz_and_the_scheduled_reconcile() {
 async fn an_unknown_event_is_an_error() {
     let (_app, lambda) = lambda().await;
     assert!(
-        handle(&lambda, serde_json::json!({"hello": "world"}))
+        invoke(&lambda, serde_json::json!({"hello": "world"}))
             .await
             .is_err()
     );

@@ -26,5 +26,6 @@ mod queued_dispatch;
 mod quorum;
 mod reconcile;
 mod rollback;
+mod secret_rotation;
 mod signatures;
 mod stale_commands;

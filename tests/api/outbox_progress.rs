@@ -161,6 +161,7 @@ async fn a_done_action_left_in_the_outbox_is_not_redone() {
         attempts: 0,
         last_attempt: None,
         delivery: None,
+        queued_at: None,
     });
     app.store.save_gate(&rec, Some(v.version)).await.unwrap();
     let report = app.reconcile_settled().await;
