@@ -124,3 +124,51 @@ fn the_app_manifest_asks_for_exactly_the_permissions_and_events() {
         ]
     );
 }
+
+/// Every gatebot metric the template's alarms and dashboard read is one the
+/// code records (a renamed metric would leave an alarm watching nothing),
+/// and the dashboard body is valid JSON once its `${…}` are substituted.
+#[test]
+fn alarms_and_dashboard_read_metrics_gatebot_records() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let mut sources = String::new();
+    let mut all = Vec::new();
+    files(&root().join("src"), &mut all);
+    for path in all {
+        sources.push_str(&std::fs::read_to_string(path).unwrap());
+    }
+    let mut names: Vec<&str> = template
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("gatebot_"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for must in [
+        "gatebot_webhook_requests_total",
+        "gatebot_dispatches_total",
+        "gatebot_reconcile_passes_total",
+        "gatebot_outbox_oldest_pending_seconds",
+    ] {
+        assert!(names.contains(&must), "the template does not use {must}");
+    }
+    for name in &names {
+        assert!(
+            sources.contains(&format!("\"{name}\"")),
+            "the template reads {name}, which gatebot never records"
+        );
+    }
+
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template).unwrap();
+    let body = &value["Resources"]["GatebotDashboard"]["Properties"]["DashboardBody"];
+    let serde_yaml_ng::Value::Tagged(sub) = body else {
+        panic!("DashboardBody is not a !Sub: {body:?}")
+    };
+    let text = sub.value[0].as_str().expect("the !Sub's template string");
+    let json = text
+        .replace("${Ns}", "gatebot/stack")
+        .replace("${Fn}", "stack-gatebot")
+        .replace("${AWS::Region}", "eu-west-1");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("dashboard JSON: {e}\n{json}"));
+    assert!(dashboard["widgets"].as_array().unwrap().len() >= 6);
+}
