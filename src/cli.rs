@@ -310,6 +310,40 @@ async fn status(pr: &str, store: Option<&str>, json: bool) -> anyhow::Result<()>
     if !v.value.pending.is_empty() {
         println!("pending side effects: {}", v.value.pending.len());
     }
+    // What is queued and why it may be stuck: the reconciler retries these.
+    for p in &v.value.pending {
+        let what = match &p.action {
+            crate::gate::Action::Dispatch {
+                workflow, deploy, ..
+            } => format!("dispatch {} ({workflow})", deploy.dispatch_id),
+            crate::gate::Action::SyncCheckRun => "update the gatebot check run".into(),
+            crate::gate::Action::React {
+                comment_id,
+                reaction,
+            } => format!("react {} on comment {comment_id}", reaction.content()),
+            crate::gate::Action::Reply { .. } => "post a reply".into(),
+            crate::gate::Action::RecordDeploy { deploy } => {
+                format!("record deploy {} in the history", deploy.dispatch_id)
+            }
+        };
+        let queued = p
+            .queued_at
+            .map(|t| format!(", queued {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+            .unwrap_or_default();
+        let tried = p
+            .last_attempt
+            .map(|t| format!(", last tried {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+            .unwrap_or_default();
+        let delivery = p
+            .delivery
+            .as_deref()
+            .map(|d| format!(", delivery {d}"))
+            .unwrap_or_default();
+        println!(
+            "  #{} {what}: {} failed attempts{queued}{tried}{delivery}",
+            p.id, p.attempts
+        );
+    }
     Ok(())
 }
 
