@@ -172,3 +172,44 @@ fn alarms_and_dashboard_read_metrics_gatebot_records() {
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("dashboard JSON: {e}\n{json}"));
     assert!(dashboard["widgets"].as_array().unwrap().len() >= 6);
 }
+
+/// The repository stands on its own: every relative link in its markdown
+/// resolves inside a clone, and none points outside it.
+#[test]
+fn every_relative_link_in_the_docs_resolves() {
+    let mut docs = vec![root().join("README.md"), root().join("CHANGELOG.md")];
+    for dir in ["docs", "infra", "events", "bench"] {
+        let mut all = Vec::new();
+        files(&root().join(dir), &mut all);
+        docs.extend(
+            all.into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "md")),
+        );
+    }
+    let mut checked = 0;
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split('#').next().unwrap_or("").trim();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let path = doc.parent().unwrap().join(target);
+            assert!(
+                path.exists(),
+                "{}: link to {target} does not resolve",
+                doc.display()
+            );
+            let resolved = path.canonicalize().unwrap();
+            assert!(
+                resolved.starts_with(root().canonicalize().unwrap()),
+                "{}: link to {target} leaves the repository",
+                doc.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} links checked");
+}
