@@ -297,8 +297,9 @@ impl App {
         }
         // The state and config the gates are judged by, right now.
         let (state, config) = match self.gate_and_config(repo, pr).await {
-            Some(x) => x,
-            None => return Done::Later("cannot read the gate or its config".into()),
+            Ok(Some(x)) => x,
+            Ok(None) => return Done::Later("the PR's record is gone".into()),
+            Err(e) => return Done::Later(format!("cannot read the gate or its config: {e}")),
         };
         if let Some(record) = earlier {
             // An earlier attempt may have gone through (it answered 5xx,
@@ -423,19 +424,22 @@ impl App {
 
     /// The PR's state and its repository's config, the config's error
     /// taken into the state as the gates would see it now.
-    async fn gate_and_config(
+    pub(super) async fn gate_and_config(
         &self,
         repo: &RepoRef,
         pr: &PrKey,
-    ) -> Option<(GateState, crate::config::RepoConfig)> {
-        let mut state = self.store.load_gate(pr).await.ok()??.value.state;
-        let (config, error) = self.config(repo, &state.default_branch).await.ok()?;
+    ) -> Result<Option<(GateState, crate::config::RepoConfig)>, super::AppError> {
+        let Some(v) = self.store.load_gate(pr).await? else {
+            return Ok(None);
+        };
+        let mut state = v.value.state;
+        let (config, error) = self.config(repo, &state.default_branch).await?;
         state.config_error = error;
-        Some((state, config))
+        Ok(Some((state, config)))
     }
 
     async fn gate_config(&self, repo: &RepoRef, pr: &PrKey) -> Option<crate::config::RepoConfig> {
-        self.gate_and_config(repo, pr).await.map(|(_, c)| c)
+        self.gate_and_config(repo, pr).await.ok()?.map(|(_, c)| c)
     }
 
     /// Applies a fact about a dispatch (no delivery caused it).

@@ -127,14 +127,19 @@ impl App {
         delivery: &Delivery,
         event: &Event<'_>,
     ) -> Result<Outcome, AppError> {
-        let key = DedupeKey::Delivery(&delivery.id).to_string();
-        match self.store.begin(&key, DELIVERY_LEASE, Utc::now()).await? {
-            Begin::Done => return Ok(Outcome::duplicate("delivery already handled")),
-            Begin::InProgress => return Err(AppError::InProgress),
-            Begin::Fresh => {}
-        }
+        let key = DedupeKey::Delivery(&delivery.id);
+        self.once(key, "delivery", self.dispatch_event(delivery, event))
+            .await
+    }
+
+    /// Hands a delivery to the handler of its event kind.
+    async fn dispatch_event(
+        &self,
+        delivery: &Delivery,
+        event: &Event<'_>,
+    ) -> Result<Outcome, AppError> {
         self.github.observe(event);
-        let result = match event {
+        match event {
             Event::Ping => Ok(Outcome::processed("pong")),
             Event::Installation { action } => {
                 Ok(Outcome::processed(format!("installation {action}")))
@@ -145,9 +150,7 @@ impl App {
             Event::Checks(e) => self.on_checks(delivery, e).await,
             Event::WorkflowRun(e) => self.on_workflow_run(delivery, e).await,
             Event::ProtectionRule(e) => self.on_protection_rule(delivery, e).await,
-        };
-        self.settle(&key, result.is_ok()).await;
-        result
+        }
     }
 
     /// Ends the work a begun key guarded: done when it succeeded, given
@@ -164,15 +167,16 @@ impl App {
         }
     }
 
-    /// Runs `work` once per `key` (a semantic key: a comment, a run event),
-    /// whatever delivery brings it.
-    async fn once<F>(&self, key: DedupeKey<'_>, work: F) -> Result<Outcome, AppError>
+    /// Runs `work` once per `key` (a delivery id, or a semantic key: a
+    /// comment, a run event, whatever delivery brings it); `what` names the
+    /// key in the duplicate's detail.
+    async fn once<F>(&self, key: DedupeKey<'_>, what: &str, work: F) -> Result<Outcome, AppError>
     where
         F: std::future::Future<Output = Result<Outcome, AppError>>,
     {
         let key = key.to_string();
         match self.store.begin(&key, DELIVERY_LEASE, Utc::now()).await? {
-            Begin::Done => return Ok(Outcome::duplicate("already handled")),
+            Begin::Done => return Ok(Outcome::duplicate(format!("{what} already handled"))),
             Begin::InProgress => return Err(AppError::InProgress),
             Begin::Fresh => {}
         }
@@ -239,6 +243,7 @@ impl App {
         };
         self.once(
             key,
+            "comment",
             self.comment_commands(d, e, &repo, branch, parsed, more),
         )
         .await
@@ -425,8 +430,12 @@ impl App {
             attempt: run.run_attempt,
             completed: e.completed,
         };
-        self.once(key, self.run_event(d, e, &repo, branch, &record, &run))
-            .await
+        self.once(
+            key,
+            "workflow run",
+            self.run_event(d, e, &repo, branch, &record, &run),
+        )
+        .await
     }
 
     async fn run_event(
@@ -577,13 +586,14 @@ impl App {
             repo: repo.name.clone(),
             number: record.pr,
         };
-        let Some(v) = self.store.load_gate(&key).await? else {
+        // The state, and the config as it is now: the gates must still
+        // allow the dispatch, not only when it was queued.
+        let Some((state, config)) = self.gate_and_config(repo, &key).await? else {
             return Ok(Verdict::reject(
                 format!("gatebot has no record of #{}", record.pr),
                 pr,
             ));
         };
-        let state = v.value.state;
         let pending = state
             .deploy(&d.dispatch_id)
             .is_some_and(|x| x.status == DeployStatus::Pending);
@@ -593,11 +603,7 @@ impl App {
                 pr,
             ));
         }
-        // The gates must still allow it now, not only when it was queued.
-        let (config, error) = self.config(repo, &state.default_branch).await?;
-        let mut judged = state.clone();
-        judged.config_error = error;
-        if let Some(why) = dispatch_blocker(&judged, &d.dispatch_id, &self.policy(&config)) {
+        if let Some(why) = dispatch_blocker(&state, &d.dispatch_id, &self.policy(&config)) {
             let reason = format!("the gates no longer allow it: {why}");
             self.cancel_dispatch(repo, &key, &d.dispatch_id, reason.clone())
                 .await;

@@ -35,11 +35,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
         .push(Run::manual(66_001, "cd-prod.yml", &title, "mallory"));
 
     // Its deployment asks gatebot: rejected, saying why.
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(66_001, "production"),
-    )
-    .await;
+    app.ask_production(66_001).await;
     let reviews = app.reviews();
     assert_eq!(reviews.len(), 1);
     assert_eq!(reviews[0].1, "rejected");
@@ -84,11 +80,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
     );
 
     // Positive control: gatebot's own run of that dispatch is approved.
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(real, "production"),
-    )
-    .await;
+    app.ask_production(real).await;
     let r = &app.reviews()[1];
     assert_eq!((r.0, r.1.as_str()), (real, "approved"), "{}", r.2);
     app.finish_dispatch(1, "success").await;
@@ -122,22 +114,14 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
     let mut other_branch = Run::manual(66_100, "cd-prod.yml", &title, BOT);
     other_branch.head_branch = "evil".into();
     app.github.world().runs.push(other_branch);
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(66_100, "production"),
-    )
-    .await;
+    app.ask_production(66_100).await;
     let r = &app.reviews()[0];
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains("branch \"evil\""), "{}", r.2);
 
     // Positive control: gatebot's own run passes every check, is linked
     // and approved.
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(real, "production"),
-    )
-    .await;
+    app.ask_production(real).await;
     assert_eq!(app.reviews()[1].1, "approved", "{}", app.reviews()[1].2);
 
     // A second run with the same name, however genuine it looks, is not
@@ -146,11 +130,7 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
         .world()
         .runs
         .push(Run::manual(66_101, "cd-prod.yml", &title, BOT));
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(66_101, "production"),
-    )
-    .await;
+    app.ask_production(66_101).await;
     let r = &app.reviews()[2];
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains(&format!("run {real}")), "{}", r.2);
@@ -209,11 +189,7 @@ async fn a_run_triggered_by_someone_else_is_rejected() {
     let mut rerun = Run::manual(66_200, "cd-prod.yml", &title, BOT);
     rerun.triggering_actor = "mallory".into();
     app.github.world().runs.push(rerun);
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(66_200, "production"),
-    )
-    .await;
+    app.ask_production(66_200).await;
     let r = &app.reviews()[0];
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains("triggered by @mallory"), "{}", r.2);

@@ -311,23 +311,27 @@ impl TestApp {
         );
     }
 
+    /// GitHub Actions completed check `name` on `sha`, with no delivery
+    /// (yet); returns the check run's id, newer than any before it.
+    pub fn add_check_run(&self, sha: &str, name: &str, conclusion: &str) -> u64 {
+        let mut w = self.github.world();
+        let id = 5000 + w.check_runs.len() as u64;
+        w.check_runs.push(crate::fake_github::CheckRun {
+            id,
+            app_id: crate::fake_github::ACTIONS_APP_ID,
+            sha: sha.into(),
+            name: name.into(),
+            status: "completed".into(),
+            conclusion: Some(conclusion.into()),
+            title: None,
+            summary: None,
+        });
+        id
+    }
+
     /// Completes check `name` on `sha` in GitHub, then sends `check_run.completed`.
     pub async fn check(&self, sha: &str, name: &str, conclusion: &str) {
-        let id = {
-            let mut w = self.github.world();
-            let id = 5000 + w.check_runs.len() as u64;
-            w.check_runs.push(crate::fake_github::CheckRun {
-                id,
-                app_id: crate::fake_github::ACTIONS_APP_ID,
-                sha: sha.into(),
-                name: name.into(),
-                status: "completed".into(),
-                conclusion: Some(conclusion.into()),
-                title: None,
-                summary: None,
-            });
-            id
-        };
+        let id = self.add_check_run(sha, name, conclusion);
         let mut p = fixture("check_run.completed");
         p["check_run"]["id"] = json!(id);
         p["check_run"]["name"] = json!(name);
@@ -483,6 +487,16 @@ impl TestApp {
         ));
         p["installation"] = json!({"id": INSTALLATION});
         p
+    }
+
+    /// The deployment of run `run_id` to production asks gatebot's
+    /// protection rule; returns the delivery's status.
+    pub async fn ask_production(&self, run_id: u64) -> String {
+        self.send(
+            "deployment_protection_rule",
+            &self.protection_payload(run_id, "production"),
+        )
+        .await
     }
 
     pub fn dispatch_count(&self) -> usize {

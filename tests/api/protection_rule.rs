@@ -17,12 +17,7 @@ async fn prod_dispatched() -> (TestApp, u64) {
 #[tokio::test]
 async fn approves_the_production_run_gatebot_dispatched() {
     let (app, run) = prod_dispatched().await;
-    let status = app
-        .send(
-            "deployment_protection_rule",
-            &app.protection_payload(run, "production"),
-        )
-        .await;
+    let status = app.ask_production(run).await;
     assert_eq!(status, "processed");
     let w = app.github.world();
     assert_eq!(w.reviews.len(), 1);
@@ -41,11 +36,7 @@ async fn rejects_a_manual_dispatch_of_the_prod_workflow() {
         "production 0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c [manual]",
         "mallory",
     ));
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(77_777, "production"),
-    )
-    .await;
+    app.ask_production(77_777).await;
     let w = app.github.world();
     assert_eq!(w.reviews.len(), 1);
     assert_eq!(w.reviews[0].1["state"], "rejected");
@@ -67,11 +58,7 @@ async fn rejects_a_run_that_copies_a_real_dispatch_id() {
         .world()
         .runs
         .push(Run::manual(88_888, "cd-prod.yml", &title, "mallory"));
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(88_888, "production"),
-    )
-    .await;
+    app.ask_production(88_888).await;
     assert_eq!(app.github.world().reviews[0].1["state"], "rejected");
 }
 
@@ -79,17 +66,9 @@ async fn rejects_a_run_that_copies_a_real_dispatch_id() {
 async fn rejects_the_staging_run_and_finished_runs() {
     let (app, prod_run) = prod_dispatched().await;
     let stage_run = app.github.world().dispatches[0].run_id.unwrap();
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(stage_run, "production"),
-    )
-    .await;
+    app.ask_production(stage_run).await;
     app.finish_dispatch(1, "success").await;
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(prod_run, "production"),
-    )
-    .await;
+    app.ask_production(prod_run).await;
     let w = app.github.world();
     let states: Vec<&serde_json::Value> = w.reviews.iter().map(|r| &r.1["state"]).collect();
     assert_eq!(states, vec![&json!("rejected"), &json!("rejected")]);
@@ -120,12 +99,7 @@ async fn a_run_of_another_workflow_copying_the_dispatch_id_does_not_complete_the
     assert_eq!(app.send("workflow_run", &p).await, "ignored");
     // Same workflow, other run id: the dispatch is linked to `run`, so the
     // gate ignores it and production is still deploying.
-    let status = app
-        .send(
-            "deployment_protection_rule",
-            &app.protection_payload(run, "production"),
-        )
-        .await;
+    let status = app.ask_production(run).await;
     assert_eq!(status, "processed");
     assert_eq!(
         app.github.world().reviews[0].1["state"],

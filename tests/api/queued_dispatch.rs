@@ -127,11 +127,7 @@ async fn the_protection_rule_re_checks_the_gates() {
     app.comment("rita", "/approve").await;
     let run = app.github.world().dispatches[1].run_id.unwrap();
     app.comment("rita", "/hold wait").await;
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(run, "production"),
-    )
-    .await;
+    app.ask_production(run).await;
     let r = &app.reviews()[0];
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains("held by @rita"), "{}", r.2);
@@ -150,20 +146,7 @@ async fn a_retry_uses_the_current_ci_verdict() {
     app.comment("quinn", "/lgtm").await;
     app.finish_dispatch(0, "failure").await;
     // The `build` check is re-run and fails; its delivery is lost.
-    {
-        let mut w = app.github.world();
-        let id = 5000 + w.check_runs.len() as u64;
-        w.check_runs.push(crate::fake_github::CheckRun {
-            id,
-            app_id: crate::fake_github::ACTIONS_APP_ID,
-            sha: SHA1.into(),
-            name: "build".into(),
-            status: "completed".into(),
-            conclusion: Some("failure".into()),
-            title: None,
-            summary: None,
-        });
-    }
+    app.add_check_run(SHA1, "build", "failure");
     app.comment("quinn", "/lgtm").await;
     assert_eq!(
         app.dispatch_count(),

@@ -130,11 +130,7 @@ async fn rollback_works_after_merge() {
         assert_eq!((d.input("sha"), d.input("rollback")), (SHA1, "true"));
         d.run_id.unwrap()
     };
-    app.send(
-        "deployment_protection_rule",
-        &app.protection_payload(run, "production"),
-    )
-    .await;
+    app.ask_production(run).await;
     assert_eq!(app.reviews()[0].1, "approved", "{}", app.reviews()[0].2);
     app.finish_dispatch(4, "success").await;
     let history = prod_history(&app).await;
