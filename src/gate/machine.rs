@@ -223,6 +223,8 @@ pub enum Refusal {
         until: String,
         reason: Option<String>,
     },
+    #[error("a deploy to {0} is still running")]
+    Busy(Environment),
     #[error("only @{0} can cancel it")]
     NotYours(String),
     #[error("there is nothing to cancel: {0}")]
@@ -363,7 +365,8 @@ impl Machine<'_, '_> {
                 run_id,
                 url,
             } => match self.s.deploy_mut(dispatch_id) {
-                Some(d) if d.run_id.is_none() => {
+                // A finished dispatch keeps what it finished with.
+                Some(d) if d.run_id.is_none() && d.status == DeployStatus::Pending => {
                     d.run_id = Some(*run_id);
                     d.run_url = url.clone().or(d.run_url.take());
                     format!("dispatch {dispatch_id} is run {run_id}")
@@ -773,7 +776,9 @@ impl Machine<'_, '_> {
                     self.s.lgtm = Some(self.approval(login));
                 }
                 self.advance(Some(login));
-                Ok(self.held_note())
+                Ok(self
+                    .held_note()
+                    .or_else(|| self.busy_note(Environment::Staging)))
             }
             Command::LgtmCancel => {
                 let Some(lgtm) = &self.s.lgtm else {
@@ -820,7 +825,9 @@ impl Machine<'_, '_> {
                     self.s.approvals.push(approval);
                 }
                 self.advance(Some(login));
-                let mut reply = self.held_note();
+                let mut reply = self
+                    .held_note()
+                    .or_else(|| self.busy_note(Environment::Production));
                 if reply.is_none() && self.s.prod.is_none() {
                     reply = self
                         .freeze()
@@ -871,7 +878,35 @@ impl Machine<'_, '_> {
             .map(|h| format!("Recorded, but {h} to let gatebot dispatch."))
     }
 
+    /// When the head's deploy to `env` waits only for another deploy still
+    /// running there, says so.
+    fn busy_note(&self, env: Environment) -> Option<String> {
+        let undispatched = match env {
+            Environment::Staging => self.s.stage.is_none(),
+            Environment::Production => self.s.prod.is_none(),
+        };
+        if !undispatched {
+            return None;
+        }
+        match blocker(
+            &self.s,
+            env,
+            DeployKind::Promote,
+            &self.s.head_sha,
+            self.policy,
+        ) {
+            Some(busy @ Refusal::Busy(_)) => Some(format!(
+                "Recorded, but {busy}: gatebot dispatches `{}` to {env} when it finishes.",
+                self.s.head_sha.short()
+            )),
+            _ => None,
+        }
+    }
+
     fn verify_stage(&mut self, login: &str) -> Result<Option<String>, Refusal> {
+        if login == self.s.author {
+            return Err(Refusal::AuthorCannotApprove);
+        }
         let staged = self
             .s
             .stage
@@ -923,7 +958,9 @@ impl Machine<'_, '_> {
             run,
         });
         self.advance(Some(login));
-        Ok(self.held_note())
+        Ok(self
+            .held_note()
+            .or_else(|| self.busy_note(Environment::Production)))
     }
 
     fn rollback(
@@ -1055,8 +1092,22 @@ pub fn blocker(
             }
         }
     }
+    // One deploy to an environment at a time: a promotion waits for a
+    // rollback, or for the deploy of an earlier head, still running there
+    // (whichever finished last would decide what the environment runs).
+    if kind == DeployKind::Promote && running_elsewhere(s, env) {
+        return Some(Refusal::Busy(env));
+    }
     // Last, so that a freeze alone means every other gate is passed.
     freeze()
+}
+
+/// A deploy to `env` in flight that is not the head's own gate: a rollback
+/// or the promotion of an earlier head (verify runs deploy nothing).
+fn running_elsewhere(s: &GateState, env: Environment) -> bool {
+    s.detached.iter().any(|d| {
+        d.environment == env && d.kind != DeployKind::Verify && d.status == DeployStatus::Pending
+    })
 }
 
 /// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.

@@ -1023,6 +1023,15 @@ fn stage_runs() {
 #[test]
 fn verify_stage() {
     run(vec![
+        // Found by the property tests: the author holding the qa role.
+        Case {
+            name: "the author cannot verify their own change",
+            yaml: DEFAULTS,
+            setup: Pr::staged,
+            fact: |p| p.command(AUTHOR, Command::VerifyStage),
+            expect: expect(Stage::WaitingForVerification, false)
+                .refused("cannot approve their own change"),
+        },
         Case {
             name: "without a verify workflow: verified at once",
             yaml: DEFAULTS,
@@ -1767,6 +1776,68 @@ fn freeze() {
 fn rollback() {
     let rb1 = "42-production-ccccccc-1";
     run(vec![
+        // Found by the property tests: two deploys to one environment.
+        Case {
+            name: "a staging rollback still running holds back the /lgtm's deploy",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.green();
+                let f = p.rollback(QA, Environment::Staging);
+                p.step(f);
+            },
+            fact: |p| p.command(QA, Command::Lgtm),
+            expect: expect(Stage::WaitingForQa, true)
+                .accepted()
+                .reply("Recorded, but a deploy to staging is still running"),
+        },
+        Case {
+            name: "the held-back staging deploy goes once the rollback finished",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.green();
+                let f = p.rollback(QA, Environment::Staging);
+                p.step(f);
+                p.lgtm();
+            },
+            fact: |p| {
+                let id = p.detached_id(0);
+                p.done(&id, true)
+            },
+            expect: expect(Stage::StageDeploying, true)
+                .records("42-staging-ccccccc-1")
+                .dispatch(stage_deploy(A, QA, "42-staging-aaaaaaa-2")),
+        },
+        Case {
+            name: "a production rollback still running holds back the approved deploy",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.verified();
+                let f = p.rollback(REL, Environment::Production);
+                p.step(f);
+            },
+            fact: |p| p.command(REL2, Command::Approve),
+            expect: expect(Stage::WaitingForApproval, true)
+                .accepted()
+                .reply("Recorded, but a deploy to production is still running"),
+        },
+        Case {
+            name: "a run linked after its dispatch failed changes nothing",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                let id = p.stage_id();
+                p.step(Fact::DispatchFailed {
+                    dispatch_id: id,
+                    reason: "404".into(),
+                });
+            },
+            fact: |p| Fact::RunLinked {
+                dispatch_id: p.stage_id(),
+                run_id: 10_000,
+                url: None,
+            },
+            expect: expect(Stage::StageFailed, false),
+        },
         Case {
             name: "/rollback prod with a target dispatches it, detached",
             yaml: DEFAULTS,
@@ -2077,7 +2148,7 @@ fn new_head() {
             expect: expect(Stage::WaitingForQa, true),
         },
         Case {
-            name: "the new head's stage deploy gets a new id",
+            name: "the new head's staging deploy waits for the old head's, still running",
             yaml: DEFAULTS,
             setup: |p| {
                 p.staging();
@@ -2085,8 +2156,24 @@ fn new_head() {
                 p.green();
             },
             fact: |p| p.command(QA2, Command::Lgtm),
-            expect: expect(Stage::StageDeploying, true)
+            expect: expect(Stage::WaitingForQa, true)
                 .accepted()
+                .reply("a deploy to staging is still running: gatebot dispatches `bbbbbbb` to staging when it finishes"),
+        },
+        Case {
+            name: "the new head's stage deploy gets a new id once the old one finished",
+            yaml: DEFAULTS,
+            setup: |p| {
+                p.staging();
+                p.push(B);
+                p.green();
+                p.ok(QA2, Command::Lgtm);
+            },
+            fact: |p| {
+                let id = p.detached_id(0);
+                p.done(&id, false)
+            },
+            expect: expect(Stage::StageDeploying, true)
                 .dispatch(stage_deploy(B, QA2, "42-staging-bbbbbbb-2")),
         },
         Case {
@@ -2463,6 +2550,8 @@ fn closed() {
                 p.close();
                 p.step(observed(true, A, "main"));
                 p.green();
+                let old = p.detached_id(0);
+                p.finish(&old, true);
             },
             fact: |p| p.command(QA2, Command::Lgtm),
             expect: expect(Stage::StageDeploying, true)

@@ -5,6 +5,8 @@ pub mod ci;
 pub mod machine;
 #[cfg(test)]
 mod machine_tests;
+#[cfg(test)]
+mod properties;
 pub mod state;
 pub mod summary;
 
