@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{App, DEDUPE_TTL, EFFECT_CLAIM_TTL};
+use super::{App, DEDUPE_TTL};
 use crate::domain::PrKey;
 use crate::gate::machine::dispatch_blocker;
 use crate::gate::summary;
@@ -90,7 +90,11 @@ impl App {
         let mut done_ids = Vec::new();
         for id in wanted {
             let key = DedupeKey::Effect { pr, action_id: id }.to_string();
-            match self.store.begin(&key, EFFECT_CLAIM_TTL, Utc::now()).await {
+            match self
+                .store
+                .begin(&key, self.effect_claim_ttl, Utc::now())
+                .await
+            {
                 Ok(Begin::Fresh) => claims.push((id, key)),
                 Ok(Begin::Done) => done_ids.push(id),
                 Ok(Begin::InProgress) => {}
@@ -400,7 +404,7 @@ impl App {
                 Done::Yes
             }
             Err(GitHubError::Status { status, message })
-                if (400..500).contains(&status) && status != 429 =>
+                if (400..500).contains(&status) && status != 429 && status != 401 =>
             {
                 metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "refused").increment(1);
                 let reason = format!("GitHub answered {status}: {message}");

@@ -11,9 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::permissions::Roles;
 use super::runs::RunMatch;
-use super::{
-    App, AppError, DEDUPE_TTL, DELIVERY_LEASE, Delivery, MAX_COMMANDS_PER_COMMENT, Outcome,
-};
+use super::{App, AppError, DEDUPE_TTL, Delivery, MAX_COMMANDS_PER_COMMENT, Outcome};
 use crate::commands::{self, Command};
 use crate::domain::{Environment, PrKey, RepoName, Sha};
 use crate::events::{
@@ -175,7 +173,11 @@ impl App {
         F: std::future::Future<Output = Result<Outcome, AppError>>,
     {
         let key = key.to_string();
-        match self.store.begin(&key, DELIVERY_LEASE, Utc::now()).await? {
+        match self
+            .store
+            .begin(&key, self.delivery_lease, Utc::now())
+            .await?
+        {
             Begin::Done => return Ok(Outcome::duplicate(format!("{what} already handled"))),
             Begin::InProgress => return Err(AppError::InProgress),
             Begin::Fresh => {}

@@ -121,6 +121,10 @@ pub struct App {
     pub clock_skew: chrono::Duration,
     /// See [`EFFECTS_BUDGET`].
     pub effects_budget: Duration,
+    /// See [`DELIVERY_LEASE`].
+    pub delivery_lease: Duration,
+    /// See [`EFFECT_CLAIM_TTL`].
+    pub effect_claim_ttl: Duration,
 }
 
 /// One delivery being handled (for audit and logs).
@@ -137,6 +141,8 @@ impl App {
             configs: ConfigCache::new(Duration::from_secs(60)),
             clock_skew: gate::machine::CLOCK_SKEW,
             effects_budget: EFFECTS_BUDGET,
+            delivery_lease: DELIVERY_LEASE,
+            effect_claim_ttl: EFFECT_CLAIM_TTL,
         }
     }
 

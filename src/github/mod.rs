@@ -43,7 +43,9 @@ impl GitHubError {
     /// Worth retrying a read after a pause.
     pub fn is_transient(&self) -> bool {
         match self {
-            GitHubError::Status { status, .. } => *status >= 500,
+            // 401: an installation token that expired or was revoked under
+            // us; the next attempt mints or uses a fresh one.
+            GitHubError::Status { status, .. } => *status >= 500 || *status == 401,
             GitHubError::RateLimited { .. } | GitHubError::Transport(_) => true,
             _ => false,
         }

@@ -154,7 +154,107 @@ pub struct World {
     pub app_reads: u32,
     /// Every request, as `METHOD /path`.
     pub requests: Vec<String>,
+    /// Seeded random faults on every request (the fault soak).
+    pub chaos: Option<Chaos>,
     next_id: u64,
+}
+
+/// What [`Chaos`] did to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// 500 or 502 before acting.
+    ServerError(u16),
+    /// 429 with `retry-after: 1`.
+    RateLimited,
+    /// 403 "secondary rate limit" with `retry-after: 1`.
+    SecondaryRateLimit,
+    /// Answered 400 ms late (after acting).
+    Slow,
+    /// 401 "Bad credentials", as for an expired installation token.
+    ExpiredToken,
+    /// A dispatch that took effect, answered 500.
+    ActedThen500,
+    /// The process is killed while it waits for this dispatch, before it
+    /// took effect: after gatebot stored the state, before the dispatch.
+    KillBeforeDispatch,
+    /// The process is killed after this dispatch took effect, before
+    /// gatebot heard the answer and marked it done.
+    KillAfterDispatch,
+}
+
+/// Seeded fault injection: each request is faulted with probability
+/// `rate`; each dispatch also kills the process with probability `kill_rate`.
+#[derive(Debug)]
+pub struct Chaos {
+    seed: u64,
+    rng: u64,
+    /// How often each `METHOD /path` was drawn for: the draws of one path
+    /// depend only on the seed and how often it was asked for, not on how
+    /// requests to different paths interleave.
+    seen: HashMap<String, u64>,
+    pub rate: f64,
+    pub kill_rate: f64,
+    /// Set when a kill fault fired; the soak kills the process and clears it.
+    pub kill_requested: bool,
+    /// Every fault injected: (`METHOD /path`, fault).
+    pub injected: Vec<(String, Fault)>,
+}
+
+impl Chaos {
+    pub fn new(seed: u64, rate: f64, kill_rate: f64) -> Chaos {
+        Chaos {
+            seed,
+            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            seen: HashMap::new(),
+            rate,
+            kill_rate,
+            kill_requested: false,
+            injected: Vec::new(),
+        }
+    }
+
+    /// SplitMix64: a uniform number in [0, 1).
+    pub fn next(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn draw(&mut self, method: &str, path: &str) -> Option<Fault> {
+        use std::hash::{Hash, Hasher};
+        let what = format!("{method} {path}");
+        let n = self.seen.entry(what.clone()).or_default();
+        *n += 1;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.seed, what, *n).hash(&mut h);
+        self.rng = h.finish();
+        let dispatch = method == "POST" && path.ends_with("/dispatches");
+        if dispatch && !self.kill_requested && self.next() < self.kill_rate {
+            return Some(if self.next() < 0.5 {
+                Fault::KillBeforeDispatch
+            } else {
+                Fault::KillAfterDispatch
+            });
+        }
+        if self.next() >= self.rate {
+            return None;
+        }
+        // Half the faults on a dispatch are the worst kind: it took effect.
+        if dispatch && self.next() < 0.5 {
+            return Some(Fault::ActedThen500);
+        }
+        Some(match (self.next() * 6.0) as u32 {
+            0 => Fault::ServerError(500),
+            1 => Fault::ServerError(502),
+            2 => Fault::RateLimited,
+            3 => Fault::SecondaryRateLimit,
+            4 => Fault::Slow,
+            _ => Fault::ExpiredToken,
+        })
+    }
 }
 
 impl World {
@@ -226,7 +326,52 @@ impl Respond for Responder {
             .iter()
             .find(|(p, _)| req.url.path().contains(p.as_str()))
             .map(|(_, d)| *d);
-        let answer = route(&mut w, req, &self.base);
+        let what = format!("{} {}", req.method.as_str(), req.url.path());
+        let fault = w
+            .chaos
+            .as_mut()
+            .and_then(|c| c.draw(req.method.as_str(), req.url.path()));
+        if let (Some(f), Some(c)) = (fault, w.chaos.as_mut()) {
+            c.injected.push((what, f));
+        }
+        let failure =
+            |status: u16, message: &str| json_response(status, json!({ "message": message }));
+        // Longer than the soak takes to notice a kill, shorter than the
+        // client's read timeout.
+        let hang = std::time::Duration::from_secs(15);
+        let answer = match fault {
+            None => route(&mut w, req, &self.base),
+            Some(Fault::ServerError(code)) => failure(code, "injected server error"),
+            Some(Fault::RateLimited) => {
+                failure(429, "API rate limit exceeded").insert_header("retry-after", "1")
+            }
+            Some(Fault::SecondaryRateLimit) => failure(
+                403,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            )
+            .insert_header("retry-after", "1"),
+            Some(Fault::Slow) => {
+                route(&mut w, req, &self.base).set_delay(std::time::Duration::from_millis(400))
+            }
+            Some(Fault::ExpiredToken) => failure(401, "Bad credentials"),
+            Some(Fault::ActedThen500) => {
+                let _ = route(&mut w, req, &self.base);
+                failure(500, "injected server error after acting")
+            }
+            Some(Fault::KillBeforeDispatch) => {
+                if let Some(c) = w.chaos.as_mut() {
+                    c.kill_requested = true;
+                }
+                failure(500, "killed").set_delay(hang)
+            }
+            Some(Fault::KillAfterDispatch) => {
+                let answer = route(&mut w, req, &self.base);
+                if let Some(c) = w.chaos.as_mut() {
+                    c.kill_requested = true;
+                }
+                answer.set_delay(hang)
+            }
+        };
         match delay {
             Some(d) => answer.set_delay(d),
             None => answer,

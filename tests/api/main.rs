@@ -28,4 +28,5 @@ mod reconcile;
 mod rollback;
 mod secret_rotation;
 mod signatures;
+mod soak;
 mod stale_commands;
