@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod fuzzing;
 pub mod gate;
 pub mod github;
 pub mod http;

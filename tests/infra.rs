@@ -177,7 +177,12 @@ fn alarms_and_dashboard_read_metrics_gatebot_records() {
 /// resolves inside a clone, and none points outside it.
 #[test]
 fn every_relative_link_in_the_docs_resolves() {
-    let mut docs = vec![root().join("README.md"), root().join("CHANGELOG.md")];
+    let mut docs = vec![
+        root().join("README.md"),
+        root().join("CHANGELOG.md"),
+        root().join("SECURITY.md"),
+        root().join("BENCHMARKS.md"),
+    ];
     for dir in ["docs", "infra", "events", "bench"] {
         let mut all = Vec::new();
         files(&root().join(dir), &mut all);

@@ -575,7 +575,7 @@ fn progress(
             Fact::RunCompleted {
                 dispatch_id: d.deploy.dispatch_id.clone(),
                 run_id: d.run_id,
-                success: pick % 8 != 0,
+                success: !pick.is_multiple_of(8),
                 url: None,
                 completed_at: Some(now),
             },

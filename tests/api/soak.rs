@@ -73,7 +73,7 @@ impl Soak {
     pub fn short(seed: u64) -> Soak {
         Soak {
             seed,
-            prs: 4,
+            prs: 6,
             fault_rate: 0.3,
             kill_rate: 0.25,
             steps_per_pr: 14,
@@ -346,10 +346,8 @@ pub async fn run(soak: Soak, store: StoreKind) -> Result<Figures, String> {
 }
 
 fn sha_for(pr: u64, push: u32) -> String {
-    format!(
-        "{:040x}",
-        (u128::from(pr) << 64) | (u128::from(push) << 32) | 0xfeed
-    )
+    // Reads as PR and push in the short form: `0004b01` is PR 4's second head.
+    format!("{pr:04x}b{push:02x}{:033x}", 0xfeed)
 }
 
 impl World {
@@ -894,6 +892,22 @@ impl World {
         for line in self.log.get(pr).into_iter().flatten() {
             let _ = writeln!(out, "  {line}");
         }
+        let _ = writeln!(out, "what GitHub received for PR #{pr}, in order:");
+        let w = self.github.world();
+        for (id, env, sha) in dispatches
+            .iter()
+            .filter(|d| d.0 == *pr)
+            .map(|d| (&d.1, &d.2, &d.3))
+        {
+            let _ = writeln!(out, "  dispatch {id}: {env} {}", &sha[..7]);
+        }
+        let mine = [format!("/pulls/{pr}"), format!("/issues/{pr}/")];
+        for (what, fault) in w.chaos.iter().flat_map(|c| c.injected.iter()) {
+            if mine.iter().any(|m| what.contains(m.as_str())) || what.ends_with("/dispatches") {
+                let _ = writeln!(out, "  fault {fault:?} on {what}");
+            }
+        }
+        drop(w);
         let _ = writeln!(out, "{}", self.figures);
         Err(out)
     }

@@ -1,0 +1,168 @@
+//! The bodies of the fuzz targets under `fuzz/` (cargo-fuzz), kept in the
+//! library so that they build with every `cargo test` and so that
+//! `tests/fuzz_corpus.rs` replays their seed corpus and every crash ever
+//! found on each run. Each takes arbitrary bytes and must not panic; what
+//! a target checks beyond that is written at the target.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::signature::{WebhookSecrets, sign_with};
+
+/// The secret deliveries are signed with in [`delivery`].
+const SECRET: &str = "fuzz-secret";
+
+/// Splits `data` at the first NUL: (head, rest).
+fn split(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[]),
+    }
+}
+
+/// `X-Hub-Signature-256` header (before the first NUL) against the body
+/// (after it), with two secrets. A header that verifies must be the body's
+/// true signature under one of them.
+pub fn signature(data: &[u8]) {
+    let (header, body) = split(data);
+    let Ok(secrets) = WebhookSecrets::parse("old-secret,fuzz-secret") else {
+        return;
+    };
+    if secrets.verify(body, Some(header)).is_ok() {
+        let good = [
+            sign_with(b"old-secret", body),
+            sign_with(b"fuzz-secret", body),
+        ];
+        assert!(
+            good.iter()
+                .any(|g| g.as_bytes().eq_ignore_ascii_case(header.trim_ascii())),
+            "a header that is not the body's signature verified"
+        );
+    }
+    let _ = secrets.verify(body, None);
+}
+
+/// The event names `events::parse` knows, and one it does not.
+const EVENTS: [&str; 8] = [
+    "pull_request",
+    "issue_comment",
+    "check_run",
+    "check_suite",
+    "workflow_run",
+    "deployment_protection_rule",
+    "installation",
+    "ping",
+];
+
+/// `events::parse` of the body (after the first byte) as the event the
+/// first byte picks.
+pub fn events(data: &[u8]) {
+    let Some((pick, body)) = data.split_first() else {
+        return;
+    };
+    let event = EVENTS[usize::from(*pick) % EVENTS.len()];
+    if let Ok(e) = crate::events::parse(event, body) {
+        let _ = e.kind();
+    }
+}
+
+/// The command parser on any text, with the per-comment bound.
+pub fn commands(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (parsed, skipped) = crate::commands::parse_comment_bounded(&text, 5);
+    assert!(parsed.len() <= 5, "more commands kept than the bound");
+    for p in parsed {
+        if let Err(e) = p {
+            // The reply quotes it: it must render.
+            let _ = e.to_string();
+        }
+    }
+    let _ = skipped;
+}
+
+/// The repository config parser on any text.
+pub fn config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(c) = crate::config::parse(&text) {
+        assert!(c.approvals.prod >= 1, "a config with a zero quorum parsed");
+    }
+}
+
+struct Router {
+    runtime: tokio::runtime::Runtime,
+    router: axum::Router,
+}
+
+fn router() -> Option<&'static Router> {
+    static ROUTER: OnceLock<Option<Router>> = OnceLock::new();
+    ROUTER
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let store = crate::store::sqlite::SqliteStore::in_memory().ok()?;
+            let github = crate::github::dry_run::DryRunGitHub::new(None);
+            let app = Arc::new(crate::app::App::new(Arc::new(store), Arc::new(github)));
+            let state = Arc::new(crate::http::HttpState {
+                app,
+                secrets: crate::secrets::StaticSecrets::source(
+                    WebhookSecrets::parse(SECRET).ok(),
+                    None,
+                ),
+                metrics: None,
+            });
+            Some(Router {
+                runtime,
+                router: crate::http::router(state),
+            })
+        })
+        .as_ref()
+}
+
+/// A whole delivery through the router, on a dry-run GitHub and an
+/// in-memory store that live across runs: the first byte picks the event
+/// (and whether the body is signed), the rest is the body. gatebot must
+/// answer and never panic: an unsigned delivery with `401`, a signed one it
+/// cannot parse with a `4xx`. (A parsed one may get a `500`: the dry-run
+/// GitHub answers 404 for a PR it has not seen, as GitHub would for one that
+/// does not exist, and such a delivery is left for redelivery.)
+pub fn delivery(data: &[u8]) {
+    use tower::ServiceExt;
+    let Some((pick, body)) = data.split_first() else {
+        return;
+    };
+    let Some(r) = router() else {
+        return;
+    };
+    let event = EVENTS[usize::from(*pick) % EVENTS.len()];
+    let signed = pick & 0x80 == 0;
+    let signature = if signed {
+        sign_with(SECRET.as_bytes(), body)
+    } else {
+        "sha256=00".into()
+    };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let Ok(request) = http::Request::post("/webhook")
+        .header("x-github-event", event)
+        .header("x-github-delivery", format!("fuzz-{id}"))
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_vec()))
+    else {
+        return;
+    };
+    // The router's error type is `Infallible`.
+    let Ok(response) = r
+        .runtime
+        .block_on(async { r.router.clone().oneshot(request).await });
+    let status = response.status().as_u16();
+    if !signed {
+        assert_eq!(status, 401, "an unsigned delivery answered {status}");
+    } else if crate::events::parse(event, body).is_err() {
+        assert!(
+            (400..500).contains(&status),
+            "a signed delivery that does not parse answered {status}"
+        );
+    }
+}
