@@ -5,10 +5,15 @@
 //! converted into the public types once ("parse, don't validate"), so the
 //! rest of gatebot never sees an unchecked value.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::domain::Environment;
+
+mod pipeline;
+pub use pipeline::{CommandGate, Entry, Pipeline, StageConfig, VerifyGate, parse_soak};
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";
@@ -51,6 +56,8 @@ pub struct Workflows {
 pub struct Roles {
     pub qa: Vec<Principal>,
     pub release: Vec<Principal>,
+    /// Roles declared under other names, for `pipeline:` stages.
+    pub other: BTreeMap<String, Vec<Principal>>,
 }
 
 /// A user or a team named in [`Roles`].
@@ -99,6 +106,7 @@ impl Default for RepoConfig {
             roles: Roles {
                 qa: Vec::new(),
                 release: Vec::new(),
+                other: BTreeMap::new(),
             },
             approvals: Approvals {
                 prod: DEFAULT_PROD_APPROVALS,
@@ -110,6 +118,20 @@ impl Default for RepoConfig {
 }
 
 impl RepoConfig {
+    /// The chain of stages these settings describe. This version runs the
+    /// two-stage chain only, so the fields above say all of it (a
+    /// `pipeline:` of any other shape is refused when parsed).
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::two_stage(
+            &self.workflows.stage,
+            &self.workflows.prod,
+            self.workflows.verify.as_deref(),
+            self.approvals.prod,
+            &self.freeze,
+            &self.protected_environments,
+        )
+    }
+
     /// The freeze window containing `now` (from inclusive, to exclusive), if any.
     pub fn active_freeze(&self, now: DateTime<Utc>) -> Option<&FreezeWindow> {
         self.freeze.iter().find(|w| w.from <= now && now < w.to)
@@ -160,10 +182,12 @@ pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigError> {
 struct RawConfig {
     workflows: Option<RawWorkflows>,
     required_checks: Option<Vec<String>>,
-    roles: Option<RawRoles>,
+    /// Role name → logins and `@org/team` entries (`null` = empty).
+    roles: Option<BTreeMap<String, Option<Vec<String>>>>,
     approvals: Option<RawApprovals>,
     freeze: Option<Vec<RawFreezeWindow>>,
     protected_environments: Option<Vec<String>>,
+    pipeline: Option<Vec<pipeline::RawStage>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,17 +202,6 @@ struct RawWorkflows {
     verify: Option<String>,
     #[serde(rename = "ref")]
     git_ref: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    default,
-    expecting = "a mapping with `qa` and `release`"
-)]
-struct RawRoles {
-    qa: Option<Vec<String>>,
-    release: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,10 +228,44 @@ struct RawFreezeWindow {
 type Checked<T> = Result<T, String>;
 
 impl RawConfig {
-    fn into_config(self) -> Checked<RepoConfig> {
+    fn into_config(mut self) -> Checked<RepoConfig> {
+        let roles = roles(self.roles.take().unwrap_or_default())?;
+        let Some(stages) = self.pipeline.take() else {
+            return self.into_two_stage(roles);
+        };
+        let workflows = self.workflows.take().unwrap_or_default();
+        let old: Vec<&str> = [
+            ("workflows.stage", workflows.stage.is_some()),
+            ("workflows.prod", workflows.prod.is_some()),
+            ("workflows.verify", workflows.verify.is_some()),
+            ("approvals", self.approvals.is_some()),
+            ("freeze", self.freeze.is_some()),
+            ("protected_environments", self.protected_environments.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
+        if !old.is_empty() {
+            return Err(format!(
+                "pipeline: cannot be combined with the keys it replaces ({}); move them into the stages",
+                old.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let declared: BTreeSet<String> = pipeline::BUILT_IN_ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .chain(roles.other.keys().cloned())
+            .collect();
+        let chain = pipeline::parse(stages, &declared)?;
+        let required_checks = non_empty_names("required_checks", self.required_checks)?;
+        let git_ref = workflows.git_ref.map(git_ref).transpose()?;
+        from_chain(chain, roles, required_checks, git_ref)
+    }
+
+    /// The old keys: the two-stage chain.
+    fn into_two_stage(self, roles: Roles) -> Checked<RepoConfig> {
         let defaults = RepoConfig::default();
         let workflows = self.workflows.unwrap_or_default();
-        let roles = self.roles.unwrap_or_default();
         let approvals = self.approvals.unwrap_or_default();
         Ok(RepoConfig {
             workflows: Workflows {
@@ -230,10 +277,7 @@ impl RawConfig {
                 git_ref: workflows.git_ref.map(git_ref).transpose()?,
             },
             required_checks: non_empty_names("required_checks", self.required_checks)?,
-            roles: Roles {
-                qa: principals("roles.qa", roles.qa)?,
-                release: principals("roles.release", roles.release)?,
-            },
+            roles,
             approvals: Approvals {
                 prod: approvals
                     .prod
@@ -246,7 +290,7 @@ impl RawConfig {
                 .unwrap_or_default()
                 .into_iter()
                 .enumerate()
-                .map(|(i, w)| w.into_window(i))
+                .map(|(i, w)| w.into_window(&format!("freeze[{i}]")))
                 .collect::<Checked<_>>()?,
             protected_environments: match self.protected_environments {
                 Some(names) => non_empty_names("protected_environments", Some(names))?,
@@ -256,14 +300,114 @@ impl RawConfig {
     }
 }
 
+/// The `roles:` mapping: `qa` and `release` always exist; other names are
+/// declared for `pipeline:` stages.
+fn roles(raw: BTreeMap<String, Option<Vec<String>>>) -> Checked<Roles> {
+    let mut roles = Roles {
+        qa: Vec::new(),
+        release: Vec::new(),
+        other: BTreeMap::new(),
+    };
+    for (name, entries) in raw {
+        let valid = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'));
+        if !valid {
+            return Err(format!(
+                "roles: `{name}` must be a lowercase role name such as `qa`: a-z, then a-z, 0-9, `-` or `_`"
+            ));
+        }
+        let list = principals(&format!("roles.{name}"), entries)?;
+        match name.as_str() {
+            "qa" => roles.qa = list,
+            "release" => roles.release = list,
+            _ => {
+                roles.other.insert(name, list);
+            }
+        }
+    }
+    Ok(roles)
+}
+
+/// A config from a `pipeline:`. This version runs the two-stage chain
+/// only; any other chain is refused here, naming what differs, rather than
+/// run as something it is not.
+fn from_chain(
+    chain: Pipeline,
+    roles: Roles,
+    required_checks: Vec<String>,
+    git_ref: Option<String>,
+) -> Checked<RepoConfig> {
+    let unsupported = |why: &str| {
+        Err(format!(
+            "pipeline: this version of gatebot runs one chain: `staging` (entry `{{command: lgtm, role: qa}}`, verify `{{command: verify-stage, role: qa}}`), then `production` (entry `{{command: approve, role: release, approvals: N}}`), no `soak`; {why}"
+        ))
+    };
+    let [stage, prod] = chain.stages.as_slice() else {
+        return unsupported(&format!("this one has {} stages", chain.stages.len()));
+    };
+    let entry_is = |s: &StageConfig, word: &str, role: &str| {
+        matches!(&s.entry, Entry::Command(g) if g.word == word && g.role == role)
+    };
+    if stage.environment != "staging"
+        || !entry_is(stage, "lgtm", "qa")
+        || !matches!(&stage.entry, Entry::Command(g) if g.approvals == 1)
+        || stage.soak.is_some()
+        || !stage.freeze.is_empty()
+    {
+        return unsupported("pipeline[0] differs");
+    }
+    let Some(verify) = stage
+        .verify
+        .as_ref()
+        .filter(|v| v.word == "verify-stage" && v.role == "qa")
+    else {
+        return unsupported("pipeline[0].verify differs");
+    };
+    let Entry::Command(approve) = &prod.entry else {
+        return unsupported("pipeline[1].entry is `auto`");
+    };
+    if prod.environment != "production"
+        || !entry_is(prod, "approve", "release")
+        || prod.verify.is_some()
+        || prod.soak.is_some()
+    {
+        return unsupported("pipeline[1] differs");
+    }
+    let protected_environments = chain
+        .stages
+        .iter()
+        .filter(|s| s.protected)
+        .map(|s| s.environment.clone())
+        .collect();
+    Ok(RepoConfig {
+        workflows: Workflows {
+            stage: stage.workflow.clone(),
+            prod: prod.workflow.clone(),
+            verify: verify.workflow.clone(),
+            git_ref,
+        },
+        required_checks,
+        roles,
+        approvals: Approvals {
+            prod: approve.approvals,
+        },
+        freeze: prod.freeze.clone(),
+        protected_environments,
+    })
+}
+
 impl RawFreezeWindow {
-    fn into_window(self, index: usize) -> Checked<FreezeWindow> {
-        let field = |name: &str| format!("freeze[{index}].{name}");
+    /// `at` names the window in errors: `freeze[0]`.
+    fn into_window(self, at: &str) -> Checked<FreezeWindow> {
+        let field = |name: &str| format!("{at}.{name}");
         let from = timestamp(&field("from"), &self.from)?;
         let to = timestamp(&field("to"), &self.to)?;
         if from >= to {
             return Err(format!(
-                "freeze[{index}]: `from` ({}) must be before `to` ({})",
+                "{at}: `from` ({}) must be before `to` ({})",
                 self.from, self.to
             ));
         }
@@ -509,6 +653,7 @@ protected_environments: [production]
             roles: Roles {
                 qa: vec![user("alice"), user("bob"), team("acme", "qa-team")],
                 release: vec![team("acme", "release_managers")],
+                other: BTreeMap::new(),
             },
             approvals: Approvals { prod: 2 },
             freeze: vec![
@@ -535,7 +680,6 @@ protected_environments: [production]
             ("required-checks: [build]\n", "`required-checks`"),
             ("workflows:\n  staging: cd.yml\n", "`staging`"),
             ("workflows:\n  branch: main\n", "`branch`"),
-            ("roles:\n  admins: [alice]\n", "`admins`"),
             ("approvals:\n  stage: 1\n", "`stage`"),
             (
                 "freeze:\n  - { from: \"2026-12-20T00:00:00Z\", to: \"2027-01-05T00:00:00Z\", note: x }\n",
