@@ -72,5 +72,13 @@ for i, text in enumerate([
     "roles: {qa: ['@acme/qa', bob], release: [rita]}\n",
     'freeze: [{from: "2026-12-20T00:00:00Z", to: "2027-01-02T00:00:00Z", reason: holidays}]\n',
     "protected_environments: [production]\n", "approvals: {prod: 0}\n", "workflows: [1, 2]\n",
+    "roles: {qa: ['@acme/qa'], release: [rita]}\npipeline:\n"
+    "  - {environment: staging, workflow: cd-stage.yml, entry: {command: lgtm, role: qa},\n"
+    "     verify: {command: verify-stage, role: qa, workflow: null}}\n"
+    "  - {environment: production, workflow: cd-prod.yml,\n"
+    "     entry: {command: approve, role: release, approvals: 2}, protected: true}\n",
+    "pipeline:\n  - {environment: dev, workflow: cd-dev.yml, entry: auto}\n"
+    "  - {environment: prod-eu, workflow: eu.yml, entry: {command: approve, role: release}, soak: 30m,\n"
+    "     freeze: [{from: '2026-12-20T00:00:00Z', to: '2027-01-02T00:00:00Z'}]}\n",
 ]):
     write("config", f"hand-{i:02}", text.encode())

@@ -240,7 +240,10 @@ impl RawConfig {
             ("workflows.verify", workflows.verify.is_some()),
             ("approvals", self.approvals.is_some()),
             ("freeze", self.freeze.is_some()),
-            ("protected_environments", self.protected_environments.is_some()),
+            (
+                "protected_environments",
+                self.protected_environments.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -248,7 +251,10 @@ impl RawConfig {
         if !old.is_empty() {
             return Err(format!(
                 "pipeline: cannot be combined with the keys it replaces ({}); move them into the stages",
-                old.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                old.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         let declared: BTreeSet<String> = pipeline::BUILT_IN_ROLES
@@ -348,9 +354,7 @@ fn from_chain(
     let [stage, prod] = chain.stages.as_slice() else {
         return unsupported(&format!("this one has {} stages", chain.stages.len()));
     };
-    let entry_is = |s: &StageConfig, word: &str, role: &str| {
-        matches!(&s.entry, Entry::Command(g) if g.word == word && g.role == role)
-    };
+    let entry_is = |s: &StageConfig, word: &str, role: &str| matches!(&s.entry, Entry::Command(g) if g.word == word && g.role == role);
     if stage.environment != "staging"
         || !entry_is(stage, "lgtm", "qa")
         || !matches!(&stage.entry, Entry::Command(g) if g.approvals == 1)

@@ -302,7 +302,9 @@ fn role(field: &str, name: String, roles: &BTreeSet<String>) -> Checked<String> 
 
 fn entry(field: &str, value: &Value, roles: &BTreeSet<String>) -> Checked<Entry> {
     let wrong = || {
-        format!("{field} must be `auto` or a mapping with `command`, `role` and optionally `approvals`")
+        format!(
+            "{field} must be `auto` or a mapping with `command`, `role` and optionally `approvals`"
+        )
     };
     match value {
         Value::String(s) if s == "auto" => Ok(Entry::Auto),
@@ -315,9 +317,10 @@ fn entry(field: &str, value: &Value, roles: &BTreeSet<String>) -> Checked<Entry>
                     (Some("command"), Value::String(s)) => command = Some(s.clone()),
                     (Some("role"), Value::String(s)) => role_name = Some(s.clone()),
                     (Some("approvals"), v) => {
-                        approvals = Some(v.as_i64().ok_or_else(|| {
-                            format!("{field}.approvals must be a whole number")
-                        })?)
+                        approvals =
+                            Some(v.as_i64().ok_or_else(|| {
+                                format!("{field}.approvals must be a whole number")
+                            })?)
                     }
                     (Some(key @ ("command" | "role")), _) => {
                         return Err(format!("{field}.{key} must be a string"));
@@ -338,7 +341,9 @@ fn entry(field: &str, value: &Value, roles: &BTreeSet<String>) -> Checked<Entry>
                 .ok()
                 .filter(|n| (1..=MAX_APPROVALS).contains(n))
                 .ok_or_else(|| {
-                    format!("{field}.approvals must be between 1 and {MAX_APPROVALS}, not {approvals}")
+                    format!(
+                        "{field}.approvals must be between 1 and {MAX_APPROVALS}, not {approvals}"
+                    )
                 })?;
             Ok(Entry::Command(CommandGate {
                 word: command_word(&format!("{field}.command"), command)?,

@@ -86,11 +86,16 @@ fn without_pipeline_the_old_keys_mean_the_two_stage_chain() {
         .stages
         .iter()
         .map(|s| match &s.entry {
-            super::Entry::Command(g) => format!("{} {}/{} by {}", s.environment, g.word, g.approvals, g.role),
+            super::Entry::Command(g) => {
+                format!("{} {}/{} by {}", s.environment, g.word, g.approvals, g.role)
+            }
             super::Entry::Auto => format!("{} auto", s.environment),
         })
         .collect();
-    assert_eq!(words, ["staging lgtm/1 by qa", "production approve/3 by release"]);
+    assert_eq!(
+        words,
+        ["staging lgtm/1 by qa", "production approve/3 by release"]
+    );
     assert_eq!(
         chain.stages[0].verify.as_ref().map(|v| v.word.as_str()),
         Some("verify-stage")
@@ -116,7 +121,10 @@ fn a_declared_role_is_valid() {
 #[test]
 fn other_chains_are_refused_saying_what_this_version_runs() {
     let err = parse(THREE_STAGE).expect_err("refused").to_string();
-    assert!(err.contains("this version of gatebot runs one chain"), "{err}");
+    assert!(
+        err.contains("this version of gatebot runs one chain"),
+        "{err}"
+    );
     assert!(err.contains("this one has 3 stages"), "{err}");
 }
 
@@ -175,10 +183,26 @@ refused! {
 
 #[test]
 fn soak_durations() {
-    for (text, secs) in [("30m", 1800), ("2h", 7200), ("1d", 86_400), ("45s", 45), (" 10m ", 600)] {
+    for (text, secs) in [
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1d", 86_400),
+        ("45s", 45),
+        (" 10m ", 600),
+    ] {
         assert_eq!(parse_soak(text), Some(Duration::seconds(secs)), "{text}");
     }
-    for text in ["", "m", "0m", "-1h", "1w", "1.5h", "30 m", "h1", "99999999999999999d"] {
+    for text in [
+        "",
+        "m",
+        "0m",
+        "-1h",
+        "1w",
+        "1.5h",
+        "30 m",
+        "h1",
+        "99999999999999999d",
+    ] {
         assert_eq!(parse_soak(text), None, "{text:?} is not a duration");
     }
 }

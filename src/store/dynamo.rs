@@ -431,7 +431,7 @@ impl Store for DynamoStore {
         };
         Ok(Some(Versioned {
             version: get_n(&item, "version")?,
-            value: from_item(&item)?,
+            value: GateRecord::decode(get_s(&item, "data")?)?,
         }))
     }
 

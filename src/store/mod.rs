@@ -23,6 +23,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A record written by a newer gatebot: read in part and written back,
+    /// it would lose what this version does not know, so it is not read.
+    #[error(
+        "a gate record of layout {found} was written by a newer gatebot (this one reads up to {known}): upgrade gatebot"
+    )]
+    NewerSchema { found: u64, known: u32 },
 }
 
 /// What [`Store::begin`] found for a dedupe key.
@@ -94,10 +100,24 @@ pub struct PendingAction {
     pub queued_at: Option<DateTime<Utc>>,
 }
 
+/// The layout of [`GateRecord`] this version writes. Records without a
+/// `schema` field were written before it was kept: layout 1. A change to
+/// the record's layout bumps it and adds its upgrade to
+/// [`GateRecord::decode`], tested on the stored JSON of every earlier
+/// layout (`tests/fixtures/records/`).
+pub const GATE_RECORD_SCHEMA: u32 = 1;
+
+fn first_layout() -> u32 {
+    1
+}
+
 /// The gate state of a PR plus its outbox of pending side effects,
 /// written together in one conditional write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateRecord {
+    /// The layout it was written in; see [`GATE_RECORD_SCHEMA`].
+    #[serde(default = "first_layout")]
+    pub schema: u32,
     pub state: GateState,
     #[serde(default)]
     pub pending: Vec<PendingAction>,
@@ -108,10 +128,36 @@ pub struct GateRecord {
 impl GateRecord {
     pub fn new(state: GateState) -> Self {
         GateRecord {
+            schema: GATE_RECORD_SCHEMA,
             state,
             pending: Vec::new(),
             next_action_id: 1,
         }
+    }
+
+    /// Reads a stored record of any layout this version knows, upgraded to
+    /// [`GATE_RECORD_SCHEMA`]. One from a newer gatebot is refused
+    /// ([`StoreError::NewerSchema`]), never read in part.
+    pub fn decode(text: &str) -> Result<GateRecord, StoreError> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
+        let found = match value.get("schema") {
+            None => u64::from(first_layout()),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| StoreError::Corrupt(format!("gate record schema {v}")))?,
+        };
+        if found > u64::from(GATE_RECORD_SCHEMA) {
+            return Err(StoreError::NewerSchema {
+                found,
+                known: GATE_RECORD_SCHEMA,
+            });
+        }
+        // Each later layout adds its upgrade here, in order:
+        // `if found < 2 { value = upgrade_to_2(value)?; }`.
+        let mut record: GateRecord = serde_json::from_value(value).map_err(corrupt)?;
+        record.schema = GATE_RECORD_SCHEMA;
+        Ok(record)
     }
 
     /// Queues actions; returns the ids of those queued.

@@ -342,7 +342,7 @@ impl Store for SqliteStore {
             row.map(|(version, data)| {
                 Ok(Versioned {
                     version: version as u64,
-                    value: from_json(&data)?,
+                    value: GateRecord::decode(&data)?,
                 })
             })
             .transpose()
