@@ -90,15 +90,7 @@ async fn dynamodb(name: &str) -> (Arc<dyn Store>, Raw) {
     let table = format!("gatebot-upgrade-{}-{name}", std::process::id());
     let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table.clone());
     store.ensure_table().await.expect("create the table");
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "static",
-        ))
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let client = gatebot::store::dynamo::local_client(&endpoint);
     (Arc::new(store), Raw::Dynamo { client, table })
 }
 

@@ -622,15 +622,7 @@ async fn dynamodb_run_index_items_are_checked_against_their_dispatch() {
         .await
         .unwrap();
     // Someone writes an index item claiming run 6666 is that dispatch.
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "static",
-        ))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    gatebot::store::dynamo::local_client(&endpoint)
         .put_item()
         .table_name(&table)
         .item("pk", AttributeValue::S("RUN#acme/widgets#6666".into()))

@@ -154,6 +154,21 @@ fn time_sk(at: DateTime<Utc>, suffix: &str) -> String {
     format!("{}#{suffix}", at.format("%Y%m%dT%H%M%S%.9f"))
 }
 
+/// A client for a local DynamoDB-compatible server (moto in tests), with
+/// static credentials; tests also use it to write items as an older
+/// version (or someone with table access) would.
+pub fn local_client(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "static",
+        ))
+        .build();
+    Client::from_conf(config)
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let seed = Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
@@ -171,18 +186,9 @@ impl DynamoStore {
         Self::new(Client::new(&config), table)
     }
 
-    /// A client for a local DynamoDB-compatible server (moto in tests),
-    /// with static credentials.
+    /// A store on a local DynamoDB-compatible server (moto in tests).
     pub fn local(endpoint: &str, table: impl Into<String>) -> Self {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local", "local", None, None, "static",
-            ))
-            .build();
-        Self::new(Client::from_conf(config), table)
+        Self::new(local_client(endpoint), table)
     }
 
     /// Creates the table (as `template.yaml` does) when it does not exist:

@@ -64,6 +64,127 @@ pub fn fixture(name: &str) -> Value {
         .expect("fixture is JSON")
 }
 
+/// gatebot's octocrab client for the fake GitHub at `uri`, as App 777.
+pub fn octo(uri: &str) -> OctoGitHub {
+    let key = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/test-app-key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("key");
+    OctoGitHub::new(
+        uri,
+        &AppCredentials {
+            app_id: 777,
+            private_key_pem: key,
+        },
+    )
+    .expect("octocrab")
+}
+
+/// What the router serves `app` with: the test secret (and an old one, as
+/// during a rotation) and the metrics.
+pub fn http_state(app: Arc<App>) -> Arc<HttpState> {
+    Arc::new(HttpState {
+        app,
+        secrets: gatebot::secrets::StaticSecrets::source(
+            Some(WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets")),
+            None,
+        ),
+        metrics: gatebot::telemetry::metrics(),
+    })
+}
+
+/// `pull_request.<action>` for PR `number` by alice at `sha`.
+pub fn pr_payload_for(number: u64, action: &str, sha: &str) -> Value {
+    let mut p = fixture(&format!(
+        "pull_request.{}",
+        if action == "synchronize" {
+            "synchronize"
+        } else {
+            "opened"
+        }
+    ));
+    p["action"] = json!(action);
+    p["number"] = json!(number);
+    p["pull_request"]["number"] = json!(number);
+    p["pull_request"]["head"]["sha"] = json!(sha);
+    p["pull_request"]["user"]["login"] = json!("alice");
+    p["pull_request"]["state"] = json!(if action == "closed" { "closed" } else { "open" });
+    p["installation"] = json!({"id": INSTALLATION});
+    p
+}
+
+/// `issue_comment.created` of comment `id` by `login` on PR `number`,
+/// written now.
+pub fn comment_payload_for(number: u64, id: u64, login: &str, body: &str) -> Value {
+    let mut p = fixture("issue_comment.created");
+    p["issue"]["number"] = json!(number);
+    p["comment"]["id"] = json!(id);
+    p["comment"]["body"] = json!(body);
+    p["comment"]["user"]["login"] = json!(login);
+    p["comment"]["user"]["type"] = json!("User");
+    // Written now, as GitHub stamps it.
+    p["comment"]["created_at"] = json!(now_stamp());
+    p["sender"]["login"] = json!(login);
+    p["installation"] = json!({"id": INSTALLATION});
+    p
+}
+
+/// `check_run.completed` of check run `id`, listing the open PRs `prs`
+/// whose head is `sha`, as GitHub does.
+pub fn check_run_payload(id: u64, name: &str, sha: &str, conclusion: &str, prs: &[u64]) -> Value {
+    let mut p = fixture("check_run.completed");
+    p["check_run"]["id"] = json!(id);
+    p["check_run"]["name"] = json!(name);
+    p["check_run"]["head_sha"] = json!(sha);
+    p["check_run"]["conclusion"] = json!(conclusion);
+    let template = p["check_run"]["pull_requests"][0].clone();
+    let entries: Vec<Value> = prs
+        .iter()
+        .map(|n| {
+            let mut e = template.clone();
+            e["number"] = json!(n);
+            e
+        })
+        .collect();
+    p["check_run"]["pull_requests"] = json!(entries);
+    p["installation"] = json!({"id": INSTALLATION});
+    p
+}
+
+/// `workflow_run.completed` for `run` (as [`crate::fake_github::run_json`]
+/// renders the fake's run), carrying the run's identifying fields.
+pub fn workflow_run_payload(run: &Value, conclusion: &str) -> Value {
+    let mut p = fixture("workflow_run.completed");
+    for field in [
+        "id",
+        "name",
+        "path",
+        "display_title",
+        "event",
+        "head_branch",
+        "head_repository",
+        "actor",
+        "triggering_actor",
+        "updated_at",
+    ] {
+        let value = run[field].clone();
+        if field == "head_repository" || field == "actor" || field == "triggering_actor" {
+            // Keep the fixture's other fields; change the identifying ones.
+            for (k, v) in value.as_object().into_iter().flatten() {
+                p["workflow_run"][field][k] = v.clone();
+            }
+        } else {
+            p["workflow_run"][field] = value;
+        }
+    }
+    p["workflow_run"]["status"] = json!("completed");
+    p["workflow_run"]["conclusion"] = json!(conclusion);
+    p["workflow_run"]["head_sha"] = json!(MAIN_HEAD);
+    p["installation"] = json!({"id": INSTALLATION});
+    p
+}
+
 impl TestApp {
     /// A world with acme/widgets (default branch `main`, the workflows and
     /// `.github/gatebot.yml` on it), PR #42 by alice at SHA1, and users:
@@ -140,31 +261,11 @@ impl TestApp {
     }
 
     async fn spawn_on_tuned(github: FakeGitHub, store: Arc<dyn Store>, tuning: Tuning) -> TestApp {
-        let key = std::fs::read_to_string(format!(
-            "{}/tests/fixtures/test-app-key.pem",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("key");
-        let gh = OctoGitHub::new(
-            &github.uri(),
-            &AppCredentials {
-                app_id: 777,
-                private_key_pem: key,
-            },
-        )
-        .expect("octocrab");
-        let mut app = App::new(store.clone(), Arc::new(gh));
+        let mut app = App::new(store.clone(), Arc::new(octo(&github.uri())));
         app.clock_skew = tuning.clock_skew;
         app.effects_budget = tuning.effects_budget;
         let app = Arc::new(app);
-        let state = Arc::new(HttpState {
-            app: app.clone(),
-            secrets: gatebot::secrets::StaticSecrets::source(
-                Some(WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets")),
-                None,
-            ),
-            metrics: gatebot::telemetry::metrics(),
-        });
+        let state = http_state(app.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -275,22 +376,7 @@ impl TestApp {
     // ---- deliveries built from GitHub's example payloads ----
 
     pub fn pr_payload(&self, action: &str, sha: &str) -> Value {
-        let mut p = fixture(&format!(
-            "pull_request.{}",
-            if action == "synchronize" {
-                "synchronize"
-            } else {
-                "opened"
-            }
-        ));
-        p["action"] = json!(action);
-        p["number"] = json!(PR);
-        p["pull_request"]["number"] = json!(PR);
-        p["pull_request"]["head"]["sha"] = json!(sha);
-        p["pull_request"]["user"]["login"] = json!("alice");
-        p["pull_request"]["state"] = json!(if action == "closed" { "closed" } else { "open" });
-        p["installation"] = json!({"id": INSTALLATION});
-        p
+        pr_payload_for(PR, action, sha)
     }
 
     pub async fn open_pr(&self) {
@@ -332,14 +418,8 @@ impl TestApp {
     /// Completes check `name` on `sha` in GitHub, then sends `check_run.completed`.
     pub async fn check(&self, sha: &str, name: &str, conclusion: &str) {
         let id = self.add_check_run(sha, name, conclusion);
-        let mut p = fixture("check_run.completed");
-        p["check_run"]["id"] = json!(id);
-        p["check_run"]["name"] = json!(name);
-        p["check_run"]["head_sha"] = json!(sha);
-        p["check_run"]["conclusion"] = json!(conclusion);
         // As GitHub does: the open PRs whose head is `sha`.
-        let template = p["check_run"]["pull_requests"][0].clone();
-        let prs: Vec<Value> = {
+        let prs: Vec<u64> = {
             let w = self.github.world();
             let mut numbers: Vec<u64> = w
                 .prs
@@ -349,16 +429,8 @@ impl TestApp {
                 .collect();
             numbers.sort_unstable();
             numbers
-                .into_iter()
-                .map(|n| {
-                    let mut e = template.clone();
-                    e["number"] = json!(n);
-                    e
-                })
-                .collect()
         };
-        p["check_run"]["pull_requests"] = json!(prs);
-        p["installation"] = json!({"id": INSTALLATION});
+        let p = check_run_payload(id, name, sha, conclusion, &prs);
         self.send("check_run", &p).await;
     }
 
@@ -367,17 +439,7 @@ impl TestApp {
     }
 
     pub fn comment_payload(&self, id: u64, login: &str, body: &str) -> Value {
-        let mut p = fixture("issue_comment.created");
-        p["issue"]["number"] = json!(PR);
-        p["comment"]["id"] = json!(id);
-        p["comment"]["body"] = json!(body);
-        p["comment"]["user"]["login"] = json!(login);
-        p["comment"]["user"]["type"] = json!("User");
-        // Written now, as GitHub stamps it.
-        p["comment"]["created_at"] = json!(now_stamp());
-        p["sender"]["login"] = json!(login);
-        p["installation"] = json!({"id": INSTALLATION});
-        p
+        comment_payload_for(PR, id, login, body)
     }
 
     /// Opens another PR `number` by alice at `sha` (GitHub, then the delivery).
@@ -423,34 +485,7 @@ impl TestApp {
             let r = w.runs.iter().find(|r| r.id == run_id).expect("run exists");
             crate::fake_github::run_json(r)
         };
-        let mut p = fixture("workflow_run.completed");
-        for field in [
-            "id",
-            "name",
-            "path",
-            "display_title",
-            "event",
-            "head_branch",
-            "head_repository",
-            "actor",
-            "triggering_actor",
-            "updated_at",
-        ] {
-            let value = run[field].clone();
-            if field == "head_repository" || field == "actor" || field == "triggering_actor" {
-                // Keep the fixture's other fields; change the identifying ones.
-                for (k, v) in value.as_object().into_iter().flatten() {
-                    p["workflow_run"][field][k] = v.clone();
-                }
-            } else {
-                p["workflow_run"][field] = value;
-            }
-        }
-        p["workflow_run"]["status"] = json!("completed");
-        p["workflow_run"]["conclusion"] = json!(conclusion);
-        p["workflow_run"]["head_sha"] = json!(MAIN_HEAD);
-        p["installation"] = json!({"id": INSTALLATION});
-        p
+        workflow_run_payload(&run, conclusion)
     }
 
     /// Completes the run of dispatch number `index` (0-based) at `at`.

@@ -39,18 +39,18 @@ use std::time::Duration;
 use gatebot::app::App;
 use gatebot::domain::{PrKey, RepoName};
 use gatebot::gate::{GateState, Stage};
-use gatebot::github::octo::{AppCredentials, OctoGitHub};
-use gatebot::http::{HttpState, router};
-use gatebot::signature::{WebhookSecrets, sign_with};
+use gatebot::http::router;
+use gatebot::signature::sign_with;
 use gatebot::store::Store;
 use gatebot::store::dynamo::DynamoStore;
 use gatebot::store::sqlite::SqliteStore;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::fake_github::{
-    ACTIONS_APP_ID, Chaos, CheckRun, FULL, FakeGitHub, INSTALLATION, MAIN_HEAD, Pr, run_json,
+use crate::fake_github::{ACTIONS_APP_ID, Chaos, CheckRun, FULL, FakeGitHub, Pr, run_json};
+use crate::harness::{
+    DEFAULT_CONFIG, SECRET, check_run_payload, comment_payload_for, http_state, octo,
+    pr_payload_for, workflow_run_payload,
 };
-use crate::harness::{DEFAULT_CONFIG, SECRET, fixture, now_stamp};
 
 const QA: &str = "quinn";
 const RELEASE: &str = "rita";
@@ -127,34 +127,14 @@ impl Process {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (github, store) = (github.to_string(), store.clone());
         runtime.spawn(async move {
-            let key = std::fs::read_to_string(format!(
-                "{}/tests/fixtures/test-app-key.pem",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .expect("key");
-            let gh = OctoGitHub::new(
-                &github,
-                &AppCredentials {
-                    app_id: 777,
-                    private_key_pem: key,
-                },
-            )
-            .expect("octocrab");
-            let mut app = App::new(store.open().await, Arc::new(gh));
+            let mut app = App::new(store.open().await, Arc::new(octo(&github)));
             app.clock_skew = chrono::Duration::zero();
             // Time passes faster here: what a killed process held is free
             // again after seconds, not minutes.
             app.delivery_lease = Duration::from_secs(2);
             app.effect_claim_ttl = Duration::from_secs(3);
             let app = Arc::new(app);
-            let state = Arc::new(HttpState {
-                app: app.clone(),
-                secrets: gatebot::secrets::StaticSecrets::source(
-                    Some(WebhookSecrets::parse(SECRET).expect("secret")),
-                    None,
-                ),
-                metrics: gatebot::telemetry::metrics(),
-            });
+            let state = http_state(app.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -567,32 +547,8 @@ impl World {
         });
         self.note(pr, format!("@{login}: {body} (head {})", &head[..7]));
         self.next += 1;
-        let mut p = fixture("issue_comment.created");
-        p["issue"]["number"] = json!(pr);
-        p["comment"]["id"] = json!(100_000 + self.next);
-        p["comment"]["body"] = json!(body);
-        p["comment"]["user"]["login"] = json!(login);
-        p["comment"]["user"]["type"] = json!("User");
-        p["comment"]["created_at"] = json!(now_stamp());
-        p["sender"]["login"] = json!(login);
-        p["installation"] = json!({"id": INSTALLATION});
+        let p = comment_payload_for(pr, 100_000 + self.next, login, body);
         self.deliver(pr, "issue_comment", &p).await;
-    }
-
-    fn pr_payload(&self, pr: u64, action: &str, sha: &str) -> Value {
-        let mut p = fixture(if action == "synchronize" {
-            "pull_request.synchronize"
-        } else {
-            "pull_request.opened"
-        });
-        p["action"] = json!(action);
-        p["number"] = json!(pr);
-        p["pull_request"]["number"] = json!(pr);
-        p["pull_request"]["head"]["sha"] = json!(sha);
-        p["pull_request"]["user"]["login"] = json!(AUTHOR);
-        p["pull_request"]["state"] = json!("open");
-        p["installation"] = json!({"id": INSTALLATION});
-        p
     }
 
     async fn open(&mut self, i: usize) {
@@ -610,7 +566,7 @@ impl World {
         self.people[i].opened = true;
         self.people[i].heads.push((sha.clone(), chrono::Utc::now()));
         self.note(pr, format!("opened at {}", &sha[..7]));
-        let p = self.pr_payload(pr, "opened", &sha);
+        let p = pr_payload_for(pr, "opened", &sha);
         self.deliver(pr, "pull_request", &p).await;
     }
 
@@ -626,7 +582,7 @@ impl World {
         p.done = false;
         self.figures.pushes += 1;
         self.note(pr, format!("pushed {}", &sha[..7]));
-        let p = self.pr_payload(pr, "synchronize", &sha);
+        let p = pr_payload_for(pr, "synchronize", &sha);
         self.deliver(pr, "pull_request", &p).await;
     }
 
@@ -647,15 +603,7 @@ impl World {
             id
         };
         self.note(pr, format!("CI green on {}", &sha[..7]));
-        let mut p = fixture("check_run.completed");
-        p["check_run"]["id"] = json!(id);
-        p["check_run"]["name"] = json!("build");
-        p["check_run"]["head_sha"] = json!(sha);
-        p["check_run"]["conclusion"] = json!("success");
-        let mut entry = p["check_run"]["pull_requests"][0].clone();
-        entry["number"] = json!(pr);
-        p["check_run"]["pull_requests"] = json!([entry]);
-        p["installation"] = json!({"id": INSTALLATION});
+        let p = check_run_payload(id, "build", sha, "success", &[pr]);
         self.deliver(pr, "check_run", &p).await;
     }
 
@@ -711,27 +659,8 @@ impl World {
             let r = w.runs.iter().find(|r| r.id == run_id).expect("run");
             run_json(r)
         };
-        let mut p = fixture("workflow_run.completed");
-        for field in [
-            "id",
-            "name",
-            "path",
-            "display_title",
-            "event",
-            "head_branch",
-            "updated_at",
-        ] {
-            p["workflow_run"][field] = run[field].clone();
-        }
-        for field in ["head_repository", "actor", "triggering_actor"] {
-            for (k, v) in run[field].as_object().into_iter().flatten() {
-                p["workflow_run"][field][k] = v.clone();
-            }
-        }
-        p["workflow_run"]["status"] = json!("completed");
-        p["workflow_run"]["conclusion"] = run["conclusion"].clone();
-        p["workflow_run"]["head_sha"] = json!(MAIN_HEAD);
-        p["installation"] = json!({"id": INSTALLATION});
+        let conclusion = run["conclusion"].as_str().unwrap_or("success").to_string();
+        let p = workflow_run_payload(&run, &conclusion);
         self.deliver(pr, "workflow_run", &p).await;
     }
 
