@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs a command with a moto DynamoDB-compatible server on a free loopback
-# port, exported as DYNAMODB_TEST_ENDPOINT; stops the server afterwards.
+# port (one request at a time: see moto-serial.py), exported as
+# DYNAMODB_TEST_ENDPOINT; stops the server afterwards.
 #   scripts/with-moto.sh VENV COMMAND...
 set -euo pipefail
 venv=$1
 shift
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="${TMPDIR:-/tmp}/gatebot-moto-$port.log"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"$venv/bin/python" "$(dirname "$0")/moto-serial.py" 127.0.0.1 "$port" >"$log" 2>&1 &
 moto=$!
 trap 'kill "$moto" 2>/dev/null || true; wait "$moto" 2>/dev/null || true' EXIT
 ready=0
