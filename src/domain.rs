@@ -158,6 +158,98 @@ impl fmt::Display for PrKey {
     }
 }
 
+/// The id gatebot gives a dispatch, passed as the `dispatch_id` input and
+/// carried in the run's name: `<pr>-<label>-<sha7>-<seq>`, where `label` is
+/// the environment (or `verify` for a verify run) and `seq` counts the PR's
+/// dispatches. Built in [`DispatchId::new`] and read back in
+/// [`DispatchId::parse`] and [`DispatchId::parts`], nowhere else. Stored ids
+/// are never re-validated: whatever an earlier version wrote still loads
+/// and is still matched exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DispatchId(String);
+
+/// The fields of a [`DispatchId`] in today's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchIdParts<'a> {
+    pub pr: u64,
+    pub label: &'a str,
+    pub sha7: &'a str,
+    pub seq: u32,
+}
+
+impl DispatchId {
+    /// The longest id accepted from a run name.
+    pub const MAX_LEN: usize = 100;
+
+    pub fn new(pr: u64, label: &str, sha: &Sha, seq: u32) -> Self {
+        DispatchId(format!("{pr}-{label}-{}-{seq}", sha.short()))
+    }
+
+    /// An id as it appears in a run name, a protection-rule callback or
+    /// gatebot's CLI: letters, digits and `-`, at most [`Self::MAX_LEN`].
+    /// Any id of that shape is accepted (the store is asked for it exactly),
+    /// so ids of every earlier format are still matched.
+    pub fn parse(s: &str) -> Option<DispatchId> {
+        let valid = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        valid.then(|| DispatchId(s.to_string()))
+    }
+
+    /// Its fields, read from the right so that a label may hold `-`
+    /// (`prod-eu`); `None` for an id of another shape.
+    pub fn parts(&self) -> Option<DispatchIdParts<'_>> {
+        let (rest, seq) = self.0.rsplit_once('-')?;
+        let (rest, sha7) = rest.rsplit_once('-')?;
+        let (pr, label) = rest.split_once('-')?;
+        let hex7 = sha7.len() == 7 && sha7.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex7 && !label.is_empty()).then_some(())?;
+        Some(DispatchIdParts {
+            pr: pr.parse().ok()?,
+            label,
+            sha7,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DispatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Unit tests write ids as literals.
+#[cfg(test)]
+impl From<&str> for DispatchId {
+    fn from(s: &str) -> Self {
+        DispatchId(s.to_string())
+    }
+}
+
+impl AsRef<str> for DispatchId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for DispatchId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for DispatchId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +283,51 @@ mod tests {
         );
         assert_eq!(Environment::parse_user("stage"), Some(Environment::Staging));
         assert_eq!(Environment::parse_user("dev"), None);
+    }
+
+    #[test]
+    fn dispatch_ids_are_built_and_read_in_one_place() {
+        let sha = Sha::parse(&"0d1a26e".repeat(6)[..40]).unwrap();
+        let id = DispatchId::new(42, "production", &sha, 3);
+        assert_eq!(id.as_str(), "42-production-0d1a26e-3");
+        assert_eq!(DispatchId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(
+            id.parts(),
+            Some(DispatchIdParts {
+                pr: 42,
+                label: "production",
+                sha7: "0d1a26e",
+                seq: 3
+            })
+        );
+        let eu = DispatchId::new(7, "prod-eu", &sha, 12);
+        assert_eq!(eu.parts().map(|p| p.label), Some("prod-eu"));
+    }
+
+    #[test]
+    fn any_id_shape_is_matched_but_only_todays_has_parts() {
+        let old = DispatchId::parse("legacy-id").expect("a plain token is accepted");
+        assert_eq!(old.parts(), None);
+        for bad in [
+            "",
+            "a b",
+            "x[1]",
+            "42-production-0d1a26e-3]",
+            &"a".repeat(101),
+        ] {
+            assert_eq!(DispatchId::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(DispatchId::parse("42-x-nothex!-1"), None);
+        assert_eq!(
+            DispatchId::parse("42-x-zzzzzzz-1").and_then(|d| d.parts().map(|_| ())),
+            None
+        );
+    }
+
+    #[test]
+    fn stored_ids_load_whatever_their_shape() {
+        let id: DispatchId = serde_json::from_str("\"anything at all\"").unwrap();
+        assert_eq!(id, "anything at all");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"anything at all\"");
     }
 }

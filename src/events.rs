@@ -221,7 +221,7 @@ fn first_attempt() -> u64 {
 impl WorkflowRun<'_> {
     /// The `dispatch_id` gatebot put in the run name:
     /// `"<env> <sha> [<dispatch_id>]"`.
-    pub fn dispatch_id(&self) -> Option<&str> {
+    pub fn dispatch_id(&self) -> Option<crate::domain::DispatchId> {
         dispatch_id_in_title(self.display_title.as_deref()?)
     }
 
@@ -259,13 +259,9 @@ impl WorkflowRunEvent<'_> {
 }
 
 /// The `dispatch_id` at the end of a run name `"<env> <sha> [<dispatch_id>]"`.
-pub fn dispatch_id_in_title(title: &str) -> Option<&str> {
+pub fn dispatch_id_in_title(title: &str) -> Option<crate::domain::DispatchId> {
     let open = title.rfind('[')?;
-    let id = title.get(open + 1..)?.strip_suffix(']')?;
-    let valid = !id.is_empty()
-        && id.len() <= 100
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    valid.then_some(id)
+    crate::domain::DispatchId::parse(title.get(open + 1..)?.strip_suffix(']')?)
 }
 
 #[derive(Debug, Clone)]
@@ -558,7 +554,7 @@ mod tests {
         assert_eq!(
             run("staging 0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c [42-staging-0d1a26e-1]")
                 .dispatch_id(),
-            Some("42-staging-0d1a26e-1")
+            Some("42-staging-0d1a26e-1".into())
         );
         assert_eq!(run("deploy main").dispatch_id(), None);
         assert_eq!(run("x []").dispatch_id(), None);
@@ -684,7 +680,10 @@ mod tests {
         };
         assert!(w.completed && w.workflow_run.succeeded());
         assert_eq!(w.workflow_run.id, 9001);
-        assert_eq!(w.workflow_run.dispatch_id(), Some("42-staging-0d1a26e-1"));
+        assert_eq!(
+            w.workflow_run.dispatch_id(),
+            Some("42-staging-0d1a26e-1".into())
+        );
         let run = w.run_info();
         assert_eq!(run.event.as_deref(), Some("workflow_dispatch"));
         assert_eq!(run.path.as_deref(), Some(".github/workflows/cd-stage.yml"));

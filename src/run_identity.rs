@@ -130,7 +130,7 @@ pub fn identify(record: &DispatchRecord, run: &RunInfo, expected: &Expected<'_>)
             expected.bot_login
         ));
     }
-    let named = crate::events::dispatch_id_in_title(&run.display_title) == Some(id.as_str());
+    let named = crate::events::dispatch_id_in_title(&run.display_title).as_ref() == Some(id);
     if !named || !run.display_title.contains(record.deploy.sha.as_str()) {
         return foreign(format!(
             "its name {:?} does not carry both {id} and {}",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use gatebot::domain::{Environment, PrKey, RepoName, Sha};
+use gatebot::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
 use gatebot::store::sqlite::SqliteStore;
 use gatebot::store::{
@@ -19,6 +19,10 @@ fn repo() -> RepoName {
 
 fn sha(c: char) -> Sha {
     Sha::parse(&c.to_string().repeat(40)).unwrap()
+}
+
+fn did(id: &str) -> DispatchId {
+    DispatchId::parse(id).expect("a dispatch id")
 }
 
 fn key(n: u64) -> PrKey {
@@ -34,7 +38,7 @@ fn state(n: u64, head: char) -> GateState {
 
 fn deploy(id: &str, env: Environment, head: char) -> Deploy {
     Deploy {
-        dispatch_id: id.into(),
+        dispatch_id: did(id),
         environment: env,
         kind: DeployKind::Promote,
         sha: sha(head),
@@ -221,25 +225,25 @@ pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
     assert_eq!(store.create_dispatch(&rec).await.unwrap(), rec);
     assert_eq!(
         store
-            .dispatch_by_id(&repo(), "42-production-aaaaaaa-2")
+            .dispatch_by_id(&repo(), &did("42-production-aaaaaaa-2"))
             .await
             .unwrap(),
         Some(rec.clone())
     );
     assert_eq!(store.dispatch_by_run(&repo(), 9002).await.unwrap(), None);
     store
-        .mark_dispatch_sent(&repo(), "42-production-aaaaaaa-2")
+        .mark_dispatch_sent(&repo(), &did("42-production-aaaaaaa-2"))
         .await
         .unwrap();
     let sent = store
-        .dispatch_by_id(&repo(), "42-production-aaaaaaa-2")
+        .dispatch_by_id(&repo(), &did("42-production-aaaaaaa-2"))
         .await
         .unwrap()
         .unwrap();
     assert!(sent.sent && sent.run_id.is_none());
     assert_eq!(
         store
-            .link_dispatch_run(&repo(), "42-production-aaaaaaa-2", 9002)
+            .link_dispatch_run(&repo(), &did("42-production-aaaaaaa-2"), 9002)
             .await
             .unwrap(),
         Some(9002)
@@ -253,7 +257,10 @@ pub async fn dispatches_are_found_by_id_and_by_run(store: Arc<dyn Store>) {
         None,
         "scoped by repo"
     );
-    assert_eq!(store.dispatch_by_id(&repo(), "nope").await.unwrap(), None);
+    assert_eq!(
+        store.dispatch_by_id(&repo(), &did("nope")).await.unwrap(),
+        None
+    );
     // Creating it again changes nothing: the stored record wins.
     assert_eq!(store.create_dispatch(&rec).await.unwrap(), linked);
 }
@@ -265,16 +272,25 @@ pub async fn a_dispatch_is_linked_to_one_run_for_good(store: Arc<dyn Store>) {
         .unwrap();
     let id = "42-production-aaaaaaa-3";
     assert_eq!(
-        store.link_dispatch_run(&repo(), id, 7001).await.unwrap(),
+        store
+            .link_dispatch_run(&repo(), &did(id), 7001)
+            .await
+            .unwrap(),
         Some(7001)
     );
     assert_eq!(
-        store.link_dispatch_run(&repo(), id, 7001).await.unwrap(),
+        store
+            .link_dispatch_run(&repo(), &did(id), 7001)
+            .await
+            .unwrap(),
         Some(7001),
         "linking the same run again is fine"
     );
     assert_eq!(
-        store.link_dispatch_run(&repo(), id, 7002).await.unwrap(),
+        store
+            .link_dispatch_run(&repo(), &did(id), 7002)
+            .await
+            .unwrap(),
         Some(7001),
         "a second run does not take the first one's place"
     );
@@ -285,11 +301,11 @@ pub async fn a_dispatch_is_linked_to_one_run_for_good(store: Arc<dyn Store>) {
             .await
             .unwrap()
             .map(|d| d.deploy.dispatch_id),
-        Some(id.to_string())
+        Some(did(id))
     );
     assert_eq!(
         store
-            .link_dispatch_run(&repo(), "nope", 7003)
+            .link_dispatch_run(&repo(), &did("nope"), 7003)
             .await
             .unwrap(),
         None,
@@ -305,7 +321,7 @@ pub async fn a_dispatch_is_linked_to_one_run_for_good(store: Arc<dyn Store>) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .link_dispatch_run(&repo(), "42-production-aaaaaaa-4", run)
+                .link_dispatch_run(&repo(), &did("42-production-aaaaaaa-4"), run)
                 .await
                 .unwrap()
         }));
@@ -403,7 +419,7 @@ pub async fn deploy_history_is_newest_first_and_idempotent(store: Arc<dyn Store>
             environment: env,
             sha: sha(head),
             pr: 42,
-            dispatch_id: id.into(),
+            dispatch_id: did(id),
             run_id: Some(1),
             at: t0 + chrono::Duration::minutes(minute),
             rollback: false,
@@ -466,7 +482,7 @@ pub async fn deploy_history_follows_completion_time(store: Arc<dyn Store>) {
         environment: Environment::Production,
         sha: sha(head),
         pr: 42,
-        dispatch_id: id.into(),
+        dispatch_id: did(id),
         run_id: Some(1),
         at: t0 + chrono::Duration::minutes(minute),
         rollback: false,
@@ -618,7 +634,7 @@ async fn dynamodb_run_index_items_are_checked_against_their_dispatch() {
         .await
         .unwrap();
     store
-        .link_dispatch_run(&repo(), "42-production-aaaaaaa-9", 5001)
+        .link_dispatch_run(&repo(), &did("42-production-aaaaaaa-9"), 5001)
         .await
         .unwrap();
     // Someone writes an index item claiming run 6666 is that dispatch.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::{App, DEDUPE_TTL};
-use crate::domain::PrKey;
+use crate::domain::{DispatchId, PrKey};
 use crate::gate::machine::dispatch_blocker;
 use crate::gate::summary;
 use crate::gate::{Action, Deploy, DeployKind, Fact, GateState};
@@ -362,7 +362,7 @@ impl App {
             sha: deploy.sha.to_string(),
             pr: pr.number.to_string(),
             environment: env.to_string(),
-            dispatch_id: id.clone(),
+            dispatch_id: id.to_string(),
             requested_by: deploy.requested_by.clone(),
             rollback: (deploy.kind == DeployKind::Rollback).to_string(),
         };
@@ -461,21 +461,27 @@ impl App {
         &self,
         repo: &RepoRef,
         pr: &PrKey,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
         run_id: u64,
         url: Option<String>,
     ) {
         let fact = Fact::RunLinked {
-            dispatch_id: dispatch_id.to_string(),
+            dispatch_id: dispatch_id.clone(),
             run_id,
             url,
         };
         self.dispatch_fact(repo, pr, fact).await;
     }
 
-    async fn fail_dispatch(&self, repo: &RepoRef, pr: &PrKey, dispatch_id: &str, reason: String) {
+    async fn fail_dispatch(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        dispatch_id: &DispatchId,
+        reason: String,
+    ) {
         let fact = Fact::DispatchFailed {
-            dispatch_id: dispatch_id.to_string(),
+            dispatch_id: dispatch_id.clone(),
             reason,
         };
         self.dispatch_fact(repo, pr, fact).await;
@@ -487,7 +493,7 @@ impl App {
         &self,
         repo: &RepoRef,
         pr: &PrKey,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
         reason: String,
     ) {
         self.audit(
@@ -499,7 +505,7 @@ impl App {
         )
         .await;
         let fact = Fact::DispatchCancelled {
-            dispatch_id: dispatch_id.to_string(),
+            dispatch_id: dispatch_id.clone(),
             reason,
         };
         self.dispatch_fact(repo, pr, fact).await;

@@ -406,7 +406,7 @@ impl App {
         let record = match self.store.dispatch_by_run(&repo.name, run.id).await? {
             Some(r) => Some(r),
             None => match e.workflow_run.dispatch_id() {
-                Some(id) => self.store.dispatch_by_id(&repo.name, id).await?,
+                Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
                 None => None,
             },
         };
@@ -557,8 +557,7 @@ impl App {
             None => {
                 // Not linked: it must prove to be the dispatch its name claims.
                 let run = self.github.workflow_run(repo, run_id).await?;
-                let claimed =
-                    crate::events::dispatch_id_in_title(&run.display_title).map(str::to_string);
+                let claimed = crate::events::dispatch_id_in_title(&run.display_title);
                 let record = match claimed {
                     Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
                     None => None,

@@ -10,7 +10,7 @@ use super::state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, 
 use super::summary;
 use crate::commands::{Command, HELP_TEXT};
 use crate::config::RepoConfig;
-use crate::domain::{Environment, Sha};
+use crate::domain::{DispatchId, Environment, Sha};
 
 /// Something that happened, as far as the gates are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +45,13 @@ pub enum Fact {
     },
     /// GitHub told us which run a dispatch started.
     RunLinked {
-        dispatch_id: String,
+        dispatch_id: DispatchId,
         run_id: u64,
         url: Option<String>,
     },
     /// A dispatched run completed.
     RunCompleted {
-        dispatch_id: String,
+        dispatch_id: DispatchId,
         run_id: u64,
         success: bool,
         url: Option<String>,
@@ -61,11 +61,17 @@ pub enum Fact {
     },
     /// The dispatch call was refused outright (workflow missing, no
     /// permission): the deploy failed without a run.
-    DispatchFailed { dispatch_id: String, reason: String },
+    DispatchFailed {
+        dispatch_id: DispatchId,
+        reason: String,
+    },
     /// A queued dispatch that the gates no longer allow (a hold, a
     /// freeze, a push, a close, CI turning red…): it is not sent, or its
     /// deployment is not approved. The gate dispatches anew once allowed.
-    DispatchCancelled { dispatch_id: String, reason: String },
+    DispatchCancelled {
+        dispatch_id: DispatchId,
+        reason: String,
+    },
     /// A comment line started with a gatebot command but did not parse.
     NotUnderstood {
         comment_id: u64,
@@ -501,7 +507,7 @@ impl Machine<'_, '_> {
 
     fn run_completed(
         &mut self,
-        id: &str,
+        id: &DispatchId,
         run_id: u64,
         success: bool,
         url: Option<&str>,
@@ -641,7 +647,7 @@ impl Machine<'_, '_> {
     /// Takes back a dispatch the gates no longer allow. It was never sent
     /// (or its deployment is being rejected), so nothing of it remains but
     /// the record; the gate dispatches anew once allowed.
-    fn cancel_dispatch(&mut self, id: &str, reason: &str) -> String {
+    fn cancel_dispatch(&mut self, id: &DispatchId, reason: &str) -> String {
         let Some(d) = self.s.deploy_mut(id) else {
             return format!("cancel of unknown dispatch {id} ignored");
         };
@@ -649,21 +655,21 @@ impl Machine<'_, '_> {
             return format!("cancel of finished dispatch {id} ignored");
         }
         let d = d.clone();
-        if self.s.stage.as_ref().is_some_and(|x| x.dispatch_id == id) {
+        if self.s.stage.as_ref().is_some_and(|x| x.dispatch_id == *id) {
             self.s.stage = None;
-        } else if self.s.prod.as_ref().is_some_and(|x| x.dispatch_id == id) {
+        } else if self.s.prod.as_ref().is_some_and(|x| x.dispatch_id == *id) {
             self.s.prod = None;
         } else if self
             .s
             .verification
             .as_ref()
             .and_then(|v| v.run.as_ref())
-            .is_some_and(|x| x.dispatch_id == id)
+            .is_some_and(|x| x.dispatch_id == *id)
         {
             // The verification rested on that run: it must be given again.
             self.s.verification = None;
         } else {
-            self.s.detached.retain(|x| x.dispatch_id != id);
+            self.s.detached.retain(|x| x.dispatch_id != *id);
         }
         self.actions.push(Action::Reply {
             body: format!(
@@ -1111,7 +1117,11 @@ fn running_elsewhere(s: &GateState, env: Environment) -> bool {
 }
 
 /// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.
-pub fn dispatch_blocker(s: &GateState, dispatch_id: &str, policy: &Policy<'_>) -> Option<Refusal> {
+pub fn dispatch_blocker(
+    s: &GateState,
+    dispatch_id: &DispatchId,
+    policy: &Policy<'_>,
+) -> Option<Refusal> {
     let Some(d) = s.deploy(dispatch_id) else {
         return Some(Refusal::WrongStage(format!(
             "dispatch {dispatch_id} is no longer pending"

@@ -19,7 +19,7 @@ use super::machine::{Action, Actor, Fact, Policy, Role, Transition, apply, requi
 use super::state::{DeployKind, DeployStatus, GateState, Stage};
 use crate::commands::{Command, HELP_TEXT};
 use crate::config::{self, RepoConfig};
-use crate::domain::{Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
 const PR: u64 = 42;
 /// The PR author (created with a capital letter: the state lowercases it).
@@ -155,11 +155,11 @@ impl Pr {
     }
 
     /// The completion of dispatch `id` (with its linked run, or run 7000).
-    fn done(&self, id: &str, success: bool) -> Fact {
+    fn done(&self, id: &DispatchId, success: bool) -> Fact {
         let mut s = self.s.clone();
         let run_id = s.deploy_mut(id).and_then(|d| d.run_id).unwrap_or(7000);
         Fact::RunCompleted {
-            dispatch_id: id.to_string(),
+            dispatch_id: id.clone(),
             run_id,
             success,
             url: Some(format!(
@@ -169,7 +169,7 @@ impl Pr {
         }
     }
 
-    fn stage_id(&self) -> String {
+    fn stage_id(&self) -> DispatchId {
         self.s
             .stage
             .as_ref()
@@ -178,7 +178,7 @@ impl Pr {
             .clone()
     }
 
-    fn prod_id(&self) -> String {
+    fn prod_id(&self) -> DispatchId {
         self.s
             .prod
             .as_ref()
@@ -187,12 +187,12 @@ impl Pr {
             .clone()
     }
 
-    fn verify_id(&self) -> String {
+    fn verify_id(&self) -> DispatchId {
         let v = self.s.verification.as_ref().expect("a verification");
         v.run.as_ref().expect("a verify run").dispatch_id.clone()
     }
 
-    fn detached_id(&self, i: usize) -> String {
+    fn detached_id(&self, i: usize) -> DispatchId {
         self.s.detached[i].dispatch_id.clone()
     }
 
@@ -227,7 +227,7 @@ impl Pr {
         assert_eq!(self.s.stage(), Stage::StageDeploying);
     }
 
-    fn finish(&mut self, id: &str, success: bool) {
+    fn finish(&mut self, id: &DispatchId, success: bool) {
         let f = self.done(id, success);
         self.step(f);
     }
@@ -362,7 +362,7 @@ fn dispatches(t: &Transition) -> Vec<Dispatched> {
                 kind: deploy.kind,
                 sha: deploy.sha.clone(),
                 requested_by: deploy.requested_by.clone(),
-                dispatch_id: deploy.dispatch_id.clone(),
+                dispatch_id: deploy.dispatch_id.to_string(),
             }),
             _ => None,
         })
@@ -3104,7 +3104,7 @@ fn observed_pr() {
 // Queued dispatches the gates no longer allow
 // ---------------------------------------------------------------------------
 
-fn cancel_fact(id: String) -> Fact {
+fn cancel_fact(id: DispatchId) -> Fact {
     Fact::DispatchCancelled {
         dispatch_id: id,
         reason: "dispatches are held".into(),
@@ -3197,7 +3197,7 @@ fn cancelled_dispatches() {
 #[test]
 fn dispatch_blocker_follows_the_gates() {
     use super::machine::dispatch_blocker;
-    let blocked = |pr: &Pr, id: &str| {
+    let blocked = |pr: &Pr, id: &DispatchId| {
         let policy = Policy {
             config: &pr.cfg,
             now: pr.now,

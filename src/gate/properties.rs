@@ -28,7 +28,7 @@ use super::machine::{Action, Actor, Fact, Policy, Reaction, Role, apply, require
 use super::state::{Deploy, DeployKind, DeployStatus, GateState};
 use crate::commands::Command;
 use crate::config::{self, RepoConfig};
-use crate::domain::{Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
 /// The configs a case runs under.
 const CONFIGS: [&str; 4] = [
@@ -452,10 +452,10 @@ impl Ledger {
         }
     }
 
-    fn dispatch_mut(&mut self, id: &str) -> Option<&mut Dispatched> {
+    fn dispatch_mut(&mut self, id: &DispatchId) -> Option<&mut Dispatched> {
         self.dispatches
             .iter_mut()
-            .find(|d| d.deploy.dispatch_id == id)
+            .find(|d| d.deploy.dispatch_id == *id)
     }
 
     /// Why dispatching `d` now breaks a guarantee, if it does.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ci::CiStatus;
-use crate::domain::{Environment, PrKey, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, Sha};
 
 /// A `/lgtm` or `/approve`, bound to the SHA it was given for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ pub enum DeployStatus {
 /// One workflow dispatch gatebot made, and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deploy {
-    pub dispatch_id: String,
+    pub dispatch_id: DispatchId,
     pub environment: Environment,
     pub kind: DeployKind,
     pub sha: Sha,
@@ -289,39 +289,38 @@ impl GateState {
     }
 
     /// A dispatch this record still tracks, by id.
-    pub fn deploy(&self, dispatch_id: &str) -> Option<&Deploy> {
+    pub fn deploy(&self, dispatch_id: &DispatchId) -> Option<&Deploy> {
         let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
         [self.stage.as_ref(), self.prod.as_ref(), verify]
             .into_iter()
             .flatten()
             .chain(self.detached.iter())
-            .find(|d| d.dispatch_id == dispatch_id)
+            .find(|d| d.dispatch_id == *dispatch_id)
     }
 
     /// Every dispatch this record still tracks, by id.
-    pub fn deploy_mut(&mut self, dispatch_id: &str) -> Option<&mut Deploy> {
+    pub fn deploy_mut(&mut self, dispatch_id: &DispatchId) -> Option<&mut Deploy> {
         let verify = self.verification.as_mut().and_then(|v| v.run.as_mut());
         [self.stage.as_mut(), self.prod.as_mut(), verify]
             .into_iter()
             .flatten()
             .chain(self.detached.iter_mut())
-            .find(|d| d.dispatch_id == dispatch_id)
+            .find(|d| d.dispatch_id == *dispatch_id)
     }
 
     /// The dispatch id for the next dispatch: `<pr>-<env>-<sha7>-<seq>`
     /// (`verify` in place of the environment for verify runs).
-    pub fn next_dispatch_id(&mut self, env: Environment, kind: DeployKind, sha: &Sha) -> String {
+    pub fn next_dispatch_id(
+        &mut self,
+        env: Environment,
+        kind: DeployKind,
+        sha: &Sha,
+    ) -> DispatchId {
         self.dispatch_seq += 1;
         let label = match kind {
             DeployKind::Verify => "verify",
             _ => env.as_str(),
         };
-        format!(
-            "{}-{}-{}-{}",
-            self.pr.number,
-            label,
-            sha.short(),
-            self.dispatch_seq
-        )
+        DispatchId::new(self.pr.number, label, sha, self.dispatch_seq)
     }
 }

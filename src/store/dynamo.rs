@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use super::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
 };
-use crate::domain::{Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -114,7 +114,7 @@ fn condition_failed(
     )
 }
 
-fn dispatch_pk(repo: &RepoName, dispatch_id: &str) -> String {
+fn dispatch_pk(repo: &RepoName, dispatch_id: &DispatchId) -> String {
     format!("DISPATCH#{repo}#{dispatch_id}")
 }
 
@@ -542,7 +542,7 @@ impl Store for DynamoStore {
     async fn mark_dispatch_sent(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
     ) -> Result<(), StoreError> {
         let r = self
             .client
@@ -570,7 +570,7 @@ impl Store for DynamoStore {
     async fn link_dispatch_run(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
         run_id: u64,
     ) -> Result<Option<u64>, StoreError> {
         let link = Update::builder()
@@ -589,7 +589,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .item("pk", s(format!("RUN#{repo}#{run_id}")))
             .item("sk", s("RUN"))
-            .item("dispatch_id", s(dispatch_id))
+            .item("dispatch_id", s(dispatch_id.as_str()))
             .build()
             .map_err(unavailable)?;
         let r = self
@@ -613,7 +613,7 @@ impl Store for DynamoStore {
     async fn dispatch_by_id(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
     ) -> Result<Option<DispatchRecord>, StoreError> {
         self.get(&dispatch_pk(repo, dispatch_id), "DISPATCH")
             .await?
@@ -630,8 +630,11 @@ impl Store for DynamoStore {
             return Ok(None);
         };
         // The index item is only a pointer: the dispatch must agree.
+        let Some(id) = DispatchId::parse(get_s(&index, "dispatch_id")?) else {
+            return Ok(None);
+        };
         Ok(self
-            .dispatch_by_id(repo, get_s(&index, "dispatch_id")?)
+            .dispatch_by_id(repo, &id)
             .await?
             .filter(|d| d.run_id == Some(run_id)))
     }
@@ -654,7 +657,7 @@ impl Store for DynamoStore {
         let entry = Put::builder()
             .table_name(&self.table)
             .item("pk", s(format!("DEPLOYS#{}#{env}", record.repo)))
-            .item("sk", s(time_sk(record.at, &record.dispatch_id)))
+            .item("sk", s(time_sk(record.at, record.dispatch_id.as_str())))
             .item("data", s(to_json(record)?))
             .build()
             .map_err(unavailable)?;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use crate::gate::{Action, Deploy, GateState};
 
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +253,7 @@ pub struct DeployRecord {
     pub environment: Environment,
     pub sha: Sha,
     pub pr: u64,
-    pub dispatch_id: String,
+    pub dispatch_id: DispatchId,
     pub run_id: Option<u64>,
     /// When the run completed (GitHub's `updated_at` of the completed run).
     pub at: DateTime<Utc>,
@@ -324,7 +324,7 @@ pub trait Store: Send + Sync {
     async fn mark_dispatch_sent(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
     ) -> Result<(), StoreError>;
     /// Links `run_id` to a recorded dispatch (and marks it sent) unless
     /// another run is linked already. Returns the run linked after the
@@ -333,13 +333,13 @@ pub trait Store: Send + Sync {
     async fn link_dispatch_run(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
         run_id: u64,
     ) -> Result<Option<u64>, StoreError>;
     async fn dispatch_by_id(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
     ) -> Result<Option<DispatchRecord>, StoreError>;
     async fn dispatch_by_run(
         &self,

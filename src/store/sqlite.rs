@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
 };
-use crate::domain::{Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -415,7 +415,7 @@ impl Store for SqliteStore {
     async fn create_dispatch(&self, record: &DispatchRecord) -> Result<DispatchRecord, StoreError> {
         let data = to_json(record)?;
         let repo = record.repo.to_string();
-        let id = record.deploy.dispatch_id.clone();
+        let id = record.deploy.dispatch_id.to_string();
         let run = record.run_id.map(|r| r as i64);
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
@@ -435,7 +435,7 @@ impl Store for SqliteStore {
     async fn mark_dispatch_sent(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
     ) -> Result<(), StoreError> {
         let repo = repo.to_string();
         let id = dispatch_id.to_string();
@@ -451,7 +451,7 @@ impl Store for SqliteStore {
     async fn link_dispatch_run(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
         run_id: u64,
     ) -> Result<Option<u64>, StoreError> {
         let repo = repo.to_string();
@@ -471,7 +471,7 @@ impl Store for SqliteStore {
     async fn dispatch_by_id(
         &self,
         repo: &RepoName,
-        dispatch_id: &str,
+        dispatch_id: &DispatchId,
     ) -> Result<Option<DispatchRecord>, StoreError> {
         let repo = repo.to_string();
         let id = dispatch_id.to_string();
@@ -502,7 +502,7 @@ impl Store for SqliteStore {
         let data = to_json(record)?;
         let repo = record.repo.to_string();
         let env = record.environment.as_str();
-        let id = record.dispatch_id.clone();
+        let id = record.dispatch_id.to_string();
         let at_ns = nanos(record.at);
         self.with(move |c| {
             c.execute(

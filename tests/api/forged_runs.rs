@@ -61,7 +61,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
         let w = app.github.world();
         assert_eq!(w.dispatches.len(), 2);
         assert_eq!(w.dispatches[1].workflow, "cd-prod.yml");
-        assert_eq!(w.dispatches[1].input("dispatch_id"), pending.dispatch_id);
+        assert_eq!(pending.dispatch_id, w.dispatches[1].input("dispatch_id"));
         w.dispatches[1].run_id.expect("a run")
     };
     let record = app
@@ -106,7 +106,11 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
             .unwrap()
             .display_title
             .clone();
-        (d.input("dispatch_id").to_string(), real, title)
+        (
+            gatebot::domain::DispatchId::parse(d.input("dispatch_id")).expect("an id"),
+            real,
+            title,
+        )
     };
 
     // A run of the workflow from another branch, even started by gatebot's

@@ -615,7 +615,7 @@ impl World {
 
     /// Completes the run of `dispatch_id` (one in ten fails), if GitHub has
     /// one that is not complete, and sends its `workflow_run.completed`.
-    async fn complete_run(&mut self, pr: u64, dispatch_id: &str) {
+    async fn complete_run(&mut self, pr: u64, dispatch_id: &gatebot::domain::DispatchId) {
         let success = !self.chance(0.1);
         let conclusion = if success { "success" } else { "failure" };
         let found = {
