@@ -217,11 +217,13 @@ pub enum Refusal {
     #[error("this pull request is closed")]
     Closed,
     #[error(
-        "stale SHA: this comment was written before gatebot saw the current head {0} (a push, a reopen or a new base since); review {0} and comment again"
+        "stale SHA: this comment was written before gatebot saw the current head {} (a push, a reopen or a new base since); review {} and comment again",
+        .0.short(),
+        .0.short()
     )]
-    Stale(String),
+    Stale(Sha),
     #[error("wrong stage: {0}")]
-    WrongStage(String),
+    WrongStage(Wrong),
     #[error("dispatches are held by @{by}{}; `/unhold` first", .reason.as_ref().map(|r| format!(" ({})", crate::markdown::code_span(r))).unwrap_or_default())]
     Held { by: String, reason: Option<String> },
     #[error("production is frozen until {until}{}", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
@@ -239,6 +241,31 @@ pub enum Refusal {
     NoRollbackTarget(Environment),
     #[error("the repository's .github/gatebot.yml is invalid: {0}")]
     Config(String),
+}
+
+/// Why a command or a dispatch comes at the wrong point of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Wrong {
+    #[error("{0} is already dispatched for this SHA")]
+    AlreadyDispatched(Environment),
+    #[error("staging is not deployed for {} yet", .0.short())]
+    NotStagedYet(Sha),
+    #[error("{} is no longer the head ({} is)", .sha.short(), .head.short())]
+    NotHead { sha: Sha, head: Sha },
+    #[error("CI is not green on {}", .0.short())]
+    CiNotGreen(Sha),
+    #[error("there is no /lgtm for {}", .0.short())]
+    NoLgtm(Sha),
+    #[error("staging is not deployed for {}", .0.short())]
+    NotStaged(Sha),
+    #[error("staging is not verified for {}", .0.short())]
+    NotVerified(Sha),
+    #[error("{have} of {need} approvals for {}", .sha.short())]
+    Quorum { have: usize, need: usize, sha: Sha },
+    #[error("a deploy to {0} is still running")]
+    DeployRunning(Environment),
+    #[error("dispatch {0} is no longer pending")]
+    NotPending(DispatchId),
 }
 
 /// The result of applying a fact.
@@ -768,7 +795,7 @@ impl Machine<'_, '_> {
             Command::Lgtm | Command::Approve | Command::VerifyStage
         ) && written_at.is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
         {
-            return Err(Refusal::Stale(self.s.head_sha.short().to_string()));
+            return Err(Refusal::Stale(self.s.head_sha.clone()));
         }
         let login = actor.login.as_str();
         let is_author = login == self.s.author;
@@ -777,7 +804,7 @@ impl Machine<'_, '_> {
                 if is_author {
                     return Err(Refusal::AuthorCannotApprove);
                 }
-                retry_if_failed(&mut self.s.stage, "staging")?;
+                retry_if_failed(&mut self.s.stage, Environment::Staging)?;
                 if self.s.lgtm.is_none() {
                     self.s.lgtm = Some(self.approval(login));
                 }
@@ -793,7 +820,7 @@ impl Machine<'_, '_> {
                 if lgtm.login != login {
                     return Err(Refusal::NotYours(lgtm.login.clone()));
                 }
-                retry_if_failed(&mut self.s.stage, "staging")?;
+                retry_if_failed(&mut self.s.stage, Environment::Staging)?;
                 self.s.lgtm = None;
                 Ok(None)
             }
@@ -806,9 +833,9 @@ impl Machine<'_, '_> {
                     return Err(Refusal::NotYours(v.login.clone()));
                 }
                 if self.s.prod.is_some() {
-                    return Err(Refusal::WrongStage(
-                        "production is already dispatched for this SHA".into(),
-                    ));
+                    return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(
+                        Environment::Production,
+                    )));
                 }
                 if v.run
                     .as_ref()
@@ -825,7 +852,7 @@ impl Machine<'_, '_> {
                 if is_author {
                     return Err(Refusal::AuthorCannotApprove);
                 }
-                retry_if_failed(&mut self.s.prod, "production")?;
+                retry_if_failed(&mut self.s.prod, Environment::Production)?;
                 if !self.s.approvers().contains(&login) {
                     let approval = self.approval(login);
                     self.s.approvals.push(approval);
@@ -852,9 +879,9 @@ impl Machine<'_, '_> {
                     return Err(Refusal::NothingToCancel("you have not approved this SHA"));
                 };
                 if self.s.prod.is_some() {
-                    return Err(Refusal::WrongStage(
-                        "production is already dispatched for this SHA".into(),
-                    ));
+                    return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(
+                        Environment::Production,
+                    )));
                 }
                 self.s.approvals.remove(pos);
                 Ok(None)
@@ -919,15 +946,14 @@ impl Machine<'_, '_> {
             .as_ref()
             .is_some_and(|d| d.status == DeployStatus::Succeeded);
         if !staged {
-            return Err(Refusal::WrongStage(format!(
-                "staging is not deployed for {} yet",
-                self.s.head_sha.short()
+            return Err(Refusal::WrongStage(Wrong::NotStagedYet(
+                self.s.head_sha.clone(),
             )));
         }
         if self.s.prod.is_some() {
-            return Err(Refusal::WrongStage(
-                "production is already dispatched for this SHA".into(),
-            ));
+            return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(
+                Environment::Production,
+            )));
         }
         if let Some(v) = &self.s.verification
             && v.run
@@ -992,9 +1018,7 @@ impl Machine<'_, '_> {
                     && d.status == DeployStatus::Pending
             });
         if busy {
-            return Err(Refusal::WrongStage(format!(
-                "a deploy to {env} is still running"
-            )));
+            return Err(Refusal::WrongStage(Wrong::DeployRunning(env)));
         }
         let d = self.dispatch(env, DeployKind::Rollback, target.clone(), login);
         self.s.detached.push(d);
@@ -1054,16 +1078,15 @@ pub fn blocker(
     if !s.open {
         return Some(Refusal::Closed);
     }
-    let wrong = |why: String| Some(Refusal::WrongStage(why));
+    let wrong = |why: Wrong| Some(Refusal::WrongStage(why));
     if *sha != s.head_sha {
-        return wrong(format!(
-            "{} is no longer the head ({} is)",
-            sha.short(),
-            s.head_sha.short()
-        ));
+        return wrong(Wrong::NotHead {
+            sha: sha.clone(),
+            head: s.head_sha.clone(),
+        });
     }
     if s.ci != CiStatus::Green {
-        return wrong(format!("CI is not green on {}", sha.short()));
+        return wrong(Wrong::CiNotGreen(sha.clone()));
     }
     let staged = s
         .stage
@@ -1072,29 +1095,33 @@ pub fn blocker(
     match (env, kind) {
         (Environment::Staging, DeployKind::Promote) => {
             if s.lgtm.as_ref().is_none_or(|l| l.sha != *sha) {
-                return wrong(format!("there is no /lgtm for {}", sha.short()));
+                return wrong(Wrong::NoLgtm(sha.clone()));
             }
         }
         (Environment::Staging, _) => {
             if !staged {
-                return wrong(format!("staging is not deployed for {}", sha.short()));
+                return wrong(Wrong::NotStaged(sha.clone()));
             }
         }
         (Environment::Production, _) => {
             if !staged {
-                return wrong(format!("staging is not deployed for {}", sha.short()));
+                return wrong(Wrong::NotStaged(sha.clone()));
             }
             if !s
                 .verification
                 .as_ref()
                 .is_some_and(|v| v.sha == *sha && v.passed())
             {
-                return wrong(format!("staging is not verified for {}", sha.short()));
+                return wrong(Wrong::NotVerified(sha.clone()));
             }
             let need = policy.config.approvals.prod as usize;
             let have = s.approvers().len();
             if have < need {
-                return wrong(format!("{have} of {need} approvals for {}", sha.short()));
+                return wrong(Wrong::Quorum {
+                    have,
+                    need,
+                    sha: sha.clone(),
+                });
             }
         }
     }
@@ -1123,14 +1150,10 @@ pub fn dispatch_blocker(
     policy: &Policy<'_>,
 ) -> Option<Refusal> {
     let Some(d) = s.deploy(dispatch_id) else {
-        return Some(Refusal::WrongStage(format!(
-            "dispatch {dispatch_id} is no longer pending"
-        )));
+        return Some(Refusal::WrongStage(Wrong::NotPending(dispatch_id.clone())));
     };
     if d.status != DeployStatus::Pending {
-        return Some(Refusal::WrongStage(format!(
-            "dispatch {dispatch_id} is no longer pending"
-        )));
+        return Some(Refusal::WrongStage(Wrong::NotPending(dispatch_id.clone())));
     }
     let (env, kind, sha) = (d.environment, d.kind, d.sha.clone());
     blocker(s, env, kind, &sha, policy)
@@ -1138,11 +1161,11 @@ pub fn dispatch_blocker(
 
 /// A command that would (re)start a deploy: refused while `deploy` is
 /// running or done; a failed one is cleared so it can be dispatched again.
-fn retry_if_failed(deploy: &mut Option<Deploy>, env: &str) -> Result<(), Refusal> {
+fn retry_if_failed(deploy: &mut Option<Deploy>, env: Environment) -> Result<(), Refusal> {
     match deploy.as_ref().map(|d| d.status) {
-        Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => Err(Refusal::WrongStage(
-            format!("{env} is already dispatched for this SHA"),
-        )),
+        Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
+            Err(Refusal::WrongStage(Wrong::AlreadyDispatched(env)))
+        }
         Some(DeployStatus::Failed) => {
             *deploy = None;
             Ok(())

@@ -10,5 +10,5 @@ mod properties;
 pub mod state;
 pub mod summary;
 
-pub use machine::{Action, Actor, Fact, Policy, Refusal, Transition, apply};
+pub use machine::{Action, Actor, Fact, Policy, Refusal, Transition, Wrong, apply};
 pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, Verification};
