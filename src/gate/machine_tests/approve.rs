@@ -1,0 +1,242 @@
+//! Gate machine table tests: /approve and the prod dispatch.
+
+use super::*;
+
+/// A dispatch id these cases expect.
+const PROD2: &str = "42-production-aaaaaaa-2";
+
+#[test]
+fn quorum_1_dispatches_prod() {
+    one(Case {
+        name: "quorum 1: dispatches prod",
+        yaml: DEFAULTS,
+        setup: Pr::verified,
+        fact: |p| p.command(REL, Command::Approve),
+        expect: expect(Stage::ProdDeploying, true)
+            .accepted()
+            .dispatch(prod_deploy(A, REL, PROD2))
+            .then(|s| {
+                assert_eq!(
+                    s.prod.as_ref().unwrap().dispatch_id,
+                    "42-production-aaaaaaa-2"
+                );
+                assert_eq!(s.approvers(), [REL]);
+            }),
+    });
+}
+
+#[test]
+fn custom_prod_workflow_and_ref() {
+    one(Case {
+        name: "custom prod workflow and ref",
+        yaml: CUSTOM,
+        setup: Pr::verified,
+        fact: |p| p.command(REL, Command::Approve),
+        expect: expect(Stage::ProdDeploying, true)
+            .accepted()
+            .dispatch(dispatched(
+                "ship.yml",
+                "release/2026",
+                Environment::Production,
+                DeployKind::Promote,
+                A,
+                REL,
+                PROD2,
+            )),
+    });
+}
+
+#[test]
+fn quorum_2_the_first_approval_does_not_dispatch() {
+    one(Case {
+        name: "quorum 2: the first approval does not dispatch",
+        yaml: QUORUM2,
+        setup: Pr::verified,
+        fact: |p| p.command(REL, Command::Approve),
+        expect: expect(Stage::WaitingForApproval, true)
+            .accepted()
+            .then(|s| assert_eq!(s.approvers(), [REL])),
+    });
+}
+
+#[test]
+fn quorum_2_the_same_user_again_does_not_dispatch() {
+    one(Case {
+        name: "quorum 2: the same user again does not dispatch",
+        yaml: QUORUM2,
+        setup: |p| {
+            p.verified();
+            p.ok(REL, Command::Approve);
+        },
+        fact: |p| p.command(REL, Command::Approve),
+        expect: expect(Stage::WaitingForApproval, false)
+            .accepted()
+            .then(|s| assert_eq!(s.approvals.len(), 1)),
+    });
+}
+
+#[test]
+fn quorum_2_a_second_distinct_approver_dispatches() {
+    one(Case {
+        name: "quorum 2: a second distinct approver dispatches",
+        yaml: QUORUM2,
+        setup: |p| {
+            p.verified();
+            p.ok(REL, Command::Approve);
+            p.ok(REL, Command::Approve);
+        },
+        fact: |p| p.command(REL2, Command::Approve),
+        expect: expect(Stage::ProdDeploying, true)
+            .accepted()
+            .dispatch(prod_deploy(A, REL2, PROD2))
+            .then(|s| assert_eq!(s.approvers(), [REL, REL2])),
+    });
+}
+
+#[test]
+fn quorum_2_a_third_approval_after_the_dispatch_is_refused() {
+    one(Case {
+        name: "quorum 2: a third approval after the dispatch is refused",
+        yaml: QUORUM2,
+        setup: |p| {
+            p.verified();
+            p.ok(REL, Command::Approve);
+            p.ok(REL2, Command::Approve);
+        },
+        fact: |p| p.command("frank", Command::Approve),
+        expect: expect(Stage::ProdDeploying, false)
+            .refused("wrong stage: production is already dispatched for this SHA"),
+    });
+}
+
+#[test]
+fn the_authors_approve_is_refused() {
+    one(Case {
+        name: "the author's /approve is refused",
+        yaml: DEFAULTS,
+        setup: Pr::verified,
+        fact: |p| p.command(AUTHOR, Command::Approve),
+        expect: expect(Stage::WaitingForApproval, false).refused(
+            "@alice `/approve` refused: the author of a pull request cannot approve their own change",
+        ),
+    });
+}
+
+#[test]
+fn approve_without_the_release_role_is_refused() {
+    one(Case {
+        name: "/approve without the release role is refused",
+        yaml: DEFAULTS,
+        setup: Pr::verified,
+        fact: |p| {
+            let at = p.written();
+            p.command_with(QA, false, Command::Approve, at, None)
+        },
+        expect: expect(Stage::WaitingForApproval, false)
+            .refused("you need the release role for this command"),
+    });
+}
+
+#[test]
+fn approve_before_verification_is_recorded_no_dispatch() {
+    one(Case {
+        name: "/approve before verification is recorded, no dispatch",
+        yaml: DEFAULTS,
+        setup: Pr::staged,
+        fact: |p| p.command(REL, Command::Approve),
+        expect: expect(Stage::WaitingForVerification, true)
+            .accepted()
+            .then(|s| assert_eq!(s.approvers(), [REL])),
+    });
+}
+
+#[test]
+fn approve_before_ci_is_recorded_no_dispatch() {
+    one(Case {
+        name: "/approve before CI is recorded, no dispatch",
+        yaml: DEFAULTS,
+        setup: none,
+        fact: |p| p.command(REL, Command::Approve),
+        expect: expect(Stage::WaitingForCi, true)
+            .accepted()
+            .then(|s| assert_eq!(s.approvers(), [REL])),
+    });
+}
+
+#[test]
+fn verify_stage_after_approve_dispatches_prod_as_the_verifier() {
+    one(Case {
+        // requested_by is the login whose command caused the dispatch.
+        name: "/verify-stage after /approve dispatches prod as the verifier",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.staged();
+            p.ok(REL, Command::Approve);
+        },
+        fact: |p| p.command(QA, Command::VerifyStage),
+        expect: expect(Stage::ProdDeploying, true)
+            .accepted()
+            .dispatch(prod_deploy(A, QA, PROD2)),
+    });
+}
+
+#[test]
+fn prod_run_succeeded_deployed_recorded() {
+    one(Case {
+        name: "prod run succeeded: deployed, recorded",
+        yaml: DEFAULTS,
+        setup: Pr::approved,
+        fact: |p| p.done(&p.prod_id(), true),
+        expect: expect(Stage::Deployed, true).records(PROD2),
+    });
+}
+
+#[test]
+fn prod_run_failed() {
+    one(Case {
+        name: "prod run failed",
+        yaml: DEFAULTS,
+        setup: Pr::approved,
+        fact: |p| p.done(&p.prod_id(), false),
+        expect: expect(Stage::ProdFailed, true),
+    });
+}
+
+#[test]
+fn approve_after_the_prod_deploy_failed_dispatches_again() {
+    one(Case {
+        name: "/approve after the prod deploy failed dispatches again",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.approved();
+            let id = p.prod_id();
+            p.finish(&id, false);
+        },
+        fact: |p| p.command(REL2, Command::Approve),
+        expect: expect(Stage::ProdDeploying, true)
+            .accepted()
+            .dispatch(prod_deploy(A, REL2, "42-production-aaaaaaa-3")),
+    });
+}
+
+#[test]
+fn approve_after_deployed_is_refused() {
+    one(Case {
+        name: "/approve after deployed is refused",
+        yaml: DEFAULTS,
+        setup: Pr::deployed,
+        fact: |p| p.command(REL2, Command::Approve),
+        expect: expect(Stage::Deployed, false).refused("wrong stage"),
+    });
+}
+
+#[test]
+fn verify_stage_after_the_prod_dispatch_is_refused() {
+    one(Case {
+        name: "/verify-stage after the prod dispatch is refused",
+        yaml: DEFAULTS,
+        setup: Pr::approved,
+        fact: |p| p.command(QA2, Command::VerifyStage),
+        expect: expect(Stage::ProdDeploying, false).refused("production is already dispatched"),
+    });
+}
