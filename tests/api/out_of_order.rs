@@ -97,3 +97,66 @@ async fn github_says_closed_the_pr_is_closed() {
         .await;
     assert!(!app.state().await.open);
 }
+
+/// A `pull_request` delivery whose payload names a head GitHub does not
+/// have (forged with the secret, or simply stale): the head is what
+/// `GET /pulls/{n}` says, never the payload's.
+#[tokio::test]
+async fn a_payload_head_that_github_disagrees_with_is_not_believed() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    // GitHub still says SHA1; the delivery claims SHA2.
+    app.send(
+        "pull_request",
+        &app.pr_payload("synchronize", crate::harness::SHA2),
+    )
+    .await;
+    let state = app.state().await;
+    assert_eq!(
+        state.head_sha.as_str(),
+        SHA1,
+        "the API's head, not the payload's"
+    );
+    assert_eq!(
+        state.ci,
+        gatebot::gate::ci::CiStatus::Green,
+        "nothing voided"
+    );
+    let (id, _) = app.comment("quinn", "/lgtm").await;
+    let w = app.github.world();
+    assert_eq!(w.reactions_on(id), vec!["+1"]);
+    assert_eq!(w.dispatches.len(), 1);
+    assert_eq!(w.dispatches[0].input("sha"), SHA1);
+}
+
+/// A fork PR goes through the same gates: its head, state and author come
+/// from the base repository's API, its config from the base's default
+/// branch, and its deploys run in the base repository on `main`, never on
+/// the fork's branch.
+#[tokio::test]
+async fn a_fork_pr_is_gated_and_deployed_like_any_other() {
+    let app = TestApp::spawn().await;
+    let mut opened = app.pr_payload("opened", SHA1);
+    opened["pull_request"]["head"]["repo"]["full_name"] = serde_json::json!("mallory/widgets");
+    opened["pull_request"]["head"]["repo"]["fork"] = serde_json::json!(true);
+    opened["pull_request"]["head"]["ref"] = serde_json::json!("evil-branch");
+    app.send("pull_request", &opened).await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+    let (author, _) = app.comment("alice", "/approve").await;
+    app.comment("rita", "/approve").await;
+    let w = app.github.world();
+    assert_eq!(
+        w.reactions_on(author),
+        vec!["-1"],
+        "the author cannot approve"
+    );
+    assert_eq!(w.dispatches.len(), 2);
+    for d in &w.dispatches {
+        assert_eq!(d.body["ref"], "main", "deploys run from the base's main");
+        assert_eq!(d.input("sha"), SHA1);
+    }
+}

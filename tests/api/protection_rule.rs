@@ -107,3 +107,28 @@ async fn a_run_of_another_workflow_copying_the_dispatch_id_does_not_complete_the
         "still pending, still gatebot's"
     );
 }
+
+/// When gatebot cannot check a run (GitHub's runs API failing), the
+/// deployment is rejected: what it cannot check, it does not approve.
+#[tokio::test]
+async fn a_run_it_cannot_check_is_rejected() {
+    let (app, _) = prod_dispatched().await;
+    app.github.world().runs.push(Run::manual(
+        66_200,
+        "cd-prod.yml",
+        "production by hand",
+        "quinn",
+    ));
+    {
+        let mut w = app.github.world();
+        // Every attempt of the read fails; the review's POST then works.
+        for _ in 0..gatebot::github::retry::ATTEMPTS {
+            w.fail_next
+                .push(("/actions/runs/66200".into(), 500, Vec::new()));
+        }
+    }
+    app.ask_production(66_200).await;
+    let r = &app.reviews()[0];
+    assert_eq!((r.0, r.1.as_str()), (66_200, "rejected"));
+    assert!(r.2.contains("could not check this run"), "{}", r.2);
+}
