@@ -75,6 +75,7 @@ pub const HELP_TEXT: &str = "\
 | `/lgtm cancel` | whoever gave it | Withdraw your `/lgtm` before staging is dispatched |
 | `/verify-stage` | qa | Confirm the head commit works on staging (runs the verify workflow when one is configured) |
 | `/verify-stage cancel` | whoever gave it | Withdraw your verification before production is dispatched |
+| `/verify stage [cancel]` | qa (cancel: whoever gave it) | The same as `/verify-stage` (and its cancel), naming the stage |
 | `/approve` | release | Approve the production deploy; it starts once enough distinct approvals are in and every gate is green |
 | `/approve cancel` | whoever gave it | Withdraw your approval before production is dispatched |
 | `/rollback [prod or stage]` | release (prod), qa (stage) | Redeploy the previously deployed commit (`prod` when no environment is named) |
@@ -206,6 +207,7 @@ impl State {
 enum Kind {
     Lgtm,
     VerifyStage,
+    Verify,
     Approve,
     Rollback,
     Hold,
@@ -221,6 +223,7 @@ impl Kind {
         Some(match word.to_ascii_lowercase().as_str() {
             "lgtm" => Kind::Lgtm,
             "verify-stage" => Kind::VerifyStage,
+            "verify" => Kind::Verify,
             "approve" => Kind::Approve,
             "rollback" => Kind::Rollback,
             "hold" => Kind::Hold,
@@ -235,6 +238,7 @@ impl Kind {
         match self {
             Kind::Lgtm => "lgtm",
             Kind::VerifyStage => "verify-stage",
+            Kind::Verify => "verify",
             Kind::Approve => "approve",
             Kind::Rollback => "rollback",
             Kind::Hold => "hold",
@@ -269,6 +273,7 @@ impl Kind {
             Kind::Lgtm => cancelable(Command::Lgtm, Command::LgtmCancel),
             Kind::VerifyStage => cancelable(Command::VerifyStage, Command::VerifyStageCancel),
             Kind::Approve => cancelable(Command::Approve, Command::ApproveCancel),
+            Kind::Verify => parse_verify(args),
             Kind::Rollback => parse_rollback(args),
             Kind::Hold => {
                 let reason = truncate_chars(args, MAX_HOLD_REASON_CHARS);
@@ -280,6 +285,34 @@ impl Kind {
             Kind::Unhold => no_args(Command::Unhold),
             Kind::Gates => no_args(Command::Gates),
             Kind::Help => no_args(Command::Help),
+        }
+    }
+}
+
+/// `/verify <env> [cancel]`: the verification of the stage named. Every
+/// chain answers it; in the two-stage chain only staging has one.
+fn parse_verify(args: &str) -> Result<Command, String> {
+    let mut words = args.split_whitespace();
+    let usage = "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)";
+    let env = match words.next() {
+        None => return Err(usage.into()),
+        Some(word) => Environment::parse_user(word).ok_or_else(|| {
+            format!(
+                "unknown environment {}; use `stage`",
+                crate::markdown::code_span(&truncate_chars(word, MAX_ECHOED_WORD_CHARS))
+            )
+        })?,
+    };
+    let cancel = match (words.next(), words.next()) {
+        (None, _) => false,
+        (Some(w), None) if w.eq_ignore_ascii_case("cancel") => true,
+        _ => return Err(usage.into()),
+    };
+    match (env, cancel) {
+        (Environment::Staging, false) => Ok(Command::VerifyStage),
+        (Environment::Staging, true) => Ok(Command::VerifyStageCancel),
+        (Environment::Production, _) => {
+            Err("production has no verification step; `/verify stage` verifies staging".into())
         }
     }
 }
@@ -434,6 +467,9 @@ mod tests {
             ("/lgtm cancel", &[LgtmCancel]),
             ("/verify-stage", &[VerifyStage]),
             ("/verify-stage cancel", &[VerifyStageCancel]),
+            ("/verify stage", &[VerifyStage]),
+            ("/verify Staging", &[VerifyStage]),
+            ("/verify stage cancel", &[VerifyStageCancel]),
             ("/approve", &[Approve]),
             ("/approve cancel", &[ApproveCancel]),
             ("/rollback", &[Rollback(Production)]),
@@ -659,6 +695,23 @@ mod tests {
             (
                 "/rollback dev",
                 "unknown environment `dev`; use `prod` or `stage`",
+            ),
+            (
+                "/verify",
+                "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)",
+            ),
+            ("/verify dev", "unknown environment `dev`; use `stage`"),
+            (
+                "/verify prod",
+                "production has no verification step; `/verify stage` verifies staging",
+            ),
+            (
+                "/verify stage now",
+                "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)",
+            ),
+            (
+                "/verify stage cancel cancel",
+                "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)",
             ),
             (
                 "/rollback cancel",

@@ -85,3 +85,22 @@ async fn full_lifecycle(app: TestApp) {
     );
     assert_eq!(w.tokens_issued, 1, "installation token cached");
 }
+
+/// `/verify stage` is `/verify-stage` naming the stage: the form every
+/// chain answers.
+#[tokio::test]
+async fn verify_naming_the_stage_verifies_it() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    let (prod, _) = app.comment("quinn", "/verify prod").await;
+    let (verify, _) = app.comment("quinn", "/verify stage").await;
+    app.comment("rita", "/approve").await;
+    let w = app.github.world();
+    assert_eq!(w.reactions_on(prod), vec!["confused"]);
+    assert_eq!(w.reactions_on(verify), vec!["+1"]);
+    assert_eq!(w.dispatches.len(), 2, "production dispatched");
+    assert_eq!(w.dispatches[1].input("environment"), "production");
+}
