@@ -250,16 +250,26 @@ impl Kind {
 
     /// Interprets the trimmed arguments; `Err` carries the reason.
     fn parse_args(self, args: &str) -> Result<Command, String> {
-        let cancelable = |plain: Command, cancel: Command| {
-            if args.is_empty() {
-                Ok(plain)
-            } else if args.eq_ignore_ascii_case("cancel") {
-                Ok(cancel)
-            } else {
-                Err(format!(
-                    "`/{}` takes no argument except `cancel`",
-                    self.word()
-                ))
+        // `/<word> [<env>] [cancel]`: naming the stage the word belongs to
+        // is allowed (a chain where several stages share a word needs it).
+        let cancelable = |plain: Command, cancel: Command, env: Option<Environment>| {
+            let mut words = args.split_whitespace().peekable();
+            if let (Some(env), Some(word)) = (env, words.peek())
+                && Environment::parse_user(word) == Some(env)
+            {
+                words.next();
+            }
+            match (words.next(), words.next()) {
+                (None, _) => Ok(plain),
+                (Some(w), None) if w.eq_ignore_ascii_case("cancel") => Ok(cancel),
+                _ => Err(match env {
+                    Some(env) => format!(
+                        "`/{}` takes only the stage it belongs to (`{}`) and `cancel`",
+                        self.word(),
+                        env.as_str()
+                    ),
+                    None => format!("`/{}` takes no argument except `cancel`", self.word()),
+                }),
             }
         };
         let no_args = |command: Command| {
@@ -270,9 +280,17 @@ impl Kind {
             }
         };
         match self {
-            Kind::Lgtm => cancelable(Command::Lgtm, Command::LgtmCancel),
-            Kind::VerifyStage => cancelable(Command::VerifyStage, Command::VerifyStageCancel),
-            Kind::Approve => cancelable(Command::Approve, Command::ApproveCancel),
+            Kind::Lgtm => cancelable(
+                Command::Lgtm,
+                Command::LgtmCancel,
+                Some(Environment::Staging),
+            ),
+            Kind::VerifyStage => cancelable(Command::VerifyStage, Command::VerifyStageCancel, None),
+            Kind::Approve => cancelable(
+                Command::Approve,
+                Command::ApproveCancel,
+                Some(Environment::Production),
+            ),
             Kind::Verify => parse_verify(args),
             Kind::Rollback => parse_rollback(args),
             Kind::Hold => {
@@ -472,6 +490,10 @@ mod tests {
             ("/verify stage cancel", &[VerifyStageCancel]),
             ("/approve", &[Approve]),
             ("/approve cancel", &[ApproveCancel]),
+            ("/lgtm stage", &[Lgtm]),
+            ("/lgtm Staging cancel", &[LgtmCancel]),
+            ("/approve prod", &[Approve]),
+            ("/approve production cancel", &[ApproveCancel]),
             ("/rollback", &[Rollback(Production)]),
             ("/rollback prod", &[Rollback(Production)]),
             ("/rollback production", &[Rollback(Production)]),
@@ -671,26 +693,41 @@ mod tests {
     #[test]
     fn bad_arguments_are_not_understood() {
         check_err(&[
-            ("/lgtm please", "`/lgtm` takes no argument except `cancel`"),
+            (
+                "/lgtm please",
+                "`/lgtm` takes only the stage it belongs to (`staging`) and `cancel`",
+            ),
             (
                 "/lgtm cancel now",
-                "`/lgtm` takes no argument except `cancel`",
+                "`/lgtm` takes only the stage it belongs to (`staging`) and `cancel`",
             ),
             (
                 "/LGTM cancelled",
-                "`/lgtm` takes no argument except `cancel`",
+                "`/lgtm` takes only the stage it belongs to (`staging`) and `cancel`",
+            ),
+            (
+                "/lgtm prod",
+                "`/lgtm` takes only the stage it belongs to (`staging`) and `cancel`",
+            ),
+            (
+                "/lgtm stage stage",
+                "`/lgtm` takes only the stage it belongs to (`staging`) and `cancel`",
             ),
             (
                 "/verify-stage ok",
                 "`/verify-stage` takes no argument except `cancel`",
             ),
             (
-                "/approve prod",
-                "`/approve` takes no argument except `cancel`",
+                "/approve stage",
+                "`/approve` takes only the stage it belongs to (`production`) and `cancel`",
             ),
             (
                 "/approve cancel cancel",
-                "`/approve` takes no argument except `cancel`",
+                "`/approve` takes only the stage it belongs to (`production`) and `cancel`",
+            ),
+            (
+                "/approve prod now",
+                "`/approve` takes only the stage it belongs to (`production`) and `cancel`",
             ),
             (
                 "/rollback dev",
@@ -729,15 +766,16 @@ mod tests {
 
     #[test]
     fn not_understood_echoes_the_trimmed_line() {
-        let parsed = parse_comment("  /Approve  prod  \r\n");
+        let parsed = parse_comment("  /Approve  now  \r\n");
         let expected = NotUnderstood {
-            line: "/Approve  prod".into(),
-            reason: "`/approve` takes no argument except `cancel`".into(),
+            line: "/Approve  now".into(),
+            reason: "`/approve` takes only the stage it belongs to (`production`) and `cancel`"
+                .into(),
         };
         assert_eq!(parsed, vec![Err(expected.clone())]);
         assert_eq!(
             expected.to_string(),
-            "`/Approve  prod`: `/approve` takes no argument except `cancel`"
+            "`/Approve  now`: `/approve` takes only the stage it belongs to (`production`) and `cancel`"
         );
     }
 
