@@ -64,6 +64,19 @@ pub fn fixture(name: &str) -> Value {
         .expect("fixture is JSON")
 }
 
+/// acme/widgets on `main`: the deploy and verify workflows, and `config`
+/// as `.github/gatebot.yml`.
+pub fn repository(w: &mut crate::fake_github::World, config: &str) {
+    for wf in ["cd-stage.yml", "cd-prod.yml", "smoke.yml"] {
+        w.files.insert(
+            ("main".into(), format!(".github/workflows/{wf}")),
+            "on: workflow_dispatch".into(),
+        );
+    }
+    w.files
+        .insert(("main".into(), ".github/gatebot.yml".into()), config.into());
+}
+
 /// gatebot's octocrab client for the fake GitHub at `uri`, as App 777.
 pub fn octo(uri: &str) -> OctoGitHub {
     let key = std::fs::read_to_string(format!(
@@ -219,14 +232,7 @@ impl TestApp {
         let github = FakeGitHub::start().await;
         {
             let mut w = github.world();
-            for wf in ["cd-stage.yml", "cd-prod.yml", "smoke.yml"] {
-                w.files.insert(
-                    ("main".into(), format!(".github/workflows/{wf}")),
-                    "on: workflow_dispatch".into(),
-                );
-            }
-            w.files
-                .insert(("main".into(), ".github/gatebot.yml".into()), config.into());
+            repository(&mut w, config);
             for (login, role) in [
                 ("alice", "write"),
                 ("quinn", "write"),

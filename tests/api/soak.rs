@@ -49,7 +49,7 @@ use serde_json::Value;
 use crate::fake_github::{ACTIONS_APP_ID, Chaos, CheckRun, FULL, FakeGitHub, Pr, run_json};
 use crate::harness::{
     DEFAULT_CONFIG, SECRET, check_run_payload, comment_payload_for, http_state, octo,
-    pr_payload_for, workflow_run_payload,
+    pr_payload_for, repository, workflow_run_payload,
 };
 
 const QA: &str = "quinn";
@@ -266,16 +266,7 @@ pub async fn run(soak: Soak, store: StoreKind) -> Result<Figures, String> {
     let github = FakeGitHub::start().await;
     {
         let mut w = github.world();
-        for wf in ["cd-stage.yml", "cd-prod.yml", "smoke.yml"] {
-            w.files.insert(
-                ("main".into(), format!(".github/workflows/{wf}")),
-                "on: workflow_dispatch".into(),
-            );
-        }
-        w.files.insert(
-            ("main".into(), ".github/gatebot.yml".into()),
-            DEFAULT_CONFIG.into(),
-        );
+        repository(&mut w, DEFAULT_CONFIG);
         for (login, role) in [
             (AUTHOR, "write"),
             (QA, "write"),
