@@ -231,8 +231,6 @@ pub enum Refusal {
         until: String,
         reason: Option<String>,
     },
-    #[error("a deploy to {0} is still running")]
-    Busy(Environment),
     #[error("only @{0} can cancel it")]
     NotYours(String),
     #[error("there is nothing to cancel: {0}")]
@@ -928,8 +926,8 @@ impl Machine<'_, '_> {
             &self.s.head_sha,
             self.policy,
         ) {
-            Some(busy @ Refusal::Busy(_)) => Some(format!(
-                "Recorded, but {busy}: gatebot dispatches `{}` to {env} when it finishes.",
+            Some(Refusal::WrongStage(running @ Wrong::DeployRunning(_))) => Some(format!(
+                "Recorded, but {running}: gatebot dispatches `{}` to {env} when it finishes.",
                 self.s.head_sha.short()
             )),
             _ => None,
@@ -1129,7 +1127,7 @@ pub fn blocker(
     // rollback, or for the deploy of an earlier head, still running there
     // (whichever finished last would decide what the environment runs).
     if kind == DeployKind::Promote && running_elsewhere(s, env) {
-        return Some(Refusal::Busy(env));
+        return wrong(Wrong::DeployRunning(env));
     }
     // Last, so that a freeze alone means every other gate is passed.
     freeze()
