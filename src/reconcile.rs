@@ -192,11 +192,8 @@ async fn watch(app: &App, pr: &PrKey, settle: Duration) -> Result<usize, crate::
     let info = app.github.pull_request(&repo, pr.number).await?;
     let mut facts = vec![Fact::Config { error }];
     facts.extend(app.pr_facts(&repo, &info, &config, false).await?);
-    let verify = state.verification.as_ref().and_then(|v| v.run.as_ref());
-    let in_flight: Vec<&Deploy> = [state.stage.as_ref(), state.prod.as_ref(), verify]
-        .into_iter()
-        .flatten()
-        .chain(state.detached.iter())
+    let in_flight: Vec<&Deploy> = state
+        .deploys()
         .filter(|d| d.status == DeployStatus::Pending)
         .collect();
     let mut finished = 0;

@@ -1006,16 +1006,7 @@ impl Machine<'_, '_> {
         let Some(target) = target else {
             return Err(Refusal::NoRollbackTarget(env));
         };
-        let busy = [self.s.stage.as_ref(), self.s.prod.as_ref()]
-            .into_iter()
-            .flatten()
-            .chain(self.s.detached.iter())
-            .any(|d| {
-                d.environment == env
-                    && d.kind != DeployKind::Verify
-                    && d.status == DeployStatus::Pending
-            });
-        if busy {
+        if self.s.deploys().any(|d| d.occupies(env)) {
             return Err(Refusal::WrongStage(Wrong::DeployRunning(env)));
         }
         let d = self.dispatch(env, DeployKind::Rollback, target.clone(), login);
@@ -1136,9 +1127,7 @@ pub fn blocker(
 /// A deploy to `env` in flight that is not the head's own gate: a rollback
 /// or the promotion of an earlier head (verify runs deploy nothing).
 fn running_elsewhere(s: &GateState, env: Environment) -> bool {
-    s.detached.iter().any(|d| {
-        d.environment == env && d.kind != DeployKind::Verify && d.status == DeployStatus::Pending
-    })
+    s.detached.iter().any(|d| d.occupies(env))
 }
 
 /// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.

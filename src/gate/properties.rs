@@ -545,12 +545,7 @@ impl Ledger {
 
 /// Every deploy the state tracks.
 fn tracked(s: &GateState) -> Vec<&Deploy> {
-    let verify = s.verification.as_ref().and_then(|v| v.run.as_ref());
-    [s.stage.as_ref(), s.prod.as_ref(), verify]
-        .into_iter()
-        .flatten()
-        .chain(s.detached.iter())
-        .collect()
+    s.deploys().collect()
 }
 
 /// The happy path's next fact from `s`, if there is one.

@@ -54,6 +54,16 @@ pub struct Deploy {
     pub run_url: Option<String>,
 }
 
+impl Deploy {
+    /// Whether it is a deploy to `env` still in flight (a verify run
+    /// deploys nothing).
+    pub fn occupies(&self, env: Environment) -> bool {
+        self.environment == env
+            && self.kind != DeployKind::Verify
+            && self.status == DeployStatus::Pending
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
     pub login: String,
@@ -266,12 +276,7 @@ impl GateState {
     /// flight (its `workflow_run` may never arrive), or approvals wait for
     /// something that can change with time alone (a freeze ending).
     pub fn needs_watch(&self) -> bool {
-        let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
-        let in_flight = [self.stage.as_ref(), self.prod.as_ref(), verify]
-            .into_iter()
-            .flatten()
-            .chain(self.detached.iter())
-            .any(|d| d.status == DeployStatus::Pending);
+        let in_flight = self.deploys().any(|d| d.status == DeployStatus::Pending);
         in_flight || (self.stage() == Stage::WaitingForApproval && !self.approvers().is_empty())
     }
 
@@ -288,14 +293,19 @@ impl GateState {
         logins
     }
 
-    /// A dispatch this record still tracks, by id.
-    pub fn deploy(&self, dispatch_id: &DispatchId) -> Option<&Deploy> {
+    /// Every dispatch this record still tracks: the head's staging,
+    /// production and verify deploys, then the detached ones.
+    pub fn deploys(&self) -> impl Iterator<Item = &Deploy> {
         let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
         [self.stage.as_ref(), self.prod.as_ref(), verify]
             .into_iter()
             .flatten()
             .chain(self.detached.iter())
-            .find(|d| d.dispatch_id == *dispatch_id)
+    }
+
+    /// A dispatch this record still tracks, by id.
+    pub fn deploy(&self, dispatch_id: &DispatchId) -> Option<&Deploy> {
+        self.deploys().find(|d| d.dispatch_id == *dispatch_id)
     }
 
     /// Every dispatch this record still tracks, by id.

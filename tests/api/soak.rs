@@ -692,16 +692,10 @@ impl World {
             self.push(i).await;
             return;
         }
-        let pending = [
-            state.stage.as_ref(),
-            state.prod.as_ref(),
-            state.verification.as_ref().and_then(|v| v.run.as_ref()),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(state.detached.iter())
-        .find(|d| d.status == gatebot::gate::DeployStatus::Pending)
-        .map(|d| d.dispatch_id.clone());
+        let pending = state
+            .deploys()
+            .find(|d| d.status == gatebot::gate::DeployStatus::Pending)
+            .map(|d| d.dispatch_id.clone());
         if let Some(id) = pending {
             self.complete_run(pr, &id).await;
             return;
