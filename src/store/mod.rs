@@ -139,23 +139,27 @@ impl GateRecord {
     /// [`GATE_RECORD_SCHEMA`]. One from a newer gatebot is refused
     /// ([`StoreError::NewerSchema`]), never read in part.
     pub fn decode(text: &str) -> Result<GateRecord, StoreError> {
+        /// Only the layout: serde skips the rest without building it.
+        #[derive(Deserialize)]
+        struct Layout {
+            #[serde(default = "first_layout_u64")]
+            schema: u64,
+        }
+        fn first_layout_u64() -> u64 {
+            u64::from(first_layout())
+        }
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-        let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
-        let found = match value.get("schema") {
-            None => u64::from(first_layout()),
-            Some(v) => v
-                .as_u64()
-                .ok_or_else(|| StoreError::Corrupt(format!("gate record schema {v}")))?,
-        };
+        let found = serde_json::from_str::<Layout>(text).map_err(corrupt)?.schema;
         if found > u64::from(GATE_RECORD_SCHEMA) {
             return Err(StoreError::NewerSchema {
                 found,
                 known: GATE_RECORD_SCHEMA,
             });
         }
-        // Each later layout adds its upgrade here, in order:
-        // `if found < 2 { value = upgrade_to_2(value)?; }`.
-        let mut record: GateRecord = serde_json::from_value(value).map_err(corrupt)?;
+        // Each later layout adds its upgrade here, in order, on the JSON
+        // value: `if found < 2 { value = upgrade_to_2(value)?; }`. A record
+        // of the current layout is read straight into the struct.
+        let mut record: GateRecord = serde_json::from_str(text).map_err(corrupt)?;
         record.schema = GATE_RECORD_SCHEMA;
         Ok(record)
     }
