@@ -149,7 +149,9 @@ impl GateRecord {
             u64::from(first_layout())
         }
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-        let found = serde_json::from_str::<Layout>(text).map_err(corrupt)?.schema;
+        let found = serde_json::from_str::<Layout>(text)
+            .map_err(corrupt)?
+            .schema;
         if found > u64::from(GATE_RECORD_SCHEMA) {
             return Err(StoreError::NewerSchema {
                 found,

@@ -96,7 +96,7 @@ pub fn octo(uri: &str) -> OctoGitHub {
 
 /// What the router serves `app` with: the test secret (and an old one, as
 /// during a rotation) and the metrics.
-pub fn http_state(app: Arc<App>) -> Arc<HttpState> {
+fn http_state(app: Arc<App>) -> Arc<HttpState> {
     Arc::new(HttpState {
         app,
         secrets: gatebot::secrets::StaticSecrets::source(
@@ -105,6 +105,20 @@ pub fn http_state(app: Arc<App>) -> Arc<HttpState> {
         ),
         metrics: gatebot::telemetry::metrics(),
     })
+}
+
+/// Serves the real router for `app` on a loopback port, on the current
+/// runtime; returns its base URL.
+pub async fn serve(app: Arc<App>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = http_state(app);
+    tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.expect("serve");
+    });
+    format!("http://{addr}")
 }
 
 /// `pull_request.<action>` for PR `number` by alice at `sha`.
@@ -271,17 +285,10 @@ impl TestApp {
         app.clock_skew = tuning.clock_skew;
         app.effects_budget = tuning.effects_budget;
         let app = Arc::new(app);
-        let state = http_state(app.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            axum::serve(listener, router(state)).await.expect("serve");
-        });
+        let url = serve(app.clone()).await;
         TestApp {
             app,
-            url: format!("http://{addr}"),
+            url,
             github,
             store,
             // GitHub gives up on a delivery after 10 seconds.

@@ -39,7 +39,6 @@ use std::time::Duration;
 use gatebot::app::App;
 use gatebot::domain::{PrKey, RepoName};
 use gatebot::gate::{GateState, Stage};
-use gatebot::http::router;
 use gatebot::signature::sign_with;
 use gatebot::store::Store;
 use gatebot::store::dynamo::DynamoStore;
@@ -48,8 +47,8 @@ use serde_json::Value;
 
 use crate::fake_github::{ACTIONS_APP_ID, Chaos, CheckRun, FULL, FakeGitHub, Pr, run_json};
 use crate::harness::{
-    DEFAULT_CONFIG, SECRET, check_run_payload, comment_payload_for, http_state, octo,
-    pr_payload_for, repository, workflow_run_payload,
+    DEFAULT_CONFIG, SECRET, check_run_payload, comment_payload_for, octo, pr_payload_for,
+    repository, serve, workflow_run_payload,
 };
 
 const QA: &str = "quinn";
@@ -134,13 +133,9 @@ impl Process {
             app.delivery_lease = Duration::from_secs(2);
             app.effect_claim_ttl = Duration::from_secs(3);
             let app = Arc::new(app);
-            let state = http_state(app.clone());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let _ = tx.send((format!("http://{addr}"), app));
-            let _ = axum::serve(listener, router(state)).await;
+            // The server runs on this process's runtime, and dies with it.
+            let url = serve(app.clone()).await;
+            let _ = tx.send((url, app));
         });
         let (url, app) = rx.await.expect("the process started");
         Process {
