@@ -232,18 +232,6 @@ impl From<&str> for DispatchId {
     }
 }
 
-impl AsRef<str> for DispatchId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for DispatchId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
 impl PartialEq<&str> for DispatchId {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other

@@ -151,13 +151,6 @@ impl Pipeline {
             ],
         }
     }
-
-    /// The stage named `environment` (case-insensitive).
-    pub fn stage(&self, environment: &str) -> Option<&StageConfig> {
-        self.stages
-            .iter()
-            .find(|s| s.environment.eq_ignore_ascii_case(environment))
-    }
 }
 
 /// Checks the written chain against the declared `roles`.
