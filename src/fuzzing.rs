@@ -68,15 +68,12 @@ pub fn events(data: &[u8]) {
 /// The command parser on any text, with the per-comment bound.
 pub fn commands(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let (parsed, skipped) = crate::commands::parse_comment_bounded(&text, 5);
+    let (parsed, _skipped) = crate::commands::parse_comment_bounded(&text, 5);
     assert!(parsed.len() <= 5, "more commands kept than the bound");
-    for p in parsed {
-        if let Err(e) = p {
-            // The reply quotes it: it must render.
-            let _ = e.to_string();
-        }
+    for e in parsed.iter().filter_map(|p| p.as_ref().err()) {
+        // The reply quotes it: it must render.
+        let _ = e.to_string();
     }
-    let _ = skipped;
 }
 
 /// The repository config parser on any text.
