@@ -63,14 +63,15 @@ fn commands(c: &mut Criterion) {
         ));
     }
     big.push_str("/approve\n");
+    let chain = RepoConfig::default().pipeline;
     let mut g = c.benchmark_group("commands::parse_comment");
     g.throughput(Throughput::Bytes(typical.len() as u64));
     g.bench_function("typical comment", |b| {
-        b.iter(|| parse_comment(black_box(typical)))
+        b.iter(|| parse_comment(black_box(typical), &chain))
     });
     g.throughput(Throughput::Bytes(big.len() as u64));
     g.bench_function("64 KiB of markdown", |b| {
-        b.iter(|| parse_comment(black_box(&big)))
+        b.iter(|| parse_comment(black_box(&big), &chain))
     });
     g.finish();
 }
@@ -100,7 +101,11 @@ fn gate(c: &mut Criterion) {
             login: "quinn".into(),
             authorized: true,
         },
-        command: Command::Lgtm,
+        command: Command::Entry {
+            word: "lgtm".into(),
+            env: gatebot::domain::Environment::staging(),
+            cancel: false,
+        },
         written_at: Some(now),
         rollback_target: None,
     };

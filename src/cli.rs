@@ -73,6 +73,10 @@ pub enum CliCommand {
         pr: String,
         #[arg(long)]
         store: Option<String>,
+        /// The repository's `.github/gatebot.yml`, for its chain of stages
+        /// (the two-stage default when not given).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Print the stored record as JSON.
         #[arg(long)]
         json: bool,
@@ -143,7 +147,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             files,
             keep_times,
         } => send(&url, &files, keep_times).await,
-        CliCommand::Status { pr, store, json } => status(&pr, store.as_deref(), json).await,
+        CliCommand::Status {
+            pr,
+            store,
+            config,
+            json,
+        } => status(&pr, store.as_deref(), config.as_deref(), json).await,
         CliCommand::Audit {
             repo,
             pr,
@@ -296,8 +305,19 @@ fn parse_pr(s: &str) -> anyhow::Result<PrKey> {
     })
 }
 
-async fn status(pr: &str, store: Option<&str>, json: bool) -> anyhow::Result<()> {
+async fn status(
+    pr: &str,
+    store: Option<&str>,
+    config: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     let key = parse_pr(pr)?;
+    let config = match config {
+        Some(p) => crate::config::parse(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => crate::config::RepoConfig::default(),
+    };
     let store = open_store(store).await?;
     let Some(v) = store.load_gate(&key).await? else {
         bail!("gatebot has no record of {key}");
@@ -306,7 +326,10 @@ async fn status(pr: &str, store: Option<&str>, json: bool) -> anyhow::Result<()>
         println!("{}", serde_json::to_string_pretty(&v.value)?);
         return Ok(());
     }
-    print!("{}", crate::gate::summary::status_text(&v.value.state));
+    print!(
+        "{}",
+        crate::gate::summary::status_text(&v.value.state, &config.pipeline)
+    );
     if !v.value.pending.is_empty() {
         println!("pending side effects: {}", v.value.pending.len());
     }

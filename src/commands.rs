@@ -8,6 +8,7 @@
 //! belong to other bots and are skipped silently; a known word with
 //! arguments it does not take is reported back as [`NotUnderstood`].
 
+use crate::config::{GateKind, Pipeline};
 use crate::domain::Environment;
 
 /// Longest `/hold` reason kept, in characters.
@@ -17,16 +18,24 @@ const MAX_ECHOED_LINE_CHARS: usize = 100;
 /// Longest user-typed word quoted inside an error reason, in characters.
 const MAX_ECHOED_WORD_CHARS: usize = 40;
 
-/// A command gatebot acts on.
+/// A command gatebot acts on, resolved against the repository's chain: a
+/// gate command knows the stage it is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Lgtm,
-    LgtmCancel,
-    VerifyStage,
-    VerifyStageCancel,
-    Approve,
-    ApproveCancel,
-    /// `/rollback [prod|stage]`, Production when no argument is given.
+    /// A stage's entry command (`/lgtm`, `/approve`, …) or its cancel.
+    Entry {
+        word: String,
+        env: Environment,
+        cancel: bool,
+    },
+    /// A stage's verification (`/verify-stage`, `/verify <env>`) or its
+    /// cancel; `word` is the stage's verify command.
+    Verify {
+        word: String,
+        env: Environment,
+        cancel: bool,
+    },
+    /// `/rollback [env]`: the last stage when no environment is named.
     Rollback(Environment),
     /// `/hold [reason]`: the trimmed rest of the line, at most 200 characters.
     Hold {
@@ -39,20 +48,30 @@ pub enum Command {
 
 impl Command {
     /// The command as people type it, without the slash (`"lgtm cancel"`).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            Command::Lgtm => "lgtm",
-            Command::LgtmCancel => "lgtm cancel",
-            Command::VerifyStage => "verify-stage",
-            Command::VerifyStageCancel => "verify-stage cancel",
-            Command::Approve => "approve",
-            Command::ApproveCancel => "approve cancel",
-            Command::Rollback(_) => "rollback",
-            Command::Hold { .. } => "hold",
-            Command::Unhold => "unhold",
-            Command::Gates => "gates",
-            Command::Help => "help",
+            Command::Entry { word, cancel, .. } | Command::Verify { word, cancel, .. } => {
+                if *cancel {
+                    format!("{word} cancel")
+                } else {
+                    word.clone()
+                }
+            }
+            Command::Rollback(_) => "rollback".into(),
+            Command::Hold { .. } => "hold".into(),
+            Command::Unhold => "unhold".into(),
+            Command::Gates => "gates".into(),
+            Command::Help => "help".into(),
         }
+    }
+
+    /// Whether it gives a gate (not a cancel): bound to the head SHA, and
+    /// acting on CI's current verdict.
+    pub fn gives_gate(&self) -> bool {
+        matches!(
+            self,
+            Command::Entry { cancel: false, .. } | Command::Verify { cancel: false, .. }
+        )
     }
 }
 
@@ -67,33 +86,13 @@ pub struct NotUnderstood {
     pub reason: String,
 }
 
-/// The reply to `/help`: every command, who may use it and what it does.
-pub const HELP_TEXT: &str = "\
-| Command | Who may use it | Effect |
-| --- | --- | --- |
-| `/lgtm` | qa | Sign off the head commit; gatebot deploys it to staging once CI is green |
-| `/lgtm cancel` | whoever gave it | Withdraw your `/lgtm` before staging is dispatched |
-| `/verify-stage` | qa | Confirm the head commit works on staging (runs the verify workflow when one is configured) |
-| `/verify-stage cancel` | whoever gave it | Withdraw your verification before production is dispatched |
-| `/verify stage [cancel]` | qa (cancel: whoever gave it) | The same as `/verify-stage` (and its cancel), naming the stage |
-| `/approve` | release | Approve the production deploy; it starts once enough distinct approvals are in and every gate is green |
-| `/approve cancel` | whoever gave it | Withdraw your approval before production is dispatched |
-| `/rollback [prod or stage]` | release (prod), qa (stage) | Redeploy the previously deployed commit (`prod` when no environment is named) |
-| `/hold [reason]` | qa or release | Stop gatebot dispatching anything for this pull request |
-| `/unhold` | qa or release | Lift the hold |
-| `/gates` | anyone | Show the state of every gate |
-| `/help` | anyone | Show this table |
-
-Put each command at the start of its own line; case does not matter. \
-Lines in quotes, code blocks and HTML comments are ignored. \
-The pull request's author cannot `/lgtm` or `/approve` it.
-";
-
-/// Every recognised command line of `body`, in order of appearance.
+/// Every recognised command line of `body`, in order of appearance,
+/// resolved against `chain`.
 ///
-/// Lines starting with a `/word` gatebot does not know are left out.
-pub fn parse_comment(body: &str) -> Vec<Result<Command, NotUnderstood>> {
-    parse_comment_bounded(body, usize::MAX).0
+/// Lines starting with a `/word` neither gatebot nor the chain knows are
+/// left out.
+pub fn parse_comment(body: &str, chain: &Pipeline) -> Vec<Result<Command, NotUnderstood>> {
+    parse_comment_bounded(body, usize::MAX, chain).0
 }
 
 /// The first `max` command lines of `body`, in order, and how many more
@@ -102,20 +101,51 @@ pub fn parse_comment(body: &str) -> Vec<Result<Command, NotUnderstood>> {
 pub fn parse_comment_bounded(
     body: &str,
     max: usize,
+    chain: &Pipeline,
 ) -> (Vec<Result<Command, NotUnderstood>>, usize) {
-    let mut state = State::Text;
     let mut kept = Vec::new();
     let mut more = 0;
-    for line in lines(body) {
-        if let Some(command) = state.scan_line(line) {
-            if kept.len() < max {
-                kept.push(command);
-            } else {
-                more += 1;
-            }
+    for line in command_lines(body) {
+        let Some(kind) = Kind::from_word(&line.word, chain) else {
+            continue;
+        };
+        if kept.len() < max {
+            kept.push(
+                kind.parse_args(line.args.trim(), chain)
+                    .map_err(|reason| NotUnderstood {
+                        line: truncate_chars(
+                            format!("/{}{}", line.typed, line.args).trim(),
+                            MAX_ECHOED_LINE_CHARS,
+                        ),
+                        reason,
+                    }),
+            );
+        } else {
+            more += 1;
         }
     }
     (kept, more)
+}
+
+/// Whether `body` has a line a reader would take as a `/word` command
+/// (any word: whether gatebot knows it depends on the repository's chain).
+pub fn has_command_line(body: &str) -> bool {
+    command_lines(body).next().is_some()
+}
+
+/// A line that starts with `/word`, outside quotes, code and comments.
+struct CommandLine<'a> {
+    /// As typed.
+    typed: &'a str,
+    /// ASCII-lowercased.
+    word: String,
+    /// The rest of the line, HTML comments removed.
+    args: String,
+}
+
+fn command_lines(body: &str) -> impl Iterator<Item = CommandLine<'_>> {
+    let mut state = State::Text;
+    lines(body).filter_map(move |line| state.scan_line(line))
 }
 
 /// The markdown context a line starts in.
@@ -132,8 +162,8 @@ enum State {
 }
 
 impl State {
-    /// Advances over one line, returning the command it holds, if any.
-    fn scan_line(&mut self, line: &str) -> Option<Result<Command, NotUnderstood>> {
+    /// Advances over one line, returning the command line it is, if any.
+    fn scan_line<'a>(&mut self, line: &'a str) -> Option<CommandLine<'a>> {
         match *self {
             State::Fence { marker, len } => {
                 if closes_fence(line, marker, len) {
@@ -154,7 +184,7 @@ impl State {
         }
     }
 
-    fn scan_text_line(&mut self, line: &str) -> Option<Result<Command, NotUnderstood>> {
+    fn scan_text_line<'a>(&mut self, line: &'a str) -> Option<CommandLine<'a>> {
         // Indented code (4+ columns) and block quotes hold no commands, and
         // neither opens a fence or comment that outlives it.
         let rest = strip_indent(line)?;
@@ -175,20 +205,22 @@ impl State {
         let (word, tail) = after_slash
             .split_at_checked(word_end)
             .unwrap_or((after_slash, ""));
-        let Some(kind) = Kind::from_word(word) else {
+        // A command word is ASCII letters, digits and `-` (a Unicode
+        // lookalike, such as the Kelvin sign, is not a command).
+        let plausible = word.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !plausible {
             self.scan_html(rest);
             return None;
-        };
-        // Known words hold neither backticks nor `<`, so scanning the tail
+        }
+        // Such words hold neither backticks nor `<`, so scanning the tail
         // alone gives the same comment state as scanning the whole line.
         let args = self.scan_html(tail);
-        Some(
-            kind.parse_args(args.trim())
-                .map_err(|reason| NotUnderstood {
-                    line: truncate_chars(format!("/{word}{args}").trim(), MAX_ECHOED_LINE_CHARS),
-                    reason,
-                }),
-        )
+        Some(CommandLine {
+            typed: word,
+            word: word.to_ascii_lowercase(),
+            args,
+        })
     }
 
     /// Removes the HTML comments from `text`, which starts outside any,
@@ -202,13 +234,12 @@ impl State {
     }
 }
 
-/// The gatebot command words.
+/// What a command word is, in this chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Lgtm,
-    VerifyStage,
+enum Kind<'w> {
+    /// A word of the chain's entry or verify gates.
+    Gate(&'w str),
     Verify,
-    Approve,
     Rollback,
     Hold,
     Unhold,
@@ -216,30 +247,24 @@ enum Kind {
     Help,
 }
 
-impl Kind {
-    fn from_word(word: &str) -> Option<Kind> {
-        // ASCII-only lowercasing: a Unicode lookalike (the Kelvin sign
-        // lowercases to `k`) must not become a command.
-        Some(match word.to_ascii_lowercase().as_str() {
-            "lgtm" => Kind::Lgtm,
-            "verify-stage" => Kind::VerifyStage,
+impl<'w> Kind<'w> {
+    fn from_word(word: &'w str, chain: &Pipeline) -> Option<Kind<'w>> {
+        Some(match word {
             "verify" => Kind::Verify,
-            "approve" => Kind::Approve,
             "rollback" => Kind::Rollback,
             "hold" => Kind::Hold,
             "unhold" => Kind::Unhold,
             "gates" => Kind::Gates,
             "help" => Kind::Help,
+            w if chain.has_word(w) => Kind::Gate(w),
             _ => return None,
         })
     }
 
-    fn word(self) -> &'static str {
+    fn word(self) -> &'w str {
         match self {
-            Kind::Lgtm => "lgtm",
-            Kind::VerifyStage => "verify-stage",
+            Kind::Gate(w) => w,
             Kind::Verify => "verify",
-            Kind::Approve => "approve",
             Kind::Rollback => "rollback",
             Kind::Hold => "hold",
             Kind::Unhold => "unhold",
@@ -249,29 +274,7 @@ impl Kind {
     }
 
     /// Interprets the trimmed arguments; `Err` carries the reason.
-    fn parse_args(self, args: &str) -> Result<Command, String> {
-        // `/<word> [<env>] [cancel]`: naming the stage the word belongs to
-        // is allowed (a chain where several stages share a word needs it).
-        let cancelable = |plain: Command, cancel: Command, env: Option<Environment>| {
-            let mut words = args.split_whitespace().peekable();
-            if let (Some(env), Some(word)) = (env, words.peek())
-                && Environment::parse_user(word) == Some(env)
-            {
-                words.next();
-            }
-            match (words.next(), words.next()) {
-                (None, _) => Ok(plain),
-                (Some(w), None) if w.eq_ignore_ascii_case("cancel") => Ok(cancel),
-                _ => Err(match env {
-                    Some(env) => format!(
-                        "`/{}` takes only the stage it belongs to (`{}`) and `cancel`",
-                        self.word(),
-                        env.as_str()
-                    ),
-                    None => format!("`/{}` takes no argument except `cancel`", self.word()),
-                }),
-            }
-        };
+    fn parse_args(self, args: &str, chain: &Pipeline) -> Result<Command, String> {
         let no_args = |command: Command| {
             if args.is_empty() {
                 Ok(command)
@@ -280,19 +283,9 @@ impl Kind {
             }
         };
         match self {
-            Kind::Lgtm => cancelable(
-                Command::Lgtm,
-                Command::LgtmCancel,
-                Some(Environment::Staging),
-            ),
-            Kind::VerifyStage => cancelable(Command::VerifyStage, Command::VerifyStageCancel, None),
-            Kind::Approve => cancelable(
-                Command::Approve,
-                Command::ApproveCancel,
-                Some(Environment::Production),
-            ),
-            Kind::Verify => parse_verify(args),
-            Kind::Rollback => parse_rollback(args),
+            Kind::Gate(word) => parse_gate(word, args, chain),
+            Kind::Verify => parse_verify(args, chain),
+            Kind::Rollback => parse_rollback(args, chain),
             Kind::Hold => {
                 let reason = truncate_chars(args, MAX_HOLD_REASON_CHARS);
                 let reason = reason.trim_end();
@@ -307,48 +300,260 @@ impl Kind {
     }
 }
 
-/// `/verify <env> [cancel]`: the verification of the stage named. Every
-/// chain answers it; in the two-stage chain only staging has one.
-fn parse_verify(args: &str) -> Result<Command, String> {
-    let mut words = args.split_whitespace();
-    let usage = "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)";
-    let env = match words.next() {
-        None => return Err(usage.into()),
-        Some(word) => Environment::parse_user(word).ok_or_else(|| {
-            format!(
-                "unknown environment {}; use `stage`",
-                crate::markdown::code_span(&truncate_chars(word, MAX_ECHOED_WORD_CHARS))
-            )
-        })?,
+/// `/<word> [<env>] [cancel]`: a gate command of the chain. A word that
+/// gates one stage needs no environment; one that gates several must name
+/// it.
+fn parse_gate(word: &str, args: &str, chain: &Pipeline) -> Result<Command, String> {
+    let gates = chain.gates_of(word);
+    let envs = |gates: &[(usize, GateKind)]| {
+        gates
+            .iter()
+            .map(|(i, _)| format!("`{}`", chain.stages[*i].environment))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let usage = || match gates.as_slice() {
+        [(i, _)] => format!(
+            "`/{word}` takes only the stage it belongs to (`{}`) and `cancel`",
+            chain.stages[*i].environment
+        ),
+        _ => format!(
+            "`/{word}` gates several stages ({}): name one, as in `/{word} {}`",
+            envs(&gates),
+            gates
+                .first()
+                .map(|(i, _)| chain.stages[*i].environment.as_str())
+                .unwrap_or_default()
+        ),
+    };
+    let mut words = args.split_whitespace().peekable();
+    let named = match words.peek() {
+        Some(w) if !w.eq_ignore_ascii_case("cancel") => {
+            let at = chain.named(w);
+            let gate = gates.iter().find(|(i, _)| Some(*i) == at).copied();
+            words.next();
+            Some(gate.ok_or_else(usage)?)
+        }
+        _ => None,
     };
     let cancel = match (words.next(), words.next()) {
         (None, _) => false,
         (Some(w), None) if w.eq_ignore_ascii_case("cancel") => true,
-        _ => return Err(usage.into()),
+        _ => return Err(usage()),
     };
-    match (env, cancel) {
-        (Environment::Staging, false) => Ok(Command::VerifyStage),
-        (Environment::Staging, true) => Ok(Command::VerifyStageCancel),
-        (Environment::Production, _) => {
-            Err("production has no verification step; `/verify stage` verifies staging".into())
-        }
+    let (i, kind) = match (named, gates.as_slice()) {
+        (Some(gate), _) => gate,
+        (None, [gate]) => *gate,
+        (None, _) => return Err(usage()),
+    };
+    let env = chain.stages[i].environment.clone();
+    let word = word.to_string();
+    Ok(match kind {
+        GateKind::Entry => Command::Entry { word, env, cancel },
+        GateKind::Verify => Command::Verify { word, env, cancel },
+    })
+}
+
+/// `/verify <env> [cancel]`: the verification of the stage named.
+fn parse_verify(args: &str, chain: &Pipeline) -> Result<Command, String> {
+    let verified: Vec<&str> = chain
+        .stages
+        .iter()
+        .filter(|s| s.verify.is_some())
+        .map(|s| s.environment.as_str())
+        .collect();
+    let example = verified.first().copied().unwrap_or("staging");
+    let usage = || {
+        format!(
+            "`/verify` names the stage to verify: `/verify {example}` (or `/verify {example} cancel`)"
+        )
+    };
+    let mut words = args.split_whitespace();
+    let Some(named) = words.next() else {
+        return Err(usage());
+    };
+    let Some(i) = chain.named(named) else {
+        return Err(format!(
+            "unknown environment {}; use {}",
+            crate::markdown::code_span(&truncate_chars(named, MAX_ECHOED_WORD_CHARS)),
+            one_of(&verified)
+        ));
+    };
+    let cancel = match (words.next(), words.next()) {
+        (None, _) => false,
+        (Some(w), None) if w.eq_ignore_ascii_case("cancel") => true,
+        _ => return Err(usage()),
+    };
+    let stage = &chain.stages[i];
+    match &stage.verify {
+        Some(v) => Ok(Command::Verify {
+            word: v.word.clone(),
+            env: stage.environment.clone(),
+            cancel,
+        }),
+        None => Err(format!(
+            "{} has no verification step; `/verify {example}` verifies {example}",
+            stage.environment
+        )),
     }
 }
 
-fn parse_rollback(args: &str) -> Result<Command, String> {
+fn parse_rollback(args: &str, chain: &Pipeline) -> Result<Command, String> {
+    let envs: Vec<&str> = chain
+        .stages
+        .iter()
+        .map(|s| s.environment.as_str())
+        .collect();
     let mut words = args.split_whitespace();
     match (words.next(), words.next()) {
-        (None, _) => Ok(Command::Rollback(Environment::Production)),
-        (Some(env), None) => Environment::parse_user(env)
-            .map(Command::Rollback)
+        (None, _) => chain
+            .last()
+            .map(|s| Command::Rollback(s.environment.clone()))
+            .ok_or_else(|| "this repository's chain has no stage".to_string()),
+        (Some(env), None) => chain
+            .named(env)
+            .map(|i| Command::Rollback(chain.stages[i].environment.clone()))
             .ok_or_else(|| {
                 format!(
-                    "unknown environment {}; use `prod` or `stage`",
-                    crate::markdown::code_span(&truncate_chars(env, MAX_ECHOED_WORD_CHARS))
+                    "unknown environment {}; use {}",
+                    crate::markdown::code_span(&truncate_chars(env, MAX_ECHOED_WORD_CHARS)),
+                    one_of(&envs)
                 )
             }),
-        (Some(_), Some(_)) => Err("`/rollback` takes one environment: `prod` or `stage`".into()),
+        (Some(_), Some(_)) => Err(format!(
+            "`/rollback` takes one environment: {}",
+            one_of(&envs)
+        )),
     }
+}
+
+/// "`a`", "`a` or `b`", "`a`, `b` or `c`".
+fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        None => "a stage of the chain".into(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The reply to `/help`: every command `chain` answers, who may use it and
+/// what it does.
+pub fn help_text(chain: &Pipeline) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::from("| Command | Who may use it | Effect |\n| --- | --- | --- |\n");
+    let mut row = |command: String, who: &str, effect: String| {
+        let _ = writeln!(t, "| `{command}` | {who} | {effect} |");
+    };
+    let mut previous: Option<&str> = None;
+    for stage in &chain.stages {
+        let env = stage.environment.as_str();
+        let named = |word: &str| {
+            if chain.gates_of(word).len() > 1 {
+                format!("/{word} {env}")
+            } else {
+                format!("/{word}")
+            }
+        };
+        let after = match previous {
+            None => "once CI is green".to_string(),
+            Some(p) => format!("once {p} has passed"),
+        };
+        let soak = stage
+            .soak
+            .map(|d| {
+                format!(
+                    " and {} have passed since",
+                    crate::gate::summary::duration(d)
+                )
+            })
+            .unwrap_or_default();
+        if let crate::config::Entry::Command(g) = &stage.entry {
+            let quorum = if g.approvals > 1 {
+                format!("{} distinct people give it ", g.approvals)
+            } else {
+                String::new()
+            };
+            row(
+                named(&g.word),
+                &g.role,
+                format!(
+                    "Sign off the head commit for {env}; gatebot deploys it to {env} {after}{soak}{}",
+                    if quorum.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", when {}", quorum.trim_end())
+                    }
+                ),
+            );
+            row(
+                format!("{} cancel", named(&g.word)),
+                "whoever gave it",
+                format!("Withdraw your `/{}` before {env} is dispatched", g.word),
+            );
+        } else {
+            row(
+                "(none)".into(),
+                "automatic",
+                format!("gatebot deploys the head commit to {env} {after}{soak}"),
+            );
+        }
+        if let Some(v) = &stage.verify {
+            let runs = match &v.workflow {
+                Some(w) => format!(" (runs `{w}`)"),
+                None => String::new(),
+            };
+            row(
+                named(&v.word),
+                &v.role,
+                format!("Confirm the head commit works on {env}{runs}"),
+            );
+            row(
+                format!("{} cancel", named(&v.word)),
+                "whoever gave it",
+                format!("Withdraw your verification of {env} before the next stage is dispatched"),
+            );
+            row(
+                format!("/verify {env} [cancel]"),
+                &format!("{} (cancel: whoever gave it)", v.role),
+                format!(
+                    "The same as `/{}` (and its cancel), naming the stage",
+                    v.word
+                ),
+            );
+        }
+        previous = Some(env);
+    }
+    let rollback_roles: Vec<String> = chain
+        .stages
+        .iter()
+        .map(|s| format!("{} ({})", s.rollback_role(), s.environment))
+        .collect();
+    let last = chain.last().map(|s| s.environment.as_str()).unwrap_or("");
+    row(
+        "/rollback [environment]".into(),
+        &rollback_roles.join(", "),
+        format!("Redeploy the previously deployed commit (`{last}` when no environment is named)"),
+    );
+    let holders = chain.gate_roles().join(" or ");
+    row(
+        "/hold [reason]".into(),
+        &holders,
+        "Stop gatebot dispatching anything for this pull request".into(),
+    );
+    row("/unhold".into(), &holders, "Lift the hold".into());
+    row(
+        "/gates".into(),
+        "anyone",
+        "Show the state of every gate".into(),
+    );
+    row("/help".into(), "anyone", "Show this table".into());
+    t.push_str(
+        "\nPut each command at the start of its own line; case does not matter. \
+Lines in quotes, code blocks and HTML comments are ignored. \
+The pull request's author cannot give its gate commands.\n",
+    );
+    t
 }
 
 /// Splits at CommonMark line endings: `\n`, `\r\n` and a lone `\r`.
@@ -446,7 +651,29 @@ fn truncate_chars(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RepoConfig;
     use proptest::prelude::*;
+
+    /// Parsed against the two-stage chain.
+    fn parse_comment(body: &str) -> Vec<Result<Command, NotUnderstood>> {
+        super::parse_comment(body, &RepoConfig::default().pipeline)
+    }
+
+    fn entry(word: &str, env: Environment, cancel: bool) -> Command {
+        Command::Entry {
+            word: word.into(),
+            env,
+            cancel,
+        }
+    }
+
+    fn verify(cancel: bool) -> Command {
+        Command::Verify {
+            word: "verify-stage".into(),
+            env: Environment::staging(),
+            cancel,
+        }
+    }
 
     fn ok(commands: &[Command]) -> Vec<Result<Command, NotUnderstood>> {
         commands.iter().cloned().map(Ok).collect()
@@ -479,26 +706,49 @@ mod tests {
     #[test]
     fn each_command_and_cancel_form() {
         use Command::*;
-        use Environment::*;
         check(&[
-            ("/lgtm", &[Lgtm]),
-            ("/lgtm cancel", &[LgtmCancel]),
-            ("/verify-stage", &[VerifyStage]),
-            ("/verify-stage cancel", &[VerifyStageCancel]),
-            ("/verify stage", &[VerifyStage]),
-            ("/verify Staging", &[VerifyStage]),
-            ("/verify stage cancel", &[VerifyStageCancel]),
-            ("/approve", &[Approve]),
-            ("/approve cancel", &[ApproveCancel]),
-            ("/lgtm stage", &[Lgtm]),
-            ("/lgtm Staging cancel", &[LgtmCancel]),
-            ("/approve prod", &[Approve]),
-            ("/approve production cancel", &[ApproveCancel]),
-            ("/rollback", &[Rollback(Production)]),
-            ("/rollback prod", &[Rollback(Production)]),
-            ("/rollback production", &[Rollback(Production)]),
-            ("/rollback stage", &[Rollback(Staging)]),
-            ("/rollback staging", &[Rollback(Staging)]),
+            ("/lgtm", &[entry("lgtm", Environment::staging(), false)]),
+            (
+                "/lgtm cancel",
+                &[entry("lgtm", Environment::staging(), true)],
+            ),
+            ("/verify-stage", &[verify(false)]),
+            ("/verify-stage cancel", &[verify(true)]),
+            ("/verify stage", &[verify(false)]),
+            ("/verify Staging", &[verify(false)]),
+            ("/verify stage cancel", &[verify(true)]),
+            (
+                "/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
+            (
+                "/approve cancel",
+                &[entry("approve", Environment::production(), true)],
+            ),
+            (
+                "/lgtm stage",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "/lgtm Staging cancel",
+                &[entry("lgtm", Environment::staging(), true)],
+            ),
+            (
+                "/approve prod",
+                &[entry("approve", Environment::production(), false)],
+            ),
+            (
+                "/approve production cancel",
+                &[entry("approve", Environment::production(), true)],
+            ),
+            ("/rollback", &[Rollback(Environment::production())]),
+            ("/rollback prod", &[Rollback(Environment::production())]),
+            (
+                "/rollback production",
+                &[Rollback(Environment::production())],
+            ),
+            ("/rollback stage", &[Rollback(Environment::staging())]),
+            ("/rollback staging", &[Rollback(Environment::staging())]),
             ("/hold", &[Hold { reason: None }]),
             ("/hold   ", &[Hold { reason: None }]),
             (
@@ -515,11 +765,17 @@ mod tests {
     fn case_insensitive() {
         use Command::*;
         check(&[
-            ("/LGTM", &[Lgtm]),
-            ("/Lgtm CANCEL", &[LgtmCancel]),
-            ("/Approve Cancel", &[ApproveCancel]),
-            ("/VERIFY-STAGE cAnCeL", &[VerifyStageCancel]),
-            ("/RollBack STAGE", &[Rollback(Environment::Staging)]),
+            ("/LGTM", &[entry("lgtm", Environment::staging(), false)]),
+            (
+                "/Lgtm CANCEL",
+                &[entry("lgtm", Environment::staging(), true)],
+            ),
+            (
+                "/Approve Cancel",
+                &[entry("approve", Environment::production(), true)],
+            ),
+            ("/VERIFY-STAGE cAnCeL", &[verify(true)]),
+            ("/RollBack STAGE", &[Rollback(Environment::staging())]),
             ("/HOLD Wait For QA", &[hold("Wait For QA")]),
             ("/UnHold", &[Unhold]),
             ("/GATES", &[Gates]),
@@ -531,14 +787,20 @@ mod tests {
     fn whitespace_around_commands() {
         use Command::*;
         check(&[
-            (" /lgtm", &[Lgtm]),
-            ("   /lgtm", &[Lgtm]),
-            ("/lgtm   ", &[Lgtm]),
-            ("/lgtm\t", &[Lgtm]),
-            ("/lgtm\r", &[Lgtm]),
-            ("/approve\tcancel", &[ApproveCancel]),
-            ("/approve    cancel   ", &[ApproveCancel]),
-            ("/rollback   stage  ", &[Rollback(Environment::Staging)]),
+            (" /lgtm", &[entry("lgtm", Environment::staging(), false)]),
+            ("   /lgtm", &[entry("lgtm", Environment::staging(), false)]),
+            ("/lgtm   ", &[entry("lgtm", Environment::staging(), false)]),
+            ("/lgtm\t", &[entry("lgtm", Environment::staging(), false)]),
+            ("/lgtm\r", &[entry("lgtm", Environment::staging(), false)]),
+            (
+                "/approve\tcancel",
+                &[entry("approve", Environment::production(), true)],
+            ),
+            (
+                "/approve    cancel   ",
+                &[entry("approve", Environment::production(), true)],
+            ),
+            ("/rollback   stage  ", &[Rollback(Environment::staging())]),
             ("/hold   spaced out   ", &[hold("spaced out")]),
             ("\n\n/gates\n\n", &[Gates]),
         ]);
@@ -546,7 +808,6 @@ mod tests {
 
     #[test]
     fn command_must_start_the_line_and_end_the_word() {
-        use Command::*;
         check(&[
             ("please /lgtm", &[]),
             ("- /lgtm", &[]),
@@ -566,7 +827,10 @@ mod tests {
             ("/verifystage", &[]),
             // Kelvin sign: lowercases to `k` in Unicode, but not in ASCII.
             ("/\u{212A}", &[]),
-            ("/lgtm\u{a0}", &[Lgtm]),
+            (
+                "/lgtm\u{a0}",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
         ]);
     }
 
@@ -581,7 +845,10 @@ mod tests {
             ("/", &[]),
             (
                 "/lgtm\n/deploy\n/cc @x\n/approve",
-                &[Command::Lgtm, Command::Approve],
+                &[
+                    entry("lgtm", Environment::staging(), false),
+                    entry("approve", Environment::production(), false),
+                ],
             ),
         ]);
     }
@@ -594,7 +861,10 @@ mod tests {
             ("   > /approve", &[]),
             ("> > /lgtm", &[]),
             (">> /approve", &[]),
-            ("> quoting you:\n> /approve\n/lgtm", &[Command::Lgtm]),
+            (
+                "> quoting you:\n> /approve\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
         ]);
     }
 
@@ -603,10 +873,22 @@ mod tests {
         use Command::*;
         check(&[
             ("```\n/lgtm\n```", &[]),
-            ("```\n/lgtm\n```\n/approve", &[Approve]),
-            ("~~~\n/lgtm\n~~~\n/approve", &[Approve]),
-            ("```text\n/lgtm\n```\n/approve", &[Approve]),
-            ("  ```\n/lgtm\n   ```\n/approve", &[Approve]),
+            (
+                "```\n/lgtm\n```\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
+            (
+                "~~~\n/lgtm\n~~~\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
+            (
+                "```text\n/lgtm\n```\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
+            (
+                "  ```\n/lgtm\n   ```\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             // An unclosed fence runs to the end of the comment.
             ("```\n/lgtm\n/approve", &[]),
             ("/gates\n~~~\n/lgtm", &[Gates]),
@@ -614,22 +896,49 @@ mod tests {
             ("```\n/lgtm\n~~~\n/approve", &[]),
             ("~~~\n/lgtm\n```\n/approve", &[]),
             // ... and be at least as long as the opening one.
-            ("````\n```\n/lgtm\n````\n/approve", &[Approve]),
+            (
+                "````\n```\n/lgtm\n````\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             ("````\n```\n/lgtm", &[]),
-            ("```\n/lgtm\n`````\n/approve", &[Approve]),
+            (
+                "```\n/lgtm\n`````\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             // A closing fence has nothing after it but whitespace.
-            ("```\n```rust\n/lgtm\n```  \n/approve", &[Approve]),
+            (
+                "```\n```rust\n/lgtm\n```  \n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             // Indented four spaces, a closing fence is just code text.
-            ("```\n    ```\n/lgtm\n```\n/approve", &[Approve]),
+            (
+                "```\n    ```\n/lgtm\n```\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             // Two backticks are inline code, not a fence.
-            ("``\n/lgtm", &[Lgtm]),
+            ("``\n/lgtm", &[entry("lgtm", Environment::staging(), false)]),
             // Backticks in a backtick fence's info string: inline code.
-            ("```x```\n/lgtm", &[Lgtm]),
-            ("~~~ a`b\n/lgtm\n~~~\n/approve", &[Approve]),
+            (
+                "```x```\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "~~~ a`b\n/lgtm\n~~~\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             // Fences inside quotes or indented code open nothing here.
-            ("> ```\n/lgtm", &[Lgtm]),
-            ("    ```\n/lgtm", &[Lgtm]),
-            ("```\r\n/lgtm\r\n```\r\n/approve\r\n", &[Approve]),
+            (
+                "> ```\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "    ```\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "```\r\n/lgtm\r\n```\r\n/approve\r\n",
+                &[entry("approve", Environment::production(), false)],
+            ),
         ]);
     }
 
@@ -640,8 +949,11 @@ mod tests {
             ("     /lgtm", &[]),
             ("\t/lgtm", &[]),
             ("  \t/lgtm", &[]),
-            ("   /lgtm", &[Command::Lgtm]),
-            ("    /lgtm\n/approve", &[Command::Approve]),
+            ("   /lgtm", &[entry("lgtm", Environment::staging(), false)]),
+            (
+                "    /lgtm\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
         ]);
     }
 
@@ -661,25 +973,55 @@ mod tests {
         check(&[
             ("<!-- /lgtm -->", &[]),
             ("<!--\n/lgtm\n-->", &[]),
-            ("<!--\n/lgtm\n-->\n/approve", &[Approve]),
+            (
+                "<!--\n/lgtm\n-->\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             ("<!-- template\n/lgtm\n/approve\n-->\n/gates", &[Gates]),
             ("<!-- unclosed\n/lgtm\n/approve", &[]),
-            ("text <!-- opens\n/lgtm\n--> closes\n/approve", &[Approve]),
+            (
+                "text <!-- opens\n/lgtm\n--> closes\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
             ("<!-- a -->/lgtm", &[]),
             ("<!-- a --> /lgtm", &[]),
             ("<!-- a --> <!-- b\n/lgtm\n-->\n/help", &[Help]),
             ("<!--\n-->\n<!--\n/lgtm\n-->\n/help", &[Help]),
-            ("a --> b\n/lgtm", &[Lgtm]),
-            ("<!-->\n/lgtm", &[Lgtm]),
+            (
+                "a --> b\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "<!-->\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
             // Inside code, `<!--` opens no comment.
-            ("```\n<!--\n```\n/lgtm", &[Lgtm]),
-            ("use `<!--` for notes\n/lgtm", &[Lgtm]),
-            ("    <!--\n/lgtm", &[Lgtm]),
-            ("> <!--\n/lgtm", &[Lgtm]),
+            (
+                "```\n<!--\n```\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "use `<!--` for notes\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "    <!--\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            (
+                "> <!--\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
             // Inside a comment, fences mean nothing.
-            ("<!--\n```\n-->\n/lgtm", &[Lgtm]),
+            (
+                "<!--\n```\n-->\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
             // Comments on a command line are not part of its arguments.
-            ("/lgtm <!-- note -->", &[Lgtm]),
+            (
+                "/lgtm <!-- note -->",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
             ("/hold <!-- secret -->visible", &[hold("visible")]),
             (
                 "/hold reason <!-- multi\nline /lgtm\n-->\n/gates",
@@ -715,7 +1057,7 @@ mod tests {
             ),
             (
                 "/verify-stage ok",
-                "`/verify-stage` takes no argument except `cancel`",
+                "`/verify-stage` takes only the stage it belongs to (`staging`) and `cancel`",
             ),
             (
                 "/approve stage",
@@ -731,32 +1073,32 @@ mod tests {
             ),
             (
                 "/rollback dev",
-                "unknown environment `dev`; use `prod` or `stage`",
+                "unknown environment `dev`; use `staging` or `production`",
             ),
             (
                 "/verify",
-                "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)",
+                "`/verify` names the stage to verify: `/verify staging` (or `/verify staging cancel`)",
             ),
-            ("/verify dev", "unknown environment `dev`; use `stage`"),
+            ("/verify dev", "unknown environment `dev`; use `staging`"),
             (
                 "/verify prod",
-                "production has no verification step; `/verify stage` verifies staging",
+                "production has no verification step; `/verify staging` verifies staging",
             ),
             (
                 "/verify stage now",
-                "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)",
+                "`/verify` names the stage to verify: `/verify staging` (or `/verify staging cancel`)",
             ),
             (
                 "/verify stage cancel cancel",
-                "`/verify` names the stage to verify: `/verify stage` (or `/verify stage cancel`)",
+                "`/verify` names the stage to verify: `/verify staging` (or `/verify staging cancel`)",
             ),
             (
                 "/rollback cancel",
-                "unknown environment `cancel`; use `prod` or `stage`",
+                "unknown environment `cancel`; use `staging` or `production`",
             ),
             (
                 "/rollback prod stage",
-                "`/rollback` takes one environment: `prod` or `stage`",
+                "`/rollback` takes one environment: `staging` or `production`",
             ),
             ("/unhold now", "`/unhold` takes no arguments"),
             ("/gates all", "`/gates` takes no arguments"),
@@ -818,16 +1160,16 @@ mod tests {
         check(&[(
             body,
             &[
-                Lgtm,
-                VerifyStage,
+                entry("lgtm", Environment::staging(), false),
+                verify(false),
                 hold("waiting for docs"),
-                Rollback(Environment::Staging),
-                ApproveCancel,
+                Rollback(Environment::staging()),
+                entry("approve", Environment::production(), true),
             ],
         )]);
         let parsed = parse_comment("/lgtm\n/approve now\n/gates");
         assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[0], Ok(Lgtm));
+        assert_eq!(parsed[0], Ok(entry("lgtm", Environment::staging(), false)));
         assert!(parsed[1].is_err());
         assert_eq!(parsed[2], Ok(Gates));
     }
@@ -836,9 +1178,21 @@ mod tests {
     fn line_endings() {
         use Command::*;
         check(&[
-            ("/lgtm\r\n/approve\r\n", &[Lgtm, Approve]),
+            (
+                "/lgtm\r\n/approve\r\n",
+                &[
+                    entry("lgtm", Environment::staging(), false),
+                    entry("approve", Environment::production(), false),
+                ],
+            ),
             ("/hold because\r\n", &[hold("because")]),
-            ("/lgtm\r/approve", &[Lgtm, Approve]),
+            (
+                "/lgtm\r/approve",
+                &[
+                    entry("lgtm", Environment::staging(), false),
+                    entry("approve", Environment::production(), false),
+                ],
+            ),
             ("text\r\n> /lgtm\r\n/gates", &[Gates]),
             ("", &[]),
             ("\r\n\r\n", &[]),
@@ -849,13 +1203,19 @@ mod tests {
     fn names() {
         use Command::*;
         let cases = [
-            (Lgtm, "lgtm"),
-            (LgtmCancel, "lgtm cancel"),
-            (VerifyStage, "verify-stage"),
-            (VerifyStageCancel, "verify-stage cancel"),
-            (Approve, "approve"),
-            (ApproveCancel, "approve cancel"),
-            (Rollback(Environment::Staging), "rollback"),
+            (entry("lgtm", Environment::staging(), false), "lgtm"),
+            (entry("lgtm", Environment::staging(), true), "lgtm cancel"),
+            (verify(false), "verify-stage"),
+            (verify(true), "verify-stage cancel"),
+            (
+                entry("approve", Environment::production(), false),
+                "approve",
+            ),
+            (
+                entry("approve", Environment::production(), true),
+                "approve cancel",
+            ),
+            (Rollback(Environment::staging()), "rollback"),
             (Hold { reason: None }, "hold"),
             (Unhold, "unhold"),
             (Gates, "gates"),
@@ -873,6 +1233,7 @@ mod tests {
 
     #[test]
     fn help_text_lists_every_command() {
+        let help = help_text(&RepoConfig::default().pipeline);
         for word in [
             "`/lgtm`",
             "`/lgtm cancel`",
@@ -886,13 +1247,13 @@ mod tests {
             "`/gates`",
             "`/help`",
         ] {
-            assert!(HELP_TEXT.contains(word), "{word}");
+            assert!(help.contains(word), "{word}");
         }
         for role in ["qa", "release", "qa or release", "anyone"] {
-            assert!(HELP_TEXT.contains(&format!("| {role} |")), "{role}");
+            assert!(help.contains(&format!("| {role} |")), "{role}");
         }
         // The help text is markdown about commands, and none of it is one.
-        assert!(parse_comment(HELP_TEXT).is_empty());
+        assert!(parse_comment(&help).is_empty());
     }
 
     /// Strings from an alphabet of markdown syntax and command words.
@@ -1016,7 +1377,7 @@ mod tests {
             let body = body.replace(marker, "");
             let fence = marker.to_string().repeat(3);
             let parsed = parse_comment(&format!("{fence}\n{body}\n{fence}\n/approve cancel"));
-            prop_assert_eq!(parsed, ok(&[Command::ApproveCancel]));
+            prop_assert_eq!(parsed, ok(&[entry("approve", Environment::production(), true)]));
         }
 
         /// A comment hides everything up to its end.
@@ -1036,7 +1397,7 @@ mod tests {
         ) {
             let text = text.replace(['`', '~', '<', '>'], "");
             let parsed = parse_comment(&format!("{text}{eol}/lgtm"));
-            prop_assert_eq!(parsed.last(), Some(&Ok(Command::Lgtm)));
+            prop_assert_eq!(parsed.last(), Some(&Ok(entry("lgtm", Environment::staging(), false))));
             prop_assert_eq!(parsed.len(), parse_comment(&text).len() + 1);
         }
 

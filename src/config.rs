@@ -10,10 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::domain::Environment;
-
 mod pipeline;
-pub use pipeline::{CommandGate, Entry, Pipeline, StageConfig, VerifyGate, parse_soak};
+pub use pipeline::{CommandGate, Entry, GateKind, Pipeline, StageConfig, VerifyGate, parse_soak};
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";
@@ -27,27 +25,17 @@ const MAX_FILE_NAME_LEN: usize = 255;
 /// A repository's gatebot settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoConfig {
-    pub workflows: Workflows,
+    /// The chain of stages, from `pipeline:` or from the old keys.
+    pub pipeline: Pipeline,
     /// Check runs that must succeed on the head SHA; empty means every check
     /// run except gatebot's own, and at least one.
     pub required_checks: Vec<String>,
     pub roles: Roles,
-    pub approvals: Approvals,
-    /// Windows during which production dispatch is refused.
-    pub freeze: Vec<FreezeWindow>,
-    pub protected_environments: Vec<String>,
-}
-
-/// The workflow files gatebot dispatches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Workflows {
-    pub stage: String,
-    pub prod: String,
-    /// Dispatched by `/verify-stage`, when set.
-    pub verify: Option<String>,
-    /// The branch the workflows run from (YAML key `ref`); `None` means the
-    /// repository's default branch.
+    /// The branch the workflows run from (YAML key `workflows.ref`); `None`
+    /// means the repository's default branch.
     pub git_ref: Option<String>,
+    /// The environments whose deployment protection rule gatebot answers.
+    pub protected_environments: Vec<String>,
 }
 
 /// Who may use the qa and release commands; an empty list falls back to
@@ -69,14 +57,7 @@ pub enum Principal {
     Team { org: String, slug: String },
 }
 
-/// How many approvals a deploy needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approvals {
-    /// Distinct `/approve`s needed before production.
-    pub prod: u32,
-}
-
-/// A period during which production deploys are refused.
+/// A period during which a stage's deploys are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreezeWindow {
     /// Inclusive.
@@ -95,62 +76,44 @@ pub enum ConfigError {
 
 impl Default for RepoConfig {
     fn default() -> Self {
+        let protected = vec![DEFAULT_PROTECTED_ENVIRONMENT.to_string()];
         RepoConfig {
-            workflows: Workflows {
-                stage: DEFAULT_STAGE_WORKFLOW.to_string(),
-                prod: DEFAULT_PROD_WORKFLOW.to_string(),
-                verify: None,
-                git_ref: None,
-            },
+            pipeline: Pipeline::two_stage(
+                DEFAULT_STAGE_WORKFLOW,
+                DEFAULT_PROD_WORKFLOW,
+                None,
+                DEFAULT_PROD_APPROVALS,
+                &[],
+                &protected,
+            ),
             required_checks: Vec::new(),
             roles: Roles {
                 qa: Vec::new(),
                 release: Vec::new(),
                 other: BTreeMap::new(),
             },
-            approvals: Approvals {
-                prod: DEFAULT_PROD_APPROVALS,
-            },
-            freeze: Vec::new(),
-            protected_environments: vec![DEFAULT_PROTECTED_ENVIRONMENT.to_string()],
+            git_ref: None,
+            protected_environments: protected,
         }
     }
 }
 
 impl RepoConfig {
-    /// The chain of stages these settings describe. This version runs the
-    /// two-stage chain only, so the fields above say all of it (a
-    /// `pipeline:` of any other shape is refused when parsed).
-    pub fn pipeline(&self) -> Pipeline {
-        Pipeline::two_stage(
-            &self.workflows.stage,
-            &self.workflows.prod,
-            self.workflows.verify.as_deref(),
-            self.approvals.prod,
-            &self.freeze,
-            &self.protected_environments,
-        )
-    }
-
-    /// The freeze window containing `now` (from inclusive, to exclusive), if any.
-    pub fn active_freeze(&self, now: DateTime<Utc>) -> Option<&FreezeWindow> {
-        self.freeze.iter().find(|w| w.from <= now && now < w.to)
-    }
-
-    /// The workflow file that deploys to `env`.
-    pub fn workflow(&self, env: Environment) -> &str {
-        match env {
-            Environment::Staging => &self.workflows.stage,
-            Environment::Production => &self.workflows.prod,
-        }
-    }
-
     /// Whether `name` is one of the protected environments, ignoring case.
     pub fn is_protected_environment(&self, name: &str) -> bool {
-        let name = name.to_lowercase();
         self.protected_environments
             .iter()
-            .any(|e| e.to_lowercase() == name)
+            .any(|e| e.eq_ignore_ascii_case(name))
+    }
+
+    /// The principals of role `name` (empty: repository permissions
+    /// decide), `None` for a role the config does not declare.
+    pub fn role_members(&self, name: &str) -> Option<&[Principal]> {
+        match name {
+            "qa" => Some(&self.roles.qa),
+            "release" => Some(&self.roles.release),
+            other => self.roles.other.get(other).map(Vec::as_slice),
+        }
     }
 }
 
@@ -263,45 +226,59 @@ impl RawConfig {
             .chain(roles.other.keys().cloned())
             .collect();
         let chain = pipeline::parse(stages, &declared)?;
-        let required_checks = non_empty_names("required_checks", self.required_checks)?;
-        let git_ref = workflows.git_ref.map(git_ref).transpose()?;
-        from_chain(chain, roles, required_checks, git_ref)
+        let protected_environments = chain
+            .stages
+            .iter()
+            .filter(|s| s.protected)
+            .map(|s| s.environment.to_string())
+            .collect();
+        Ok(RepoConfig {
+            pipeline: chain,
+            required_checks: non_empty_names("required_checks", self.required_checks)?,
+            roles,
+            git_ref: workflows.git_ref.map(git_ref).transpose()?,
+            protected_environments,
+        })
     }
 
     /// The old keys: the two-stage chain.
     fn into_two_stage(self, roles: Roles) -> Checked<RepoConfig> {
-        let defaults = RepoConfig::default();
         let workflows = self.workflows.unwrap_or_default();
         let approvals = self.approvals.unwrap_or_default();
+        let stage = workflow_file("workflows.stage", workflows.stage)?
+            .unwrap_or_else(|| DEFAULT_STAGE_WORKFLOW.to_string());
+        let prod = workflow_file("workflows.prod", workflows.prod)?
+            .unwrap_or_else(|| DEFAULT_PROD_WORKFLOW.to_string());
+        let verify = workflow_file("workflows.verify", workflows.verify)?;
+        let approvals = approvals
+            .prod
+            .map(prod_approvals)
+            .transpose()?
+            .unwrap_or(DEFAULT_PROD_APPROVALS);
+        let freeze: Vec<FreezeWindow> = self
+            .freeze
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| w.into_window(&format!("freeze[{i}]")))
+            .collect::<Checked<_>>()?;
+        let protected_environments = match self.protected_environments {
+            Some(names) => non_empty_names("protected_environments", Some(names))?,
+            None => vec![DEFAULT_PROTECTED_ENVIRONMENT.to_string()],
+        };
         Ok(RepoConfig {
-            workflows: Workflows {
-                stage: workflow_file("workflows.stage", workflows.stage)?
-                    .unwrap_or(defaults.workflows.stage),
-                prod: workflow_file("workflows.prod", workflows.prod)?
-                    .unwrap_or(defaults.workflows.prod),
-                verify: workflow_file("workflows.verify", workflows.verify)?,
-                git_ref: workflows.git_ref.map(git_ref).transpose()?,
-            },
+            pipeline: Pipeline::two_stage(
+                &stage,
+                &prod,
+                verify.as_deref(),
+                approvals,
+                &freeze,
+                &protected_environments,
+            ),
             required_checks: non_empty_names("required_checks", self.required_checks)?,
             roles,
-            approvals: Approvals {
-                prod: approvals
-                    .prod
-                    .map(prod_approvals)
-                    .transpose()?
-                    .unwrap_or(defaults.approvals.prod),
-            },
-            freeze: self
-                .freeze
-                .unwrap_or_default()
-                .into_iter()
-                .enumerate()
-                .map(|(i, w)| w.into_window(&format!("freeze[{i}]")))
-                .collect::<Checked<_>>()?,
-            protected_environments: match self.protected_environments {
-                Some(names) => non_empty_names("protected_environments", Some(names))?,
-                None => defaults.protected_environments,
-            },
+            git_ref: workflows.git_ref.map(git_ref).transpose()?,
+            protected_environments,
         })
     }
 }
@@ -335,72 +312,6 @@ fn roles(raw: BTreeMap<String, Option<Vec<String>>>) -> Checked<Roles> {
         }
     }
     Ok(roles)
-}
-
-/// A config from a `pipeline:`. This version runs the two-stage chain
-/// only; any other chain is refused here, naming what differs, rather than
-/// run as something it is not.
-fn from_chain(
-    chain: Pipeline,
-    roles: Roles,
-    required_checks: Vec<String>,
-    git_ref: Option<String>,
-) -> Checked<RepoConfig> {
-    let unsupported = |why: &str| {
-        Err(format!(
-            "pipeline: this version of gatebot runs one chain: `staging` (entry `{{command: lgtm, role: qa}}`, verify `{{command: verify-stage, role: qa}}`), then `production` (entry `{{command: approve, role: release, approvals: N}}`), no `soak`; {why}"
-        ))
-    };
-    let [stage, prod] = chain.stages.as_slice() else {
-        return unsupported(&format!("this one has {} stages", chain.stages.len()));
-    };
-    let entry_is = |s: &StageConfig, word: &str, role: &str| matches!(&s.entry, Entry::Command(g) if g.word == word && g.role == role);
-    if stage.environment != "staging"
-        || !entry_is(stage, "lgtm", "qa")
-        || !matches!(&stage.entry, Entry::Command(g) if g.approvals == 1)
-        || stage.soak.is_some()
-        || !stage.freeze.is_empty()
-    {
-        return unsupported("pipeline[0] differs");
-    }
-    let Some(verify) = stage
-        .verify
-        .as_ref()
-        .filter(|v| v.word == "verify-stage" && v.role == "qa")
-    else {
-        return unsupported("pipeline[0].verify differs");
-    };
-    let Entry::Command(approve) = &prod.entry else {
-        return unsupported("pipeline[1].entry is `auto`");
-    };
-    if prod.environment != "production"
-        || !entry_is(prod, "approve", "release")
-        || prod.verify.is_some()
-        || prod.soak.is_some()
-    {
-        return unsupported("pipeline[1] differs");
-    }
-    let protected_environments = chain
-        .stages
-        .iter()
-        .filter(|s| s.protected)
-        .map(|s| s.environment.clone())
-        .collect();
-    Ok(RepoConfig {
-        workflows: Workflows {
-            stage: stage.workflow.clone(),
-            prod: prod.workflow.clone(),
-            verify: verify.workflow.clone(),
-            git_ref,
-        },
-        required_checks,
-        roles,
-        approvals: Approvals {
-            prod: approve.approvals,
-        },
-        freeze: prod.freeze.clone(),
-        protected_environments,
-    })
 }
 
 impl RawFreezeWindow {
@@ -533,6 +444,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The first stage of the chain (staging, in the two-stage chain).
+    fn first(c: &RepoConfig) -> &StageConfig {
+        &c.pipeline.stages[0]
+    }
+
+    /// The second stage (production, in the two-stage chain).
+    fn second(c: &RepoConfig) -> &StageConfig {
+        &c.pipeline.stages[1]
+    }
+
+    fn verify_workflow(c: &RepoConfig) -> Option<String> {
+        first(c).verify.as_ref().and_then(|v| v.workflow.clone())
+    }
+
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
@@ -595,14 +520,14 @@ protected_environments: [production, Staging]
     #[test]
     fn default_values() {
         let config = RepoConfig::default();
-        assert_eq!(config.workflows.stage, "cd-stage.yml");
-        assert_eq!(config.workflows.prod, "cd-prod.yml");
-        assert_eq!(config.workflows.verify, None);
-        assert_eq!(config.workflows.git_ref, None);
+        assert_eq!(first(&config).workflow, "cd-stage.yml");
+        assert_eq!(second(&config).workflow, "cd-prod.yml");
+        assert_eq!(verify_workflow(&config), None);
+        assert_eq!(config.git_ref, None);
         assert!(config.required_checks.is_empty());
         assert!(config.roles.qa.is_empty() && config.roles.release.is_empty());
-        assert_eq!(config.approvals.prod, 1);
-        assert!(config.freeze.is_empty());
+        assert_eq!(second(&config).quorum(), 1);
+        assert!(second(&config).freeze.is_empty());
         assert_eq!(config.protected_environments, vec!["production"]);
     }
 
@@ -633,12 +558,21 @@ freeze:                    # optional windows during which prod dispatch is refu
   - { from: "2026-12-20T00:00:00Z", to: "2027-01-05T00:00:00Z", reason: "year-end freeze" }
 protected_environments: [production]
 "#;
+        let freeze = [FreezeWindow {
+            from: at("2026-12-20T00:00:00Z"),
+            to: at("2027-01-05T00:00:00Z"),
+            reason: Some("year-end freeze".into()),
+        }];
+        let protected = ["production".to_string()];
         let expected = RepoConfig {
-            freeze: vec![FreezeWindow {
-                from: at("2026-12-20T00:00:00Z"),
-                to: at("2027-01-05T00:00:00Z"),
-                reason: Some("year-end freeze".into()),
-            }],
+            pipeline: Pipeline::two_stage(
+                "cd-stage.yml",
+                "cd-prod.yml",
+                None,
+                1,
+                &freeze,
+                &protected,
+            ),
             ..RepoConfig::default()
         };
         assert_eq!(parse(yaml), Ok(expected));
@@ -646,33 +580,36 @@ protected_environments: [production]
 
     #[test]
     fn a_full_file_parses_to_the_exact_struct() {
-        let expected = RepoConfig {
-            workflows: Workflows {
-                stage: "deploy-stage.yaml".into(),
-                prod: "deploy_prod.yml".into(),
-                verify: Some("smoke-tests.yml".into()),
-                git_ref: Some("release/2026".into()),
+        let freeze = [
+            FreezeWindow {
+                from: at("2026-12-20T00:00:00Z"),
+                to: at("2027-01-05T00:00:00Z"),
+                reason: Some("year-end freeze".into()),
             },
+            FreezeWindow {
+                from: at("2027-03-01T06:00:00Z"),
+                to: at("2027-03-01T16:00:00Z"),
+                reason: None,
+            },
+        ];
+        let protected = ["production".to_string(), "Staging".to_string()];
+        let expected = RepoConfig {
+            pipeline: Pipeline::two_stage(
+                "deploy-stage.yaml",
+                "deploy_prod.yml",
+                Some("smoke-tests.yml"),
+                2,
+                &freeze,
+                &protected,
+            ),
+            git_ref: Some("release/2026".into()),
             required_checks: vec!["build".into(), "test (ubuntu-latest)".into()],
             roles: Roles {
                 qa: vec![user("alice"), user("bob"), team("acme", "qa-team")],
                 release: vec![team("acme", "release_managers")],
                 other: BTreeMap::new(),
             },
-            approvals: Approvals { prod: 2 },
-            freeze: vec![
-                FreezeWindow {
-                    from: at("2026-12-20T00:00:00Z"),
-                    to: at("2027-01-05T00:00:00Z"),
-                    reason: Some("year-end freeze".into()),
-                },
-                FreezeWindow {
-                    from: at("2027-03-01T06:00:00Z"),
-                    to: at("2027-03-01T16:00:00Z"),
-                    reason: None,
-                },
-            ],
-            protected_environments: vec!["production".into(), "Staging".into()],
+            protected_environments: protected.to_vec(),
         };
         assert_eq!(parse(FULL_EXAMPLE), Ok(expected));
     }
@@ -741,7 +678,7 @@ protected_environments: [production]
     fn approvals_must_be_between_1_and_20() {
         for n in [1, 7, 20] {
             let config = parse(&format!("approvals:\n  prod: {n}\n")).unwrap();
-            assert_eq!(config.approvals.prod, n);
+            assert_eq!(second(&config).quorum(), n as usize);
         }
         for n in ["0", "21", "-1", "4294967297"] {
             let message = error(&format!("approvals:\n  prod: {n}\n"));
@@ -758,9 +695,9 @@ protected_environments: [production]
             for key in ["stage", "prod", "verify"] {
                 let config = parse(&format!("workflows:\n  {key}: {good}\n")).unwrap();
                 let got = match key {
-                    "stage" => Some(config.workflows.stage),
-                    "prod" => Some(config.workflows.prod),
-                    _ => config.workflows.verify,
+                    "stage" => Some(first(&config).workflow.clone()),
+                    "prod" => Some(second(&config).workflow.clone()),
+                    _ => verify_workflow(&config),
                 };
                 assert_eq!(got.as_deref(), Some(good));
             }
@@ -793,7 +730,7 @@ protected_environments: [production]
     fn ref_must_be_a_plain_branch_name() {
         for good in ["main", "release/2026", "refs/heads/main", "v1.2.3"] {
             let config = parse(&format!("workflows:\n  ref: {good}\n")).unwrap();
-            assert_eq!(config.workflows.git_ref.as_deref(), Some(good));
+            assert_eq!(config.git_ref.as_deref(), Some(good));
         }
         for bad in ["\"\"", "\"my branch\"", "main..dev", "\"tab\\tbranch\""] {
             let message = error(&format!("workflows:\n  ref: {bad}\n"));
@@ -838,11 +775,11 @@ protected_environments: [production]
     #[test]
     fn workflow_per_environment() {
         let config = RepoConfig::default();
-        assert_eq!(config.workflow(Environment::Staging), "cd-stage.yml");
-        assert_eq!(config.workflow(Environment::Production), "cd-prod.yml");
+        assert_eq!(first(&config).workflow, "cd-stage.yml");
+        assert_eq!(second(&config).workflow, "cd-prod.yml");
         let config = parse(FULL_EXAMPLE).unwrap();
-        assert_eq!(config.workflow(Environment::Staging), "deploy-stage.yaml");
-        assert_eq!(config.workflow(Environment::Production), "deploy_prod.yml");
+        assert_eq!(first(&config).workflow, "deploy-stage.yaml");
+        assert_eq!(second(&config).workflow, "deploy_prod.yml");
     }
 
     #[test]
@@ -888,7 +825,7 @@ protected_environments: [production]
                 "freeze:\n  - {{ from: \"2026-12-20T00:00:00Z\", to: \"2027-01-05T00:00:00Z\"{reason} }}\n"
             )
         };
-        let reason = |yaml: String| parse(&yaml).unwrap().freeze[0].reason.clone();
+        let reason = |yaml: String| second(&parse(&yaml).unwrap()).freeze[0].reason.clone();
         assert_eq!(reason(yaml("")), None);
         assert_eq!(reason(yaml(", reason: null")), None);
         assert_eq!(reason(yaml(", reason: \"  \"")), None);
@@ -901,8 +838,8 @@ protected_environments: [production]
     #[test]
     fn active_freeze_boundaries() {
         let config = parse(FULL_EXAMPLE).unwrap();
-        let year_end = Some(&config.freeze[0]);
-        let march = Some(&config.freeze[1]);
+        let year_end = Some(&second(&config).freeze[0]);
+        let march = Some(&second(&config).freeze[1]);
         let cases = [
             ("2026-12-19T23:59:59Z", None),
             ("2026-12-20T00:00:00Z", year_end),
@@ -915,12 +852,15 @@ protected_environments: [production]
             ("2027-03-01T16:00:00Z", None),
         ];
         for (now, expected) in cases {
-            assert_eq!(config.active_freeze(at(now)), expected, "{now}");
+            assert_eq!(second(&config).active_freeze(at(now)), expected, "{now}");
         }
         let nanosecond_before_end = at("2027-01-05T00:00:00Z") - chrono::Duration::nanoseconds(1);
-        assert_eq!(config.active_freeze(nanosecond_before_end), year_end);
         assert_eq!(
-            RepoConfig::default().active_freeze(at("2026-12-25T00:00:00Z")),
+            second(&config).active_freeze(nanosecond_before_end),
+            year_end
+        );
+        assert_eq!(
+            second(&RepoConfig::default()).active_freeze(at("2026-12-25T00:00:00Z")),
             None
         );
     }
@@ -930,7 +870,7 @@ protected_environments: [production]
         let yaml = "freeze:\n  - { from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\", reason: a }\n  - { from: \"2026-01-15T00:00:00Z\", to: \"2026-03-01T00:00:00Z\", reason: b }\n";
         let config = parse(yaml).unwrap();
         let reason = |now| {
-            config
+            second(&config)
                 .active_freeze(at(now))
                 .and_then(|w| w.reason.as_deref())
         };

@@ -7,36 +7,44 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A deploy target gatebot dispatches workflows for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Environment {
-    Staging,
-    Production,
-}
+/// A deploy target gatebot dispatches workflows for: a stage's
+/// `environment` in the repository's chain, as configured (letters, digits,
+/// `.`, `_`, `-`). It is the `environment` dispatch input and the key of the
+/// environment's deploy history.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Environment(String);
 
 impl Environment {
-    /// The value passed as the `environment` dispatch input.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Staging => "staging",
-            Environment::Production => "production",
-        }
+    /// An environment named as the config names it.
+    pub fn new(name: impl Into<String>) -> Self {
+        Environment(name.into())
     }
 
-    /// Parses the names users type: `stage`/`staging`, `prod`/`production`.
-    pub fn parse_user(word: &str) -> Option<Self> {
-        match word.to_ascii_lowercase().as_str() {
-            "stage" | "staging" => Some(Environment::Staging),
-            "prod" | "production" => Some(Environment::Production),
-            _ => None,
-        }
+    /// The two-stage chain's first environment.
+    pub fn staging() -> Self {
+        Environment::new("staging")
+    }
+
+    /// The two-stage chain's last environment.
+    pub fn production() -> Self {
+        Environment::new("production")
+    }
+
+    /// The value passed as the `environment` dispatch input.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `name` names it, ignoring ASCII case.
+    pub fn is(&self, name: &str) -> bool {
+        self.0.eq_ignore_ascii_case(name)
     }
 }
 
 impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.0)
     }
 }
 
@@ -264,13 +272,12 @@ mod tests {
     }
 
     #[test]
-    fn environment_user_names() {
-        assert_eq!(
-            Environment::parse_user("PROD"),
-            Some(Environment::Production)
-        );
-        assert_eq!(Environment::parse_user("stage"), Some(Environment::Staging));
-        assert_eq!(Environment::parse_user("dev"), None);
+    fn environments_serialize_as_the_plain_names_records_already_hold() {
+        let json = serde_json::to_string(&Environment::production()).unwrap();
+        assert_eq!(json, "\"production\"");
+        let back: Environment = serde_json::from_str("\"prod-eu\"").unwrap();
+        assert_eq!(back, Environment::new("prod-eu"));
+        assert!(Environment::staging().is("STAGING"));
     }
 
     #[test]

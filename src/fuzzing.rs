@@ -65,14 +65,55 @@ pub fn events(data: &[u8]) {
     }
 }
 
-/// The command parser on any text, with the per-comment bound.
+/// A four-stage chain where `approve` gates two stages, so that the
+/// parser's resolution of shared words is fuzzed too.
+const SHARED_WORDS_CHAIN: &str = "
+pipeline:
+  - environment: dev
+    workflow: cd-dev.yml
+    entry: auto
+  - environment: staging
+    workflow: cd-stage.yml
+    entry: { command: lgtm, role: qa }
+    verify: { command: verify-stage, role: qa }
+  - environment: prod-eu
+    workflow: cd-prod.yml
+    entry: { command: approve, role: release, approvals: 2 }
+  - environment: prod-us
+    workflow: cd-prod.yml
+    entry: { command: approve, role: release }
+    soak: 30m
+";
+
+/// The command parser on any text, with the per-comment bound, against
+/// the two-stage chain and one whose stages share a word.
 pub fn commands(data: &[u8]) {
+    static CHAINS: OnceLock<Vec<crate::config::Pipeline>> = OnceLock::new();
+    let chains = CHAINS.get_or_init(|| {
+        let default = crate::config::RepoConfig::default().pipeline;
+        // `shared_words_chain_parses` keeps this from falling back.
+        let shared = crate::config::parse(SHARED_WORDS_CHAIN)
+            .map(|c| c.pipeline)
+            .unwrap_or_else(|_| default.clone());
+        vec![default, shared]
+    });
     let text = String::from_utf8_lossy(data);
-    let (parsed, _skipped) = crate::commands::parse_comment_bounded(&text, 5);
-    assert!(parsed.len() <= 5, "more commands kept than the bound");
-    for e in parsed.iter().filter_map(|p| p.as_ref().err()) {
-        // The reply quotes it: it must render.
-        let _ = e.to_string();
+    for chain in chains {
+        let (parsed, _skipped) = crate::commands::parse_comment_bounded(&text, 5, chain);
+        assert!(parsed.len() <= 5, "more commands kept than the bound");
+        for p in &parsed {
+            match p {
+                // The reply quotes it: it must render.
+                Err(e) => drop(e.to_string()),
+                // A gate command names a stage of the chain.
+                Ok(crate::commands::Command::Entry { env, .. })
+                | Ok(crate::commands::Command::Verify { env, .. })
+                | Ok(crate::commands::Command::Rollback(env)) => {
+                    assert!(chain.find(env).is_some(), "{env} is not in the chain")
+                }
+                Ok(_) => {}
+            }
+        }
     }
 }
 
@@ -80,7 +121,21 @@ pub fn commands(data: &[u8]) {
 pub fn config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(c) = crate::config::parse(&text) {
-        assert!(c.approvals.prod >= 1, "a config with a zero quorum parsed");
+        let stages = &c.pipeline.stages;
+        assert!(
+            (1..=10).contains(&stages.len()),
+            "a chain of {} stages parsed",
+            stages.len()
+        );
+        for s in stages {
+            if let crate::config::Entry::Command(g) = &s.entry {
+                assert!(
+                    (1..=20).contains(&g.approvals),
+                    "a quorum of {} parsed",
+                    g.approvals
+                );
+            }
+        }
     }
 }
 
@@ -161,5 +216,15 @@ pub fn delivery(data: &[u8]) {
             (400..500).contains(&status),
             "a signed delivery that does not parse answered {status}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shared_words_chain_parses() {
+        let config = crate::config::parse(super::SHARED_WORDS_CHAIN).unwrap();
+        assert_eq!(config.pipeline.stages.len(), 4);
+        assert_eq!(config.pipeline.gates_of("approve").len(), 2);
     }
 }

@@ -162,7 +162,7 @@ mod tests {
             git_ref: Some("main".into()),
             deploy: Deploy {
                 dispatch_id: ID.into(),
-                environment: Environment::Production,
+                environment: Environment::production(),
                 kind: DeployKind::Promote,
                 sha: Sha::parse(SHA).unwrap(),
                 requested_by: "rita".into(),

@@ -111,9 +111,8 @@ async fn carries_on(store: Arc<dyn Store>, raw: &Raw, name: &str, stage: Stage, 
     let loaded = store.load_gate(&key()).await.expect("load").expect("found");
     assert_eq!(loaded.value, expected, "{name} loads unchanged");
     assert_eq!(loaded.value.schema, GATE_RECORD_SCHEMA);
-    assert_eq!(loaded.value.state.stage(), stage, "{name}");
-
     let cfg = config::parse(CONFIG).expect("config");
+    assert_eq!(loaded.value.state.stage(&cfg.pipeline), stage, "{name}");
     let policy = Policy::new(&cfg, chrono::Utc::now());
     let fact = Fact::Command {
         comment_id: 77,
@@ -196,12 +195,45 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores! {
-    staging_in_flight_then_held: "gate-v1-staging-dispatched", Stage::StageDeploying,
+    staging_in_flight_then_held: "gate-v1-staging-dispatched", Stage::Deploying(0),
         Command::Hold { reason: Some("upgrade".into()) };
-    one_approval_then_the_second: "gate-v1-waiting-for-second-approval", Stage::WaitingForApproval,
-        Command::Approve;
-    production_in_flight_then_held: "gate-v1-production-dispatched", Stage::ProdDeploying,
+    one_approval_then_the_second: "gate-v1-waiting-for-second-approval", Stage::WaitingForEntry(1),
+        approve();
+    production_in_flight_then_held: "gate-v1-production-dispatched", Stage::Deploying(1),
         Command::Hold { reason: None };
+}
+
+fn approve() -> Command {
+    Command::Entry {
+        word: "approve".into(),
+        env: gatebot::domain::Environment::production(),
+        cancel: false,
+    }
+}
+
+/// Layout 1's fixed fields land on the chain's stages: staging's `/lgtm`,
+/// deploy and verification, production's approvals and deploy.
+#[test]
+fn layout_one_fields_land_on_the_two_stages() {
+    let record = GateRecord::decode(&fixture("gate-v1-production-dispatched")).expect("decodes");
+    let s = &record.state;
+    let staging = s
+        .gates(&gatebot::domain::Environment::staging())
+        .expect("staging's gates");
+    assert_eq!(staging.approvals.len(), 1, "the /lgtm");
+    assert!(staging.deploy.is_some() && staging.verification.is_some());
+    let production = s
+        .gates(&gatebot::domain::Environment::production())
+        .expect("production's gates");
+    assert!(!production.approvals.is_empty());
+    assert_eq!(
+        production.deploy.as_ref().map(|d| d.dispatch_id.as_str()),
+        Some("42-production-0d1a26e-3")
+    );
+    // Written back, it is layout 2, and reads back the same.
+    let text = serde_json::to_string(&record).expect("encodes");
+    assert!(text.contains("\"schema\":2"), "{text}");
+    assert_eq!(GateRecord::decode(&text).expect("decodes"), record);
 }
 
 /// The second approval on a record written by the earlier version
@@ -217,7 +249,7 @@ fn the_second_approval_dispatches_with_the_old_id_scheme() {
             login: "rob".into(),
             authorized: true,
         },
-        command: Command::Approve,
+        command: approve(),
         written_at: Some(chrono::Utc::now()),
         rollback_target: None,
     };

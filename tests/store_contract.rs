@@ -59,7 +59,7 @@ pub async fn gate_records_round_trip_with_versions(store: Arc<dyn Store>) {
     let loaded = store.load_gate(&key(1)).await.unwrap().unwrap();
     assert_eq!(loaded.version, v1);
     assert_eq!(loaded.value, rec);
-    rec.state.lgtm = None;
+    rec.state.dispatch_seq += 1;
     rec.pending.clear();
     let v2 = store.save_gate(&rec, Some(v1)).await.unwrap();
     assert!(v2 > v1);
@@ -195,10 +195,11 @@ pub async fn watched_gates_are_those_with_a_dispatch_in_flight(store: Arc<dyn St
     let mut rec = GateRecord::new(state(8, 'd'));
     store.save_gate(&rec, None).await.unwrap();
     assert!(store.gates_to_watch().await.unwrap().is_empty());
-    rec.state.stage = Some(deploy("8-staging-ddddddd-1", Environment::Staging, 'd'));
+    rec.state.gates_mut(&Environment::staging()).deploy =
+        Some(deploy("8-staging-ddddddd-1", Environment::staging(), 'd'));
     store.save_gate(&rec, Some(1)).await.unwrap();
     assert_eq!(store.gates_to_watch().await.unwrap(), vec![key(8)]);
-    if let Some(d) = rec.state.stage.as_mut() {
+    if let Some(d) = rec.state.gates_mut(&Environment::staging()).deploy.as_mut() {
         d.status = DeployStatus::Succeeded;
     }
     store.save_gate(&rec, Some(2)).await.unwrap();
@@ -214,7 +215,7 @@ fn dispatch_record(id: &str) -> DispatchRecord {
         pr: 42,
         workflow: "cd-prod.yml".into(),
         git_ref: Some("main".into()),
-        deploy: deploy(id, Environment::Production, 'a'),
+        deploy: deploy(id, Environment::production(), 'a'),
         run_id: None,
         sent: false,
     }
@@ -426,27 +427,27 @@ pub async fn deploy_history_is_newest_first_and_idempotent(store: Arc<dyn Store>
         }
     };
     store
-        .record_deploy(&rec("p-1", 'a', Environment::Production))
+        .record_deploy(&rec("p-1", 'a', Environment::production()))
         .await
         .unwrap();
     store
-        .record_deploy(&rec("s-1", 'a', Environment::Staging))
+        .record_deploy(&rec("s-1", 'a', Environment::staging()))
         .await
         .unwrap();
     store
-        .record_deploy(&rec("p-2", 'b', Environment::Production))
+        .record_deploy(&rec("p-2", 'b', Environment::production()))
         .await
         .unwrap();
     store
-        .record_deploy(&rec("p-2", 'b', Environment::Production))
+        .record_deploy(&rec("p-2", 'b', Environment::production()))
         .await
         .unwrap();
     store
-        .record_deploy(&rec("p-3", 'b', Environment::Production))
+        .record_deploy(&rec("p-3", 'b', Environment::production()))
         .await
         .unwrap();
     let prod = store
-        .deploy_history(&repo(), Environment::Production, 10)
+        .deploy_history(&repo(), &Environment::production(), 10)
         .await
         .unwrap();
     let ids: Vec<&str> = prod.iter().map(|d| d.dispatch_id.as_str()).collect();
@@ -458,14 +459,14 @@ pub async fn deploy_history_is_newest_first_and_idempotent(store: Arc<dyn Store>
     );
     assert_eq!(
         store
-            .deploy_history(&repo(), Environment::Production, 1)
+            .deploy_history(&repo(), &Environment::production(), 1)
             .await
             .unwrap()
             .len(),
         1
     );
     let stage = store
-        .deploy_history(&repo(), Environment::Staging, 10)
+        .deploy_history(&repo(), &Environment::staging(), 10)
         .await
         .unwrap();
     assert_eq!(stage.len(), 1);
@@ -479,7 +480,7 @@ pub async fn deploy_history_follows_completion_time(store: Arc<dyn Store>) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let rec = |id: &str, head: char, minute: i64| DeployRecord {
         repo: repo(),
-        environment: Environment::Production,
+        environment: Environment::production(),
         sha: sha(head),
         pr: 42,
         dispatch_id: did(id),
@@ -495,7 +496,7 @@ pub async fn deploy_history_follows_completion_time(store: Arc<dyn Store>) {
         store.record_deploy(&r).await.unwrap();
     }
     let prod = store
-        .deploy_history(&repo(), Environment::Production, 10)
+        .deploy_history(&repo(), &Environment::production(), 10)
         .await
         .unwrap();
     let ids: Vec<&str> = prod.iter().map(|d| d.dispatch_id.as_str()).collect();

@@ -257,7 +257,7 @@ impl App {
             Action::RecordDeploy { deploy } => {
                 let record = DeployRecord {
                     repo: pr.repo.clone(),
-                    environment: deploy.environment,
+                    environment: deploy.environment.clone(),
                     sha: deploy.sha.clone(),
                     pr: pr.number,
                     dispatch_id: deploy.dispatch_id.clone(),
@@ -340,7 +340,7 @@ impl App {
         // Whatever happened since it was queued (a hold, a freeze, a push,
         // a close, CI turning red), the gates must allow it now.
         if let Some(why) = dispatch_blocker(&state, id, &self.policy(&config)) {
-            metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "cancelled").increment(1);
+            metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "cancelled").increment(1);
             self.cancel_dispatch(repo, pr, id, why.to_string()).await;
             return Done::Yes;
         }
@@ -377,7 +377,7 @@ impl App {
             .await
         {
             Ok(run) => {
-                metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "sent").increment(1);
+                metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "sent").increment(1);
                 if let Err(e) = self.store.mark_dispatch_sent(&pr.repo, id).await {
                     tracing::error!(error = %e, "dispatch sent but not recorded as sent");
                 }
@@ -406,7 +406,7 @@ impl App {
             Err(GitHubError::Status { status, message })
                 if (400..500).contains(&status) && status != 429 && status != 401 =>
             {
-                metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "refused").increment(1);
+                metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "refused").increment(1);
                 let reason = format!("GitHub answered {status}: {message}");
                 self.audit(
                     pr,
@@ -420,7 +420,7 @@ impl App {
                 Done::Yes
             }
             Err(e) => {
-                metrics::counter!("gatebot_dispatches_total", "environment" => env, "result" => "error").increment(1);
+                metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "error").increment(1);
                 Done::Later(e.to_string())
             }
         }

@@ -13,6 +13,7 @@ use super::permissions::Roles;
 use super::runs::RunMatch;
 use super::{App, AppError, DEDUPE_TTL, Delivery, MAX_COMMANDS_PER_COMMENT, Outcome};
 use crate::commands::{self, Command};
+use crate::config::RepoConfig;
 use crate::domain::{Environment, PrKey, RepoName, Sha};
 use crate::events::{
     ChecksEvent, Event, IssueCommentEvent, ProtectionRuleEvent, PullRequestAction,
@@ -57,16 +58,22 @@ fn initial_state(repo: &RepoRef, pr: &PullRequestInfo, default_branch: &str) -> 
     state
 }
 
+/// A comment's commands, parsed against the chain of the config read for
+/// it.
+struct Parsed {
+    commands: Vec<Result<Command, commands::NotUnderstood>>,
+    more: usize,
+    config: RepoConfig,
+    error: Option<String>,
+}
+
 fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
 }
 
 /// Gate commands bind to a head and count only on a green CI.
 fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
-    matches!(
-        c,
-        Ok(Command::Lgtm | Command::Approve | Command::VerifyStage)
-    )
+    c.as_ref().is_ok_and(Command::gives_gate)
 }
 
 fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
@@ -220,7 +227,9 @@ impl App {
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {}",
-            state.map(|s| s.stage().describe()).unwrap_or("unknown")
+            state
+                .map(|s| s.stage(&config.pipeline).describe(&config.pipeline))
+                .unwrap_or_else(|| "unknown".into())
         )))
     }
 
@@ -233,20 +242,33 @@ impl App {
             return Ok(Outcome::ignored("comment by a bot"));
         }
         let body = e.comment.body.as_deref().unwrap_or("");
-        let (parsed, more) = commands::parse_comment_bounded(body, MAX_COMMANDS_PER_COMMENT);
-        if parsed.is_empty() {
+        // Which words are commands depends on the repository's chain; a
+        // comment with no `/word` line at all needs no config to tell.
+        if !commands::has_command_line(body) {
             return Ok(Outcome::ignored("no gatebot command"));
         }
         let repo = repo_of(&e.repository, e.installation.map(|i| i.id))?;
         let branch = default_branch(&e.repository)?;
+        let (config, error) = self.config(&repo, branch).await?;
+        let (parsed, more) =
+            commands::parse_comment_bounded(body, MAX_COMMANDS_PER_COMMENT, &config.pipeline);
+        if parsed.is_empty() {
+            return Ok(Outcome::ignored("no gatebot command"));
+        }
         let key = DedupeKey::Comment {
             repo: &repo.name,
             comment_id: e.comment.id,
         };
+        let parsed = Parsed {
+            commands: parsed,
+            more,
+            config,
+            error,
+        };
         self.once(
             key,
             "comment",
-            self.comment_commands(d, e, &repo, branch, parsed, more),
+            self.comment_commands(d, e, &repo, branch, parsed),
         )
         .await
     }
@@ -257,16 +279,20 @@ impl App {
         e: &IssueCommentEvent<'_>,
         repo: &RepoRef,
         branch: &str,
-        parsed: Vec<Result<Command, commands::NotUnderstood>>,
-        more: usize,
+        parsed: Parsed,
     ) -> Result<Outcome, AppError> {
+        let Parsed {
+            commands: parsed,
+            more,
+            config,
+            error,
+        } = parsed;
         let login = e.comment.user.login.to_ascii_lowercase();
         let key = PrKey {
             repo: repo.name.clone(),
             number: e.issue.number,
         };
         let pr = self.github.pull_request(repo, e.issue.number).await?;
-        let (config, error) = self.config(repo, branch).await?;
         let written_at = parse_time(e.comment.created_at.as_deref());
         let mut facts = vec![config_fact(error)];
         // A gate command acts on CI's verdict as GitHub has it now (a
@@ -289,7 +315,7 @@ impl App {
                     continue;
                 }
             };
-            let authorized = match required_role(&command) {
+            let authorized = match required_role(&command, &config.pipeline) {
                 Some(role) => roles.has(role).await,
                 None => true,
             };
@@ -297,9 +323,9 @@ impl App {
                 Command::Rollback(env) => match targets.iter().find(|(e, _)| e == env) {
                     Some((_, t)) => t.clone(),
                     None => {
-                        let history = self.store.deploy_history(&repo.name, *env, 50).await?;
+                        let history = self.store.deploy_history(&repo.name, env, 50).await?;
                         let t = rollback_target(&history);
-                        targets.push((*env, t.clone()));
+                        targets.push((env.clone(), t.clone()));
                         t
                     }
                 },
@@ -503,7 +529,7 @@ impl App {
         let Some(run_id) = e.run_id() else {
             return Err(bad("deployment_callback_url does not name a run"));
         };
-        let verdict = self.judge_run(&repo, branch, run_id).await;
+        let verdict = self.judge_run(&repo, branch, &e.environment, run_id).await;
         let env = e.environment.as_ref();
         self.github
             .review_deployment(&repo, run_id, env, verdict.approve, &verdict.reason)
@@ -533,8 +559,17 @@ impl App {
 
     /// Whether `run_id` is a production dispatch gatebot made after a full
     /// gate pass (or a rollback it made) that the gates still allow.
-    async fn judge_run(&self, repo: &RepoRef, branch: &str, run_id: u64) -> Verdict {
-        match self.judge_run_inner(repo, branch, run_id).await {
+    async fn judge_run(
+        &self,
+        repo: &RepoRef,
+        branch: &str,
+        environment: &str,
+        run_id: u64,
+    ) -> Verdict {
+        match self
+            .judge_run_inner(repo, branch, environment, run_id)
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(run_id, error = %e, "cannot judge run: rejected");
@@ -550,6 +585,7 @@ impl App {
         &self,
         repo: &RepoRef,
         branch: &str,
+        environment: &str,
         run_id: u64,
     ) -> Result<Verdict, AppError> {
         let record = match self.store.dispatch_by_run(&repo.name, run_id).await? {
@@ -577,9 +613,15 @@ impl App {
         };
         let d = &record.deploy;
         let pr = Some(record.pr);
-        if d.environment != Environment::Production || d.kind == DeployKind::Verify {
+        // A verify run deploys nothing; only a deploy of the environment
+        // asking is approved (a run of another environment's dispatch is
+        // not a key to this one).
+        if d.kind == DeployKind::Verify || !d.environment.is(environment) {
             return Ok(Verdict::reject(
-                format!("dispatch {} is not a production deploy", d.dispatch_id),
+                format!(
+                    "dispatch {} is not a deploy to {environment}",
+                    d.dispatch_id
+                ),
                 pr,
             ));
         }

@@ -42,28 +42,30 @@ impl<'a> Roles<'a> {
     /// Whether the commenter holds `role` (no answer is a no).
     pub async fn has(&mut self, role: Role) -> bool {
         match role {
-            Role::Qa => self.qa().await,
-            Role::Release => self.release().await,
-            Role::QaOrRelease => self.qa().await || self.release().await,
+            Role::Named(name) => self.holds(&name).await,
+            Role::AnyGate => {
+                for name in self.config.pipeline.gate_roles() {
+                    if self.holds(name).await {
+                        return true;
+                    }
+                }
+                false
+            }
             Role::Read => self.permission_at_least(Permission::Read).await,
         }
     }
 
-    async fn qa(&mut self) -> bool {
-        let list = &self.config.roles.qa;
-        if list.is_empty() {
-            self.permission_at_least(Permission::Write).await
-        } else {
-            self.in_list(list).await
-        }
-    }
-
-    async fn release(&mut self) -> bool {
-        let list = &self.config.roles.release;
-        if list.is_empty() {
-            self.permission_at_least(Permission::Maintain).await
-        } else {
-            self.in_list(list).await
+    /// Whether the commenter holds the role `name`: is listed in it, or,
+    /// when its list is empty, has the repository permission it falls back
+    /// to (maintain for `release`, write for any other). A role the config
+    /// does not declare is held by no one.
+    async fn holds(&mut self, name: &str) -> bool {
+        let config: &'a RepoConfig = self.config;
+        match config.role_members(name) {
+            None => false,
+            Some([]) if name == "release" => self.permission_at_least(Permission::Maintain).await,
+            Some([]) => self.permission_at_least(Permission::Write).await,
+            Some(list) => self.in_list(list).await,
         }
     }
 

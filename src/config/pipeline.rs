@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::{Checked, FreezeWindow, RawFreezeWindow, workflow_file};
+use crate::domain::Environment;
 
 /// The most stages a chain may have.
 pub const MAX_STAGES: usize = 10;
@@ -35,7 +36,7 @@ pub struct Pipeline {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageConfig {
     /// The `environment` dispatch input, and the GitHub environment.
-    pub environment: String,
+    pub environment: Environment,
     pub workflow: String,
     pub entry: Entry,
     pub verify: Option<VerifyGate>,
@@ -127,7 +128,7 @@ impl Pipeline {
         Pipeline {
             stages: vec![
                 StageConfig {
-                    environment: "staging".into(),
+                    environment: Environment::staging(),
                     workflow: stage_workflow.into(),
                     entry: gate("lgtm", "qa", 1),
                     verify: Some(VerifyGate {
@@ -140,7 +141,7 @@ impl Pipeline {
                     protected: is_protected("staging"),
                 },
                 StageConfig {
-                    environment: "production".into(),
+                    environment: Environment::production(),
                     workflow: prod_workflow.into(),
                     entry: gate("approve", "release", approvals),
                     verify: None,
@@ -149,6 +150,113 @@ impl Pipeline {
                     protected: is_protected("production"),
                 },
             ],
+        }
+    }
+}
+
+/// Which of a stage's two gates a command word opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateKind {
+    /// The entry gate: a quorum of the word lets the stage be dispatched.
+    Entry,
+    /// The verification given once the stage's deploy succeeded.
+    Verify,
+}
+
+impl Pipeline {
+    /// The stage deploying to `env`, with its position in the chain.
+    pub fn find(&self, env: &Environment) -> Option<(usize, &StageConfig)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.environment == *env)
+    }
+
+    /// The last stage: where a PR is "deployed".
+    pub fn last(&self) -> Option<&StageConfig> {
+        self.stages.last()
+    }
+
+    /// The stage a person names: its environment (any case), or `stage`
+    /// for `staging` and `prod` for `production`.
+    pub fn named(&self, word: &str) -> Option<usize> {
+        let exact = self.stages.iter().position(|s| s.environment.is(word));
+        exact.or_else(|| {
+            let alias = match word.to_ascii_lowercase().as_str() {
+                "stage" => "staging",
+                "prod" => "production",
+                _ => return None,
+            };
+            self.stages.iter().position(|s| s.environment.is(alias))
+        })
+    }
+
+    /// Every stage gate `word` opens, in chain order.
+    pub fn gates_of(&self, word: &str) -> Vec<(usize, GateKind)> {
+        let mut found = Vec::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            if matches!(&s.entry, Entry::Command(g) if g.word == word) {
+                found.push((i, GateKind::Entry));
+            }
+            if s.verify.as_ref().is_some_and(|v| v.word == word) {
+                found.push((i, GateKind::Verify));
+            }
+        }
+        found
+    }
+
+    /// Whether `word` is one of the chain's gate commands.
+    pub fn has_word(&self, word: &str) -> bool {
+        self.stages.iter().any(|s| {
+            matches!(&s.entry, Entry::Command(g) if g.word == word)
+                || s.verify.as_ref().is_some_and(|v| v.word == word)
+        })
+    }
+
+    /// The roles that open any gate of the chain: who may `/hold`.
+    pub fn gate_roles(&self) -> Vec<&str> {
+        let mut roles: Vec<&str> = self
+            .stages
+            .iter()
+            .flat_map(|s| {
+                let entry = match &s.entry {
+                    Entry::Command(g) => Some(g.role.as_str()),
+                    Entry::Auto => None,
+                };
+                entry
+                    .into_iter()
+                    .chain(s.verify.as_ref().map(|v| v.role.as_str()))
+            })
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        if roles.is_empty() {
+            roles.push("release");
+        }
+        roles
+    }
+}
+
+impl StageConfig {
+    /// Who may `/rollback` this stage: its entry role, or `release` for an
+    /// `auto` stage.
+    pub fn rollback_role(&self) -> &str {
+        match &self.entry {
+            Entry::Command(g) => &g.role,
+            Entry::Auto => "release",
+        }
+    }
+
+    /// The freeze window containing `now` (from inclusive, to exclusive).
+    pub fn active_freeze(&self, now: chrono::DateTime<chrono::Utc>) -> Option<&FreezeWindow> {
+        self.freeze.iter().find(|w| w.from <= now && now < w.to)
+    }
+
+    /// How many distinct entry commands dispatch it (0 for `auto`).
+    pub fn quorum(&self) -> usize {
+        match &self.entry {
+            Entry::Command(g) => g.approvals as usize,
+            Entry::Auto => 0,
         }
     }
 }
@@ -165,10 +273,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
     for (i, stage) in raw.into_iter().enumerate() {
         let at = |key: &str| format!("pipeline[{i}].{key}");
         let environment = environment_name(&at("environment"), stage.environment)?;
-        if let Some(j) = stages
-            .iter()
-            .position(|s| s.environment.eq_ignore_ascii_case(&environment))
-        {
+        if let Some(j) = stages.iter().position(|s| s.environment.is(&environment)) {
             return Err(format!(
                 "{}: `{environment}` is already the environment of pipeline[{j}]",
                 at("environment")
@@ -212,7 +317,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             .map(|(k, w)| w.into_window(&format!("{}[{k}]", at("freeze"))))
             .collect::<Checked<_>>()?;
         stages.push(StageConfig {
-            environment,
+            environment: Environment::new(environment),
             workflow,
             entry,
             verify,

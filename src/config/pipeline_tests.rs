@@ -73,7 +73,7 @@ fn the_two_stage_pipeline_means_exactly_the_old_keys() {
     let new = parse(TWO_STAGE).expect("the pipeline form parses");
     let old = parse(OLD_KEYS).expect("the old keys parse");
     assert_eq!(new, old);
-    let chain = new.pipeline();
+    let chain = new.pipeline;
     assert_eq!(chain.stages.len(), 2);
     assert_eq!(chain.stages[1].freeze.len(), 1);
     assert!(chain.stages[1].protected && !chain.stages[0].protected);
@@ -81,7 +81,7 @@ fn the_two_stage_pipeline_means_exactly_the_old_keys() {
 
 #[test]
 fn without_pipeline_the_old_keys_mean_the_two_stage_chain() {
-    let chain = parse("approvals: {prod: 3}\n").expect("parses").pipeline();
+    let chain = parse("approvals: {prod: 3}\n").expect("parses").pipeline;
     let words: Vec<String> = chain
         .stages
         .iter()
@@ -106,7 +106,7 @@ fn without_pipeline_the_old_keys_mean_the_two_stage_chain() {
 fn workflows_ref_stays_valid_beside_a_pipeline() {
     let yaml = format!("workflows: {{ref: release/2026}}\n{TWO_STAGE}");
     let config = parse(&yaml).expect("parses");
-    assert_eq!(config.workflows.git_ref.as_deref(), Some("release/2026"));
+    assert_eq!(config.git_ref.as_deref(), Some("release/2026"));
 }
 
 #[test]
@@ -116,16 +116,54 @@ fn a_declared_role_is_valid() {
     assert_eq!(config.roles.qa.len(), 1);
 }
 
-/// Until the machine runs any chain, other chains are refused by name
-/// rather than run as something they are not.
 #[test]
-fn other_chains_are_refused_saying_what_this_version_runs() {
-    let err = parse(THREE_STAGE).expect_err("refused").to_string();
-    assert!(
-        err.contains("this version of gatebot runs one chain"),
-        "{err}"
+fn the_platform_chain_parses_in_order() {
+    let config = parse(THREE_STAGE).expect("parses");
+    let chain = &config.pipeline;
+    let envs: Vec<&str> = chain
+        .stages
+        .iter()
+        .map(|s| s.environment.as_str())
+        .collect();
+    assert_eq!(envs, ["dev", "staging", "production"]);
+    assert_eq!(chain.stages[0].entry, super::Entry::Auto);
+    assert_eq!(chain.stages[2].quorum(), 2);
+    assert_eq!(chain.stages[2].soak, Some(Duration::minutes(30)));
+    assert_eq!(config.protected_environments, ["production"]);
+    assert_eq!(chain.gates_of("lgtm"), [(1, super::GateKind::Entry)]);
+    assert_eq!(
+        chain.gates_of("verify-stage"),
+        [(1, super::GateKind::Verify)]
     );
-    assert!(err.contains("this one has 3 stages"), "{err}");
+    assert_eq!(chain.stages[0].rollback_role(), "release");
+    assert_eq!(chain.gate_roles(), ["qa", "release"]);
+}
+
+#[test]
+fn stages_are_named_by_environment_or_the_two_old_short_names() {
+    let chain = parse(THREE_STAGE).expect("parses").pipeline;
+    assert_eq!(chain.named("DEV"), Some(0));
+    assert_eq!(chain.named("stage"), Some(1));
+    assert_eq!(chain.named("prod"), Some(2));
+    assert_eq!(chain.named("qa"), None);
+}
+
+#[test]
+fn a_word_may_gate_several_stages() {
+    let yaml = "pipeline:
+  - environment: prod-eu
+    workflow: cd-prod.yml
+    entry: { command: approve, role: release, approvals: 2 }
+  - environment: prod-us
+    workflow: cd-prod.yml
+    entry: { command: approve, role: release }
+    soak: 1h
+";
+    let chain = parse(yaml).expect("parses").pipeline;
+    assert_eq!(
+        chain.gates_of("approve"),
+        [(0, super::GateKind::Entry), (1, super::GateKind::Entry)]
+    );
 }
 
 macro_rules! refused {

@@ -6,10 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ci::CiStatus;
-use super::state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Verification};
+use super::state::{
+    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, StageState, Verification,
+};
 use super::summary;
-use crate::commands::{Command, HELP_TEXT};
-use crate::config::RepoConfig;
+use crate::commands::{Command, help_text};
+use crate::config::{Entry, Pipeline, RepoConfig, StageConfig};
 use crate::domain::{DispatchId, Environment, Sha};
 
 /// Something that happened, as far as the gates are concerned.
@@ -98,40 +100,52 @@ pub struct Actor {
 }
 
 /// The role a command needs, resolved by the caller before `apply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    Qa,
-    Release,
-    QaOrRelease,
+    /// A role of the config's `roles:` (`qa`, `release` or one declared).
+    Named(String),
+    /// Any role that opens a gate of the chain (who may `/hold`).
+    AnyGate,
     /// Read access to the repository.
     Read,
 }
 
 impl Role {
-    pub fn describe(self) -> &'static str {
+    /// In words, for a refusal: `qa`, `qa or release`, `read`.
+    pub fn describe(&self, chain: &Pipeline) -> String {
         match self {
-            Role::Qa => "qa",
-            Role::Release => "release",
-            Role::QaOrRelease => "qa or release",
-            Role::Read => "read",
+            Role::Named(name) => name.clone(),
+            Role::AnyGate => chain.gate_roles().join(" or "),
+            Role::Read => "read".into(),
         }
     }
 }
 
-/// The role each command requires; `None` for commands anyone may use or
-/// whose permission is ownership (the cancel forms).
-pub fn required_role(command: &Command) -> Option<Role> {
+/// The role each command requires in `chain`; `None` for commands anyone
+/// may use or whose permission is ownership (the cancel forms).
+pub fn required_role(command: &Command, chain: &Pipeline) -> Option<Role> {
+    let stage = |env: &Environment| chain.find(env).map(|(_, s)| s);
     match command {
-        Command::Lgtm | Command::VerifyStage => Some(Role::Qa),
-        Command::Approve => Some(Role::Release),
-        Command::Rollback(Environment::Production) => Some(Role::Release),
-        Command::Rollback(Environment::Staging) => Some(Role::Qa),
-        Command::Hold { .. } | Command::Unhold => Some(Role::QaOrRelease),
+        Command::Entry { cancel: true, .. } | Command::Verify { cancel: true, .. } => None,
+        Command::Help => None,
+        Command::Entry { env, .. } => Some(Role::Named(match stage(env).map(|s| &s.entry) {
+            Some(Entry::Command(g)) => g.role.clone(),
+            // Not a gate of this chain: only release may act on it.
+            _ => "release".into(),
+        })),
+        Command::Verify { env, .. } => Some(Role::Named(
+            stage(env)
+                .and_then(|s| s.verify.as_ref())
+                .map(|v| v.role.clone())
+                .unwrap_or_else(|| "release".into()),
+        )),
+        Command::Rollback(env) => Some(Role::Named(
+            stage(env)
+                .map(|s| s.rollback_role().to_string())
+                .unwrap_or_else(|| "release".into()),
+        )),
+        Command::Hold { .. } | Command::Unhold => Some(Role::AnyGate),
         Command::Gates => Some(Role::Read),
-        Command::LgtmCancel
-        | Command::VerifyStageCancel
-        | Command::ApproveCancel
-        | Command::Help => None,
     }
 }
 
@@ -211,7 +225,7 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("you need the {0} role for this command")]
-    NoPermission(&'static str),
+    NoPermission(String),
     #[error("the author of a pull request cannot approve their own change")]
     AuthorCannotApprove,
     #[error("this pull request is closed")]
@@ -226,15 +240,16 @@ pub enum Refusal {
     WrongStage(Wrong),
     #[error("dispatches are held by @{by}{}; `/unhold` first", .reason.as_ref().map(|r| format!(" ({})", crate::markdown::code_span(r))).unwrap_or_default())]
     Held { by: String, reason: Option<String> },
-    #[error("production is frozen until {until}{}", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    #[error("{env} is frozen until {until}{}", .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     Frozen {
+        env: Environment,
         until: String,
         reason: Option<String>,
     },
     #[error("only @{0} can cancel it")]
     NotYours(String),
     #[error("there is nothing to cancel: {0}")]
-    NothingToCancel(&'static str),
+    NothingToCancel(String),
     #[error("no earlier {0} deploy in gatebot's history to roll back to")]
     NoRollbackTarget(Environment),
     #[error("the repository's .github/gatebot.yml is invalid: {0}")]
@@ -246,24 +261,43 @@ pub enum Refusal {
 pub enum Wrong {
     #[error("{0} is already dispatched for this SHA")]
     AlreadyDispatched(Environment),
-    #[error("staging is not deployed for {} yet", .0.short())]
-    NotStagedYet(Sha),
+    #[error("{env} is not deployed for {} yet", .sha.short())]
+    NotDeployedYet { env: Environment, sha: Sha },
     #[error("{} is no longer the head ({} is)", .sha.short(), .head.short())]
     NotHead { sha: Sha, head: Sha },
     #[error("CI is not green on {}", .0.short())]
     CiNotGreen(Sha),
-    #[error("there is no /lgtm for {}", .0.short())]
-    NoLgtm(Sha),
-    #[error("staging is not deployed for {}", .0.short())]
-    NotStaged(Sha),
-    #[error("staging is not verified for {}", .0.short())]
-    NotVerified(Sha),
-    #[error("{have} of {need} approvals for {}", .sha.short())]
-    Quorum { have: usize, need: usize, sha: Sha },
+    #[error("{}", quorum_text(.word, *.have, *.need, .sha))]
+    Quorum {
+        word: String,
+        have: usize,
+        need: usize,
+        sha: Sha,
+    },
+    #[error("{env} is not deployed for {}", .sha.short())]
+    NotDeployed { env: Environment, sha: Sha },
+    #[error("{env} is not verified for {}", .sha.short())]
+    NotVerified { env: Environment, sha: Sha },
+    #[error("{env} may be deployed from {} (its soak after {previous})", .until.to_rfc3339())]
+    Soaking {
+        env: Environment,
+        previous: Environment,
+        until: DateTime<Utc>,
+    },
     #[error("a deploy to {0} is still running")]
     DeployRunning(Environment),
     #[error("dispatch {0} is no longer pending")]
     NotPending(DispatchId),
+    #[error("{0} is not a stage of this repository's chain")]
+    NotInChain(Environment),
+}
+
+fn quorum_text(word: &str, have: usize, need: usize, sha: &Sha) -> String {
+    if need == 1 {
+        format!("there is no /{word} for {}", sha.short())
+    } else {
+        format!("{have} of {need} /{word} for {}", sha.short())
+    }
 }
 
 /// The result of applying a fact.
@@ -312,6 +346,7 @@ pub fn apply(state: &GateState, fact: &Fact, policy: &Policy<'_>) -> Transition 
         policy,
     };
     let note = m.fact(fact);
+    m.s.awaits_time = m.awaits_time();
     let changed = m.s != *state;
     if changed {
         m.s.updated_at = policy.now;
@@ -494,7 +529,8 @@ impl Machine<'_, '_> {
             notes.push("closed: gates stopped".to_string());
         }
         if *head != self.s.head_sha {
-            self.reset_for_head(head.clone());
+            self.s.head_sha = head.clone();
+            self.void_gates();
             notes.push(format!("new head {}: approvals void", head.short()));
         }
         match self.s.base_ref.as_deref() {
@@ -520,8 +556,8 @@ impl Machine<'_, '_> {
         if !self.s.open {
             return "CI on a closed PR ignored".into();
         }
-        // CI is tracked after staging too: a re-run that turns red stops
-        // any further dispatch for this SHA until it is green again.
+        // CI is tracked after the first deploy too: a re-run that turns
+        // red stops any further dispatch for this SHA until it is green.
         if self.s.ci == status {
             return "CI unchanged".into();
         }
@@ -577,123 +613,154 @@ impl Machine<'_, '_> {
         )
     }
 
-    /// A new head: every gate starts again. In-flight deploys of the old head
-    /// may finish; their results go to the environment's history only.
-    fn reset_for_head(&mut self, sha: Sha) {
-        self.s.head_sha = sha;
-        self.void_gates();
-    }
-
+    /// A new head, a reopen or a new base: every gate starts again.
+    /// In-flight deploys may finish; their results go to the environment's
+    /// history only.
     fn void_gates(&mut self) {
         self.s.head_seen_at = Some(self.policy.now);
         self.detach_in_flight();
         self.s.ci = CiStatus::Pending;
-        self.s.lgtm = None;
-        self.s.stage = None;
-        self.s.verification = None;
-        self.s.approvals.clear();
-        self.s.prod = None;
+        self.s.stages.clear();
     }
 
+    /// Moves every dispatch still running off the head's gates.
     fn detach_in_flight(&mut self) {
-        let verify = self.s.verification.as_mut().and_then(|v| v.run.take());
-        let in_flight: Vec<Deploy> = [self.s.stage.take(), self.s.prod.take(), verify]
-            .into_iter()
-            .flatten()
-            .filter(|d| d.status == DeployStatus::Pending)
-            .collect();
+        let mut in_flight = Vec::new();
+        for gates in &mut self.s.stages {
+            let verify = gates.verification.as_mut().and_then(|v| v.run.take());
+            in_flight.extend(
+                [gates.deploy.take(), verify]
+                    .into_iter()
+                    .flatten()
+                    .filter(|d| d.status == DeployStatus::Pending),
+            );
+        }
         self.s.detached.extend(in_flight);
     }
 
-    fn freeze(&self) -> Option<Refusal> {
-        frozen(self.policy)
+    /// Whether the next stage may be waiting for time alone: its entry is
+    /// met and it has a soak or freeze windows. Decided without the clock,
+    /// so that a fact applied again, later, changes nothing; the
+    /// reconciler's look at a stage that is not waiting after all is a
+    /// no-op.
+    fn awaits_time(&self) -> bool {
+        let chain = self.chain();
+        let Stage::WaitingForEntry(i) = self.s.stage(chain) else {
+            return false;
+        };
+        let Some(stage) = chain.stages.get(i) else {
+            return false;
+        };
+        let timed = stage.soak.is_some() || !stage.freeze.is_empty();
+        let entered = self
+            .s
+            .gates(&stage.environment)
+            .map(|g| g.approvers(&self.s.head_sha, &self.s.author).len())
+            .unwrap_or(0)
+            >= stage.quorum();
+        timed && entered
     }
 
-    fn held(&self) -> Option<Refusal> {
-        held(&self.s)
+    fn chain(&self) -> &Pipeline {
+        &self.policy.config.pipeline
     }
 
-    /// Dispatches whatever the recorded facts now allow; returns a note.
+    /// Dispatches the next stage the recorded facts now allow, if any;
+    /// returns a note. Stages go one at a time: the next one only once
+    /// this one passed.
     fn advance(&mut self, requested_by: Option<&str>) -> String {
         let head = self.s.head_sha.clone();
-        if self.s.stage.is_none() {
-            let Some(lgtm) = self.s.lgtm.clone().filter(|l| l.sha == head) else {
+        let policy = self.policy;
+        for (i, stage) in policy.config.pipeline.stages.iter().enumerate() {
+            let gates = self.s.gates(&stage.environment);
+            if gates.is_some_and(|g| g.passed_at(&head, stage).is_some()) {
+                continue;
+            }
+            if gates.is_some_and(|g| g.deploy.is_some()) {
+                // Deploying, failed, or waiting for its verification.
                 return String::new();
-            };
-            if blocker(
+            }
+            match blocker(
                 &self.s,
-                Environment::Staging,
+                &stage.environment,
                 DeployKind::Promote,
                 &head,
-                self.policy,
-            )
-            .is_some()
-            {
-                return String::new();
+                policy,
+            ) {
+                None => {}
+                // A freeze is checked last: every other gate is passed.
+                Some(Refusal::Frozen { .. }) => {
+                    return format!(
+                        "; {} dispatch waits for the freeze to end",
+                        stage.environment
+                    );
+                }
+                Some(_) => return String::new(),
             }
-            let by = requested_by.unwrap_or(&lgtm.login).to_string();
-            let d = self.dispatch(Environment::Staging, DeployKind::Promote, head, &by);
-            self.s.stage = Some(d);
-            return "; stage deploy dispatched".into();
+            let by = match requested_by {
+                Some(by) => by.to_string(),
+                None => self.requester(i, &head),
+            };
+            let d = self.dispatch(stage, DeployKind::Promote, head, &by);
+            self.s.gates_mut(&stage.environment).deploy = Some(d);
+            return format!("; {} deploy dispatched", stage.environment);
         }
-        if self.s.prod.is_some() {
-            return String::new();
-        }
-        match blocker(
-            &self.s,
-            Environment::Production,
-            DeployKind::Promote,
-            &head,
-            self.policy,
-        ) {
-            None => {}
-            // A freeze is checked last: every other gate is passed.
-            Some(Refusal::Frozen { .. }) => {
-                return "; production dispatch waits for the freeze to end".into();
+        String::new()
+    }
+
+    /// Who asked for stage `i` when no command did: the entry giver who
+    /// completed its quorum, else whoever asked for the stage before, else
+    /// the PR's author (an `auto` first stage goes on their push).
+    fn requester(&self, i: usize, head: &Sha) -> String {
+        let chain = self.chain();
+        let own = chain.stages.get(i).and_then(|stage| {
+            let mut counted: Vec<&str> = Vec::new();
+            let given = self.s.gates(&stage.environment)?;
+            for a in &given.approvals {
+                if a.sha == *head && a.login != self.s.author && !counted.contains(&a.login.as_str())
+                {
+                    counted.push(&a.login);
+                }
             }
-            Some(_) => return String::new(),
-        }
-        let by = match requested_by {
-            Some(by) => by.to_string(),
-            None => self
-                .s
-                .approvals
-                .iter()
-                .rev()
-                .find(|a| a.sha == head && a.login != self.s.author)
-                .map(|a| a.login.clone())
-                .unwrap_or_default(),
+            counted
+                .get(stage.quorum().saturating_sub(1))
+                .or(counted.last())
+                .map(|l| l.to_string())
+        });
+        let before = || {
+            i.checked_sub(1)
+                .and_then(|j| chain.stages.get(j))
+                .and_then(|p| self.s.gates(&p.environment))
+                .and_then(|g| g.deploy.as_ref())
+                .map(|d| d.requested_by.clone())
         };
-        let d = self.dispatch(Environment::Production, DeployKind::Promote, head, &by);
-        self.s.prod = Some(d);
-        "; production deploy dispatched".into()
+        own.or_else(before).unwrap_or_else(|| self.s.author.clone())
     }
 
     /// Takes back a dispatch the gates no longer allow. It was never sent
     /// (or its deployment is being rejected), so nothing of it remains but
     /// the record; the gate dispatches anew once allowed.
     fn cancel_dispatch(&mut self, id: &DispatchId, reason: &str) -> String {
-        let Some(d) = self.s.deploy_mut(id) else {
+        let Some(d) = self.s.deploy(id) else {
             return format!("cancel of unknown dispatch {id} ignored");
         };
         if d.status != DeployStatus::Pending {
             return format!("cancel of finished dispatch {id} ignored");
         }
         let d = d.clone();
-        if self.s.stage.as_ref().is_some_and(|x| x.dispatch_id == *id) {
-            self.s.stage = None;
-        } else if self.s.prod.as_ref().is_some_and(|x| x.dispatch_id == *id) {
-            self.s.prod = None;
-        } else if self
-            .s
-            .verification
-            .as_ref()
-            .and_then(|v| v.run.as_ref())
-            .is_some_and(|x| x.dispatch_id == *id)
-        {
-            // The verification rested on that run: it must be given again.
-            self.s.verification = None;
-        } else {
+        let is = |x: &Option<Deploy>| x.as_ref().is_some_and(|x| x.dispatch_id == *id);
+        let mut found = false;
+        for gates in &mut self.s.stages {
+            if is(&gates.deploy) {
+                gates.deploy = None;
+                found = true;
+            } else if gates.verification.as_ref().is_some_and(|v| is(&v.run)) {
+                // The verification rested on that run: it must be given again.
+                gates.verification = None;
+                found = true;
+            }
+        }
+        if !found {
             self.s.detached.retain(|x| x.dispatch_id != *id);
         }
         self.actions.push(Action::Reply {
@@ -707,12 +774,11 @@ impl Machine<'_, '_> {
         format!("dispatch {id} cancelled: {reason}")
     }
 
-    fn dispatch(&mut self, env: Environment, kind: DeployKind, sha: Sha, by: &str) -> Deploy {
-        let config = self.policy.config;
-        let dispatch_id = self.s.next_dispatch_id(env, kind, &sha);
+    fn dispatch(&mut self, stage: &StageConfig, kind: DeployKind, sha: Sha, by: &str) -> Deploy {
+        let dispatch_id = self.s.next_dispatch_id(&stage.environment, kind, &sha);
         let deploy = Deploy {
             dispatch_id,
-            environment: env,
+            environment: stage.environment.clone(),
             kind,
             sha,
             requested_by: by.to_string(),
@@ -723,15 +789,16 @@ impl Machine<'_, '_> {
             run_url: None,
         };
         let workflow = match kind {
-            DeployKind::Verify => config
-                .workflows
+            DeployKind::Verify => stage
                 .verify
-                .clone()
-                .unwrap_or_else(|| config.workflow(env).to_string()),
-            _ => config.workflow(env).to_string(),
+                .as_ref()
+                .and_then(|v| v.workflow.clone())
+                .unwrap_or_else(|| stage.workflow.clone()),
+            _ => stage.workflow.clone(),
         };
-        let git_ref = config
-            .workflows
+        let git_ref = self
+            .policy
+            .config
             .git_ref
             .clone()
             .unwrap_or_else(|| self.s.default_branch.clone());
@@ -769,14 +836,14 @@ impl Machine<'_, '_> {
         {
             return Err(Refusal::Config(error.clone()));
         }
-        let role = required_role(command);
-        if let Some(role) = role
+        let chain = &self.policy.config.pipeline;
+        if let Some(role) = required_role(command, chain)
             && !actor.authorized
         {
-            return Err(Refusal::NoPermission(role.describe()));
+            return Err(Refusal::NoPermission(role.describe(chain)));
         }
         match command {
-            Command::Help => return Ok(Some(HELP_TEXT.to_string())),
+            Command::Help => return Ok(Some(help_text(chain))),
             Command::Gates => return Ok(Some(summary::render(&self.s, self.policy).text)),
             _ => {}
         }
@@ -788,103 +855,48 @@ impl Machine<'_, '_> {
         // A gate command binds to the head the person saw. One written
         // before gatebot learned of the head (a late or redelivered
         // comment, a push in between) was about another commit.
-        if matches!(
-            command,
-            Command::Lgtm | Command::Approve | Command::VerifyStage
-        ) && written_at.is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
+        if command.gives_gate()
+            && written_at.is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
         {
             return Err(Refusal::Stale(self.s.head_sha.clone()));
         }
         let login = actor.login.as_str();
-        let is_author = login == self.s.author;
+        let policy = self.policy;
+        let stage_of = |env: &Environment| {
+            policy
+                .config
+                .pipeline
+                .find(env)
+                .ok_or_else(|| Refusal::WrongStage(Wrong::NotInChain(env.clone())))
+        };
         match command {
-            Command::Lgtm => {
-                if is_author {
-                    return Err(Refusal::AuthorCannotApprove);
-                }
-                retry_if_failed(&mut self.s.stage, Environment::Staging)?;
-                if self.s.lgtm.is_none() {
-                    self.s.lgtm = Some(self.approval(login));
-                }
-                self.advance(Some(login));
-                Ok(self
-                    .held_note()
-                    .or_else(|| self.busy_note(Environment::Staging)))
+            Command::Entry {
+                env, cancel: false, ..
+            } => {
+                let (_, stage) = stage_of(env)?;
+                self.give_entry(stage, login)
             }
-            Command::LgtmCancel => {
-                let Some(lgtm) = &self.s.lgtm else {
-                    return Err(Refusal::NothingToCancel("no /lgtm on this SHA"));
-                };
-                if lgtm.login != login {
-                    return Err(Refusal::NotYours(lgtm.login.clone()));
-                }
-                retry_if_failed(&mut self.s.stage, Environment::Staging)?;
-                self.s.lgtm = None;
-                Ok(None)
+            Command::Entry {
+                env,
+                word,
+                cancel: true,
+            } => {
+                let (_, stage) = stage_of(env)?;
+                self.cancel_entry(stage, word, login)
             }
-            Command::VerifyStage => self.verify_stage(login),
-            Command::VerifyStageCancel => {
-                let Some(v) = &self.s.verification else {
-                    return Err(Refusal::NothingToCancel("staging is not verified"));
-                };
-                if v.login != login {
-                    return Err(Refusal::NotYours(v.login.clone()));
-                }
-                if self.s.prod.is_some() {
-                    return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(
-                        Environment::Production,
-                    )));
-                }
-                if v.run
-                    .as_ref()
-                    .is_some_and(|r| r.status == DeployStatus::Pending)
-                {
-                    let run = self.s.verification.take().and_then(|v| v.run);
-                    self.s.detached.extend(run);
-                } else {
-                    self.s.verification = None;
-                }
-                Ok(None)
+            Command::Verify {
+                env, cancel: false, ..
+            } => {
+                let (i, stage) = stage_of(env)?;
+                self.give_verification(i, stage, login)
             }
-            Command::Approve => {
-                if is_author {
-                    return Err(Refusal::AuthorCannotApprove);
-                }
-                retry_if_failed(&mut self.s.prod, Environment::Production)?;
-                if !self.s.approvers().contains(&login) {
-                    let approval = self.approval(login);
-                    self.s.approvals.push(approval);
-                }
-                self.advance(Some(login));
-                let mut reply = self
-                    .held_note()
-                    .or_else(|| self.busy_note(Environment::Production));
-                if reply.is_none() && self.s.prod.is_none() {
-                    reply = self
-                        .freeze()
-                        .map(|f| format!("Approval recorded, but {f}."));
-                }
-                Ok(reply)
+            Command::Verify {
+                env, cancel: true, ..
+            } => {
+                let (i, _) = stage_of(env)?;
+                self.cancel_verification(i, env, login)
             }
-            Command::ApproveCancel => {
-                let head = self.s.head_sha.clone();
-                let Some(pos) = self
-                    .s
-                    .approvals
-                    .iter()
-                    .position(|a| a.login == login && a.sha == head)
-                else {
-                    return Err(Refusal::NothingToCancel("you have not approved this SHA"));
-                };
-                if self.s.prod.is_some() {
-                    return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(
-                        Environment::Production,
-                    )));
-                }
-                self.s.approvals.remove(pos);
-                Ok(None)
-            }
-            Command::Rollback(env) => self.rollback(*env, login, rollback_target),
+            Command::Rollback(env) => self.rollback(env, login, rollback_target),
             Command::Hold { reason } => {
                 self.s.hold = Some(Hold {
                     login: login.to_string(),
@@ -895,7 +907,9 @@ impl Machine<'_, '_> {
             }
             Command::Unhold => {
                 if self.s.hold.take().is_none() {
-                    return Err(Refusal::NothingToCancel("this pull request is not held"));
+                    return Err(Refusal::NothingToCancel(
+                        "this pull request is not held".into(),
+                    ));
                 }
                 self.advance(Some(login));
                 Ok(None)
@@ -904,19 +918,79 @@ impl Machine<'_, '_> {
         }
     }
 
+    /// A stage's entry command (`/lgtm`, `/approve`, …): one more of its
+    /// quorum; a failed deploy of the stage is tried again.
+    fn give_entry(&mut self, stage: &StageConfig, login: &str) -> Result<Option<String>, Refusal> {
+        if login == self.s.author {
+            return Err(Refusal::AuthorCannotApprove);
+        }
+        let env = &stage.environment;
+        let approval = self.approval(login);
+        let author = self.s.author.clone();
+        let gates = self.s.gates_mut(env);
+        retry_if_failed(&mut gates.deploy, env)?;
+        if !gates.approvers(&approval.sha, &author).contains(&login) {
+            gates.approvals.push(approval);
+        }
+        self.advance(Some(login));
+        let undispatched = self.s.gates(env).is_none_or(|g| g.deploy.is_none());
+        let mut reply = self.held_note().or_else(|| self.busy_note(env));
+        if reply.is_none() && undispatched {
+            reply = frozen(stage, self.policy.now).map(|f| format!("Approval recorded, but {f}."));
+        }
+        Ok(reply)
+    }
+
+    fn cancel_entry(
+        &mut self,
+        stage: &StageConfig,
+        word: &str,
+        login: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let env = &stage.environment;
+        let head = self.s.head_sha.clone();
+        let given = self.s.gates(env).map(|g| g.approvals.as_slice()).unwrap_or_default();
+        if !given.iter().any(|a| a.login == login && a.sha == head) {
+            let other = given.iter().find(|a| a.sha == head);
+            return Err(match other {
+                None => Refusal::NothingToCancel(format!("no /{word} on this SHA")),
+                Some(a) if stage.quorum() == 1 => Refusal::NotYours(a.login.clone()),
+                Some(_) => {
+                    Refusal::NothingToCancel(format!("you have not given /{word} for this SHA"))
+                }
+            });
+        }
+        let gates = self.s.gates_mut(env);
+        retry_if_failed(&mut gates.deploy, env)?;
+        let Some(pos) = gates
+            .approvals
+            .iter()
+            .position(|a| a.login == login && a.sha == head)
+        else {
+            return Ok(None);
+        };
+        gates.approvals.remove(pos);
+        Ok(None)
+    }
+
+    /// The stage after `i`, when its deploy is already made: a
+    /// verification of `i` can then no longer change.
+    fn next_dispatched(&self, i: usize) -> Option<Environment> {
+        let next = self.chain().stages.get(i + 1)?;
+        self.s
+            .gates(&next.environment)
+            .and_then(|g| g.deploy.as_ref())
+            .map(|_| next.environment.clone())
+    }
+
     fn held_note(&self) -> Option<String> {
-        self.held()
-            .map(|h| format!("Recorded, but {h} to let gatebot dispatch."))
+        held(&self.s).map(|h| format!("Recorded, but {h} to let gatebot dispatch."))
     }
 
     /// When the head's deploy to `env` waits only for another deploy still
     /// running there, says so.
-    fn busy_note(&self, env: Environment) -> Option<String> {
-        let undispatched = match env {
-            Environment::Staging => self.s.stage.is_none(),
-            Environment::Production => self.s.prod.is_none(),
-        };
-        if !undispatched {
+    fn busy_note(&self, env: &Environment) -> Option<String> {
+        if self.s.gates(env).is_some_and(|g| g.deploy.is_some()) {
             return None;
         }
         match blocker(
@@ -934,26 +1008,27 @@ impl Machine<'_, '_> {
         }
     }
 
-    fn verify_stage(&mut self, login: &str) -> Result<Option<String>, Refusal> {
+    fn give_verification(
+        &mut self,
+        i: usize,
+        stage: &StageConfig,
+        login: &str,
+    ) -> Result<Option<String>, Refusal> {
         if login == self.s.author {
             return Err(Refusal::AuthorCannotApprove);
         }
-        let staged = self
-            .s
-            .stage
-            .as_ref()
-            .is_some_and(|d| d.status == DeployStatus::Succeeded);
-        if !staged {
-            return Err(Refusal::WrongStage(Wrong::NotStagedYet(
-                self.s.head_sha.clone(),
-            )));
+        let env = &stage.environment;
+        let head = self.s.head_sha.clone();
+        if !self.s.gates(env).is_some_and(|g| g.deployed(&head)) {
+            return Err(Refusal::WrongStage(Wrong::NotDeployedYet {
+                env: env.clone(),
+                sha: head,
+            }));
         }
-        if self.s.prod.is_some() {
-            return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(
-                Environment::Production,
-            )));
+        if let Some(next) = self.next_dispatched(i) {
+            return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(next)));
         }
-        if let Some(v) = &self.s.verification
+        if let Some(v) = self.s.gates(env).and_then(|g| g.verification.as_ref())
             && v.run
                 .as_ref()
                 .is_none_or(|r| r.status != DeployStatus::Failed)
@@ -961,41 +1036,59 @@ impl Machine<'_, '_> {
             // Already verified or verifying: nothing more to do.
             return Ok(None);
         }
-        let head = self.s.head_sha.clone();
-        let run = if self.policy.config.workflows.verify.is_some() {
-            if let Some(b) = blocker(
-                &self.s,
-                Environment::Staging,
-                DeployKind::Verify,
-                &head,
-                self.policy,
-            ) {
+        let runs_workflow = stage.verify.as_ref().is_some_and(|v| v.workflow.is_some());
+        let run = if runs_workflow {
+            if let Some(b) = blocker(&self.s, env, DeployKind::Verify, &head, self.policy) {
                 return Err(b);
             }
-            Some(self.dispatch(
-                Environment::Staging,
-                DeployKind::Verify,
-                head.clone(),
-                login,
-            ))
+            Some(self.dispatch(stage, DeployKind::Verify, head.clone(), login))
         } else {
             None
         };
-        self.s.verification = Some(Verification {
+        self.s.gates_mut(env).verification = Some(Verification {
             login: login.to_string(),
             sha: head,
             at: self.policy.now,
             run,
         });
         self.advance(Some(login));
+        let next = self
+            .chain()
+            .stages
+            .get(i + 1)
+            .map(|s| s.environment.clone());
         Ok(self
             .held_note()
-            .or_else(|| self.busy_note(Environment::Production)))
+            .or_else(|| next.and_then(|n| self.busy_note(&n))))
+    }
+
+    fn cancel_verification(
+        &mut self,
+        i: usize,
+        env: &Environment,
+        login: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let Some(v) = self.s.gates(env).and_then(|g| g.verification.as_ref()) else {
+            return Err(Refusal::NothingToCancel(format!("{env} is not verified")));
+        };
+        if v.login != login {
+            return Err(Refusal::NotYours(v.login.clone()));
+        }
+        if let Some(next) = self.next_dispatched(i) {
+            return Err(Refusal::WrongStage(Wrong::AlreadyDispatched(next)));
+        }
+        let gates = self.s.gates_mut(env);
+        let run = gates.verification.take().and_then(|v| v.run);
+        // A verify run still going is kept track of, detached.
+        self.s
+            .detached
+            .extend(run.filter(|r| r.status == DeployStatus::Pending));
+        Ok(None)
     }
 
     fn rollback(
         &mut self,
-        env: Environment,
+        env: &Environment,
         login: &str,
         target: Option<&Sha>,
     ) -> Result<Option<String>, Refusal> {
@@ -1004,33 +1097,31 @@ impl Machine<'_, '_> {
             return Err(b);
         }
         let Some(target) = target else {
-            return Err(Refusal::NoRollbackTarget(env));
+            return Err(Refusal::NoRollbackTarget(env.clone()));
         };
         if self.s.deploys().any(|d| d.occupies(env)) {
-            return Err(Refusal::WrongStage(Wrong::DeployRunning(env)));
+            return Err(Refusal::WrongStage(Wrong::DeployRunning(env.clone())));
         }
-        let d = self.dispatch(env, DeployKind::Rollback, target.clone(), login);
-        self.s.detached.push(d);
-        Ok(Some(format!(
+        let Some((_, stage)) = self.policy.config.pipeline.find(env) else {
+            return Err(Refusal::WrongStage(Wrong::NotInChain(env.clone())));
+        };
+        let d = self.dispatch(stage, DeployKind::Rollback, target.clone(), login);
+        let reply = format!(
             "Rolling {env} back to {} (dispatch `{}`).",
             target.short(),
-            self.s
-                .detached
-                .last()
-                .map(|d| d.dispatch_id.as_str())
-                .unwrap_or_default()
-        )))
+            d.dispatch_id
+        );
+        self.s.detached.push(d);
+        Ok(Some(reply))
     }
 }
 
-fn frozen(policy: &Policy<'_>) -> Option<Refusal> {
-    policy
-        .config
-        .active_freeze(policy.now)
-        .map(|w| Refusal::Frozen {
-            until: w.to.to_rfc3339(),
-            reason: w.reason.clone(),
-        })
+fn frozen(stage: &StageConfig, now: DateTime<Utc>) -> Option<Refusal> {
+    stage.active_freeze(now).map(|w| Refusal::Frozen {
+        env: stage.environment.clone(),
+        until: w.to.to_rfc3339(),
+        reason: w.reason.clone(),
+    })
 }
 
 fn held(s: &GateState) -> Option<Refusal> {
@@ -1044,9 +1135,14 @@ fn held(s: &GateState) -> Option<Refusal> {
 /// `None` when every gate allows it. This one function decides the first
 /// dispatch, every retry and reconciler attempt of a queued one, and the
 /// deployment protection rule's answer, so they can never disagree.
+///
+/// A promotion to a stage needs every earlier stage passed for the same
+/// SHA (deployed, and verified where the stage has a verification), the
+/// stage's entry gate, its soak, no freeze, no hold and no other deploy
+/// running there.
 pub fn blocker(
     s: &GateState,
-    env: Environment,
+    env: &Environment,
     kind: DeployKind,
     sha: &Sha,
     policy: &Policy<'_>,
@@ -1057,17 +1153,18 @@ pub fn blocker(
     if let Some(h) = held(s) {
         return Some(h);
     }
-    let freeze = || match env {
-        Environment::Production => frozen(policy),
-        Environment::Staging => None,
+    let wrong = |why: Wrong| Some(Refusal::WrongStage(why));
+    let chain = &policy.config.pipeline;
+    let Some((i, stage)) = chain.find(env) else {
+        return wrong(Wrong::NotInChain(env.clone()));
     };
+    let freeze = || frozen(stage, policy.now);
     if kind == DeployKind::Rollback {
         return freeze();
     }
     if !s.open {
         return Some(Refusal::Closed);
     }
-    let wrong = |why: Wrong| Some(Refusal::WrongStage(why));
     if *sha != s.head_sha {
         return wrong(Wrong::NotHead {
             sha: sha.clone(),
@@ -1077,57 +1174,70 @@ pub fn blocker(
     if s.ci != CiStatus::Green {
         return wrong(Wrong::CiNotGreen(sha.clone()));
     }
-    let staged = s
-        .stage
-        .as_ref()
-        .is_some_and(|d| d.sha == *sha && d.status == DeployStatus::Succeeded);
-    match (env, kind) {
-        (Environment::Staging, DeployKind::Promote) => {
-            if s.lgtm.as_ref().is_none_or(|l| l.sha != *sha) {
-                return wrong(Wrong::NoLgtm(sha.clone()));
+    let empty = StageState::new(env.clone());
+    let gates_of = |c: &StageConfig| s.gates(&c.environment).unwrap_or(&empty);
+    match kind {
+        DeployKind::Promote => {
+            let mut previous_passed = None;
+            for earlier in chain.stages.iter().take(i) {
+                let g = gates_of(earlier);
+                let Some(at) = g.passed_at(sha, earlier) else {
+                    let env = earlier.environment.clone();
+                    return wrong(if g.deployed(sha) {
+                        Wrong::NotVerified {
+                            env,
+                            sha: sha.clone(),
+                        }
+                    } else {
+                        Wrong::NotDeployed {
+                            env,
+                            sha: sha.clone(),
+                        }
+                    });
+                };
+                previous_passed = Some((earlier, at));
             }
-        }
-        (Environment::Staging, _) => {
-            if !staged {
-                return wrong(Wrong::NotStaged(sha.clone()));
+            if let Entry::Command(gate) = &stage.entry {
+                let need = gate.approvals as usize;
+                let have = gates_of(stage).approvers(sha, &s.author).len();
+                if have < need {
+                    return wrong(Wrong::Quorum {
+                        word: gate.word.clone(),
+                        have,
+                        need,
+                        sha: sha.clone(),
+                    });
+                }
             }
-        }
-        (Environment::Production, _) => {
-            if !staged {
-                return wrong(Wrong::NotStaged(sha.clone()));
-            }
-            if !s
-                .verification
-                .as_ref()
-                .is_some_and(|v| v.sha == *sha && v.passed())
+            if let (Some(soak), Some((previous, at))) = (stage.soak, previous_passed)
+                && policy.now < at + soak
             {
-                return wrong(Wrong::NotVerified(sha.clone()));
+                return wrong(Wrong::Soaking {
+                    env: env.clone(),
+                    previous: previous.environment.clone(),
+                    until: at + soak,
+                });
             }
-            let need = policy.config.approvals.prod as usize;
-            let have = s.approvers().len();
-            if have < need {
-                return wrong(Wrong::Quorum {
-                    have,
-                    need,
+            // One deploy to an environment at a time: a promotion waits for
+            // a rollback, or for the deploy of an earlier head, still
+            // running there (whichever finished last would decide what the
+            // environment runs).
+            if s.detached.iter().any(|d| d.occupies(env)) {
+                return wrong(Wrong::DeployRunning(env.clone()));
+            }
+        }
+        DeployKind::Verify => {
+            if !gates_of(stage).deployed(sha) {
+                return wrong(Wrong::NotDeployed {
+                    env: env.clone(),
                     sha: sha.clone(),
                 });
             }
         }
-    }
-    // One deploy to an environment at a time: a promotion waits for a
-    // rollback, or for the deploy of an earlier head, still running there
-    // (whichever finished last would decide what the environment runs).
-    if kind == DeployKind::Promote && running_elsewhere(s, env) {
-        return wrong(Wrong::DeployRunning(env));
+        DeployKind::Rollback => {}
     }
     // Last, so that a freeze alone means every other gate is passed.
     freeze()
-}
-
-/// A deploy to `env` in flight that is not the head's own gate: a rollback
-/// or the promotion of an earlier head (verify runs deploy nothing).
-fn running_elsewhere(s: &GateState, env: Environment) -> bool {
-    s.detached.iter().any(|d| d.occupies(env))
 }
 
 /// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.
@@ -1142,16 +1252,15 @@ pub fn dispatch_blocker(
     if d.status != DeployStatus::Pending {
         return Some(Refusal::WrongStage(Wrong::NotPending(dispatch_id.clone())));
     }
-    let (env, kind, sha) = (d.environment, d.kind, d.sha.clone());
-    blocker(s, env, kind, &sha, policy)
+    blocker(s, &d.environment, d.kind, &d.sha, policy)
 }
 
 /// A command that would (re)start a deploy: refused while `deploy` is
 /// running or done; a failed one is cleared so it can be dispatched again.
-fn retry_if_failed(deploy: &mut Option<Deploy>, env: Environment) -> Result<(), Refusal> {
+fn retry_if_failed(deploy: &mut Option<Deploy>, env: &Environment) -> Result<(), Refusal> {
     match deploy.as_ref().map(|d| d.status) {
         Some(DeployStatus::Pending) | Some(DeployStatus::Succeeded) => {
-            Err(Refusal::WrongStage(Wrong::AlreadyDispatched(env)))
+            Err(Refusal::WrongStage(Wrong::AlreadyDispatched(env.clone())))
         }
         Some(DeployStatus::Failed) => {
             *deploy = None;

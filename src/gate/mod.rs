@@ -9,6 +9,8 @@ mod machine_tests;
 mod properties;
 pub mod state;
 pub mod summary;
+#[cfg(test)]
+mod two_stage;
 
 pub use machine::{Action, Actor, Fact, Policy, Refusal, Transition, Wrong, apply};
 pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, Verification};

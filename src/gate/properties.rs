@@ -25,7 +25,8 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
 use super::machine::{Action, Actor, Fact, Policy, Reaction, Role, apply, required_role};
-use super::state::{Deploy, DeployKind, DeployStatus, GateState};
+use super::state::{Deploy, DeployKind, DeployStatus, GateState, StageState};
+use super::two_stage::*;
 use crate::commands::Command;
 use crate::config::{self, RepoConfig};
 use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
@@ -83,7 +84,7 @@ impl Who {
         }
     }
 
-    fn holds(self, role: Role) -> bool {
+    fn holds(self, role: &Role) -> bool {
         let (qa, release) = match self {
             Who::Author | Who::Team => (true, true),
             Who::Qa | Who::Qa2 => (true, false),
@@ -91,9 +92,10 @@ impl Who {
             Who::Reader | Who::Outsider => (false, false),
         };
         match role {
-            Role::Qa => qa,
-            Role::Release => release,
-            Role::QaOrRelease => qa || release,
+            Role::Named(name) if name == "qa" => qa,
+            Role::Named(name) if name == "release" => release,
+            Role::Named(_) => false,
+            Role::AnyGate => qa || release,
             Role::Read => self != Who::Outsider,
         }
     }
@@ -177,14 +179,14 @@ fn who() -> impl Strategy<Value = Who> {
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        4 => Just(Command::Lgtm),
-        1 => Just(Command::LgtmCancel),
-        4 => Just(Command::VerifyStage),
-        1 => Just(Command::VerifyStageCancel),
-        6 => Just(Command::Approve),
-        1 => Just(Command::ApproveCancel),
-        1 => Just(Command::Rollback(Environment::Production)),
-        1 => Just(Command::Rollback(Environment::Staging)),
+        4 => Just(lgtm()),
+        1 => Just(lgtm_cancel()),
+        4 => Just(verify_stage()),
+        1 => Just(verify_stage_cancel()),
+        6 => Just(approve()),
+        1 => Just(approve_cancel()),
+        1 => Just(Command::Rollback(production())),
+        1 => Just(Command::Rollback(staging())),
         1 => prop::option::of("[a-z ]{0,8}").prop_map(|reason| Command::Hold { reason }),
         1 => Just(Command::Unhold),
         1 => Just(Command::Gates),
@@ -314,7 +316,7 @@ impl Ledger {
 
     /// A gate command counts when a non-author holding the role wrote it
     /// after the head became the head, on an open PR with a usable config.
-    fn counts(&self, who: Who, role: Role, written: Option<DateTime<Utc>>, p: &Policy) -> bool {
+    fn counts(&self, who: Who, role: &Role, written: Option<DateTime<Utc>>, p: &Policy) -> bool {
         who.holds(role)
             && who != Who::Author
             && self.open
@@ -325,7 +327,7 @@ impl Ledger {
     fn staged(&self) -> bool {
         self.dispatches.iter().any(|d| {
             d.epoch == self.epoch
-                && d.deploy.environment == Environment::Staging
+                && d.deploy.environment == staging()
                 && d.deploy.kind == DeployKind::Promote
                 && d.deploy.sha == self.head
                 && d.outcome == Outcome::Succeeded
@@ -333,7 +335,11 @@ impl Ledger {
     }
 
     fn verified(&self, config: &RepoConfig) -> bool {
-        if config.workflows.verify.is_none() {
+        let runs_workflow = config.pipeline.stages[0]
+            .verify
+            .as_ref()
+            .is_some_and(|v| v.workflow.is_some());
+        if !runs_workflow {
             return self.verified_by_command;
         }
         self.dispatches.iter().any(|d| {
@@ -369,22 +375,25 @@ impl Ledger {
                 ..
             } => {
                 let Some(who) = who else { return };
+                let qa = Role::Named("qa".into());
+                let release = Role::Named("release".into());
                 match command {
-                    Command::Lgtm if self.counts(who, Role::Qa, *written_at, p) => {
+                    c if *c == lgtm() && self.counts(who, &qa, *written_at, p) => {
                         self.lgtm.insert(who.login());
                     }
-                    Command::Approve if self.counts(who, Role::Release, *written_at, p) => {
+                    c if *c == approve() && self.counts(who, &release, *written_at, p) => {
                         self.approvers.insert(who.login());
                     }
-                    Command::VerifyStage
-                        if self.counts(who, Role::Qa, *written_at, p) && self.staged() =>
+                    c if *c == verify_stage()
+                        && self.counts(who, &qa, *written_at, p)
+                        && self.staged() =>
                     {
                         self.verified_by_command = true;
                     }
-                    Command::Hold { .. } if who.holds(Role::QaOrRelease) && self.open => {
+                    Command::Hold { .. } if who.holds(&Role::AnyGate) && self.open => {
                         self.held = true;
                     }
-                    Command::Unhold if who.holds(Role::QaOrRelease) && self.open => {
+                    Command::Unhold if who.holds(&Role::AnyGate) && self.open => {
                         self.held = false;
                     }
                     _ => {}
@@ -436,18 +445,13 @@ impl Ledger {
             return;
         };
         if let Fact::Command { command, .. } = fact {
-            match command {
-                Command::LgtmCancel => {
-                    self.lgtm.remove(who.login());
-                }
-                Command::ApproveCancel => {
-                    self.approvers.remove(who.login());
-                }
-                Command::VerifyStageCancel => {
-                    self.verified_by_command = false;
-                    self.verify_cancels += 1;
-                }
-                _ => {}
+            if *command == lgtm_cancel() {
+                self.lgtm.remove(who.login());
+            } else if *command == approve_cancel() {
+                self.approvers.remove(who.login());
+            } else if *command == verify_stage_cancel() {
+                self.verified_by_command = false;
+                self.verify_cancels += 1;
             }
         }
     }
@@ -466,7 +470,7 @@ impl Ledger {
         if self.held {
             return Some("dispatched while held".into());
         }
-        let frozen = p.config.active_freeze(p.now).is_some();
+        let frozen = p.config.pipeline.stages[1].active_freeze(p.now).is_some();
         if d.kind == DeployKind::Rollback {
             let Fact::Command {
                 command: Command::Rollback(env),
@@ -475,12 +479,12 @@ impl Ledger {
             else {
                 return Some("a rollback dispatched without a /rollback".into());
             };
-            let may = required_role(&Command::Rollback(*env))
-                .is_some_and(|role| who.is_some_and(|w| w.holds(role)));
+            let may = required_role(&Command::Rollback(env.clone()), &p.config.pipeline)
+                .is_some_and(|role| who.is_some_and(|w| w.holds(&role)));
             if *env != d.environment || !may {
                 return Some("a rollback by someone without the role".into());
             }
-            if frozen && d.environment == Environment::Production {
+            if frozen && d.environment == production() {
                 return Some("production rolled back during a freeze".into());
             }
             return None;
@@ -497,8 +501,9 @@ impl Ledger {
         if self.ci != CiStatus::Green {
             return Some(format!("dispatched with CI {:?}", self.ci));
         }
-        match (d.environment, d.kind) {
-            (Environment::Staging, DeployKind::Promote) => {
+        let is_staging = d.environment == staging();
+        match (is_staging, d.kind) {
+            (true, DeployKind::Promote) => {
                 if self.lgtm.is_empty() {
                     return Some("staging without a /lgtm for this head".into());
                 }
@@ -508,14 +513,14 @@ impl Ledger {
                     return Some("verification without a staging deploy of this head".into());
                 }
             }
-            (Environment::Production, _) => {
+            (false, _) => {
                 if !self.staged() {
                     return Some("production without a staging deploy of this head".into());
                 }
                 if !self.verified(p.config) {
                     return Some("production without a verification of this head".into());
                 }
-                let need = p.config.approvals.prod as usize;
+                let need = p.config.pipeline.stages[1].quorum();
                 if self.approvers.len() < need {
                     return Some(format!(
                         "production with {} of {need} approvals for this head",
@@ -526,16 +531,16 @@ impl Ledger {
                     return Some("production during a freeze".into());
                 }
             }
-            (Environment::Staging, DeployKind::Rollback) => unreachable!("handled above"),
+            (true, DeployKind::Rollback) => unreachable!("handled above"),
         }
         None
     }
 
-    fn in_flight(&self, env: Environment) -> usize {
+    fn in_flight(&self, env: &Environment) -> usize {
         self.dispatches
             .iter()
             .filter(|d| {
-                d.deploy.environment == env
+                d.deploy.environment == *env
                     && d.deploy.kind != DeployKind::Verify
                     && d.outcome == Outcome::InFlight
             })
@@ -602,17 +607,16 @@ fn progress(
     let qa = [Who::Qa, Who::Qa2, Who::Team][usize::from(pick) % 3];
     let release = [Who::Release, Who::Release2, Who::Team][usize::from(pick / 3) % 3];
     let staged = s
-        .stage
-        .as_ref()
+        .stage_deploy()
         .is_some_and(|d| d.status == DeployStatus::Succeeded);
     let (who, command) = if s.hold.is_some() {
         (release, Command::Unhold)
     } else if !staged {
-        (qa, Command::Lgtm)
-    } else if s.verification.as_ref().is_none_or(|v| !v.passed()) {
-        (qa, Command::VerifyStage)
+        (qa, lgtm())
+    } else if s.verification().is_none_or(|v| !v.passed()) {
+        (qa, verify_stage())
     } else {
-        (release, Command::Approve)
+        (release, approve())
     };
     *next_comment += 1;
     Some((
@@ -698,7 +702,8 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                 rollback_target,
             } => {
                 next_comment += 1;
-                let authorized = required_role(command).is_none_or(|r| who.holds(r));
+                let authorized =
+                    required_role(command, &cfg.pipeline).is_none_or(|r| who.holds(&r));
                 (
                     Fact::Command {
                         comment_id: next_comment,
@@ -820,7 +825,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
         let t = apply(&state, &fact, &policy);
         log.push(format!(
             "{now} {fact:?} -> {:?} ({})",
-            t.state.stage(),
+            t.state.stage(&cfg.pipeline),
             t.note
         ));
         let fail = |why: String, log: &[String]| {
@@ -841,7 +846,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                     &log,
                 );
             }
-            if deploy.environment == Environment::Production && deploy.kind == DeployKind::Promote {
+            if deploy.environment == production() && deploy.kind == DeployKind::Promote {
                 result.production_dispatches += 1;
             }
             let run_id = 10_000 + ledger.dispatches.len() as u64;
@@ -869,8 +874,8 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
         ledger.after(&fact, who, accepted);
 
         // At most one deploy in flight per environment.
-        for env in [Environment::Staging, Environment::Production] {
-            if ledger.in_flight(env) > 1 {
+        for env in [staging(), production()] {
+            if ledger.in_flight(&env) > 1 {
                 return fail(format!("two {env} deploys in flight"), &log);
             }
         }
@@ -878,14 +883,13 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
         // No approval ever counted for another SHA, nor one given before
         // the head became the head.
         let s = &t.state;
-        let gates_shas = s
-            .approvals
-            .iter()
-            .map(|a| &a.sha)
-            .chain(s.lgtm.iter().map(|l| &l.sha))
-            .chain(s.verification.iter().map(|v| &v.sha))
-            .chain(s.stage.iter().map(|d| &d.sha))
-            .chain(s.prod.iter().map(|d| &d.sha));
+        let gates_shas = s.stages.iter().flat_map(|g: &StageState| {
+            g.approvals
+                .iter()
+                .map(|a| &a.sha)
+                .chain(g.verification.iter().map(|v| &v.sha))
+                .chain(g.deploy.iter().map(|d| &d.sha))
+        });
         if let Some(other) = gates_shas.into_iter().find(|x| **x != s.head_sha) {
             return fail(
                 format!(
@@ -896,15 +900,22 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                 &log,
             );
         }
-        if let Some(a) = s
-            .approvers()
-            .into_iter()
-            .find(|a| !ledger.approvers.contains(a))
-        {
-            return fail(
-                format!("@{a}'s approval counted but not given for this head"),
-                &log,
-            );
+        let counted = |env: Environment| {
+            s.gates(&env)
+                .map(|g| g.approvers(&s.head_sha, &s.author))
+                .unwrap_or_default()
+        };
+        let given = [
+            (counted(production()), &ledger.approvers),
+            (counted(staging()), &ledger.lgtm),
+        ];
+        for (counted, given) in &given {
+            if let Some(a) = counted.iter().find(|a| !given.contains(**a)) {
+                return fail(
+                    format!("@{a}'s approval counted but not given for this head"),
+                    &log,
+                );
+            }
         }
 
         // A finished deploy never changes its result.

@@ -1,14 +1,16 @@
-//! The recorded facts about one pull request's head SHA, from which its gate
-//! stage is derived. This is what the store persists (as JSON, with a
-//! version number for conditional writes).
+//! The recorded facts about one pull request's head SHA, from which where
+//! it stands in the chain is derived. This is what the store persists (as
+//! JSON, with a version number for conditional writes).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ci::CiStatus;
+use crate::config::{Entry, Pipeline, StageConfig};
 use crate::domain::{DispatchId, Environment, PrKey, Sha};
 
-/// A `/lgtm` or `/approve`, bound to the SHA it was given for.
+/// A stage's entry command (`/lgtm`, `/approve`, …), bound to the SHA it
+/// was given for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub login: String,
@@ -21,7 +23,7 @@ pub struct Approval {
 pub enum DeployKind {
     /// The gated promotion of the head SHA.
     Promote,
-    /// The verify workflow run by `/verify-stage`.
+    /// The verify workflow a stage's verification runs.
     Verify,
     /// A redeploy of the previously deployed SHA.
     Rollback,
@@ -57,8 +59,8 @@ pub struct Deploy {
 impl Deploy {
     /// Whether it is a deploy to `env` still in flight (a verify run
     /// deploys nothing).
-    pub fn occupies(&self, env: Environment) -> bool {
-        self.environment == env
+    pub fn occupies(&self, env: &Environment) -> bool {
+        self.environment == *env
             && self.kind != DeployKind::Verify
             && self.status == DeployStatus::Pending
     }
@@ -90,6 +92,78 @@ pub struct Hold {
     pub at: DateTime<Utc>,
 }
 
+/// One stage's gates for the head SHA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageState {
+    pub environment: Environment,
+    /// The entry commands given, each bound to its SHA (the head's only,
+    /// since a new head clears them).
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// The head's promotion to this stage.
+    #[serde(default)]
+    pub deploy: Option<Deploy>,
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+impl StageState {
+    pub fn new(environment: Environment) -> Self {
+        StageState {
+            environment,
+            approvals: Vec::new(),
+            deploy: None,
+            verification: None,
+        }
+    }
+
+    /// Distinct givers of the entry command for `sha`, never the author.
+    pub fn approvers<'a>(&'a self, sha: &Sha, author: &str) -> Vec<&'a str> {
+        let mut logins: Vec<&str> = self
+            .approvals
+            .iter()
+            .filter(|a| a.sha == *sha && a.login != author)
+            .map(|a| a.login.as_str())
+            .collect();
+        logins.sort_unstable();
+        logins.dedup();
+        logins
+    }
+
+    /// Whether the deploy of `sha` succeeded.
+    pub fn deployed(&self, sha: &Sha) -> bool {
+        self.deploy
+            .as_ref()
+            .is_some_and(|d| d.sha == *sha && d.status == DeployStatus::Succeeded)
+    }
+
+    /// When the stage passed for `sha` under `config`: its deploy
+    /// succeeded and, when it has a verification, that passed too.
+    pub fn passed_at(&self, sha: &Sha, config: &StageConfig) -> Option<DateTime<Utc>> {
+        let d = self.deploy.as_ref().filter(|_| self.deployed(sha))?;
+        let deployed_at = d.finished_at.unwrap_or(d.at);
+        if config.verify.is_none() {
+            return Some(deployed_at);
+        }
+        let v = self
+            .verification
+            .as_ref()
+            .filter(|v| v.sha == *sha && v.passed())?;
+        let verified_at = v.run.as_ref().and_then(|r| r.finished_at).unwrap_or(v.at);
+        Some(deployed_at.max(verified_at))
+    }
+
+    fn deploys(&self) -> impl Iterator<Item = &Deploy> {
+        let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
+        self.deploy.iter().chain(verify)
+    }
+
+    fn deploys_mut(&mut self) -> impl Iterator<Item = &mut Deploy> {
+        let verify = self.verification.as_mut().and_then(|v| v.run.as_mut());
+        self.deploy.iter_mut().chain(verify)
+    }
+}
+
 /// gatebot's check run for a head SHA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRunRef {
@@ -119,16 +193,11 @@ pub struct GateState {
     pub default_branch: String,
     pub open: bool,
     pub ci: CiStatus,
+    /// The head's gates, one entry per stage that has any (in the order
+    /// they were first given, found by environment: a stage the config no
+    /// longer has is ignored, one it gained starts empty).
     #[serde(default)]
-    pub lgtm: Option<Approval>,
-    #[serde(default)]
-    pub stage: Option<Deploy>,
-    #[serde(default)]
-    pub verification: Option<Verification>,
-    #[serde(default)]
-    pub approvals: Vec<Approval>,
-    #[serde(default)]
-    pub prod: Option<Deploy>,
+    pub stages: Vec<StageState>,
     #[serde(default)]
     pub hold: Option<Hold>,
     /// Dispatches not tied to the head's gates: rollbacks, and deploys of
@@ -143,47 +212,88 @@ pub struct GateState {
     /// Why the repository's config could not be used, if it could not.
     #[serde(default)]
     pub config_error: Option<String>,
+    /// A stage waits only for time to pass (a soak, a freeze ending): set
+    /// by the machine, read by the store to have the reconciler look again.
+    #[serde(default)]
+    pub awaits_time: bool,
     pub updated_at: DateTime<Utc>,
 }
 
-/// Where a PR stands, derived from its facts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Where a PR stands, derived from its facts under the chain; the stage
+/// numbers are positions in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Closed,
     ConfigError,
     WaitingForCi,
     CiFailed,
-    WaitingForQa,
-    StageDeploying,
-    StageFailed,
-    WaitingForVerification,
-    Verifying,
-    VerificationFailed,
-    WaitingForApproval,
-    ProdDeploying,
-    ProdFailed,
+    /// The stage's entry gate (a quorum, or a soak) is not met yet.
+    WaitingForEntry(usize),
+    Deploying(usize),
+    DeployFailed(usize),
+    WaitingForVerification(usize),
+    Verifying(usize),
+    VerificationFailed(usize),
+    /// Every stage passed.
     Deployed,
 }
 
 impl Stage {
-    pub fn describe(self) -> &'static str {
+    /// In words, for the check run's title and `/gates`.
+    pub fn describe(self, chain: &Pipeline) -> String {
+        let env = |i: usize| {
+            chain
+                .stages
+                .get(i)
+                .map(|s| s.environment.to_string())
+                .unwrap_or_else(|| format!("stage {i}"))
+        };
+        let word = |word: &str, i: usize| {
+            if chain.gates_of(word).len() > 1 {
+                format!("/{word} {}", env(i))
+            } else {
+                format!("/{word}")
+            }
+        };
         match self {
-            Stage::Closed => "closed",
-            Stage::ConfigError => "invalid configuration",
-            Stage::WaitingForCi => "waiting for CI",
-            Stage::CiFailed => "CI failed",
-            Stage::WaitingForQa => "waiting for QA review (/lgtm)",
-            Stage::StageDeploying => "deploying to staging",
-            Stage::StageFailed => "staging deploy failed",
-            Stage::WaitingForVerification => "waiting for staging verification (/verify-stage)",
-            Stage::Verifying => "verifying staging",
-            Stage::VerificationFailed => "staging verification failed",
-            Stage::WaitingForApproval => "waiting for production approval (/approve)",
-            Stage::ProdDeploying => "deploying to production",
-            Stage::ProdFailed => "production deploy failed",
-            Stage::Deployed => "deployed to production",
+            Stage::Closed => "closed".into(),
+            Stage::ConfigError => "invalid configuration".into(),
+            Stage::WaitingForCi => "waiting for CI".into(),
+            Stage::CiFailed => "CI failed".into(),
+            Stage::WaitingForEntry(i) => match chain.stages.get(i).map(|s| &s.entry) {
+                Some(Entry::Command(g)) if g.role == "qa" => {
+                    format!("waiting for QA review ({})", word(&g.word, i))
+                }
+                Some(Entry::Command(g)) => {
+                    format!("waiting for {} approval ({})", env(i), word(&g.word, i))
+                }
+                _ => format!("waiting to deploy to {}", env(i)),
+            },
+            Stage::Deploying(i) => format!("deploying to {}", env(i)),
+            Stage::DeployFailed(i) => format!("{} deploy failed", env(i)),
+            Stage::WaitingForVerification(i) => {
+                match chain.stages.get(i).and_then(|s| s.verify.as_ref()) {
+                    Some(v) => {
+                        format!("waiting for {} verification ({})", env(i), word(&v.word, i))
+                    }
+                    None => format!("waiting for {} verification", env(i)),
+                }
+            }
+            Stage::Verifying(i) => format!("verifying {}", env(i)),
+            Stage::VerificationFailed(i) => format!("{} verification failed", env(i)),
+            Stage::Deployed => match chain.last() {
+                Some(s) => format!("deployed to {}", s.environment),
+                None => "deployed".into(),
+            },
         }
+    }
+
+    /// Whether it is a failure someone must act on (the check run fails).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Stage::DeployFailed(_) | Stage::VerificationFailed(_) | Stage::ConfigError
+        )
     }
 }
 
@@ -207,16 +317,13 @@ impl GateState {
             default_branch: default_branch.to_string(),
             open: true,
             ci: CiStatus::Pending,
-            lgtm: None,
-            stage: None,
-            verification: None,
-            approvals: Vec::new(),
-            prod: None,
+            stages: Vec::new(),
             hold: None,
             detached: Vec::new(),
             dispatch_seq: 0,
             check_run: None,
             config_error: None,
+            awaits_time: false,
             updated_at: now,
         }
     }
@@ -226,80 +333,76 @@ impl GateState {
         self.head_seen_at.unwrap_or(self.updated_at)
     }
 
-    pub fn stage(&self) -> Stage {
-        let status = |d: &Option<Deploy>| d.as_ref().map(|d| d.status);
+    /// The gates of the stage deploying to `env`, if any were given.
+    pub fn gates(&self, env: &Environment) -> Option<&StageState> {
+        self.stages.iter().find(|g| g.environment == *env)
+    }
+
+    /// The gates of the stage deploying to `env`, started if none were.
+    pub fn gates_mut(&mut self, env: &Environment) -> &mut StageState {
+        let at = match self.stages.iter().position(|g| g.environment == *env) {
+            Some(at) => at,
+            None => {
+                self.stages.push(StageState::new(env.clone()));
+                self.stages.len() - 1
+            }
+        };
+        &mut self.stages[at]
+    }
+
+    /// Where the PR stands in `chain`.
+    pub fn stage(&self, chain: &Pipeline) -> Stage {
         if !self.open {
             return Stage::Closed;
         }
         if self.config_error.is_some() {
             return Stage::ConfigError;
         }
-        match status(&self.prod) {
-            Some(DeployStatus::Succeeded) => return Stage::Deployed,
-            Some(DeployStatus::Failed) => return Stage::ProdFailed,
-            Some(DeployStatus::Pending) => return Stage::ProdDeploying,
-            None => {}
-        }
-        // CI can turn red after staging (a re-run): nothing more is
-        // dispatched until it is green again.
-        if self.ci == CiStatus::Failed
-            && self
-                .stage
-                .as_ref()
-                .is_some_and(|d| d.status != DeployStatus::Pending)
-        {
-            return Stage::CiFailed;
-        }
-        match status(&self.stage) {
-            Some(DeployStatus::Pending) => return Stage::StageDeploying,
-            Some(DeployStatus::Failed) => return Stage::StageFailed,
-            Some(DeployStatus::Succeeded) => {}
-            None => {
-                return match self.ci {
-                    CiStatus::Pending => Stage::WaitingForCi,
-                    CiStatus::Failed => Stage::CiFailed,
-                    CiStatus::Green => Stage::WaitingForQa,
-                };
+        let last = chain.stages.len().saturating_sub(1);
+        let ci_failed = self.ci == CiStatus::Failed;
+        for (i, config) in chain.stages.iter().enumerate() {
+            let gates = self.gates(&config.environment);
+            let status = gates.and_then(|g| g.deploy.as_ref()).map(|d| d.status);
+            // CI can turn red after a deploy (a re-run): nothing more is
+            // dispatched until it is green again. Only the last stage's
+            // deploy, once made, says more than that.
+            if ci_failed && status != Some(DeployStatus::Pending) && (i < last || status.is_none())
+            {
+                return Stage::CiFailed;
+            }
+            match status {
+                Some(DeployStatus::Pending) => return Stage::Deploying(i),
+                Some(DeployStatus::Failed) => return Stage::DeployFailed(i),
+                Some(DeployStatus::Succeeded) => {}
+                None if i == 0 && self.ci == CiStatus::Pending => return Stage::WaitingForCi,
+                None => return Stage::WaitingForEntry(i),
+            }
+            if config.verify.is_some() {
+                let verification = gates.and_then(|g| g.verification.as_ref());
+                match verification.map(|v| v.run.as_ref().map(|r| r.status)) {
+                    None => return Stage::WaitingForVerification(i),
+                    Some(Some(DeployStatus::Pending)) => return Stage::Verifying(i),
+                    Some(Some(DeployStatus::Failed)) => return Stage::VerificationFailed(i),
+                    Some(Some(DeployStatus::Succeeded)) | Some(None) => {}
+                }
             }
         }
-        match &self.verification {
-            None => Stage::WaitingForVerification,
-            Some(v) => match v.run.as_ref().map(|r| r.status) {
-                Some(DeployStatus::Pending) => Stage::Verifying,
-                Some(DeployStatus::Failed) => Stage::VerificationFailed,
-                Some(DeployStatus::Succeeded) | None => Stage::WaitingForApproval,
-            },
-        }
+        Stage::Deployed
     }
 
     /// Whether the reconciler should look at this PR: a dispatch is in
-    /// flight (its `workflow_run` may never arrive), or approvals wait for
-    /// something that can change with time alone (a freeze ending).
+    /// flight (its `workflow_run` may never arrive), or a stage waits for
+    /// time alone ([`GateState::awaits_time`]).
     pub fn needs_watch(&self) -> bool {
-        let in_flight = self.deploys().any(|d| d.status == DeployStatus::Pending);
-        in_flight || (self.stage() == Stage::WaitingForApproval && !self.approvers().is_empty())
+        self.awaits_time || self.deploys().any(|d| d.status == DeployStatus::Pending)
     }
 
-    /// Distinct approvers of the head SHA, never counting the author.
-    pub fn approvers(&self) -> Vec<&str> {
-        let mut logins: Vec<&str> = self
-            .approvals
-            .iter()
-            .filter(|a| a.sha == self.head_sha && a.login != self.author)
-            .map(|a| a.login.as_str())
-            .collect();
-        logins.sort_unstable();
-        logins.dedup();
-        logins
-    }
-
-    /// Every dispatch this record still tracks: the head's staging,
-    /// production and verify deploys, then the detached ones.
+    /// Every dispatch this record still tracks: each stage's deploy and
+    /// verify run, then the detached ones.
     pub fn deploys(&self) -> impl Iterator<Item = &Deploy> {
-        let verify = self.verification.as_ref().and_then(|v| v.run.as_ref());
-        [self.stage.as_ref(), self.prod.as_ref(), verify]
-            .into_iter()
-            .flatten()
+        self.stages
+            .iter()
+            .flat_map(StageState::deploys)
             .chain(self.detached.iter())
     }
 
@@ -310,10 +413,9 @@ impl GateState {
 
     /// Every dispatch this record still tracks, by id.
     pub fn deploy_mut(&mut self, dispatch_id: &DispatchId) -> Option<&mut Deploy> {
-        let verify = self.verification.as_mut().and_then(|v| v.run.as_mut());
-        [self.stage.as_mut(), self.prod.as_mut(), verify]
-            .into_iter()
-            .flatten()
+        self.stages
+            .iter_mut()
+            .flat_map(StageState::deploys_mut)
             .chain(self.detached.iter_mut())
             .find(|d| d.dispatch_id == *dispatch_id)
     }
@@ -322,7 +424,7 @@ impl GateState {
     /// (`verify` in place of the environment for verify runs).
     pub fn next_dispatch_id(
         &mut self,
-        env: Environment,
+        env: &Environment,
         kind: DeployKind,
         sha: &Sha,
     ) -> DispatchId {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::ci::CiStatus;
 use super::machine::Policy;
 use super::state::{Deploy, DeployStatus, GateState, Stage};
+use crate::config::Entry;
 
 /// What the `gatebot` check run should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,21 +46,31 @@ fn deploy_cell(d: &Deploy) -> (String, String) {
     )
 }
 
+/// `30m`, `2h`, `1d`, `90s`: a soak as people write it.
+pub fn duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
-    let stage = s.stage();
+    let chain = &policy.config.pipeline;
+    let stage = s.stage(chain);
     let (status, conclusion) = match stage {
         Stage::Deployed => ("completed", Some("success")),
-        Stage::StageFailed | Stage::ProdFailed | Stage::ConfigError => {
-            ("completed", Some("failure"))
-        }
         Stage::Closed => ("completed", Some("neutral")),
+        s if s.is_failure() => ("completed", Some("failure")),
         _ => ("in_progress", None),
     };
     let mut t = String::new();
     let _ = writeln!(
         t,
         "**{}** — head `{}`\n",
-        stage.describe(),
+        stage.describe(chain),
         s.head_sha.short()
     );
     if let Some(e) = &s.config_error {
@@ -77,16 +88,19 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
                 .unwrap_or_default()
         );
     }
-    if let Some(f) = policy.config.active_freeze(policy.now) {
-        let _ = writeln!(
-            t,
-            "> ❄️ production frozen until {}{}\n",
-            f.to.to_rfc3339(),
-            f.reason
-                .as_ref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
+    for c in &chain.stages {
+        if let Some(f) = c.active_freeze(policy.now) {
+            let _ = writeln!(
+                t,
+                "> ❄️ {} frozen until {}{}\n",
+                c.environment,
+                f.to.to_rfc3339(),
+                f.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     let _ = writeln!(t, "| gate | state | who / when |\n|---|---|---|");
     let ci = match s.ci {
@@ -95,73 +109,82 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
         CiStatus::Failed => "❌ failed",
     };
     let _ = writeln!(t, "| CI | {ci} | |");
-    match &s.lgtm {
-        Some(a) => {
+    let mut previous_passed = None;
+    for c in &chain.stages {
+        let env = &c.environment;
+        let gates = s.gates(env);
+        match &c.entry {
+            Entry::Command(g) => {
+                let approvers = gates
+                    .map(|x| x.approvers(&s.head_sha, &s.author))
+                    .unwrap_or_default();
+                let who: Vec<String> = gates
+                    .map(|x| x.approvals.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|a| a.sha == s.head_sha && approvers.contains(&a.login.as_str()))
+                    .map(|a| format!("@{}, {}", a.login, when(&a.at)))
+                    .collect();
+                let mark = if approvers.len() >= g.approvals as usize {
+                    "✅"
+                } else {
+                    "⏳"
+                };
+                let _ = writeln!(
+                    t,
+                    "| {env} /{} ({}) | {mark} {}/{} | {} |",
+                    g.word,
+                    g.role,
+                    approvers.len(),
+                    g.approvals,
+                    who.join("; ")
+                );
+            }
+            Entry::Auto => {
+                let _ = writeln!(t, "| {env} entry | automatic | |");
+            }
+        }
+        if let (Some(soak), Some(at)) = (c.soak, previous_passed) {
+            let until: chrono::DateTime<chrono::Utc> = at + soak;
+            let mark = if policy.now >= until { "✅" } else { "⏳" };
             let _ = writeln!(
                 t,
-                "| QA review | ✅ /lgtm | @{}, {} |",
-                a.login,
-                when(&a.at)
+                "| {env} soak {} | {mark} until {} | |",
+                duration(soak),
+                when(&until)
             );
         }
-        None => {
-            let _ = writeln!(t, "| QA review | ⏳ waiting for /lgtm | |");
+        match gates.and_then(|g| g.deploy.as_ref()) {
+            Some(d) => {
+                let (state, who) = deploy_cell(d);
+                let _ = writeln!(t, "| {env} deploy | {state} | {who} |");
+            }
+            None => {
+                let _ = writeln!(t, "| {env} deploy | — | |");
+            }
         }
-    }
-    match &s.stage {
-        Some(d) => {
-            let (state, who) = deploy_cell(d);
-            let _ = writeln!(t, "| staging deploy | {state} | {who} |");
+        if let Some(verify) = &c.verify {
+            match gates.and_then(|g| g.verification.as_ref()) {
+                Some(v) => {
+                    let state = match v.run.as_ref().map(|r| r.status) {
+                        None | Some(DeployStatus::Succeeded) => "✅ verified",
+                        Some(DeployStatus::Pending) => "⏳ verify workflow running",
+                        Some(DeployStatus::Failed) => "❌ verify workflow failed",
+                    };
+                    let _ = writeln!(
+                        t,
+                        "| {env} verified (/{}) | {state} | @{}, {} |",
+                        verify.word,
+                        v.login,
+                        when(&v.at)
+                    );
+                }
+                None => {
+                    let _ = writeln!(t, "| {env} verified (/{}) | — | |", verify.word);
+                }
+            }
         }
-        None => {
-            let _ = writeln!(t, "| staging deploy | — | |");
-        }
-    }
-    match &s.verification {
-        Some(v) => {
-            let state = match v.run.as_ref().map(|r| r.status) {
-                None | Some(DeployStatus::Succeeded) => "✅ verified",
-                Some(DeployStatus::Pending) => "⏳ verify workflow running",
-                Some(DeployStatus::Failed) => "❌ verify workflow failed",
-            };
-            let _ = writeln!(
-                t,
-                "| staging verified | {state} | @{}, {} |",
-                v.login,
-                when(&v.at)
-            );
-        }
-        None => {
-            let _ = writeln!(t, "| staging verified | — | |");
-        }
-    }
-    let approvers = s.approvers();
-    let need = policy.config.approvals.prod;
-    let who: Vec<String> = s
-        .approvals
-        .iter()
-        .filter(|a| approvers.contains(&a.login.as_str()))
-        .map(|a| format!("@{}, {}", a.login, when(&a.at)))
-        .collect();
-    let mark = if approvers.len() >= need as usize {
-        "✅"
-    } else {
-        "⏳"
-    };
-    let _ = writeln!(
-        t,
-        "| production approval | {mark} {}/{need} | {} |",
-        approvers.len(),
-        who.join("; ")
-    );
-    match &s.prod {
-        Some(d) => {
-            let (state, who) = deploy_cell(d);
-            let _ = writeln!(t, "| production deploy | {state} | {who} |");
-        }
-        None => {
-            let _ = writeln!(t, "| production deploy | — | |");
-        }
+        previous_passed = gates.and_then(|g| g.passed_at(&s.head_sha, c));
     }
     for d in &s.detached {
         let (state, who) = deploy_cell(d);
@@ -176,15 +199,16 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
     CheckRunView {
         status,
         conclusion,
-        title: format!("gatebot: {}", stage.describe()),
+        title: format!("gatebot: {}", stage.describe(chain)),
         text: t,
     }
 }
 
-/// A plain-text status for `gatebot status`.
-pub fn status_text(s: &GateState) -> String {
+/// A plain-text status for `gatebot status`: where the PR stands in
+/// `chain`, then every stage's recorded gates.
+pub fn status_text(s: &GateState, chain: &crate::config::Pipeline) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "{}  {}", s.pr, s.stage().describe());
+    let _ = writeln!(t, "{}  {}", s.pr, s.stage(chain).describe(chain));
     let _ = writeln!(
         t,
         "  head      {} (author @{}){}",
@@ -193,9 +217,6 @@ pub fn status_text(s: &GateState) -> String {
         if s.open { "" } else { " [closed]" }
     );
     let _ = writeln!(t, "  CI        {:?}", s.ci);
-    if let Some(a) = &s.lgtm {
-        let _ = writeln!(t, "  /lgtm     @{} at {}", a.login, when(&a.at));
-    }
     let deploy = |t: &mut String, label: &str, d: &Deploy| {
         let _ = writeln!(
             t,
@@ -206,27 +227,27 @@ pub fn status_text(s: &GateState) -> String {
             d.run_id.map(|r| format!(" run {r}")).unwrap_or_default()
         );
     };
-    if let Some(d) = &s.stage {
-        deploy(&mut t, "staging", d);
-    }
-    if let Some(v) = &s.verification {
-        let _ = writeln!(
-            t,
-            "  verified  @{} at {}{}",
-            v.login,
-            when(&v.at),
-            if v.passed() {
-                ""
-            } else {
-                " (verify workflow not passed)"
-            }
-        );
-    }
-    for a in s.approvals.iter().filter(|a| a.sha == s.head_sha) {
-        let _ = writeln!(t, "  /approve  @{} at {}", a.login, when(&a.at));
-    }
-    if let Some(d) = &s.prod {
-        deploy(&mut t, "prod", d);
+    for g in &s.stages {
+        let env = g.environment.as_str();
+        for a in g.approvals.iter().filter(|a| a.sha == s.head_sha) {
+            let _ = writeln!(t, "  {env:<9} entry by @{} at {}", a.login, when(&a.at));
+        }
+        if let Some(d) = &g.deploy {
+            deploy(&mut t, env, d);
+        }
+        if let Some(v) = &g.verification {
+            let _ = writeln!(
+                t,
+                "  {env:<9} verified by @{} at {}{}",
+                v.login,
+                when(&v.at),
+                if v.passed() {
+                    ""
+                } else {
+                    " (verify workflow not passed)"
+                }
+            );
+        }
     }
     if let Some(h) = &s.hold {
         let _ = writeln!(

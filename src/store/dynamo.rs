@@ -679,7 +679,7 @@ impl Store for DynamoStore {
     async fn deploy_history(
         &self,
         repo: &RepoName,
-        env: Environment,
+        env: &Environment,
         limit: usize,
     ) -> Result<Vec<DeployRecord>, StoreError> {
         self.newest(&format!("DEPLOYS#{repo}#{}", env.as_str()), limit)

@@ -3,6 +3,7 @@
 //! both pass the shared contract suite in `tests/store_contract.rs`.
 
 pub mod dynamo;
+mod layout_v1;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -105,7 +106,11 @@ pub struct PendingAction {
 /// the record's layout bumps it and adds its upgrade to
 /// [`GateRecord::decode`], tested on the stored JSON of every earlier
 /// layout (`tests/fixtures/records/`).
-pub const GATE_RECORD_SCHEMA: u32 = 1;
+///
+/// * 1: the two-stage gates as fixed fields (`lgtm`, `stage`,
+///   `verification`, `approvals`, `prod`);
+/// * 2: `stages`, one entry per stage of the chain with gates given.
+pub const GATE_RECORD_SCHEMA: u32 = 2;
 
 fn first_layout() -> u32 {
     1
@@ -158,9 +163,12 @@ impl GateRecord {
                 known: GATE_RECORD_SCHEMA,
             });
         }
-        // Each later layout adds its upgrade here, in order, on the JSON
-        // value: `if found < 2 { value = upgrade_to_2(value)?; }`. A record
-        // of the current layout is read straight into the struct.
+        // Each later layout adds its upgrade here, in order. A record of
+        // the current layout is read straight into the struct.
+        if found < 2 {
+            let v1: layout_v1::RecordV1 = serde_json::from_str(text).map_err(corrupt)?;
+            return Ok(layout_v1::upgrade(v1));
+        }
         let mut record: GateRecord = serde_json::from_str(text).map_err(corrupt)?;
         record.schema = GATE_RECORD_SCHEMA;
         Ok(record)
@@ -360,7 +368,7 @@ pub trait Store: Send + Sync {
     async fn deploy_history(
         &self,
         repo: &RepoName,
-        env: Environment,
+        env: &Environment,
         limit: usize,
     ) -> Result<Vec<DeployRecord>, StoreError>;
 
@@ -420,7 +428,7 @@ mod tests {
         let state = r.state.clone();
         let deploy = crate::gate::Deploy {
             dispatch_id: "42-staging-aaaaaaa-1".into(),
-            environment: crate::domain::Environment::Staging,
+            environment: crate::domain::Environment::staging(),
             kind: crate::gate::DeployKind::Promote,
             sha: state.head_sha.clone(),
             requested_by: "quinn".into(),

@@ -501,7 +501,7 @@ impl Store for SqliteStore {
     async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError> {
         let data = to_json(record)?;
         let repo = record.repo.to_string();
-        let env = record.environment.as_str();
+        let env = record.environment.to_string();
         let id = record.dispatch_id.to_string();
         let at_ns = nanos(record.at);
         self.with(move |c| {
@@ -519,11 +519,11 @@ impl Store for SqliteStore {
     async fn deploy_history(
         &self,
         repo: &RepoName,
-        env: Environment,
+        env: &Environment,
         limit: usize,
     ) -> Result<Vec<DeployRecord>, StoreError> {
         let repo = repo.to_string();
-        let env = env.as_str();
+        let env = env.to_string();
         self.with(move |c| {
             let mut stmt = c
                 .prepare(
@@ -605,7 +605,7 @@ mod tests {
             for (seq, id, minute) in [(1, "late", 30), (2, "early", 10)] {
                 let record = DeployRecord {
                     repo: RepoName::parse("acme/widgets").unwrap(),
-                    environment: Environment::Production,
+                    environment: Environment::production(),
                     sha: Sha::parse(&"a".repeat(40)).unwrap(),
                     pr: 1,
                     dispatch_id: id.into(),
@@ -623,7 +623,7 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         let repo = RepoName::parse("acme/widgets").unwrap();
         let history = store
-            .deploy_history(&repo, Environment::Production, 10)
+            .deploy_history(&repo, &Environment::production(), 10)
             .await
             .unwrap();
         let ids: Vec<&str> = history.iter().map(|d| d.dispatch_id.as_str()).collect();

@@ -10,7 +10,7 @@
 use gatebot::domain::RepoName;
 
 use crate::fake_github::{BOT, Run};
-use crate::harness::{SHA1, TestApp};
+use crate::harness::{SHA1, TestApp, TwoStage};
 
 /// A collaborator with write access runs `cd-prod.yml` by hand, typing in
 /// the `dispatch_id` of a production dispatch whose call failed before
@@ -26,7 +26,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
         1,
         "the prod dispatch did not go through"
     );
-    let pending = app.state().await.prod.expect("prod dispatch pending");
+    let pending = app.state().await.prod().expect("prod dispatch pending");
     assert_eq!(pending.run_id, None);
     let title = format!("production {SHA1} [{}]", pending.dispatch_id);
     app.github
@@ -51,7 +51,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
         .send("workflow_run", &app.run_payload(66_001, "success"))
         .await;
     assert_eq!(status, "ignored");
-    let prod = app.state().await.prod.expect("still pending");
+    let prod = app.state().await.prod().expect("still pending");
     assert_eq!((prod.run_id, prod.status), (None, pending.status));
 
     // The reconciler does not adopt it either: it finds no run of
@@ -84,7 +84,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
     let r = &app.reviews()[1];
     assert_eq!((r.0, r.1.as_str()), (real, "approved"), "{}", r.2);
     app.finish_dispatch(1, "success").await;
-    assert_eq!(app.state().await.stage(), gatebot::gate::Stage::Deployed);
+    assert_eq!(app.stage().await, gatebot::gate::Stage::Deployed);
 }
 
 /// Without run ids from GitHub (an older server refuses
@@ -147,10 +147,7 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
         .send("workflow_run", &app.run_payload(66_101, "failure"))
         .await;
     assert_eq!(status, "ignored", "its failure is not production's");
-    assert_eq!(
-        app.state().await.stage(),
-        gatebot::gate::Stage::ProdDeploying
-    );
+    assert_eq!(app.stage().await, gatebot::gate::Stage::Deploying(1));
     let record = app
         .store
         .dispatch_by_id(&RepoName::parse("acme/widgets").unwrap(), &id)
@@ -159,7 +156,7 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
         .unwrap();
     assert_eq!(record.run_id, Some(real));
     app.finish_dispatch(1, "success").await;
-    assert_eq!(app.state().await.stage(), gatebot::gate::Stage::Deployed);
+    assert_eq!(app.stage().await, gatebot::gate::Stage::Deployed);
 }
 
 #[tokio::test]

@@ -312,7 +312,21 @@ impl TestApp {
             .expect("reconcile pass")
     }
 
-    /// PR #42's gate state as stored.
+    /// Where PR #42 stands, in the chain of the config the world holds on
+    /// the default branch.
+    pub async fn stage(&self) -> gatebot::gate::Stage {
+        let yaml = self
+            .github
+            .world()
+            .files
+            .get(&("main".to_string(), ".github/gatebot.yml".to_string()))
+            .cloned()
+            .unwrap_or_default();
+        let config = gatebot::config::parse(&yaml).expect("the test config parses");
+        self.state().await.stage(&config.pipeline)
+    }
+
+    /// PR #42's gate state as stored (read with [`TwoStage`]).
     pub async fn state(&self) -> gatebot::gate::GateState {
         let key = gatebot::domain::PrKey {
             repo: gatebot::domain::RepoName::parse(FULL).expect("repo"),
@@ -569,5 +583,31 @@ impl TestApp {
         assert_eq!(self.dispatch_count(), 1, "stage dispatched");
         self.finish_dispatch(0, "success").await;
         self.comment("quinn", "/verify-stage").await;
+    }
+}
+
+/// The two-stage chain's gates of a stored state.
+pub trait TwoStage {
+    /// The head's staging deploy.
+    fn staging(&self) -> Option<gatebot::gate::Deploy>;
+    /// The head's production deploy.
+    fn prod(&self) -> Option<gatebot::gate::Deploy>;
+    /// Every `/approve` recorded.
+    fn approvals(&self) -> Vec<gatebot::gate::Approval>;
+}
+
+impl TwoStage for gatebot::gate::GateState {
+    fn staging(&self) -> Option<gatebot::gate::Deploy> {
+        self.gates(&gatebot::domain::Environment::staging())
+            .and_then(|g| g.deploy.clone())
+    }
+    fn prod(&self) -> Option<gatebot::gate::Deploy> {
+        self.gates(&gatebot::domain::Environment::production())
+            .and_then(|g| g.deploy.clone())
+    }
+    fn approvals(&self) -> Vec<gatebot::gate::Approval> {
+        self.gates(&gatebot::domain::Environment::production())
+            .map(|g| g.approvals.clone())
+            .unwrap_or_default()
     }
 }

@@ -94,7 +94,7 @@ async fn a_deploy_of_the_old_head_may_finish_without_touching_the_new_heads_gate
         .store
         .deploy_history(
             &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            gatebot::domain::Environment::Staging,
+            &gatebot::domain::Environment::staging(),
             10,
         )
         .await

@@ -74,14 +74,18 @@ async fn a_stored_state_that_disagrees_heals_on_a_reconcile_pass() {
     let v = app.store.load_gate(&key()).await.unwrap().unwrap();
     let mut rec = v.value;
     rec.state.open = false;
-    rec.state.detached.extend(rec.state.stage.take());
+    let staging = rec
+        .state
+        .gates_mut(&gatebot::domain::Environment::staging());
+    let in_flight = staging.deploy.take();
+    rec.state.detached.extend(in_flight);
     app.store.save_gate(&rec, Some(v.version)).await.unwrap();
     app.reconcile_settled().await;
     let s = app.state().await;
     assert!(s.open, "healed");
     assert_eq!(
-        s.stage(),
-        gatebot::gate::Stage::WaitingForQa,
+        app.stage().await,
+        gatebot::gate::Stage::WaitingForEntry(0),
         "gates start again, CI read back"
     );
 }

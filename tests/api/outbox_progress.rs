@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gatebot::domain::{PrKey, RepoName};
 
-use crate::harness::{SHA1, SHA2, TestApp, Tuning};
+use crate::harness::{SHA1, SHA2, TestApp, Tuning, TwoStage};
 
 fn key(n: u64) -> PrKey {
     PrKey {
@@ -72,7 +72,7 @@ async fn a_batch_cut_short_is_finished_without_repeating_anything() {
         );
     }
     assert_eq!(pending(&app, 42).await, 0);
-    let stage = app.state().await.stage.expect("staging");
+    let stage = app.state().await.staging().expect("staging");
     assert!(stage.run_id.is_some(), "linked to the run GitHub started");
 }
 

@@ -7,7 +7,7 @@
 use chrono::{Duration, Utc};
 use gatebot::domain::RepoName;
 
-use crate::harness::{DEFAULT_CONFIG, SHA1, SHA2, TestApp};
+use crate::harness::{DEFAULT_CONFIG, SHA1, SHA2, TestApp, TwoStage};
 
 /// Production is approved, but the dispatch call fails before GitHub acts
 /// (502): it stays queued for the reconciler.
@@ -47,7 +47,7 @@ async fn a_hold_cancels_a_queued_production_dispatch() {
             .any(|l| l.contains("cancelled: dispatches are held")),
         "an audit line says so"
     );
-    assert_eq!(app.state().await.prod, None);
+    assert_eq!(app.state().await.prod(), None);
     // Released: production is dispatched anew, once.
     app.comment("rita", "/unhold").await;
     let w = app.github.world();
@@ -132,7 +132,7 @@ async fn the_protection_rule_re_checks_the_gates() {
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains("held by @rita"), "{}", r.2);
     assert!(app.last_reply().contains("cancelled the production deploy"));
-    assert_eq!(app.state().await.prod, None);
+    assert_eq!(app.state().await.prod(), None);
 }
 
 /// CI re-run red on the same SHA after a failed staging deploy: a retried
@@ -153,7 +153,7 @@ async fn a_retry_uses_the_current_ci_verdict() {
         1,
         "CI is red: no second staging dispatch"
     );
-    assert_eq!(app.state().await.stage(), gatebot::gate::Stage::CiFailed);
+    assert_eq!(app.stage().await, gatebot::gate::Stage::CiFailed);
     app.ci_green(SHA1).await;
     let w = app.github.world();
     assert_eq!(w.dispatches.len(), 2, "green again: staging retried");

@@ -24,7 +24,7 @@ async fn prod_history(app: &TestApp) -> Vec<gatebot::store::DeployRecord> {
     app.store
         .deploy_history(
             &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            gatebot::domain::Environment::Production,
+            &gatebot::domain::Environment::production(),
             10,
         )
         .await

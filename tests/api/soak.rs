@@ -245,6 +245,8 @@ struct World {
     reader: Arc<dyn Store>,
     process: Process,
     client: reqwest::Client,
+    /// The chain of [`DEFAULT_CONFIG`], which people read the record by.
+    chain: gatebot::config::Pipeline,
     people: Vec<Person>,
     deliveries: Vec<Delivery>,
     said: Vec<Said>,
@@ -286,6 +288,9 @@ pub async fn run(soak: Soak, store: StoreKind) -> Result<Figures, String> {
         })
         .collect();
     let mut world = World {
+        chain: gatebot::config::parse(DEFAULT_CONFIG)
+            .expect("the default config parses")
+            .pipeline,
         rng,
         reader: store.open().await,
         store,
@@ -695,17 +700,17 @@ impl World {
             self.complete_run(pr, &id).await;
             return;
         }
-        match state.stage() {
-            Stage::WaitingForQa => self.comment(pr, QA, "/lgtm").await,
-            Stage::StageFailed => {
+        match state.stage(&self.chain) {
+            Stage::WaitingForEntry(0) => self.comment(pr, QA, "/lgtm").await,
+            Stage::DeployFailed(0) => {
                 self.people[i].retries += 1;
                 self.comment(pr, QA, "/lgtm").await
             }
-            Stage::WaitingForVerification | Stage::VerificationFailed => {
+            Stage::WaitingForVerification(_) | Stage::VerificationFailed(_) => {
                 self.comment(pr, QA, "/verify-stage").await
             }
-            Stage::WaitingForApproval => self.comment(pr, RELEASE, "/approve").await,
-            Stage::ProdFailed => {
+            Stage::WaitingForEntry(_) => self.comment(pr, RELEASE, "/approve").await,
+            Stage::DeployFailed(_) => {
                 self.people[i].retries += 1;
                 self.comment(pr, RELEASE, "/approve").await
             }

@@ -26,9 +26,7 @@ fn help_1_and_the_help_text() {
         yaml: DEFAULTS,
         setup: none,
         fact: |p| p.command("zed", Command::Help),
-        expect: expect(Stage::WaitingForCi, false)
-            .accepted()
-            .reply(HELP_TEXT),
+        expect: expect(Stage::WaitingForCi, false).accepted().reply(&help()),
     });
 }
 
@@ -39,9 +37,9 @@ fn gates_1_and_the_summary_table() {
         yaml: DEFAULTS,
         setup: |p| p.staging(),
         fact: |p| p.command("zed", Command::Gates),
-        expect: expect(Stage::StageDeploying, false)
+        expect: expect(Stage::Deploying(0), false)
             .accepted()
-            .reply("| QA review | ✅ /lgtm | @bob"),
+            .reply("| staging /lgtm (qa) | ✅ 1/1 | @bob"),
     });
 }
 
@@ -65,7 +63,7 @@ fn help_and_gates_replies_are_exact() {
     pr.staging();
     let f = pr.command("zed", Command::Help);
     let t = pr.apply(&f);
-    assert_eq!(replies(&t), [HELP_TEXT]);
+    assert_eq!(replies(&t), [help()]);
 
     let f = pr.command("zed", Command::Gates);
     let t = pr.apply(&f);
@@ -87,5 +85,5 @@ fn opened_syncs_the_check_run() {
     let t = pr.apply(&Fact::Opened);
     assert!(!t.changed);
     assert_eq!(t.actions, [Action::SyncCheckRun]);
-    assert_eq!(t.state.stage(), Stage::WaitingForCi);
+    assert_eq!(t.state.stage(&pr.cfg.pipeline), Stage::WaitingForCi);
 }

@@ -11,15 +11,12 @@ fn quorum_1_dispatches_prod() {
         name: "quorum 1: dispatches prod",
         yaml: DEFAULTS,
         setup: Pr::verified,
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::ProdDeploying, true)
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .dispatch(prod_deploy(A, REL, PROD2))
             .then(|s| {
-                assert_eq!(
-                    s.prod.as_ref().unwrap().dispatch_id,
-                    "42-production-aaaaaaa-2"
-                );
+                assert_eq!(s.prod().unwrap().dispatch_id, "42-production-aaaaaaa-2");
                 assert_eq!(s.approvers(), [REL]);
             }),
     });
@@ -31,13 +28,13 @@ fn custom_prod_workflow_and_ref() {
         name: "custom prod workflow and ref",
         yaml: CUSTOM,
         setup: Pr::verified,
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::ProdDeploying, true)
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .dispatch(dispatched(
                 "ship.yml",
                 "release/2026",
-                Environment::Production,
+                production(),
                 DeployKind::Promote,
                 A,
                 REL,
@@ -52,8 +49,8 @@ fn quorum_2_the_first_approval_does_not_dispatch() {
         name: "quorum 2: the first approval does not dispatch",
         yaml: QUORUM2,
         setup: Pr::verified,
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::WaitingForApproval, true)
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
             .then(|s| assert_eq!(s.approvers(), [REL])),
     });
@@ -66,12 +63,12 @@ fn quorum_2_the_same_user_again_does_not_dispatch() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
         },
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::WaitingForApproval, false)
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::WaitingForEntry(1), false)
             .accepted()
-            .then(|s| assert_eq!(s.approvals.len(), 1)),
+            .then(|s| assert_eq!(s.approvals().len(), 1)),
     });
 }
 
@@ -82,11 +79,11 @@ fn quorum_2_a_second_distinct_approver_dispatches() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
+            p.ok(REL, approve());
         },
-        fact: |p| p.command(REL2, Command::Approve),
-        expect: expect(Stage::ProdDeploying, true)
+        fact: |p| p.command(REL2, approve()),
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .dispatch(prod_deploy(A, REL2, PROD2))
             .then(|s| assert_eq!(s.approvers(), [REL, REL2])),
@@ -100,11 +97,11 @@ fn quorum_2_a_third_approval_after_the_dispatch_is_refused() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
-            p.ok(REL2, Command::Approve);
+            p.ok(REL, approve());
+            p.ok(REL2, approve());
         },
-        fact: |p| p.command("frank", Command::Approve),
-        expect: expect(Stage::ProdDeploying, false)
+        fact: |p| p.command("frank", approve()),
+        expect: expect(Stage::Deploying(1), false)
             .refused("wrong stage: production is already dispatched for this SHA"),
     });
 }
@@ -115,8 +112,8 @@ fn the_authors_approve_is_refused() {
         name: "the author's /approve is refused",
         yaml: DEFAULTS,
         setup: Pr::verified,
-        fact: |p| p.command(AUTHOR, Command::Approve),
-        expect: expect(Stage::WaitingForApproval, false).refused(
+        fact: |p| p.command(AUTHOR, approve()),
+        expect: expect(Stage::WaitingForEntry(1), false).refused(
             "@alice `/approve` refused: the author of a pull request cannot approve their own change",
         ),
     });
@@ -130,9 +127,9 @@ fn approve_without_the_release_role_is_refused() {
         setup: Pr::verified,
         fact: |p| {
             let at = p.written();
-            p.command_with(QA, false, Command::Approve, at, None)
+            p.command_with(QA, false, approve(), at, None)
         },
-        expect: expect(Stage::WaitingForApproval, false)
+        expect: expect(Stage::WaitingForEntry(1), false)
             .refused("you need the release role for this command"),
     });
 }
@@ -143,8 +140,8 @@ fn approve_before_verification_is_recorded_no_dispatch() {
         name: "/approve before verification is recorded, no dispatch",
         yaml: DEFAULTS,
         setup: Pr::staged,
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::WaitingForVerification, true)
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::WaitingForVerification(0), true)
             .accepted()
             .then(|s| assert_eq!(s.approvers(), [REL])),
     });
@@ -156,7 +153,7 @@ fn approve_before_ci_is_recorded_no_dispatch() {
         name: "/approve before CI is recorded, no dispatch",
         yaml: DEFAULTS,
         setup: none,
-        fact: |p| p.command(REL, Command::Approve),
+        fact: |p| p.command(REL, approve()),
         expect: expect(Stage::WaitingForCi, true)
             .accepted()
             .then(|s| assert_eq!(s.approvers(), [REL])),
@@ -171,10 +168,10 @@ fn verify_stage_after_approve_dispatches_prod_as_the_verifier() {
         yaml: DEFAULTS,
         setup: |p| {
             p.staged();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
         },
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::ProdDeploying, true)
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .dispatch(prod_deploy(A, QA, PROD2)),
     });
@@ -198,7 +195,7 @@ fn prod_run_failed() {
         yaml: DEFAULTS,
         setup: Pr::approved,
         fact: |p| p.done(&p.prod_id(), false),
-        expect: expect(Stage::ProdFailed, true),
+        expect: expect(Stage::DeployFailed(1), true),
     });
 }
 
@@ -212,8 +209,8 @@ fn approve_after_the_prod_deploy_failed_dispatches_again() {
             let id = p.prod_id();
             p.finish(&id, false);
         },
-        fact: |p| p.command(REL2, Command::Approve),
-        expect: expect(Stage::ProdDeploying, true)
+        fact: |p| p.command(REL2, approve()),
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .dispatch(prod_deploy(A, REL2, "42-production-aaaaaaa-3")),
     });
@@ -225,7 +222,7 @@ fn approve_after_deployed_is_refused() {
         name: "/approve after deployed is refused",
         yaml: DEFAULTS,
         setup: Pr::deployed,
-        fact: |p| p.command(REL2, Command::Approve),
+        fact: |p| p.command(REL2, approve()),
         expect: expect(Stage::Deployed, false).refused("wrong stage"),
     });
 }
@@ -236,7 +233,7 @@ fn verify_stage_after_the_prod_dispatch_is_refused() {
         name: "/verify-stage after the prod dispatch is refused",
         yaml: DEFAULTS,
         setup: Pr::approved,
-        fact: |p| p.command(QA2, Command::VerifyStage),
-        expect: expect(Stage::ProdDeploying, false).refused("production is already dispatched"),
+        fact: |p| p.command(QA2, verify_stage()),
+        expect: expect(Stage::Deploying(1), false).refused("production is already dispatched"),
     });
 }

@@ -8,10 +8,10 @@ fn lgtm_cancel_by_its_giver_before_the_dispatch_clears_it() {
         name: "/lgtm cancel by its giver before the dispatch clears it",
         yaml: DEFAULTS,
         setup: |p| p.lgtm(),
-        fact: |p| p.command(QA, Command::LgtmCancel),
+        fact: |p| p.command(QA, lgtm_cancel()),
         expect: expect(Stage::WaitingForCi, true)
             .accepted()
-            .then(|s| assert_eq!(s.lgtm, None)),
+            .then(|s| assert_eq!(s.lgtm(), None)),
     });
 }
 
@@ -22,10 +22,10 @@ fn ci_green_after_lgtm_cancel_does_not_dispatch() {
         yaml: DEFAULTS,
         setup: |p| {
             p.lgtm();
-            p.ok(QA, Command::LgtmCancel);
+            p.ok(QA, lgtm_cancel());
         },
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::WaitingForQa, true),
+        expect: expect(Stage::WaitingForEntry(0), true),
     });
 }
 
@@ -35,7 +35,7 @@ fn lgtm_cancel_by_someone_else_is_refused() {
         name: "/lgtm cancel by someone else is refused",
         yaml: DEFAULTS,
         setup: |p| p.lgtm(),
-        fact: |p| p.command(QA2, Command::LgtmCancel),
+        fact: |p| p.command(QA2, lgtm_cancel()),
         expect: expect(Stage::WaitingForCi, false).refused("only @bob can cancel it"),
     });
 }
@@ -46,8 +46,8 @@ fn lgtm_cancel_after_the_dispatch_is_refused() {
         name: "/lgtm cancel after the dispatch is refused",
         yaml: DEFAULTS,
         setup: Pr::staging,
-        fact: |p| p.command(QA, Command::LgtmCancel),
-        expect: expect(Stage::StageDeploying, false)
+        fact: |p| p.command(QA, lgtm_cancel()),
+        expect: expect(Stage::Deploying(0), false)
             .refused("wrong stage: staging is already dispatched"),
     });
 }
@@ -62,11 +62,13 @@ fn lgtm_cancel_after_a_failed_stage_deploy_withdraws_it() {
             let id = p.stage_id();
             p.finish(&id, false);
         },
-        fact: |p| p.command(QA, Command::LgtmCancel),
-        expect: expect(Stage::WaitingForQa, true).accepted().then(|s| {
-            assert_eq!(s.lgtm, None);
-            assert_eq!(s.stage, None);
-        }),
+        fact: |p| p.command(QA, lgtm_cancel()),
+        expect: expect(Stage::WaitingForEntry(0), true)
+            .accepted()
+            .then(|s| {
+                assert_eq!(s.lgtm(), None);
+                assert_eq!(s.stage_deploy(), None);
+            }),
     });
 }
 
@@ -76,7 +78,7 @@ fn lgtm_cancel_with_no_lgtm() {
         name: "/lgtm cancel with no /lgtm",
         yaml: DEFAULTS,
         setup: none,
-        fact: |p| p.command(QA, Command::LgtmCancel),
+        fact: |p| p.command(QA, lgtm_cancel()),
         expect: expect(Stage::WaitingForCi, false)
             .refused("there is nothing to cancel: no /lgtm on this SHA"),
     });
@@ -89,12 +91,12 @@ fn approve_cancel_removes_ones_own_approval() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
         },
-        fact: |p| p.command(REL, Command::ApproveCancel),
-        expect: expect(Stage::WaitingForApproval, true)
+        fact: |p| p.command(REL, approve_cancel()),
+        expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
-            .then(|s| assert!(s.approvals.is_empty())),
+            .then(|s| assert!(s.approvals().is_empty())),
     });
 }
 
@@ -105,11 +107,11 @@ fn verify_stage_after_approve_cancel_does_not_dispatch_prod() {
         yaml: DEFAULTS,
         setup: |p| {
             p.staged();
-            p.ok(REL, Command::Approve);
-            p.ok(REL, Command::ApproveCancel);
+            p.ok(REL, approve());
+            p.ok(REL, approve_cancel());
         },
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::WaitingForApproval, true).accepted(),
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::WaitingForEntry(1), true).accepted(),
     });
 }
 
@@ -120,11 +122,11 @@ fn approve_cancel_keeps_the_other_approvals() {
         yaml: "approvals: {prod: 3}",
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
-            p.ok(REL2, Command::Approve);
+            p.ok(REL, approve());
+            p.ok(REL2, approve());
         },
-        fact: |p| p.command(REL, Command::ApproveCancel),
-        expect: expect(Stage::WaitingForApproval, true)
+        fact: |p| p.command(REL, approve_cancel()),
+        expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
             .then(|s| assert_eq!(s.approvers(), [REL2])),
     });
@@ -137,11 +139,11 @@ fn approve_cancel_without_an_approval() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
         },
-        fact: |p| p.command(REL2, Command::ApproveCancel),
-        expect: expect(Stage::WaitingForApproval, false)
-            .refused("nothing to cancel: you have not approved this SHA"),
+        fact: |p| p.command(REL2, approve_cancel()),
+        expect: expect(Stage::WaitingForEntry(1), false)
+            .refused("nothing to cancel: you have not given /approve for this SHA"),
     });
 }
 
@@ -151,8 +153,8 @@ fn approve_cancel_after_the_prod_dispatch_is_refused() {
         name: "/approve cancel after the prod dispatch is refused",
         yaml: DEFAULTS,
         setup: Pr::approved,
-        fact: |p| p.command(REL, Command::ApproveCancel),
-        expect: expect(Stage::ProdDeploying, false).refused("production is already dispatched"),
+        fact: |p| p.command(REL, approve_cancel()),
+        expect: expect(Stage::Deploying(1), false).refused("production is already dispatched"),
     });
 }
 
@@ -162,10 +164,10 @@ fn verify_stage_cancel_withdraws_the_verification() {
         name: "/verify-stage cancel withdraws the verification",
         yaml: DEFAULTS,
         setup: Pr::verified,
-        fact: |p| p.command(QA, Command::VerifyStageCancel),
-        expect: expect(Stage::WaitingForVerification, true)
+        fact: |p| p.command(QA, verify_stage_cancel()),
+        expect: expect(Stage::WaitingForVerification(0), true)
             .accepted()
-            .then(|s| assert_eq!(s.verification, None)),
+            .then(|s| assert_eq!(s.verification(), None)),
     });
 }
 
@@ -176,10 +178,10 @@ fn approve_after_verify_stage_cancel_does_not_dispatch() {
         yaml: DEFAULTS,
         setup: |p| {
             p.verified();
-            p.ok(QA, Command::VerifyStageCancel);
+            p.ok(QA, verify_stage_cancel());
         },
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::WaitingForVerification, true).accepted(),
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::WaitingForVerification(0), true).accepted(),
     });
 }
 
@@ -189,8 +191,8 @@ fn verify_stage_cancel_by_someone_else_is_refused() {
         name: "/verify-stage cancel by someone else is refused",
         yaml: DEFAULTS,
         setup: Pr::verified,
-        fact: |p| p.command(QA2, Command::VerifyStageCancel),
-        expect: expect(Stage::WaitingForApproval, false).refused("only @bob can cancel it"),
+        fact: |p| p.command(QA2, verify_stage_cancel()),
+        expect: expect(Stage::WaitingForEntry(1), false).refused("only @bob can cancel it"),
     });
 }
 
@@ -200,8 +202,8 @@ fn verify_stage_cancel_with_nothing_verified() {
         name: "/verify-stage cancel with nothing verified",
         yaml: DEFAULTS,
         setup: Pr::staged,
-        fact: |p| p.command(QA, Command::VerifyStageCancel),
-        expect: expect(Stage::WaitingForVerification, false)
+        fact: |p| p.command(QA, verify_stage_cancel()),
+        expect: expect(Stage::WaitingForVerification(0), false)
             .refused("nothing to cancel: staging is not verified"),
     });
 }
@@ -213,13 +215,13 @@ fn verify_stage_cancel_while_the_verify_run_is_running_detaches_it() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
-        fact: |p| p.command(QA, Command::VerifyStageCancel),
-        expect: expect(Stage::WaitingForVerification, true)
+        fact: |p| p.command(QA, verify_stage_cancel()),
+        expect: expect(Stage::WaitingForVerification(0), true)
             .accepted()
             .then(|s| {
-                assert_eq!(s.verification, None);
+                assert_eq!(s.verification(), None);
                 let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
                 assert_eq!(ids, ["42-verify-aaaaaaa-2"]);
             }),
@@ -232,8 +234,8 @@ fn verify_stage_cancel_after_the_prod_dispatch_is_refused() {
         name: "/verify-stage cancel after the prod dispatch is refused",
         yaml: DEFAULTS,
         setup: Pr::approved,
-        fact: |p| p.command(QA, Command::VerifyStageCancel),
-        expect: expect(Stage::ProdDeploying, false).refused("production is already dispatched"),
+        fact: |p| p.command(QA, verify_stage_cancel()),
+        expect: expect(Stage::Deploying(1), false).refused("production is already dispatched"),
     });
 }
 
@@ -244,14 +246,14 @@ fn a_cancelled_verify_run_completing_later_changes_no_gate() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
-            p.ok(QA, Command::VerifyStageCancel);
-            p.ok(REL, Command::Approve);
+            p.ok(QA, verify_stage());
+            p.ok(QA, verify_stage_cancel());
+            p.ok(REL, approve());
         },
         fact: |p| p.done(&p.detached_id(0), true),
-        expect: expect(Stage::WaitingForVerification, true).then(|s| {
+        expect: expect(Stage::WaitingForVerification(0), true).then(|s| {
             assert!(s.detached.is_empty());
-            assert_eq!(s.prod, None);
+            assert_eq!(s.prod(), None);
         }),
     });
 }

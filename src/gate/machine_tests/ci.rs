@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn fresh_state_waits_for_ci() {
     let pr = Pr::new(DEFAULTS);
-    assert_eq!(pr.s.stage(), Stage::WaitingForCi);
+    assert_eq!(pr.stage(), Stage::WaitingForCi);
     assert_eq!(pr.s.author, AUTHOR);
     assert_eq!(pr.s.ci, CiStatus::Pending);
     assert_eq!(pr.s.dispatch_seq, 0);
@@ -18,7 +18,7 @@ fn green_on_head_waiting_for_ci_waiting_for_qa() {
         yaml: DEFAULTS,
         setup: none,
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::WaitingForQa, true).then(|s| assert_eq!(s.ci, CiStatus::Green)),
+        expect: expect(Stage::WaitingForEntry(0), true).then(|s| assert_eq!(s.ci, CiStatus::Green)),
     });
 }
 
@@ -57,7 +57,7 @@ fn green_after_a_failed_run() {
             p.step(f);
         },
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::WaitingForQa, true),
+        expect: expect(Stage::WaitingForEntry(0), true),
     });
 }
 
@@ -68,7 +68,7 @@ fn ci_turning_red_while_staging_deploys_is_recorded_the_deploy_runs_on() {
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.ci(CiStatus::Failed),
-        expect: expect(Stage::StageDeploying, true).then(|s| assert_eq!(s.ci, CiStatus::Failed)),
+        expect: expect(Stage::Deploying(0), true).then(|s| assert_eq!(s.ci, CiStatus::Failed)),
     });
 }
 
@@ -79,7 +79,7 @@ fn ci_re_running_after_the_stage_deploy_is_recorded() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| p.ci(CiStatus::Pending),
-        expect: expect(Stage::WaitingForVerification, true)
+        expect: expect(Stage::WaitingForVerification(0), true)
             .then(|s| assert_eq!(s.ci, CiStatus::Pending)),
     });
 }
@@ -96,10 +96,10 @@ fn ci_red_after_the_stage_deploy_failed_a_retried_lgtm_dispatches_nothing() {
             let red = p.ci(CiStatus::Failed);
             p.step(red);
         },
-        fact: |p| p.command(QA, Command::Lgtm),
+        fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::CiFailed, true)
             .accepted()
-            .then(|s| assert_eq!(s.stage, None)),
+            .then(|s| assert_eq!(s.stage_deploy(), None)),
     });
 }
 
@@ -117,7 +117,7 @@ fn ci_green_again_after_that_staging_is_dispatched_anew() {
             p.lgtm();
         },
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::StageDeploying, true).dispatch(stage_deploy(
+        expect: expect(Stage::Deploying(0), true).dispatch(stage_deploy(
             A,
             QA,
             "42-staging-aaaaaaa-2",
@@ -135,9 +135,9 @@ fn ci_red_after_verification_approve_is_recorded_production_is_not_dispatched() 
             let red = p.ci(CiStatus::Failed);
             p.step(red);
         },
-        fact: |p| p.command(REL, Command::Approve),
+        fact: |p| p.command(REL, approve()),
         expect: expect(Stage::CiFailed, true)
             .accepted()
-            .then(|s| assert_eq!(s.prod, None)),
+            .then(|s| assert_eq!(s.prod(), None)),
     });
 }

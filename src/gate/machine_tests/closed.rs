@@ -11,7 +11,7 @@ fn closing_detaches_the_running_deploy() {
         fact: |p| p.closed(),
         expect: expect(Stage::Closed, true).then(|s| {
             assert!(!s.open);
-            assert_eq!(s.stage, None);
+            assert_eq!(s.stage_deploy(), None);
             assert_eq!(s.detached[0].dispatch_id, "42-staging-aaaaaaa-1");
         }),
     });
@@ -37,7 +37,7 @@ fn lgtm_on_a_closed_pr_is_refused() {
             p.green();
             p.close();
         },
-        fact: |p| p.command(QA, Command::Lgtm),
+        fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::Closed, false).refused("this pull request is closed"),
     });
 }
@@ -51,7 +51,7 @@ fn approve_on_a_closed_pr_is_refused() {
             p.verified();
             p.close();
         },
-        fact: |p| p.command(REL, Command::Approve),
+        fact: |p| p.command(REL, approve()),
         expect: expect(Stage::Closed, false).refused("closed"),
     });
 }
@@ -73,12 +73,12 @@ fn rollback_on_a_closed_merged_pr_dispatches_that_is_when_it_is_needed() {
         name: "/rollback on a closed (merged) PR dispatches: that is when it is needed",
         yaml: DEFAULTS,
         setup: Pr::close,
-        fact: |p| p.rollback(REL, Environment::Production),
+        fact: |p| p.rollback(REL, production()),
         expect: expect(Stage::Closed, true)
             .accepted()
             .reply("Rolling production back to ccccccc")
             .dispatch(rollback_deploy(
-                Environment::Production,
+                production(),
                 REL,
                 "42-production-ccccccc-1",
             )),
@@ -94,7 +94,7 @@ fn rollback_on_a_closed_pr_still_honours_a_hold() {
             p.hold();
             p.close();
         },
-        fact: |p| p.rollback(REL, Environment::Production),
+        fact: |p| p.rollback(REL, production()),
         expect: expect(Stage::Closed, false).refused("held"),
     });
 }
@@ -106,7 +106,7 @@ fn help_on_a_closed_pr_is_answered() {
         yaml: DEFAULTS,
         setup: Pr::close,
         fact: |p| p.command(QA, Command::Help),
-        expect: expect(Stage::Closed, false).accepted().reply(HELP_TEXT),
+        expect: expect(Stage::Closed, false).accepted().reply(&help()),
     });
 }
 
@@ -142,7 +142,7 @@ fn reevaluate_on_a_closed_pr_does_not_dispatch() {
         yaml: DEFAULTS,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
             let id = p.prod_id();
             p.finish(&id, false);
             p.close();
@@ -159,7 +159,7 @@ fn a_deploy_finishing_after_close_is_recorded_nothing_dispatched() {
         yaml: DEFAULTS,
         setup: |p| {
             p.staging();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
             p.close();
         },
         fact: |p| p.done(&p.detached_id(0), true),
@@ -176,7 +176,7 @@ fn reopened_resets_every_gate() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
             p.close();
         },
         fact: |_| observed(true, B, "main"),
@@ -184,8 +184,11 @@ fn reopened_resets_every_gate() {
             assert!(s.open);
             assert_eq!(s.head_sha, sha(B));
             assert_eq!(s.ci, CiStatus::Pending);
-            assert_eq!((&s.lgtm, &s.stage, &s.verification), (&None, &None, &None));
-            assert!(s.approvals.is_empty());
+            assert_eq!(
+                (&s.lgtm(), &s.stage_deploy(), &s.verification()),
+                (&None, &None, &None)
+            );
+            assert!(s.approvals().is_empty());
         }),
     });
 }
@@ -201,7 +204,7 @@ fn reopened_on_the_same_head_still_resets() {
         },
         fact: |_| observed(true, A, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert_eq!((&s.lgtm, &s.stage), (&None, &None));
+            assert_eq!((&s.lgtm(), &s.stage_deploy()), (&None, &None));
         }),
     });
 }
@@ -219,8 +222,8 @@ fn after_reopening_the_gates_run_again() {
             let old = p.detached_id(0);
             p.finish(&old, true);
         },
-        fact: |p| p.command(QA2, Command::Lgtm),
-        expect: expect(Stage::StageDeploying, true)
+        fact: |p| p.command(QA2, lgtm()),
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(A, QA2, "42-staging-aaaaaaa-2")),
     });
@@ -233,6 +236,6 @@ fn reopened_while_open_is_ignored() {
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |_| observed(true, A, "main"),
-        expect: expect(Stage::StageDeploying, false),
+        expect: expect(Stage::Deploying(0), false),
     });
 }

@@ -38,7 +38,7 @@ fn lgtm_is_refused_naming_the_config() {
             p.green();
             p.step(bad_config());
         },
-        fact: |p| p.command(QA, Command::Lgtm),
+        fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::ConfigError, false).refused(
             "the repository's .github/gatebot.yml is invalid: approvals.prod must be between 1 and 20, not 0",
         ),
@@ -54,7 +54,7 @@ fn approve_is_refused_naming_the_config() {
             p.verified();
             p.step(bad_config());
         },
-        fact: |p| p.command(REL, Command::Approve),
+        fact: |p| p.command(REL, approve()),
         expect: expect(Stage::ConfigError, false).refused(".github/gatebot.yml is invalid"),
     });
 }
@@ -68,7 +68,7 @@ fn verify_stage_is_refused_naming_the_config() {
             p.staged();
             p.step(bad_config());
         },
-        fact: |p| p.command(QA, Command::VerifyStage),
+        fact: |p| p.command(QA, verify_stage()),
         expect: expect(Stage::ConfigError, false).refused(".github/gatebot.yml is invalid"),
     });
 }
@@ -79,7 +79,7 @@ fn rollback_is_refused_naming_the_config() {
         name: "/rollback is refused, naming the config",
         yaml: DEFAULTS,
         setup: |p| p.step(bad_config()),
-        fact: |p| p.rollback(REL, Environment::Production),
+        fact: |p| p.rollback(REL, production()),
         expect: expect(Stage::ConfigError, false).refused(".github/gatebot.yml is invalid"),
     });
 }
@@ -106,7 +106,7 @@ fn ci_green_with_lgtm_does_not_dispatch() {
         },
         fact: |p| p.ci(CiStatus::Green),
         expect: expect(Stage::ConfigError, true)
-            .then(|s| assert_eq!((s.ci, &s.stage), (CiStatus::Green, &None))),
+            .then(|s| assert_eq!((s.ci, &s.stage_deploy()), (CiStatus::Green, &None))),
     });
 }
 
@@ -121,7 +121,7 @@ fn a_valid_config_again_resumes_and_dispatches() {
             p.green();
         },
         fact: |_| Fact::Config { error: None },
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .dispatch(stage_deploy(A, QA, "42-staging-aaaaaaa-1"))
             .then(|s| assert_eq!(s.config_error, None)),
     });
@@ -137,7 +137,7 @@ fn a_valid_config_again_with_nothing_to_dispatch() {
             p.step(bad_config());
         },
         fact: |_| Fact::Config { error: None },
-        expect: expect(Stage::WaitingForQa, true),
+        expect: expect(Stage::WaitingForEntry(0), true),
     });
 }
 
@@ -148,7 +148,7 @@ fn a_valid_config_when_it_was_valid_changes_nothing() {
         yaml: DEFAULTS,
         setup: Pr::green,
         fact: |_| Fact::Config { error: None },
-        expect: expect(Stage::WaitingForQa, false),
+        expect: expect(Stage::WaitingForEntry(0), false),
     });
 }
 

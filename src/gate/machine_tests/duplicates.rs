@@ -10,7 +10,7 @@ fn lgtm_fact() -> Fact {
             login: QA.into(),
             authorized: true,
         },
-        command: Command::Lgtm,
+        command: lgtm(),
         written_at: Some(t0()),
         rollback_target: None,
     }
@@ -23,7 +23,7 @@ fn approve_fact() -> Fact {
             login: REL.into(),
             authorized: true,
         },
-        command: Command::Approve,
+        command: approve(),
         written_at: Some(t0()),
         rollback_target: None,
     }
@@ -50,7 +50,7 @@ fn the_same_lgtm_twice_after_ci_green_dispatches_once() {
             p.step(lgtm_fact());
         },
         fact: |_| lgtm_fact(),
-        expect: expect(Stage::StageDeploying, false).refused("wrong stage"),
+        expect: expect(Stage::Deploying(0), false).refused("wrong stage"),
     });
 }
 
@@ -64,7 +64,7 @@ fn the_same_approve_twice_dispatches_once() {
             p.step(approve_fact());
         },
         fact: |_| approve_fact(),
-        expect: expect(Stage::ProdDeploying, false).refused("wrong stage"),
+        expect: expect(Stage::Deploying(1), false).refused("wrong stage"),
     });
 }
 
@@ -78,7 +78,7 @@ fn the_same_approve_twice_under_quorum_2() {
             p.step(approve_fact());
         },
         fact: |_| approve_fact(),
-        expect: expect(Stage::WaitingForApproval, false).accepted(),
+        expect: expect(Stage::WaitingForEntry(1), false).accepted(),
     });
 }
 
@@ -89,7 +89,7 @@ fn the_same_stage_completion_twice_records_once() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| p.done(&p.stage_id(), true),
-        expect: expect(Stage::WaitingForVerification, false),
+        expect: expect(Stage::WaitingForVerification(0), false),
     });
 }
 
@@ -140,7 +140,7 @@ fn reevaluate_with_nothing_to_do() {
         yaml: DEFAULTS,
         setup: Pr::verified,
         fact: |_| Fact::Reevaluate,
-        expect: expect(Stage::WaitingForApproval, false),
+        expect: expect(Stage::WaitingForEntry(1), false),
     });
 }
 
@@ -163,7 +163,7 @@ fn stage_is_dispatched_exactly_once_whatever_the_order() {
     for (i, facts) in orders.iter().enumerate() {
         let mut pr = Pr::new(DEFAULTS);
         assert_eq!(dispatch_count(&mut pr, facts), 1, "order {i}");
-        assert_eq!(pr.s.stage(), Stage::StageDeploying, "order {i}");
+        assert_eq!(pr.stage(), Stage::Deploying(0), "order {i}");
         assert_eq!(pr.s.dispatch_seq, 1, "order {i}");
     }
 }
@@ -172,12 +172,12 @@ fn stage_is_dispatched_exactly_once_whatever_the_order() {
 fn prod_is_dispatched_exactly_once_under_quorum_two() {
     let mut pr = Pr::new(QUORUM2);
     pr.verified();
-    let a1 = pr.command(REL, Command::Approve);
-    let a1_again = pr.command(REL, Command::Approve);
-    let a2 = pr.command(REL2, Command::Approve);
-    let a3 = pr.command("frank", Command::Approve);
+    let a1 = pr.command(REL, approve());
+    let a1_again = pr.command(REL, approve());
+    let a2 = pr.command(REL2, approve());
+    let a3 = pr.command("frank", approve());
     let facts = [a1, a1_again, a2.clone(), a2, a3, Fact::Reevaluate];
     assert_eq!(dispatch_count(&mut pr, &facts), 1);
-    assert_eq!(pr.s.stage(), Stage::ProdDeploying);
-    assert_eq!(pr.s.prod.as_ref().unwrap().requested_by, REL2);
+    assert_eq!(pr.stage(), Stage::Deploying(1));
+    assert_eq!(pr.s.prod().unwrap().requested_by, REL2);
 }

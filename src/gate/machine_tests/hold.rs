@@ -48,7 +48,8 @@ fn ci_green_with_a_recorded_lgtm_while_held_no_dispatch() {
             p.hold();
         },
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::WaitingForQa, true).then(|s| assert_eq!(s.stage, None)),
+        expect: expect(Stage::WaitingForEntry(0), true)
+            .then(|s| assert_eq!(s.stage_deploy(), None)),
     });
 }
 
@@ -61,8 +62,8 @@ fn lgtm_while_held_recorded_the_reply_says_it_is_held() {
             p.green();
             p.hold();
         },
-        fact: |p| p.command(QA, Command::Lgtm),
-        expect: expect(Stage::WaitingForQa, true)
+        fact: |p| p.command(QA, lgtm()),
+        expect: expect(Stage::WaitingForEntry(0), true)
             .accepted()
             .reply("Recorded, but dispatches are held by @carol (`incident 12`)"),
     });
@@ -80,7 +81,7 @@ fn unhold_dispatches_what_the_gates_allow_as_the_unholder() {
             p.green();
         },
         fact: |p| p.command(REL, Command::Unhold),
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(A, REL, "42-staging-aaaaaaa-1"))
             .then(|s| assert_eq!(s.hold, None)),
@@ -96,8 +97,8 @@ fn approve_while_held_with_every_gate_passed_no_dispatch() {
             p.verified();
             p.hold();
         },
-        fact: |p| p.command(REL, Command::Approve),
-        expect: expect(Stage::WaitingForApproval, true)
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
             .reply("held by @carol"),
     });
@@ -111,10 +112,10 @@ fn unhold_then_dispatches_prod() {
         setup: |p| {
             p.verified();
             p.hold();
-            p.ok(REL2, Command::Approve);
+            p.ok(REL2, approve());
         },
         fact: |p| p.command(QA, Command::Unhold),
-        expect: expect(Stage::ProdDeploying, true)
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .dispatch(prod_deploy(A, QA, "42-production-aaaaaaa-2")),
     });
@@ -138,7 +139,7 @@ fn rollback_while_held_is_refused() {
         name: "/rollback while held is refused",
         yaml: DEFAULTS,
         setup: Pr::hold,
-        fact: |p| p.rollback(REL, Environment::Production),
+        fact: |p| p.rollback(REL, production()),
         expect: expect(Stage::WaitingForCi, false)
             .refused("dispatches are held by @carol (`incident 12`); `/unhold` first"),
     });
@@ -152,9 +153,9 @@ fn a_stage_run_completing_while_held_does_not_dispatch_prod() {
         setup: |p| {
             p.staging();
             p.hold();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
         },
         fact: |p| p.done(&p.stage_id(), true),
-        expect: expect(Stage::WaitingForVerification, true).records("42-staging-aaaaaaa-1"),
+        expect: expect(Stage::WaitingForVerification(0), true).records("42-staging-aaaaaaa-1"),
     });
 }

@@ -11,11 +11,11 @@ fn lgtm_before_ci_green_is_recorded_no_dispatch() {
         name: "/lgtm before CI green is recorded, no dispatch",
         yaml: DEFAULTS,
         setup: none,
-        fact: |p| p.command(QA, Command::Lgtm),
+        fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::WaitingForCi, true).accepted().then(|s| {
-            let l = s.lgtm.as_ref().expect("lgtm recorded");
+            let l = s.lgtm().expect("lgtm recorded");
             assert_eq!((l.login.as_str(), &l.sha), (QA, &sha(A)));
-            assert_eq!(s.stage, None);
+            assert_eq!(s.stage_deploy(), None);
         }),
     });
 }
@@ -27,10 +27,10 @@ fn ci_green_after_lgtm_dispatches_stage_as_the_lgtm_login() {
         yaml: DEFAULTS,
         setup: |p| p.lgtm(),
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .dispatch(stage_deploy(A, QA, STAGE1))
             .then(|s| {
-                let d = s.stage.as_ref().expect("stage deploy stored");
+                let d = s.stage_deploy().expect("stage deploy stored");
                 assert_eq!(d.dispatch_id, "42-staging-aaaaaaa-1");
                 assert_eq!(d.status, DeployStatus::Pending);
                 assert_eq!(s.dispatch_seq, 1);
@@ -44,8 +44,8 @@ fn lgtm_after_ci_green_dispatches_at_once() {
         name: "/lgtm after CI green dispatches at once",
         yaml: DEFAULTS,
         setup: Pr::green,
-        fact: |p| p.command(QA, Command::Lgtm),
-        expect: expect(Stage::StageDeploying, true)
+        fact: |p| p.command(QA, lgtm()),
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(A, QA, STAGE1)),
     });
@@ -57,13 +57,13 @@ fn custom_workflow_names_and_ref() {
         name: "custom workflow names and ref",
         yaml: CUSTOM,
         setup: Pr::green,
-        fact: |p| p.command(QA, Command::Lgtm),
-        expect: expect(Stage::StageDeploying, true)
+        fact: |p| p.command(QA, lgtm()),
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(dispatched(
                 "deploy-stage.yaml",
                 "release/2026",
-                Environment::Staging,
+                staging(),
                 DeployKind::Promote,
                 A,
                 QA,
@@ -82,7 +82,7 @@ fn duplicate_ci_green_does_not_dispatch_twice() {
             p.green();
         },
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::StageDeploying, false),
+        expect: expect(Stage::Deploying(0), false),
     });
 }
 
@@ -92,8 +92,8 @@ fn second_lgtm_after_the_dispatch_is_refused_wrong_stage() {
         name: "second /lgtm after the dispatch is refused: wrong stage",
         yaml: DEFAULTS,
         setup: Pr::staging,
-        fact: |p| p.command(QA2, Command::Lgtm),
-        expect: expect(Stage::StageDeploying, false).refused(
+        fact: |p| p.command(QA2, lgtm()),
+        expect: expect(Stage::Deploying(0), false).refused(
             "@dave `/lgtm` refused: wrong stage: staging is already dispatched for this SHA",
         ),
     });
@@ -105,22 +105,35 @@ fn lgtm_after_the_stage_deploy_succeeded_is_refused() {
         name: "/lgtm after the stage deploy succeeded is refused",
         yaml: DEFAULTS,
         setup: Pr::staged,
-        fact: |p| p.command(QA2, Command::Lgtm),
-        expect: expect(Stage::WaitingForVerification, false).refused("wrong stage"),
+        fact: |p| p.command(QA2, lgtm()),
+        expect: expect(Stage::WaitingForVerification(0), false).refused("wrong stage"),
     });
 }
 
 #[test]
-fn second_lgtm_before_ci_keeps_the_first() {
+fn second_lgtm_before_ci_is_recorded_after_the_first() {
     one(Case {
-        name: "second /lgtm before CI keeps the first",
+        name: "second /lgtm before CI is recorded after the first",
         yaml: DEFAULTS,
         setup: |p| p.lgtm(),
-        fact: |p| p.command(QA2, Command::Lgtm),
-        expect: expect(Stage::WaitingForCi, false)
-            .accepted()
-            .then(|s| assert_eq!(s.lgtm.as_ref().unwrap().login, QA)),
+        fact: |p| p.command(QA2, lgtm()),
+        expect: expect(Stage::WaitingForCi, true).accepted().then(|s| {
+            let givers: Vec<&str> = s
+                .gates(&staging())
+                .map(|g| g.approvals.iter().map(|a| a.login.as_str()).collect())
+                .unwrap_or_default();
+            assert_eq!(givers, [QA, QA2]);
+        }),
     });
+}
+
+#[test]
+fn the_first_lgtm_asks_for_staging_when_two_were_given() {
+    let mut pr = Pr::new(DEFAULTS);
+    pr.lgtm();
+    pr.ok(QA2, lgtm());
+    pr.green();
+    assert_eq!(pr.s.stage_deploy().map(|d| d.requested_by.as_str()), Some(QA));
 }
 
 #[test]
@@ -132,7 +145,7 @@ fn lgtm_while_ci_failed_is_recorded_no_dispatch() {
             let f = p.ci(CiStatus::Failed);
             p.step(f);
         },
-        fact: |p| p.command(QA, Command::Lgtm),
+        fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::CiFailed, true).accepted(),
     });
 }
@@ -143,8 +156,8 @@ fn the_authors_lgtm_is_refused() {
         name: "the author's /lgtm is refused",
         yaml: DEFAULTS,
         setup: Pr::green,
-        fact: |p| p.command(AUTHOR, Command::Lgtm),
-        expect: expect(Stage::WaitingForQa, false).refused("cannot approve their own"),
+        fact: |p| p.command(AUTHOR, lgtm()),
+        expect: expect(Stage::WaitingForEntry(0), false).refused("cannot approve their own"),
     });
 }
 
@@ -156,9 +169,9 @@ fn lgtm_without_the_qa_role_is_refused() {
         setup: Pr::green,
         fact: |p| {
             let at = p.written();
-            p.command_with(QA, false, Command::Lgtm, at, None)
+            p.command_with(QA, false, lgtm(), at, None)
         },
-        expect: expect(Stage::WaitingForQa, false).refused("you need the qa role"),
+        expect: expect(Stage::WaitingForEntry(0), false).refused("you need the qa role"),
     });
 }
 
@@ -172,8 +185,8 @@ fn lgtm_after_a_failed_stage_deploy_dispatches_again() {
             let id = p.stage_id();
             p.finish(&id, false);
         },
-        fact: |p| p.command(QA2, Command::Lgtm),
-        expect: expect(Stage::StageDeploying, true)
+        fact: |p| p.command(QA2, lgtm()),
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(A, QA2, "42-staging-aaaaaaa-2")),
     });

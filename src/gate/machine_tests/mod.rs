@@ -17,7 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::ci::CiStatus;
 use super::state::{DeployKind, DeployStatus, GateState, Stage};
-use crate::commands::{Command, HELP_TEXT};
+use super::two_stage::*;
+use crate::commands::Command;
 use crate::config::{self, RepoConfig};
 use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use crate::gate::machine::{Action, Actor, Fact, Policy, Role, Transition, apply, required_role};
@@ -110,6 +111,11 @@ impl Pr {
         self.s.head_sha.clone()
     }
 
+    /// Where the PR stands in its chain.
+    fn stage(&self) -> Stage {
+        self.s.stage(&self.cfg.pipeline)
+    }
+
     /// When a command written now says it was written.
     fn written(&self) -> Option<DateTime<Utc>> {
         Some(self.now)
@@ -172,24 +178,18 @@ impl Pr {
 
     fn stage_id(&self) -> DispatchId {
         self.s
-            .stage
-            .as_ref()
+            .stage_deploy()
             .expect("a stage deploy")
             .dispatch_id
             .clone()
     }
 
     fn prod_id(&self) -> DispatchId {
-        self.s
-            .prod
-            .as_ref()
-            .expect("a prod deploy")
-            .dispatch_id
-            .clone()
+        self.s.prod().expect("a prod deploy").dispatch_id.clone()
     }
 
     fn verify_id(&self) -> DispatchId {
-        let v = self.s.verification.as_ref().expect("a verification");
+        let v = self.s.verification().expect("a verification");
         v.run.as_ref().expect("a verify run").dispatch_id.clone()
     }
 
@@ -218,14 +218,14 @@ impl Pr {
     }
 
     fn lgtm(&mut self) {
-        self.ok(QA, Command::Lgtm);
+        self.ok(QA, lgtm());
     }
 
     /// CI green and `/lgtm` by [`QA`]: the stage deploy is pending.
     fn staging(&mut self) {
         self.green();
         self.lgtm();
-        assert_eq!(self.s.stage(), Stage::StageDeploying);
+        assert_eq!(self.stage(), Stage::Deploying(0));
     }
 
     fn finish(&mut self, id: &DispatchId, success: bool) {
@@ -238,18 +238,22 @@ impl Pr {
         self.staging();
         let id = self.stage_id();
         self.finish(&id, true);
-        assert_eq!(self.s.stage(), Stage::WaitingForVerification);
+        assert_eq!(self.stage(), Stage::WaitingForVerification(0));
     }
 
     /// Staging verified by [`QA`] (and the verify run passed, if configured).
     fn verified(&mut self) {
         self.staged();
-        self.ok(QA, Command::VerifyStage);
-        if self.cfg.workflows.verify.is_some() {
+        self.ok(QA, verify_stage());
+        let runs_workflow = self.cfg.pipeline.stages[0]
+            .verify
+            .as_ref()
+            .is_some_and(|v| v.workflow.is_some());
+        if runs_workflow {
             let id = self.verify_id();
             self.finish(&id, true);
         }
-        assert_eq!(self.s.stage(), Stage::WaitingForApproval);
+        assert_eq!(self.stage(), Stage::WaitingForEntry(1));
     }
 
     /// [`Pr::verified`] with no clock-skew margin for its own commands
@@ -264,7 +268,7 @@ impl Pr {
     /// Verified and approved by [`REL`]: with a quorum of one, prod is pending.
     fn approved(&mut self) {
         self.verified();
-        self.ok(REL, Command::Approve);
+        self.ok(REL, approve());
     }
 
     /// The prod deploy succeeded.
@@ -272,7 +276,7 @@ impl Pr {
         self.approved();
         let id = self.prod_id();
         self.finish(&id, true);
-        assert_eq!(self.s.stage(), Stage::Deployed);
+        assert_eq!(self.stage(), Stage::Deployed);
     }
 
     fn hold(&mut self) {
@@ -359,7 +363,7 @@ fn dispatches(t: &Transition) -> Vec<Dispatched> {
             } => Some(Dispatched {
                 workflow: workflow.clone(),
                 git_ref: git_ref.clone(),
-                environment: deploy.environment,
+                environment: deploy.environment.clone(),
                 kind: deploy.kind,
                 sha: deploy.sha.clone(),
                 requested_by: deploy.requested_by.clone(),
@@ -396,7 +400,7 @@ fn stage_deploy(c: char, by: &str, id: &str) -> Dispatched {
     dispatched(
         "cd-stage.yml",
         "main",
-        Environment::Staging,
+        staging(),
         DeployKind::Promote,
         c,
         by,
@@ -406,7 +410,7 @@ fn stage_deploy(c: char, by: &str, id: &str) -> Dispatched {
 
 /// The default prod deploy of `c`.
 fn prod_deploy(c: char, by: &str, id: &str) -> Dispatched {
-    let env = Environment::Production;
+    let env = production();
     dispatched("cd-prod.yml", "main", env, DeployKind::Promote, c, by, id)
 }
 
@@ -415,7 +419,7 @@ fn verify_run(by: &str, id: &str) -> Dispatched {
     dispatched(
         "smoke.yml",
         "main",
-        Environment::Staging,
+        staging(),
         DeployKind::Verify,
         A,
         by,
@@ -425,9 +429,10 @@ fn verify_run(by: &str, id: &str) -> Dispatched {
 
 /// A rollback of `env` to [`OLD`].
 fn rollback_deploy(env: Environment, by: &str, id: &str) -> Dispatched {
-    let workflow = match env {
-        Environment::Staging => "cd-stage.yml",
-        Environment::Production => "cd-prod.yml",
+    let workflow = if env.is("staging") {
+        "cd-stage.yml"
+    } else {
+        "cd-prod.yml"
     };
     dispatched(workflow, "main", env, DeployKind::Rollback, OLD, by, id)
 }
@@ -519,7 +524,12 @@ fn one(case: Case) {
 }
 
 fn check(name: &str, pr: &Pr, t: &Transition, e: &Expect) {
-    assert_eq!(t.state.stage(), e.stage, "{name}: stage ({})", t.note);
+    assert_eq!(
+        t.state.stage(&pr.cfg.pipeline),
+        e.stage,
+        "{name}: stage ({})",
+        t.note
+    );
     assert_eq!(t.changed, e.changed, "{name}: changed ({})", t.note);
     assert_eq!(
         dispatches(t),

@@ -15,7 +15,7 @@ fn a_push_after_lgtm_voids_it_and_resets_ci() {
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(B));
-            assert_eq!(s.lgtm, None);
+            assert_eq!(s.lgtm(), None);
             assert_eq!(s.ci, CiStatus::Pending);
             assert!(s.hold.is_some(), "a hold is about the PR, not the SHA");
         }),
@@ -30,7 +30,7 @@ fn a_push_while_staging_is_deploying_detaches_the_deploy() {
         setup: Pr::staging,
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert_eq!((&s.stage, &s.lgtm), (&None, &None));
+            assert_eq!((&s.stage_deploy(), &s.lgtm()), (&None, &None));
             let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
             assert_eq!(ids, ["42-staging-aaaaaaa-1"]);
         }),
@@ -47,11 +47,11 @@ fn a_push_after_approve_voids_every_gate_detaches_prod() {
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(B));
             assert_eq!(s.ci, CiStatus::Pending);
-            assert_eq!(s.lgtm, None);
-            assert_eq!(s.stage, None);
-            assert_eq!(s.verification, None);
-            assert!(s.approvals.is_empty());
-            assert_eq!(s.prod, None);
+            assert_eq!(s.lgtm(), None);
+            assert_eq!(s.stage_deploy(), None);
+            assert_eq!(s.verification(), None);
+            assert!(s.approvals().is_empty());
+            assert_eq!(s.prod(), None);
             let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
             assert_eq!(ids, ["42-production-aaaaaaa-2"], "only the pending deploy");
         }),
@@ -65,12 +65,12 @@ fn a_push_before_quorum_voids_the_approvals() {
         yaml: QUORUM2,
         setup: |p| {
             p.verified();
-            p.ok(REL, Command::Approve);
+            p.ok(REL, approve());
         },
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert!(s.approvals.is_empty());
-            assert_eq!(s.verification, None);
+            assert!(s.approvals().is_empty());
+            assert_eq!(s.verification(), None);
             assert!(s.detached.is_empty());
         }),
     });
@@ -83,11 +83,11 @@ fn a_push_while_verifying_detaches_the_verify_run() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert_eq!(s.verification, None);
+            assert_eq!(s.verification(), None);
             let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
             assert_eq!(ids, ["42-verify-aaaaaaa-2"]);
         }),
@@ -101,13 +101,13 @@ fn the_old_heads_verify_run_finishing_is_not_recorded() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
             p.push(B);
         },
         fact: |p| p.done(&p.detached_id(0), true),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert!(s.detached.is_empty());
-            assert_eq!(s.verification, None);
+            assert_eq!(s.verification(), None);
         }),
     });
 }
@@ -119,7 +119,7 @@ fn the_same_sha_again_changes_nothing() {
         yaml: DEFAULTS,
         setup: Pr::approved,
         fact: |_| observed(true, A, "main"),
-        expect: expect(Stage::ProdDeploying, false),
+        expect: expect(Stage::Deploying(1), false),
     });
 }
 
@@ -150,7 +150,7 @@ fn ci_green_on_the_new_head_does_not_use_the_old_lgtm() {
             p.push(B);
         },
         fact: |p| p.ci(CiStatus::Green),
-        expect: expect(Stage::WaitingForQa, true),
+        expect: expect(Stage::WaitingForEntry(0), true),
     });
 }
 
@@ -164,8 +164,8 @@ fn the_new_heads_staging_deploy_waits_for_the_old_heads_still_running() {
             p.push(B);
             p.green();
         },
-        fact: |p| p.command(QA2, Command::Lgtm),
-        expect: expect(Stage::WaitingForQa, true)
+        fact: |p| p.command(QA2, lgtm()),
+        expect: expect(Stage::WaitingForEntry(0), true)
             .accepted()
             .reply("a deploy to staging is still running: gatebot dispatches `bbbbbbb` to staging when it finishes"),
     });
@@ -180,13 +180,13 @@ fn the_new_heads_stage_deploy_gets_a_new_id_once_the_old_one_finished() {
             p.staging();
             p.push(B);
             p.green();
-            p.ok(QA2, Command::Lgtm);
+            p.ok(QA2, lgtm());
         },
         fact: |p| {
             let id = p.detached_id(0);
             p.done(&id, false)
         },
-        expect: expect(Stage::StageDeploying, true).dispatch(stage_deploy(
+        expect: expect(Stage::Deploying(0), true).dispatch(stage_deploy(
             B,
             QA2,
             "42-staging-bbbbbbb-2",
@@ -205,10 +205,10 @@ fn the_old_heads_stage_deploy_finishing_records_history_only() {
             p.green();
         },
         fact: |p| p.done(&p.detached_id(0), true),
-        expect: expect(Stage::WaitingForQa, true)
+        expect: expect(Stage::WaitingForEntry(0), true)
             .records("42-staging-aaaaaaa-1")
             .then(|s| {
-                assert_eq!(s.stage, None);
+                assert_eq!(s.stage_deploy(), None);
                 assert!(s.detached.is_empty());
                 assert_eq!(s.head_sha, sha(B));
             }),
@@ -227,11 +227,11 @@ fn the_old_heads_prod_deploy_finishing_leaves_the_new_gates_alone() {
             p.lgtm();
         },
         fact: |p| p.done(&p.detached_id(0), true),
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .records("42-production-aaaaaaa-2")
             .then(|s| {
-                assert_eq!(s.prod, None);
-                let d = s.stage.as_ref().unwrap();
+                assert_eq!(s.prod(), None);
+                let d = s.stage_deploy().unwrap();
                 assert_eq!((&d.sha, d.status), (&sha(B), DeployStatus::Pending));
                 assert!(s.detached.is_empty());
             }),
@@ -261,7 +261,10 @@ fn a_new_base_branch_voids_the_gates() {
         fact: |_| observed(true, A, "release"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(A));
-            assert_eq!((&s.lgtm, &s.stage, &s.verification), (&None, &None, &None));
+            assert_eq!(
+                (&s.lgtm(), &s.stage_deploy(), &s.verification()),
+                (&None, &None, &None)
+            );
         }),
     });
 }

@@ -9,7 +9,7 @@ fn as_recorded_nothing_changes() {
         yaml: DEFAULTS,
         setup: Pr::verified,
         fact: |_| observed(true, A, "main"),
-        expect: expect(Stage::WaitingForApproval, false),
+        expect: expect(Stage::WaitingForEntry(1), false),
     });
 }
 
@@ -26,7 +26,10 @@ fn recorded_closed_but_open_on_github_a_late_closed_gates_start_again() {
         fact: |_| observed(true, A, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert!(s.open);
-            assert_eq!((&s.lgtm, &s.stage, &s.verification), (&None, &None, &None));
+            assert_eq!(
+                (&s.lgtm(), &s.stage_deploy(), &s.verification()),
+                (&None, &None, &None)
+            );
             assert_eq!(s.head_seen_at, Some(t0() + Duration::minutes(1)));
         }),
     });
@@ -41,7 +44,7 @@ fn recorded_open_but_closed_on_github_gates_stop_deploys_in_flight_detach() {
         fact: |_| observed(false, A, "main"),
         expect: expect(Stage::Closed, true).then(|s| {
             assert!(!s.open);
-            assert_eq!(s.prod, None);
+            assert_eq!(s.prod(), None);
             assert_eq!(s.detached.len(), 1);
         }),
     });
@@ -56,7 +59,7 @@ fn a_head_github_has_that_gatebot_missed_approvals_void() {
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(B));
-            assert_eq!(s.verification, None);
+            assert_eq!(s.verification(), None);
         }),
     });
 }
@@ -70,7 +73,7 @@ fn a_new_base_approvals_void() {
         fact: |_| observed(true, A, "release"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.base_ref.as_deref(), Some("release"));
-            assert_eq!(s.lgtm, None);
+            assert_eq!(s.lgtm(), None);
         }),
     });
 }
@@ -85,7 +88,7 @@ fn the_first_base_seen_is_only_recorded_records_from_before_gatebot_kept_it() {
             p.s.base_ref = None;
         },
         fact: |_| observed(true, A, "main"),
-        expect: expect(Stage::WaitingForApproval, true)
+        expect: expect(Stage::WaitingForEntry(1), true)
             .then(|s| assert_eq!(s.base_ref.as_deref(), Some("main"))),
     });
 }

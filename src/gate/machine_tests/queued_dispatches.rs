@@ -19,11 +19,11 @@ fn a_cancelled_stage_dispatch_is_forgotten_with_a_reply() {
             p.hold();
         },
         fact: |p| cancel_fact(p.stage_id()),
-        expect: expect(Stage::WaitingForQa, true)
+        expect: expect(Stage::WaitingForEntry(0), true)
             .reply("gatebot cancelled the staging deploy of `aaaaaaa` (`42-staging-aaaaaaa-1`): dispatches are held")
             .then(|s| {
-                assert_eq!(s.stage, None);
-                assert!(s.lgtm.is_some(), "the /lgtm stands");
+                assert_eq!(s.stage_deploy(), None);
+                assert!(s.lgtm().is_some(), "the /lgtm stands");
             }),
     });
 }
@@ -40,7 +40,7 @@ fn after_unhold_staging_is_dispatched_anew() {
             p.step(cancel_fact(id));
         },
         fact: |p| p.command(REL, Command::Unhold),
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(A, REL, "42-staging-aaaaaaa-2")),
     });
@@ -56,10 +56,10 @@ fn a_cancelled_prod_dispatch_keeps_the_approvals() {
             p.hold();
         },
         fact: |p| cancel_fact(p.prod_id()),
-        expect: expect(Stage::WaitingForApproval, true)
+        expect: expect(Stage::WaitingForEntry(1), true)
             .reply("cancelled the production deploy")
             .then(|s| {
-                assert_eq!(s.prod, None);
+                assert_eq!(s.prod(), None);
                 assert_eq!(s.approvers(), vec![REL]);
             }),
     });
@@ -72,12 +72,12 @@ fn a_cancelled_verify_run_takes_its_verification_with_it() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
         fact: |p| cancel_fact(p.verify_id()),
-        expect: expect(Stage::WaitingForVerification, true)
+        expect: expect(Stage::WaitingForVerification(0), true)
             .reply("cancelled the staging verification")
-            .then(|s| assert_eq!(s.verification, None)),
+            .then(|s| assert_eq!(s.verification(), None)),
     });
 }
 
@@ -87,7 +87,7 @@ fn a_cancelled_rollback_leaves_the_detached_list() {
         name: "a cancelled rollback leaves the detached list",
         yaml: DEFAULTS,
         setup: |p| {
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
         fact: |p| cancel_fact(p.detached_id(0)),
@@ -104,7 +104,7 @@ fn a_finished_dispatch_cannot_be_cancelled() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| cancel_fact(p.stage_id()),
-        expect: expect(Stage::WaitingForVerification, false),
+        expect: expect(Stage::WaitingForVerification(0), false),
     });
 }
 
@@ -132,7 +132,7 @@ fn dispatch_blocker_follows_the_gates() {
     let mut pr = Pr::new(FROZEN);
     pr.verified();
     pr.now = freeze_end();
-    pr.ok(REL, Command::Approve);
+    pr.ok(REL, approve());
     let id = pr.prod_id();
     pr.now = t0();
     assert!(
@@ -150,8 +150,8 @@ fn dispatch_blocker_follows_the_gates() {
     let mut pr = Pr::new(DEFAULTS);
     pr.approved();
     let id = pr.prod_id();
-    pr.s.approvals.clear();
-    assert!(blocked(&pr, &id).unwrap().contains("0 of 1 approvals"));
+    pr.s.gates_mut(&production()).approvals.clear();
+    assert!(blocked(&pr, &id).unwrap().contains("there is no /approve for"));
 
     let mut pr = Pr::new(DEFAULTS);
     pr.staging();
@@ -172,7 +172,7 @@ fn dispatch_blocker_follows_the_gates() {
 
     let mut pr = Pr::new(DEFAULTS);
     pr.close();
-    let f = pr.rollback(REL, Environment::Production);
+    let f = pr.rollback(REL, production());
     pr.step(f);
     let id = pr.detached_id(0);
     assert_eq!(blocked(&pr, &id), None, "a rollback on a closed PR");

@@ -4,40 +4,40 @@ use super::*;
 
 #[test]
 fn required_roles() {
+    let qa = || Some(Role::Named("qa".into()));
+    let release = || Some(Role::Named("release".into()));
     let table = [
-        (Command::Lgtm, Some(Role::Qa)),
-        (Command::LgtmCancel, None),
-        (Command::VerifyStage, Some(Role::Qa)),
-        (Command::VerifyStageCancel, None),
-        (Command::Approve, Some(Role::Release)),
-        (Command::ApproveCancel, None),
-        (
-            Command::Rollback(Environment::Production),
-            Some(Role::Release),
-        ),
-        (Command::Rollback(Environment::Staging), Some(Role::Qa)),
-        (Command::Hold { reason: None }, Some(Role::QaOrRelease)),
+        (lgtm(), qa()),
+        (lgtm_cancel(), None),
+        (verify_stage(), qa()),
+        (verify_stage_cancel(), None),
+        (approve(), release()),
+        (approve_cancel(), None),
+        (Command::Rollback(production()), release()),
+        (Command::Rollback(staging()), qa()),
+        (Command::Hold { reason: None }, Some(Role::AnyGate)),
         (
             Command::Hold {
                 reason: Some("x".into()),
             },
-            Some(Role::QaOrRelease),
+            Some(Role::AnyGate),
         ),
-        (Command::Unhold, Some(Role::QaOrRelease)),
+        (Command::Unhold, Some(Role::AnyGate)),
         (Command::Gates, Some(Role::Read)),
         (Command::Help, None),
     ];
+    let chain = RepoConfig::default().pipeline;
     for (command, role) in &table {
-        assert_eq!(required_role(command), *role, "{command:?}");
+        assert_eq!(required_role(command, &chain), *role, "{command:?}");
     }
     let described = [
-        (Role::Qa, "qa"),
-        (Role::Release, "release"),
-        (Role::QaOrRelease, "qa or release"),
+        (Role::Named("qa".into()), "qa"),
+        (Role::Named("release".into()), "release"),
+        (Role::AnyGate, "qa or release"),
         (Role::Read, "read"),
     ];
     for (role, text) in described {
-        assert_eq!(role.describe(), text);
+        assert_eq!(role.describe(&chain), text);
     }
 }
 
@@ -48,8 +48,8 @@ fn cancel_forms_need_no_role() {
     let mut pr = Pr::new(DEFAULTS);
     pr.lgtm();
     let at = pr.written();
-    let f = pr.command_with(QA, false, Command::LgtmCancel, at, None);
+    let f = pr.command_with(QA, false, lgtm_cancel(), at, None);
     let t = pr.apply(&f);
     assert_eq!(reactions(&t), ["+1"], "{}", t.note);
-    assert_eq!(t.state.lgtm, None);
+    assert_eq!(t.state.lgtm(), None);
 }

@@ -13,11 +13,11 @@ fn a_staging_rollback_still_running_holds_back_the_lgtms_deploy() {
         yaml: DEFAULTS,
         setup: |p| {
             p.green();
-            let f = p.rollback(QA, Environment::Staging);
+            let f = p.rollback(QA, staging());
             p.step(f);
         },
-        fact: |p| p.command(QA, Command::Lgtm),
-        expect: expect(Stage::WaitingForQa, true)
+        fact: |p| p.command(QA, lgtm()),
+        expect: expect(Stage::WaitingForEntry(0), true)
             .accepted()
             .reply("Recorded, but a deploy to staging is still running"),
     });
@@ -30,7 +30,7 @@ fn the_held_back_staging_deploy_goes_once_the_rollback_finished() {
         yaml: DEFAULTS,
         setup: |p| {
             p.green();
-            let f = p.rollback(QA, Environment::Staging);
+            let f = p.rollback(QA, staging());
             p.step(f);
             p.lgtm();
         },
@@ -38,7 +38,7 @@ fn the_held_back_staging_deploy_goes_once_the_rollback_finished() {
             let id = p.detached_id(0);
             p.done(&id, true)
         },
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .records("42-staging-ccccccc-1")
             .dispatch(stage_deploy(A, QA, "42-staging-aaaaaaa-2")),
     });
@@ -51,11 +51,11 @@ fn a_production_rollback_still_running_holds_back_the_approved_deploy() {
         yaml: DEFAULTS,
         setup: |p| {
             p.verified();
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
-        fact: |p| p.command(REL2, Command::Approve),
-        expect: expect(Stage::WaitingForApproval, true)
+        fact: |p| p.command(REL2, approve()),
+        expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
             .reply("Recorded, but a deploy to production is still running"),
     });
@@ -79,7 +79,7 @@ fn a_run_linked_after_its_dispatch_failed_changes_nothing() {
             run_id: 10_000,
             url: None,
         },
-        expect: expect(Stage::StageFailed, false),
+        expect: expect(Stage::DeployFailed(0), false),
     });
 }
 
@@ -89,18 +89,18 @@ fn rollback_prod_with_a_target_dispatches_it_detached() {
         name: "/rollback prod with a target dispatches it, detached",
         yaml: DEFAULTS,
         setup: none,
-        fact: |p| p.rollback(REL, Environment::Production),
+        fact: |p| p.rollback(REL, production()),
         expect: expect(Stage::WaitingForCi, true)
             .accepted()
             .reply("Rolling production back to ccccccc (dispatch `42-production-ccccccc-1`).")
-            .dispatch(rollback_deploy(Environment::Production, REL, RB1))
+            .dispatch(rollback_deploy(production(), REL, RB1))
             .then(|s| {
                 assert_eq!(s.detached.len(), 1);
                 let d = &s.detached[0];
                 assert_eq!(d.dispatch_id, "42-production-ccccccc-1");
                 assert_eq!(d.kind, DeployKind::Rollback);
                 assert_eq!(d.sha, sha(OLD));
-                assert_eq!((&s.stage, &s.prod), (&None, &None));
+                assert_eq!((&s.stage_deploy(), &s.prod()), (&None, &None));
             }),
     });
 }
@@ -111,12 +111,12 @@ fn rollback_after_deployed() {
         name: "/rollback after deployed",
         yaml: DEFAULTS,
         setup: Pr::deployed,
-        fact: |p| p.rollback(REL, Environment::Production),
+        fact: |p| p.rollback(REL, production()),
         expect: expect(Stage::Deployed, true)
             .accepted()
             .reply("Rolling production")
             .dispatch(rollback_deploy(
-                Environment::Production,
+                production(),
                 REL,
                 "42-production-ccccccc-3",
             )),
@@ -131,13 +131,7 @@ fn rollback_without_a_target_is_refused() {
         setup: none,
         fact: |p| {
             let at = p.written();
-            p.command_with(
-                REL,
-                true,
-                Command::Rollback(Environment::Production),
-                at,
-                None,
-            )
+            p.command_with(REL, true, Command::Rollback(production()), at, None)
         },
         expect: expect(Stage::WaitingForCi, false)
             .refused("no earlier production deploy in gatebot's history to roll back to"),
@@ -150,8 +144,8 @@ fn rollback_stage_while_the_stage_deploy_is_running_is_refused() {
         name: "/rollback stage while the stage deploy is running is refused",
         yaml: DEFAULTS,
         setup: Pr::staging,
-        fact: |p| p.rollback(QA, Environment::Staging),
-        expect: expect(Stage::StageDeploying, false)
+        fact: |p| p.rollback(QA, staging()),
+        expect: expect(Stage::Deploying(0), false)
             .refused("wrong stage: a deploy to staging is still running"),
     });
 }
@@ -162,8 +156,8 @@ fn rollback_prod_while_the_prod_deploy_is_running_is_refused() {
         name: "/rollback prod while the prod deploy is running is refused",
         yaml: DEFAULTS,
         setup: Pr::approved,
-        fact: |p| p.rollback(REL, Environment::Production),
-        expect: expect(Stage::ProdDeploying, false)
+        fact: |p| p.rollback(REL, production()),
+        expect: expect(Stage::Deploying(1), false)
             .refused("a deploy to production is still running"),
     });
 }
@@ -174,10 +168,10 @@ fn rollback_prod_while_a_rollback_is_running_is_refused() {
         name: "/rollback prod while a rollback is running is refused",
         yaml: DEFAULTS,
         setup: |p| {
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
-        fact: |p| p.rollback(REL2, Environment::Production),
+        fact: |p| p.rollback(REL2, production()),
         expect: expect(Stage::WaitingForCi, false)
             .refused("a deploy to production is still running"),
     });
@@ -189,15 +183,11 @@ fn rollback_stage_while_prod_is_deploying_is_allowed() {
         name: "/rollback stage while prod is deploying is allowed",
         yaml: DEFAULTS,
         setup: Pr::approved,
-        fact: |p| p.rollback(QA, Environment::Staging),
-        expect: expect(Stage::ProdDeploying, true)
+        fact: |p| p.rollback(QA, staging()),
+        expect: expect(Stage::Deploying(1), true)
             .accepted()
             .reply("Rolling staging back")
-            .dispatch(rollback_deploy(
-                Environment::Staging,
-                QA,
-                "42-staging-ccccccc-3",
-            )),
+            .dispatch(rollback_deploy(staging(), QA, "42-staging-ccccccc-3")),
     });
 }
 
@@ -208,17 +198,13 @@ fn rollback_stage_while_verifying_is_allowed() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
-        fact: |p| p.rollback(QA, Environment::Staging),
-        expect: expect(Stage::Verifying, true)
+        fact: |p| p.rollback(QA, staging()),
+        expect: expect(Stage::Verifying(0), true)
             .accepted()
             .reply("Rolling staging back")
-            .dispatch(rollback_deploy(
-                Environment::Staging,
-                QA,
-                "42-staging-ccccccc-3",
-            )),
+            .dispatch(rollback_deploy(staging(), QA, "42-staging-ccccccc-3")),
     });
 }
 
@@ -231,7 +217,7 @@ fn rollback_prod_without_the_release_role_is_refused() {
         fact: |p| {
             let at = p.written();
             let target = Some(sha(OLD));
-            let c = Command::Rollback(Environment::Production);
+            let c = Command::Rollback(production());
             p.command_with(QA, false, c, at, target)
         },
         expect: expect(Stage::WaitingForCi, false).refused("release role"),
@@ -247,7 +233,7 @@ fn rollback_stage_without_the_qa_role_is_refused() {
         fact: |p| {
             let at = p.written();
             let target = Some(sha(OLD));
-            let c = Command::Rollback(Environment::Staging);
+            let c = Command::Rollback(staging());
             p.command_with(REL, false, c, at, target)
         },
         expect: expect(Stage::WaitingForCi, false).refused("you need the qa role"),
@@ -260,7 +246,7 @@ fn the_rollback_run_succeeded_recorded_and_no_longer_tracked() {
         name: "the rollback run succeeded: recorded and no longer tracked",
         yaml: DEFAULTS,
         setup: |p| {
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
         fact: |p| p.done(&p.detached_id(0), true),
@@ -276,7 +262,7 @@ fn the_rollback_run_failed_not_recorded_no_longer_tracked() {
         name: "the rollback run failed: not recorded, no longer tracked",
         yaml: DEFAULTS,
         setup: |p| {
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
         fact: |p| p.done(&p.detached_id(0), false),
@@ -290,7 +276,7 @@ fn the_rollback_dispatch_refused_a_reply_no_longer_tracked() {
         name: "the rollback dispatch refused: a reply, no longer tracked",
         yaml: DEFAULTS,
         setup: |p| {
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
         fact: |p| Fact::DispatchFailed {
@@ -310,12 +296,12 @@ fn a_rollback_finishing_does_not_touch_the_gates() {
         yaml: DEFAULTS,
         setup: |p| {
             p.verified();
-            let f = p.rollback(REL, Environment::Production);
+            let f = p.rollback(REL, production());
             p.step(f);
         },
         fact: |p| p.done(&p.detached_id(0), true),
-        expect: expect(Stage::WaitingForApproval, true)
+        expect: expect(Stage::WaitingForEntry(1), true)
             .records("42-production-ccccccc-2")
-            .then(|s| assert_eq!(s.prod, None)),
+            .then(|s| assert_eq!(s.prod(), None)),
     });
 }

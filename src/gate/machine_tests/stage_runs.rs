@@ -12,10 +12,10 @@ fn stage_run_succeeded_waiting_for_verification_recorded() {
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.done(&p.stage_id(), true),
-        expect: expect(Stage::WaitingForVerification, true)
+        expect: expect(Stage::WaitingForVerification(0), true)
             .records(STAGE1)
             .then(|s| {
-                let d = s.stage.as_ref().unwrap();
+                let d = s.stage_deploy().unwrap();
                 assert_eq!(d.status, DeployStatus::Succeeded);
                 assert_eq!(d.run_id, Some(7000));
                 assert_eq!(d.finished_at, Some(t0()));
@@ -34,7 +34,7 @@ fn stage_run_failed() {
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.done(&p.stage_id(), false),
-        expect: expect(Stage::StageFailed, true),
+        expect: expect(Stage::DeployFailed(0), true),
     });
 }
 
@@ -45,7 +45,7 @@ fn repeated_completion_of_the_same_run_is_ignored() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| p.done(&p.stage_id(), true),
-        expect: expect(Stage::WaitingForVerification, false),
+        expect: expect(Stage::WaitingForVerification(0), false),
     });
 }
 
@@ -56,7 +56,7 @@ fn a_late_failure_after_success_is_ignored() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| p.done(&p.stage_id(), false),
-        expect: expect(Stage::WaitingForVerification, false),
+        expect: expect(Stage::WaitingForVerification(0), false),
     });
 }
 
@@ -71,7 +71,7 @@ fn a_late_success_after_failure_is_ignored() {
             p.finish(&id, false);
         },
         fact: |p| p.done(&p.stage_id(), true),
-        expect: expect(Stage::StageFailed, false),
+        expect: expect(Stage::DeployFailed(0), false),
     });
 }
 
@@ -88,7 +88,7 @@ fn unknown_dispatch_id_is_ignored() {
             url: None,
             completed_at: None,
         },
-        expect: expect(Stage::StageDeploying, false),
+        expect: expect(Stage::Deploying(0), false),
     });
 }
 
@@ -113,7 +113,7 @@ fn run_id_other_than_the_linked_run_is_ignored() {
             url: None,
             completed_at: None,
         },
-        expect: expect(Stage::StageDeploying, false),
+        expect: expect(Stage::Deploying(0), false),
     });
 }
 
@@ -128,8 +128,8 @@ fn runlinked_links_the_run() {
             run_id: 555,
             url: Some("https://example.test/runs/555".into()),
         },
-        expect: expect(Stage::StageDeploying, true).then(|s| {
-            let d = s.stage.as_ref().unwrap();
+        expect: expect(Stage::Deploying(0), true).then(|s| {
+            let d = s.stage_deploy().unwrap();
             assert_eq!(d.run_id, Some(555));
             assert_eq!(d.run_url.as_deref(), Some("https://example.test/runs/555"));
             assert_eq!(d.status, DeployStatus::Pending);
@@ -156,7 +156,7 @@ fn a_second_runlinked_is_ignored() {
             run_id: 556,
             url: None,
         },
-        expect: expect(Stage::StageDeploying, false),
+        expect: expect(Stage::Deploying(0), false),
     });
 }
 
@@ -181,9 +181,9 @@ fn runlinked_then_runcompleted_of_the_linked_run() {
             url: None,
             completed_at: None,
         },
-        expect: expect(Stage::WaitingForVerification, true)
+        expect: expect(Stage::WaitingForVerification(0), true)
             .records(STAGE1)
-            .then(|s| assert_eq!(s.stage.as_ref().unwrap().run_id, Some(555))),
+            .then(|s| assert_eq!(s.stage_deploy().unwrap().run_id, Some(555))),
     });
 }
 
@@ -198,7 +198,7 @@ fn runlinked_after_completion_is_ignored() {
             run_id: 9,
             url: None,
         },
-        expect: expect(Stage::WaitingForVerification, false),
+        expect: expect(Stage::WaitingForVerification(0), false),
     });
 }
 
@@ -212,7 +212,7 @@ fn dispatch_refused_stage_failed_with_a_reply() {
             dispatch_id: p.stage_id(),
             reason: "workflow not found".into(),
         },
-        expect: expect(Stage::StageFailed, true).reply(
+        expect: expect(Stage::DeployFailed(0), true).reply(
             "gatebot could not dispatch the staging deploy of `aaaaaaa`: workflow not found",
         ),
     });
@@ -236,6 +236,6 @@ fn dispatch_failure_after_the_run_was_linked_is_ignored() {
             dispatch_id: p.stage_id(),
             reason: "timeout".into(),
         },
-        expect: expect(Stage::StageDeploying, false),
+        expect: expect(Stage::Deploying(0), false),
     });
 }

@@ -20,15 +20,15 @@ fn approve_written_before_gatebot_learned_of_a_push_is_refused_nothing_moves() {
         },
         fact: |p| {
             let at = Some(p.now - Duration::minutes(5));
-            p.command_with(REL, true, Command::Approve, at, None)
+            p.command_with(REL, true, approve(), at, None)
         },
-        expect: expect(Stage::WaitingForQa, false)
+        expect: expect(Stage::WaitingForEntry(0), false)
             .refused(
                 "stale SHA: this comment was written before gatebot saw the current head bbbbbbb",
             )
             .then(|s| {
                 assert_eq!(s.head_sha, sha(B));
-                assert!(s.approvals.is_empty());
+                assert!(s.approvals().is_empty());
             }),
     });
 }
@@ -45,11 +45,11 @@ fn lgtm_written_before_the_push_is_refused() {
         },
         fact: |p| {
             let at = Some(p.now - Duration::seconds(1));
-            p.command_with(QA, true, Command::Lgtm, at, None)
+            p.command_with(QA, true, lgtm(), at, None)
         },
-        expect: expect(Stage::WaitingForQa, false)
+        expect: expect(Stage::WaitingForEntry(0), false)
             .refused("stale SHA")
-            .then(|s| assert_eq!(s.lgtm, None)),
+            .then(|s| assert_eq!(s.lgtm(), None)),
     });
 }
 
@@ -65,9 +65,9 @@ fn lgtm_written_after_the_push_counts() {
         },
         fact: |p| {
             let at = Some(p.now + Duration::seconds(1));
-            p.command_with(QA, true, Command::Lgtm, at, None)
+            p.command_with(QA, true, lgtm(), at, None)
         },
-        expect: expect(Stage::StageDeploying, true)
+        expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(B, QA, "42-staging-bbbbbbb-1")),
     });
@@ -90,7 +90,7 @@ fn verify_stage_written_before_the_reopen_is_refused() {
         },
         fact: |p| {
             let at = Some(p.now - Duration::minutes(1));
-            p.command_with(QA, true, Command::VerifyStage, at, None)
+            p.command_with(QA, true, verify_stage(), at, None)
         },
         expect: expect(Stage::WaitingForCi, false).refused("stale SHA"),
     });
@@ -102,8 +102,8 @@ fn a_gate_command_without_a_time_is_refused_as_stale() {
         name: "a gate command without a time is refused as stale",
         yaml: DEFAULTS,
         setup: Pr::green,
-        fact: |p| p.command_with(QA, true, Command::Lgtm, None, None),
-        expect: expect(Stage::WaitingForQa, false).refused("stale SHA"),
+        fact: |p| p.command_with(QA, true, lgtm(), None, None),
+        expect: expect(Stage::WaitingForEntry(0), false).refused("stale SHA"),
     });
 }
 
@@ -118,14 +118,14 @@ fn rollback_is_about_an_environment_not_the_head_a_late_one_still_counts() {
         },
         fact: |p| {
             let at = Some(p.now - Duration::minutes(5));
-            let c = Command::Rollback(Environment::Production);
+            let c = Command::Rollback(production());
             p.command_with(REL, true, c, at, Some(sha(OLD)))
         },
         expect: expect(Stage::WaitingForCi, true)
             .accepted()
             .reply("Rolling production back to ccccccc")
             .dispatch(rollback_deploy(
-                Environment::Production,
+                production(),
                 REL,
                 "42-production-ccccccc-1",
             )),
@@ -164,7 +164,7 @@ fn clock_skew_margin() {
         pr.now += Duration::minutes(1);
         pr.verified_ignoring_skew();
         let at = Some(pr.s.gates_since() + offset);
-        let f = pr.command_with(REL, true, Command::Approve, at, None);
+        let f = pr.command_with(REL, true, approve(), at, None);
         pr.apply(&f)
     };
     let t = approve_at(Duration::seconds(1));

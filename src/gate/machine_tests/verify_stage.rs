@@ -9,8 +9,8 @@ fn the_author_cannot_verify_their_own_change() {
         name: "the author cannot verify their own change",
         yaml: DEFAULTS,
         setup: Pr::staged,
-        fact: |p| p.command(AUTHOR, Command::VerifyStage),
-        expect: expect(Stage::WaitingForVerification, false)
+        fact: |p| p.command(AUTHOR, verify_stage()),
+        expect: expect(Stage::WaitingForVerification(0), false)
             .refused("cannot approve their own change"),
     });
 }
@@ -21,11 +21,11 @@ fn without_a_verify_workflow_verified_at_once() {
         name: "without a verify workflow: verified at once",
         yaml: DEFAULTS,
         setup: Pr::staged,
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::WaitingForApproval, true)
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
             .then(|s| {
-                let v = s.verification.as_ref().unwrap();
+                let v = s.verification().unwrap();
                 assert_eq!((v.login.as_str(), &v.sha), (QA, &sha(A)));
                 assert_eq!(v.run, None);
             }),
@@ -38,8 +38,8 @@ fn before_the_stage_deploy_finished_wrong_stage() {
         name: "before the stage deploy finished: wrong stage",
         yaml: DEFAULTS,
         setup: Pr::staging,
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::StageDeploying, false)
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::Deploying(0), false)
             .refused("wrong stage: staging is not deployed for aaaaaaa yet"),
     });
 }
@@ -50,8 +50,8 @@ fn before_any_stage_deploy_wrong_stage() {
         name: "before any stage deploy: wrong stage",
         yaml: DEFAULTS,
         setup: Pr::green,
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::WaitingForQa, false).refused("wrong stage"),
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::WaitingForEntry(0), false).refused("wrong stage"),
     });
 }
 
@@ -65,8 +65,8 @@ fn after_the_stage_deploy_failed_wrong_stage() {
             let id = p.stage_id();
             p.finish(&id, false);
         },
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::StageFailed, false).refused("wrong stage"),
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::DeployFailed(0), false).refused("wrong stage"),
     });
 }
 
@@ -78,9 +78,9 @@ fn without_the_qa_role_refused() {
         setup: Pr::staged,
         fact: |p| {
             let at = p.written();
-            p.command_with(QA, false, Command::VerifyStage, at, None)
+            p.command_with(QA, false, verify_stage(), at, None)
         },
-        expect: expect(Stage::WaitingForVerification, false).refused("qa role"),
+        expect: expect(Stage::WaitingForVerification(0), false).refused("qa role"),
     });
 }
 
@@ -90,8 +90,8 @@ fn again_when_verified_accepted_nothing_new() {
         name: "again when verified: accepted, nothing new",
         yaml: DEFAULTS,
         setup: Pr::verified,
-        fact: |p| p.command(QA2, Command::VerifyStage),
-        expect: expect(Stage::WaitingForApproval, false).accepted(),
+        fact: |p| p.command(QA2, verify_stage()),
+        expect: expect(Stage::WaitingForEntry(1), false).accepted(),
     });
 }
 
@@ -101,12 +101,12 @@ fn with_a_verify_workflow_dispatches_it() {
         name: "with a verify workflow: dispatches it",
         yaml: VERIFY,
         setup: Pr::staged,
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::Verifying, true)
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::Verifying(0), true)
             .accepted()
             .dispatch(verify_run(QA, "42-verify-aaaaaaa-2"))
             .then(|s| {
-                let v = s.verification.as_ref().unwrap();
+                let v = s.verification().unwrap();
                 assert!(!v.passed());
                 assert_eq!(v.run.as_ref().unwrap().dispatch_id, "42-verify-aaaaaaa-2");
             }),
@@ -120,10 +120,10 @@ fn verify_run_succeeded_waiting_for_approval_not_recorded() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
         fact: |p| p.done(&p.verify_id(), true),
-        expect: expect(Stage::WaitingForApproval, true),
+        expect: expect(Stage::WaitingForEntry(1), true),
     });
 }
 
@@ -134,10 +134,10 @@ fn verify_run_failed() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
         fact: |p| p.done(&p.verify_id(), false),
-        expect: expect(Stage::VerificationFailed, true),
+        expect: expect(Stage::VerificationFailed(0), true),
     });
 }
 
@@ -148,10 +148,10 @@ fn again_while_verifying_accepted_no_second_run() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
-        fact: |p| p.command(QA2, Command::VerifyStage),
-        expect: expect(Stage::Verifying, false).accepted(),
+        fact: |p| p.command(QA2, verify_stage()),
+        expect: expect(Stage::Verifying(0), false).accepted(),
     });
 }
 
@@ -162,15 +162,15 @@ fn again_after_the_verify_run_failed_dispatched_again() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
             let id = p.verify_id();
             p.finish(&id, false);
         },
-        fact: |p| p.command(QA2, Command::VerifyStage),
-        expect: expect(Stage::Verifying, true)
+        fact: |p| p.command(QA2, verify_stage()),
+        expect: expect(Stage::Verifying(0), true)
             .accepted()
             .dispatch(verify_run(QA2, "42-verify-aaaaaaa-3"))
-            .then(|s| assert_eq!(s.verification.as_ref().unwrap().login, QA2)),
+            .then(|s| assert_eq!(s.verification().unwrap().login, QA2)),
     });
 }
 
@@ -181,13 +181,13 @@ fn verify_dispatch_refused_verification_failed() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(QA, Command::VerifyStage);
+            p.ok(QA, verify_stage());
         },
         fact: |p| Fact::DispatchFailed {
             dispatch_id: p.verify_id(),
             reason: "no such workflow".into(),
         },
-        expect: expect(Stage::VerificationFailed, true)
+        expect: expect(Stage::VerificationFailed(0), true)
             .reply("could not dispatch the staging verification of `aaaaaaa`"),
     });
 }
@@ -201,8 +201,8 @@ fn with_a_verify_workflow_while_held_refused() {
             p.staged();
             p.hold();
         },
-        fact: |p| p.command(QA, Command::VerifyStage),
-        expect: expect(Stage::WaitingForVerification, false)
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::WaitingForVerification(0), false)
             .refused("dispatches are held by @carol (`incident 12`)"),
     });
 }
@@ -214,11 +214,11 @@ fn verify_run_passing_with_the_approval_in_dispatches_prod() {
         yaml: VERIFY,
         setup: |p| {
             p.staged();
-            p.ok(REL, Command::Approve);
-            p.ok(QA, Command::VerifyStage);
+            p.ok(REL, approve());
+            p.ok(QA, verify_stage());
         },
         fact: |p| p.done(&p.verify_id(), true),
-        expect: expect(Stage::ProdDeploying, true).dispatch(prod_deploy(
+        expect: expect(Stage::Deploying(1), true).dispatch(prod_deploy(
             A,
             REL,
             "42-production-aaaaaaa-3",
