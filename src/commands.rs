@@ -37,6 +37,8 @@ pub enum Command {
     },
     /// `/rollback [env]`: the last stage when no environment is named.
     Rollback(Environment),
+    /// `/retry <env>`: dispatch the stage's failed deploy again.
+    Retry(Environment),
     /// `/hold [reason]`: the trimmed rest of the line, at most 200 characters.
     Hold {
         reason: Option<String>,
@@ -58,6 +60,7 @@ impl Command {
                 }
             }
             Command::Rollback(_) => "rollback".into(),
+            Command::Retry(_) => "retry".into(),
             Command::Hold { .. } => "hold".into(),
             Command::Unhold => "unhold".into(),
             Command::Gates => "gates".into(),
@@ -241,6 +244,7 @@ enum Kind<'w> {
     Gate(&'w str),
     Verify,
     Rollback,
+    Retry,
     Hold,
     Unhold,
     Gates,
@@ -252,6 +256,7 @@ impl<'w> Kind<'w> {
         Some(match word {
             "verify" => Kind::Verify,
             "rollback" => Kind::Rollback,
+            "retry" => Kind::Retry,
             "hold" => Kind::Hold,
             "unhold" => Kind::Unhold,
             "gates" => Kind::Gates,
@@ -266,6 +271,7 @@ impl<'w> Kind<'w> {
             Kind::Gate(w) => w,
             Kind::Verify => "verify",
             Kind::Rollback => "rollback",
+            Kind::Retry => "retry",
             Kind::Hold => "hold",
             Kind::Unhold => "unhold",
             Kind::Gates => "gates",
@@ -286,6 +292,7 @@ impl<'w> Kind<'w> {
             Kind::Gate(word) => parse_gate(word, args, chain),
             Kind::Verify => parse_verify(args, chain),
             Kind::Rollback => parse_rollback(args, chain),
+            Kind::Retry => parse_retry(args, chain),
             Kind::Hold => {
                 let reason = truncate_chars(args, MAX_HOLD_REASON_CHARS);
                 let reason = reason.trim_end();
@@ -427,6 +434,32 @@ fn parse_rollback(args: &str, chain: &Pipeline) -> Result<Command, String> {
     }
 }
 
+/// `/retry <env>`: the stage whose failed deploy to dispatch again.
+fn parse_retry(args: &str, chain: &Pipeline) -> Result<Command, String> {
+    let envs: Vec<&str> = chain
+        .stages
+        .iter()
+        .map(|s| s.environment.as_str())
+        .collect();
+    let mut words = args.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(env), None) => chain
+            .named(env)
+            .map(|i| Command::Retry(chain.stages[i].environment.clone()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown environment {}; use {}",
+                    crate::markdown::code_span(&truncate_chars(env, MAX_ECHOED_WORD_CHARS)),
+                    one_of(&envs)
+                )
+            }),
+        _ => Err(format!(
+            "`/retry` names the stage whose failed deploy to retry: {}",
+            one_of(&envs)
+        )),
+    }
+}
+
 /// "`a`", "`a` or `b`", "`a`, `b` or `c`".
 fn one_of(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
@@ -443,7 +476,12 @@ pub fn help_text(chain: &Pipeline) -> String {
     use std::fmt::Write as _;
     let mut t = String::from("| Command | Who may use it | Effect |\n| --- | --- | --- |\n");
     let mut row = |command: String, who: &str, effect: String| {
-        let _ = writeln!(t, "| `{command}` | {who} | {effect} |");
+        let cell = if command.starts_with('/') {
+            format!("`{command}`")
+        } else {
+            command
+        };
+        let _ = writeln!(t, "| {cell} | {who} | {effect} |");
     };
     let mut previous: Option<&str> = None;
     for stage in &chain.stages {
@@ -470,7 +508,7 @@ pub fn help_text(chain: &Pipeline) -> String {
             .unwrap_or_default();
         if let crate::config::Entry::Command(g) = &stage.entry {
             let quorum = if g.approvals > 1 {
-                format!("{} distinct people give it ", g.approvals)
+                format!(" and {} distinct people have given it", g.approvals)
             } else {
                 String::new()
             };
@@ -478,12 +516,7 @@ pub fn help_text(chain: &Pipeline) -> String {
                 named(&g.word),
                 &g.role,
                 format!(
-                    "Sign off the head commit for {env}; gatebot deploys it to {env} {after}{soak}{}",
-                    if quorum.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", when {}", quorum.trim_end())
-                    }
+                    "Sign off the head commit for {env}; gatebot deploys it to {env} {after}{soak}{quorum}"
                 ),
             );
             row(
@@ -493,7 +526,7 @@ pub fn help_text(chain: &Pipeline) -> String {
             );
         } else {
             row(
-                "(none)".into(),
+                "(no command)".into(),
                 "automatic",
                 format!("gatebot deploys the head commit to {env} {after}{soak}"),
             );
@@ -534,6 +567,12 @@ pub fn help_text(chain: &Pipeline) -> String {
         "/rollback [environment]".into(),
         &rollback_roles.join(", "),
         format!("Redeploy the previously deployed commit (`{last}` when no environment is named)"),
+    );
+    row(
+        "/retry <environment>".into(),
+        &rollback_roles.join(", "),
+        "Dispatch the stage's failed deploy of the head commit again, every gate checked anew"
+            .into(),
     );
     let holders = chain.gate_roles().join(" or ");
     row(
@@ -1229,6 +1268,134 @@ mod tests {
             assert_eq!(parsed.len(), 1, "{name}");
             assert!(matches!(&parsed[0], Ok(c) if c.name() == name), "{name}");
         }
+    }
+
+    /// dev (auto), staging (`/lgtm`, `/verify-stage`), then two
+    /// production regions that share `/approve`.
+    fn four_stages() -> Pipeline {
+        crate::config::parse(
+            "pipeline:
+  - { environment: dev, workflow: cd-dev.yml, entry: auto }
+  - environment: staging
+    workflow: cd-stage.yml
+    entry: { command: lgtm, role: qa }
+    verify: { command: verify-stage, role: qa }
+  - { environment: prod-eu, workflow: cd-prod.yml, entry: { command: approve, role: release, approvals: 2 } }
+  - { environment: prod-us, workflow: cd-prod.yml, entry: { command: approve, role: release }, soak: 30m }
+",
+        )
+        .expect("the chain parses")
+        .pipeline
+    }
+
+    fn env(name: &str) -> Environment {
+        Environment::new(name)
+    }
+
+    #[test]
+    fn words_are_resolved_against_the_chain() {
+        let chain = four_stages();
+        let cases: Vec<(&str, Command)> = vec![
+            ("/lgtm", entry("lgtm", env("staging"), false)),
+            ("/lgtm stage", entry("lgtm", env("staging"), false)),
+            ("/approve prod-eu", entry("approve", env("prod-eu"), false)),
+            (
+                "/Approve PROD-US cancel",
+                entry("approve", env("prod-us"), true),
+            ),
+            (
+                "/verify staging",
+                Command::Verify {
+                    word: "verify-stage".into(),
+                    env: env("staging"),
+                    cancel: false,
+                },
+            ),
+            ("/rollback", Command::Rollback(env("prod-us"))),
+            ("/rollback dev", Command::Rollback(env("dev"))),
+            ("/retry dev", Command::Retry(env("dev"))),
+        ];
+        for (body, want) in cases {
+            assert_eq!(super::parse_comment(body, &chain), vec![Ok(want)], "{body}");
+        }
+    }
+
+    #[test]
+    fn a_word_of_several_stages_must_name_one() {
+        let chain = four_stages();
+        let parsed = super::parse_comment("/approve", &chain);
+        let [Err(e)] = parsed.as_slice() else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(
+            e.reason,
+            "`/approve` gates several stages (`prod-eu`, `prod-us`): name one, as in `/approve prod-eu`"
+        );
+        let parsed = super::parse_comment("/approve staging", &chain);
+        assert!(matches!(parsed.as_slice(), [Err(_)]), "{parsed:?}");
+    }
+
+    #[test]
+    fn chain_errors_name_the_choices() {
+        let chain = four_stages();
+        for (body, reason) in [
+            (
+                "/verify dev",
+                "dev has no verification step; `/verify staging` verifies staging",
+            ),
+            (
+                "/retry",
+                "`/retry` names the stage whose failed deploy to retry: `dev`, `staging`, `prod-eu` or `prod-us`",
+            ),
+            (
+                "/rollback qa",
+                "unknown environment `qa`; use `dev`, `staging`, `prod-eu` or `prod-us`",
+            ),
+            (
+                "/lgtm prod-eu",
+                "`/lgtm` takes only the stage it belongs to (`staging`) and `cancel`",
+            ),
+        ] {
+            let parsed = super::parse_comment(body, &chain);
+            assert!(
+                matches!(parsed.as_slice(), [Err(e)] if e.reason == reason),
+                "{body}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_of_no_stage_are_left_to_other_bots() {
+        let chain = crate::config::parse(
+            "pipeline:\n  - { environment: dev, workflow: cd-dev.yml, entry: { command: ship, role: release } }\n",
+        )
+        .expect("parses")
+        .pipeline;
+        assert!(super::parse_comment("/approve\n/lgtm\n/deploy", &chain).is_empty());
+        assert_eq!(
+            super::parse_comment("/ship", &chain),
+            vec![Ok(entry("ship", env("dev"), false))]
+        );
+        assert!(has_command_line("/deploy now"));
+        assert!(!has_command_line("> /lgtm\n`/lgtm`\nplain text"));
+    }
+
+    #[test]
+    fn help_lists_the_chain_it_answers() {
+        let help = help_text(&four_stages());
+        for row in [
+            "| `/lgtm` | qa |",
+            "| `/approve prod-eu` | release |",
+            "| `/approve prod-us cancel` | whoever gave it |",
+            "| `/verify staging [cancel]` |",
+            "| `/retry <environment>` |",
+            "(`prod-us` when no environment is named)",
+            "gatebot deploys the head commit to dev once CI is green",
+            "once prod-eu has passed and 30m have passed since",
+        ] {
+            assert!(help.contains(row), "{row}\n{help}");
+        }
+        assert!(super::parse_comment(&help, &four_stages()).is_empty());
     }
 
     #[test]

@@ -71,9 +71,10 @@ fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
 }
 
-/// Gate commands bind to a head and count only on a green CI.
+/// Gate commands (and `/retry`) act only on a green CI: they read it.
 fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
-    c.as_ref().is_ok_and(Command::gives_gate)
+    c.as_ref()
+        .is_ok_and(|c| c.gives_gate() || matches!(c, Command::Retry(_)))
 }
 
 fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {

@@ -19,7 +19,9 @@ pub const MAX_STAGES: usize = 10;
 /// The most approvals a stage's entry may ask for.
 pub const MAX_APPROVALS: u32 = 20;
 /// Words every chain answers, which no stage may use for its gates.
-pub const RESERVED_WORDS: [&str; 6] = ["hold", "unhold", "gates", "help", "rollback", "verify"];
+pub const RESERVED_WORDS: [&str; 7] = [
+    "hold", "unhold", "gates", "help", "rollback", "verify", "retry",
+];
 /// The roles that exist without being declared (empty: repository
 /// permissions decide, as described in the README).
 pub const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
@@ -238,8 +240,8 @@ impl Pipeline {
 }
 
 impl StageConfig {
-    /// Who may `/rollback` this stage: its entry role, or `release` for an
-    /// `auto` stage.
+    /// Who may `/rollback` (and `/retry`) this stage: its entry role, or
+    /// `release` for an `auto` stage.
     pub fn rollback_role(&self) -> &str {
         match &self.entry {
             Entry::Command(g) => &g.role,

@@ -139,7 +139,7 @@ pub fn required_role(command: &Command, chain: &Pipeline) -> Option<Role> {
                 .map(|v| v.role.clone())
                 .unwrap_or_else(|| "release".into()),
         )),
-        Command::Rollback(env) => Some(Role::Named(
+        Command::Rollback(env) | Command::Retry(env) => Some(Role::Named(
             stage(env)
                 .map(|s| s.rollback_role().to_string())
                 .unwrap_or_else(|| "release".into()),
@@ -290,6 +290,8 @@ pub enum Wrong {
     NotPending(DispatchId),
     #[error("{0} is not a stage of this repository's chain")]
     NotInChain(Environment),
+    #[error("no {env} deploy of {} failed", .sha.short())]
+    NothingFailed { env: Environment, sha: Sha },
 }
 
 fn quorum_text(word: &str, have: usize, need: usize, sha: &Sha) -> String {
@@ -717,7 +719,9 @@ impl Machine<'_, '_> {
             let mut counted: Vec<&str> = Vec::new();
             let given = self.s.gates(&stage.environment)?;
             for a in &given.approvals {
-                if a.sha == *head && a.login != self.s.author && !counted.contains(&a.login.as_str())
+                if a.sha == *head
+                    && a.login != self.s.author
+                    && !counted.contains(&a.login.as_str())
                 {
                     counted.push(&a.login);
                 }
@@ -897,6 +901,10 @@ impl Machine<'_, '_> {
                 self.cancel_verification(i, env, login)
             }
             Command::Rollback(env) => self.rollback(env, login, rollback_target),
+            Command::Retry(env) => {
+                let (_, stage) = stage_of(env)?;
+                self.retry(stage, login)
+            }
             Command::Hold { reason } => {
                 self.s.hold = Some(Hold {
                     login: login.to_string(),
@@ -949,7 +957,11 @@ impl Machine<'_, '_> {
     ) -> Result<Option<String>, Refusal> {
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
-        let given = self.s.gates(env).map(|g| g.approvals.as_slice()).unwrap_or_default();
+        let given = self
+            .s
+            .gates(env)
+            .map(|g| g.approvals.as_slice())
+            .unwrap_or_default();
         if !given.iter().any(|a| a.login == login && a.sha == head) {
             let other = given.iter().find(|a| a.sha == head);
             return Err(match other {
@@ -1083,6 +1095,31 @@ impl Machine<'_, '_> {
         self.s
             .detached
             .extend(run.filter(|r| r.status == DeployStatus::Pending));
+        Ok(None)
+    }
+
+    /// `/retry <env>`: the stage's failed deploy of the head is dispatched
+    /// again, once every gate allows it (an `auto` stage has no command to
+    /// give again; any stage may be retried this way).
+    fn retry(&mut self, stage: &StageConfig, login: &str) -> Result<Option<String>, Refusal> {
+        let env = &stage.environment;
+        let head = self.s.head_sha.clone();
+        let failed = self
+            .s
+            .gates(env)
+            .and_then(|g| g.deploy.as_ref())
+            .is_some_and(|d| d.status == DeployStatus::Failed);
+        if !failed {
+            return Err(Refusal::WrongStage(Wrong::NothingFailed {
+                env: env.clone(),
+                sha: head,
+            }));
+        }
+        if let Some(b) = blocker(&self.s, env, DeployKind::Promote, &head, self.policy) {
+            return Err(b);
+        }
+        self.s.gates_mut(env).deploy = None;
+        self.advance(Some(login));
         Ok(None)
     }
 

@@ -133,7 +133,10 @@ fn the_first_lgtm_asks_for_staging_when_two_were_given() {
     pr.lgtm();
     pr.ok(QA2, lgtm());
     pr.green();
-    assert_eq!(pr.s.stage_deploy().map(|d| d.requested_by.as_str()), Some(QA));
+    assert_eq!(
+        pr.s.stage_deploy().map(|d| d.requested_by.as_str()),
+        Some(QA)
+    );
 }
 
 #[test]

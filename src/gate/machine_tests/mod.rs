@@ -598,6 +598,7 @@ fn run(cases: Vec<Case>) {
 mod answers;
 mod approve;
 mod cancel;
+mod chains;
 mod ci;
 mod closed;
 mod config_error;

@@ -151,7 +151,11 @@ fn dispatch_blocker_follows_the_gates() {
     pr.approved();
     let id = pr.prod_id();
     pr.s.gates_mut(&production()).approvals.clear();
-    assert!(blocked(&pr, &id).unwrap().contains("there is no /approve for"));
+    assert!(
+        blocked(&pr, &id)
+            .unwrap()
+            .contains("there is no /approve for")
+    );
 
     let mut pr = Pr::new(DEFAULTS);
     pr.staging();
