@@ -67,7 +67,14 @@ pub fn fixture(name: &str) -> Value {
 /// acme/widgets on `main`: the deploy and verify workflows, and `config`
 /// as `.github/gatebot.yml`.
 pub fn repository(w: &mut crate::fake_github::World, config: &str) {
-    for wf in ["cd-stage.yml", "cd-prod.yml", "smoke.yml"] {
+    for wf in [
+        "cd-dev.yml",
+        "cd-stage.yml",
+        "cd-prod.yml",
+        "cd-prod-eu.yml",
+        "cd-prod-us.yml",
+        "smoke.yml",
+    ] {
         w.files.insert(
             ("main".into(), format!(".github/workflows/{wf}")),
             "on: workflow_dispatch".into(),

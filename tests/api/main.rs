@@ -21,6 +21,7 @@ mod new_push;
 mod out_of_order;
 mod outbox_progress;
 mod permissions;
+mod pipeline;
 mod protection_rule;
 mod queued_dispatch;
 mod quorum;
