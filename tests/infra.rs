@@ -60,7 +60,11 @@ fn the_example_config_is_valid_gatebot_config() {
 
 #[test]
 fn dispatched_workflows_accept_the_spec_inputs_and_name_their_runs() {
-    for (file, env) in [("cd-stage.yml", "staging"), ("cd-prod.yml", "production")] {
+    for (file, env) in [
+        ("cd-dev.yml", "dev"),
+        ("cd-stage.yml", "staging"),
+        ("cd-prod.yml", "production"),
+    ] {
         let text = std::fs::read_to_string(root().join("infra/workflows").join(file)).unwrap();
         let wf: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
         let inputs = &wf["on"]["workflow_dispatch"]["inputs"];

@@ -211,16 +211,16 @@ pub fn status_text(s: &GateState, chain: &crate::config::Pipeline) -> String {
     let _ = writeln!(t, "{}  {}", s.pr, s.stage(chain).describe(chain));
     let _ = writeln!(
         t,
-        "  head      {} (author @{}){}",
+        "  head        {} (author @{}){}",
         s.head_sha,
         s.author,
         if s.open { "" } else { " [closed]" }
     );
-    let _ = writeln!(t, "  CI        {:?}", s.ci);
+    let _ = writeln!(t, "  CI          {:?}", s.ci);
     let deploy = |t: &mut String, label: &str, d: &Deploy| {
         let _ = writeln!(
             t,
-            "  {label:<9} {:?} {} by @{}{}",
+            "  {label:<11} {:?} {} by @{}{}",
             d.status,
             d.dispatch_id,
             d.requested_by,
@@ -230,7 +230,7 @@ pub fn status_text(s: &GateState, chain: &crate::config::Pipeline) -> String {
     for g in &s.stages {
         let env = g.environment.as_str();
         for a in g.approvals.iter().filter(|a| a.sha == s.head_sha) {
-            let _ = writeln!(t, "  {env:<9} entry by @{} at {}", a.login, when(&a.at));
+            let _ = writeln!(t, "  {env:<11} entry by @{} at {}", a.login, when(&a.at));
         }
         if let Some(d) = &g.deploy {
             deploy(&mut t, env, d);
@@ -238,7 +238,7 @@ pub fn status_text(s: &GateState, chain: &crate::config::Pipeline) -> String {
         if let Some(v) = &g.verification {
             let _ = writeln!(
                 t,
-                "  {env:<9} verified by @{} at {}{}",
+                "  {env:<11} verified by @{} at {}{}",
                 v.login,
                 when(&v.at),
                 if v.passed() {
@@ -252,7 +252,7 @@ pub fn status_text(s: &GateState, chain: &crate::config::Pipeline) -> String {
     if let Some(h) = &s.hold {
         let _ = writeln!(
             t,
-            "  HELD      by @{}{}",
+            "  HELD        by @{}{}",
             h.login,
             h.reason
                 .as_ref()
@@ -264,7 +264,7 @@ pub fn status_text(s: &GateState, chain: &crate::config::Pipeline) -> String {
         deploy(&mut t, "other", d);
     }
     if let Some(e) = &s.config_error {
-        let _ = writeln!(t, "  CONFIG    {e}");
+        let _ = writeln!(t, "  CONFIG      {e}");
     }
     t
 }

@@ -1,5 +1,7 @@
-//! The local walkthrough as a user runs it: `gatebot serve --dry-run`,
-//! `gatebot send events/lifecycle/*.json`, `gatebot status`, `gatebot audit`.
+//! The local walkthroughs as a user runs them: `gatebot serve --dry-run`,
+//! `gatebot send events/lifecycle/*.json` (the two-stage default) or
+//! `events/pipeline/*.json` (the platform's dev → staging → production),
+//! `gatebot status`, `gatebot audit`.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -29,11 +31,50 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// One walkthrough: its deliveries, its config, and what it ends with.
+struct Walk {
+    /// `events/<dir>/*.json`.
+    dir: &'static str,
+    config: &'static str,
+    deliveries: usize,
+    /// `(workflow@ref environment)` of every dispatch, in order.
+    dispatches: &'static [&'static str],
+    /// The production dispatch's id.
+    production: &'static str,
+}
+
+const LIFECYCLE: Walk = Walk {
+    dir: "lifecycle",
+    config: "events/gatebot.yml",
+    deliveries: 7,
+    dispatches: &["cd-stage.yml@main staging", "cd-prod.yml@main production"],
+    production: "42-production-0d1a26e-2",
+};
+
+const PIPELINE: Walk = Walk {
+    dir: "pipeline",
+    config: "events/pipeline/gatebot.yml",
+    deliveries: 8,
+    dispatches: &[
+        "cd-dev.yml@main dev",
+        "cd-stage.yml@main staging",
+        "cd-prod.yml@main production",
+    ],
+    production: "42-production-0d1a26e-3",
+};
+
 #[tokio::test]
 async fn the_lifecycle_events_walk_a_pr_to_production_in_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("gatebot.db").display());
-    walkthrough(&store, &[]).await;
+    walkthrough(&LIFECYCLE, &store, &[]).await;
+}
+
+#[tokio::test]
+async fn the_pipeline_events_walk_a_pr_through_dev_staging_and_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("gatebot.db").display());
+    walkthrough(&PIPELINE, &store, &[]).await;
 }
 
 /// The same walkthrough with `GATEBOT_STORE`-style `dynamodb:TABLE` and
@@ -50,10 +91,10 @@ async fn the_walkthrough_also_runs_on_a_local_dynamodb() {
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
     ];
-    walkthrough(&store, &env).await;
+    walkthrough(&LIFECYCLE, &store, &env).await;
 }
 
-async fn walkthrough(store: &str, env: &[(&str, &str)]) {
+async fn walkthrough(walk: &Walk, store: &str, env: &[(&str, &str)]) {
     let bin = || {
         let mut c = bin();
         c.envs(env.iter().copied());
@@ -67,7 +108,7 @@ async fn walkthrough(store: &str, env: &[(&str, &str)]) {
                 "serve",
                 "--dry-run",
                 "--config",
-                "events/gatebot.yml",
+                walk.config,
                 "--store",
                 &store,
                 "--addr",
@@ -93,18 +134,18 @@ async fn walkthrough(store: &str, env: &[(&str, &str)]) {
     }
     assert!(ready, "gatebot serve did not become ready");
 
-    let mut files: Vec<String> =
-        std::fs::read_dir(format!("{}/events/lifecycle", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|e| {
-                format!(
-                    "events/lifecycle/{}",
-                    e.unwrap().file_name().to_string_lossy()
-                )
-            })
-            .collect();
+    let mut files: Vec<String> = std::fs::read_dir(format!(
+        "{}/events/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        walk.dir
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .filter(|name| name.ends_with(".json"))
+    .map(|name| format!("events/{}/{name}", walk.dir))
+    .collect();
     files.sort();
-    assert_eq!(files.len(), 7);
+    assert_eq!(files.len(), walk.deliveries);
     let out = bin()
         .args(["send", "--url", &format!("{url}/webhook")])
         .args(&files)
@@ -118,7 +159,7 @@ async fn walkthrough(store: &str, env: &[(&str, &str)]) {
     );
     assert_eq!(
         stdout.matches("\"status\":\"processed\"").count(),
-        7,
+        walk.deliveries,
         "{stdout}"
     );
 
@@ -132,25 +173,36 @@ async fn walkthrough(store: &str, env: &[(&str, &str)]) {
         String::from_utf8_lossy(&again.stdout)
             .matches("\"status\":\"duplicate\"")
             .count(),
-        7
+        walk.deliveries
     );
 
     let status = bin()
         .args(["status", "acme/widgets#42", "--store", &store])
+        .args(["--config", walk.config])
         .output()
         .unwrap();
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains("deployed to production"), "{status}");
-    assert!(status.contains("42-production-0d1a26e-2"), "{status}");
+    assert!(status.contains(walk.production), "{status}");
 
     let audit = bin()
         .args(["audit", "acme/widgets", "--pr", "42", "--store", &store])
         .output()
         .unwrap();
     let audit = String::from_utf8_lossy(&audit.stdout);
-    assert_eq!(audit.matches("[dispatch]").count(), 2, "{audit}");
+    assert_eq!(
+        audit.matches("[dispatch]").count(),
+        walk.dispatches.len(),
+        "{audit}"
+    );
     assert!(audit.contains("(dry-run: not sent)"), "{audit}");
-    assert!(audit.contains("cd-prod.yml@main production"), "{audit}");
+    let mut from = 0;
+    for dispatch in walk.dispatches {
+        let at = audit[from..]
+            .find(dispatch)
+            .unwrap_or_else(|| panic!("{dispatch} missing or out of order\n{audit}"));
+        from += at + dispatch.len();
+    }
 }
 
 #[test]
