@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 RUN_DB ?= gatebot-dev.db
 RUN_ADDR ?= 127.0.0.1:8080
+RUN_CONFIG ?= events/gatebot.yml
 export GITHUB_WEBHOOK_SECRET ?= dev-secret
 export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -22,7 +23,7 @@ build:
 	$(CARGO) build --locked
 
 run:
-	$(CARGO) run --locked -- serve --dry-run --config events/gatebot.yml --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)
+	$(CARGO) run --locked -- serve --dry-run --config $(RUN_CONFIG) --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)
 
 $(TOOLS):
 	$(PYTHON) -m venv $(VENV)

@@ -59,6 +59,36 @@ fn the_example_config_is_valid_gatebot_config() {
 }
 
 #[test]
+fn the_example_config_is_the_platform_chain_and_names_existing_workflows() {
+    let text = std::fs::read_to_string(root().join("infra/gatebot.example.yml")).unwrap();
+    let config = gatebot::config::parse(&text).unwrap();
+    let stages: Vec<(&str, &str)> = config
+        .pipeline
+        .stages
+        .iter()
+        .map(|s| (s.environment.as_str(), s.workflow.as_str()))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("dev", "cd-dev.yml"),
+            ("staging", "cd-stage.yml"),
+            ("production", "cd-prod.yml")
+        ]
+    );
+    assert_eq!(
+        config.pipeline.stages[0].entry,
+        gatebot::config::Entry::Auto
+    );
+    for (_, workflow) in stages {
+        assert!(
+            root().join("infra/workflows").join(workflow).exists(),
+            "{workflow}"
+        );
+    }
+}
+
+#[test]
 fn dispatched_workflows_accept_the_spec_inputs_and_name_their_runs() {
     for (file, env) in [
         ("cd-dev.yml", "dev"),
