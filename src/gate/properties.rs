@@ -14,7 +14,7 @@
 //! machine accepted something (a cancel), it can only make the check
 //! stricter, never hide a violation.
 //!
-//! Shrunk failures become table tests in `machine_tests.rs`.
+//! Shrunk failures become table tests in `machine_tests/`.
 
 use std::collections::BTreeSet;
 

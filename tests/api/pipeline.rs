@@ -322,3 +322,40 @@ async fn rollback_of_every_stage_redeploys_its_previous_sha() {
         "dev's rollback needs release"
     );
 }
+
+/// Any stage may be protected: gatebot approves its own dispatch to that
+/// environment and nothing else asking for it.
+#[tokio::test]
+async fn a_protected_middle_stage_approves_only_its_own_dispatch() {
+    let config = PLATFORM.replace(
+        "    verify: { command: verify-stage, role: qa }\n",
+        "    verify: { command: verify-stage, role: qa }\n    protected: true\n",
+    );
+    assert_ne!(config, PLATFORM, "staging is protected");
+    let app = TestApp::spawn_with_config(&config).await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.finish_last("success").await;
+    app.comment("quinn", "/lgtm").await;
+    let (dev_run, staging_run) = {
+        let w = app.github.world();
+        (
+            w.dispatches[0].run_id.expect("run"),
+            w.dispatches[1].run_id.expect("run"),
+        )
+    };
+    for run_id in [staging_run, dev_run] {
+        let payload = app.protection_payload(run_id, "staging");
+        assert_eq!(
+            app.send("deployment_protection_rule", &payload).await,
+            "processed"
+        );
+    }
+    let reviews = app.reviews();
+    assert_eq!(reviews[0].1, "approved", "{reviews:?}");
+    assert_eq!(reviews[1].1, "rejected", "{reviews:?}");
+    assert!(
+        reviews[1].2.contains("is not a deploy to staging"),
+        "{reviews:?}"
+    );
+}
