@@ -292,6 +292,8 @@ pub enum Wrong {
     NotInChain(Environment),
     #[error("no {env} deploy of {} failed", .sha.short())]
     NothingFailed { env: Environment, sha: Sha },
+    #[error("{env} has no /{word} gate")]
+    NoGate { env: Environment, word: String },
 }
 
 fn quorum_text(word: &str, have: usize, need: usize, sha: &Sha) -> String {
@@ -874,31 +876,29 @@ impl Machine<'_, '_> {
                 .ok_or_else(|| Refusal::WrongStage(Wrong::NotInChain(env.clone())))
         };
         match command {
-            Command::Entry {
-                env, cancel: false, ..
-            } => {
+            Command::Entry { word, env, cancel } => {
                 let (_, stage) = stage_of(env)?;
-                self.give_entry(stage, login)
+                // The parser only makes a stage's own word; a fact that
+                // says otherwise opens no gate.
+                if !matches!(&stage.entry, Entry::Command(g) if g.word == *word) {
+                    return Err(no_gate(env, word));
+                }
+                if *cancel {
+                    self.cancel_entry(stage, word, login)
+                } else {
+                    self.give_entry(stage, login)
+                }
             }
-            Command::Entry {
-                env,
-                word,
-                cancel: true,
-            } => {
-                let (_, stage) = stage_of(env)?;
-                self.cancel_entry(stage, word, login)
-            }
-            Command::Verify {
-                env, cancel: false, ..
-            } => {
+            Command::Verify { word, env, cancel } => {
                 let (i, stage) = stage_of(env)?;
-                self.give_verification(i, stage, login)
-            }
-            Command::Verify {
-                env, cancel: true, ..
-            } => {
-                let (i, _) = stage_of(env)?;
-                self.cancel_verification(i, env, login)
+                if !stage.verify.as_ref().is_some_and(|v| v.word == *word) {
+                    return Err(no_gate(env, word));
+                }
+                if *cancel {
+                    self.cancel_verification(i, env, login)
+                } else {
+                    self.give_verification(i, stage, login)
+                }
             }
             Command::Rollback(env) => self.rollback(env, login, rollback_target),
             Command::Retry(env) => {
@@ -1151,6 +1151,13 @@ impl Machine<'_, '_> {
         self.s.detached.push(d);
         Ok(Some(reply))
     }
+}
+
+fn no_gate(env: &Environment, word: &str) -> Refusal {
+    Refusal::WrongStage(Wrong::NoGate {
+        env: env.clone(),
+        word: word.to_string(),
+    })
 }
 
 fn frozen(stage: &StageConfig, now: DateTime<Utc>) -> Option<Refusal> {

@@ -1,6 +1,8 @@
 //! The gate state machine: pure functions from recorded facts to the next
 //! state and the side effects to perform. No I/O happens here.
 
+#[cfg(test)]
+mod chain_properties;
 pub mod ci;
 pub mod machine;
 #[cfg(test)]

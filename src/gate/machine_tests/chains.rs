@@ -441,3 +441,33 @@ fn the_summary_shows_the_whole_chain() {
         assert!(reply.contains(row), "{row}\n{reply}");
     }
 }
+
+#[test]
+fn a_word_opens_only_its_own_stages_gate() {
+    one(Case {
+        name: "/approve for staging opens nothing",
+        yaml: PLATFORM,
+        setup: |p| {
+            p.green();
+            p.passed("dev");
+        },
+        fact: |p| p.command(REL, entry("approve", staging(), false)),
+        expect: expect(Stage::WaitingForEntry(1), false)
+            .refused("wrong stage: staging has no /approve gate"),
+    });
+    one(Case {
+        name: "a verification of a stage without one",
+        yaml: PLATFORM,
+        setup: |p| p.green(),
+        fact: |p| {
+            let verify = Command::Verify {
+                word: "verify-stage".into(),
+                env: env("dev"),
+                cancel: false,
+            };
+            p.command(QA, verify)
+        },
+        expect: expect(Stage::Deploying(0), false)
+            .refused("wrong stage: dev has no /verify-stage gate"),
+    });
+}
