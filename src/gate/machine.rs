@@ -891,7 +891,7 @@ impl Machine<'_, '_> {
             }
             Command::Verify { word, env, cancel } => {
                 let (i, stage) = stage_of(env)?;
-                if !stage.verify.as_ref().is_some_and(|v| v.word == *word) {
+                if stage.verify.as_ref().is_none_or(|v| v.word != *word) {
                     return Err(no_gate(env, word));
                 }
                 if *cancel {
