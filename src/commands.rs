@@ -406,58 +406,52 @@ fn parse_verify(args: &str, chain: &Pipeline) -> Result<Command, String> {
 }
 
 fn parse_rollback(args: &str, chain: &Pipeline) -> Result<Command, String> {
-    let envs: Vec<&str> = chain
-        .stages
-        .iter()
-        .map(|s| s.environment.as_str())
-        .collect();
     let mut words = args.split_whitespace();
     match (words.next(), words.next()) {
         (None, _) => chain
             .last()
             .map(|s| Command::Rollback(s.environment.clone()))
             .ok_or_else(|| "this repository's chain has no stage".to_string()),
-        (Some(env), None) => chain
-            .named(env)
-            .map(|i| Command::Rollback(chain.stages[i].environment.clone()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown environment {}; use {}",
-                    crate::markdown::code_span(&truncate_chars(env, MAX_ECHOED_WORD_CHARS)),
-                    one_of(&envs)
-                )
-            }),
+        (Some(env), None) => named_stage(env, chain).map(Command::Rollback),
         (Some(_), Some(_)) => Err(format!(
             "`/rollback` takes one environment: {}",
-            one_of(&envs)
+            one_of(&environments(chain))
         )),
     }
 }
 
 /// `/retry <env>`: the stage whose failed deploy to dispatch again.
 fn parse_retry(args: &str, chain: &Pipeline) -> Result<Command, String> {
-    let envs: Vec<&str> = chain
+    let mut words = args.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(env), None) => named_stage(env, chain).map(Command::Retry),
+        _ => Err(format!(
+            "`/retry` names the stage whose failed deploy to retry: {}",
+            one_of(&environments(chain))
+        )),
+    }
+}
+
+/// The environment of the stage `word` names, or why it names none.
+fn named_stage(word: &str, chain: &Pipeline) -> Result<Environment, String> {
+    chain
+        .named(word)
+        .map(|i| chain.stages[i].environment.clone())
+        .ok_or_else(|| {
+            format!(
+                "unknown environment {}; use {}",
+                crate::markdown::code_span(&truncate_chars(word, MAX_ECHOED_WORD_CHARS)),
+                one_of(&environments(chain))
+            )
+        })
+}
+
+fn environments(chain: &Pipeline) -> Vec<&str> {
+    chain
         .stages
         .iter()
         .map(|s| s.environment.as_str())
-        .collect();
-    let mut words = args.split_whitespace();
-    match (words.next(), words.next()) {
-        (Some(env), None) => chain
-            .named(env)
-            .map(|i| Command::Retry(chain.stages[i].environment.clone()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown environment {}; use {}",
-                    crate::markdown::code_span(&truncate_chars(env, MAX_ECHOED_WORD_CHARS)),
-                    one_of(&envs)
-                )
-            }),
-        _ => Err(format!(
-            "`/retry` names the stage whose failed deploy to retry: {}",
-            one_of(&envs)
-        )),
-    }
+        .collect()
 }
 
 /// "`a`", "`a` or `b`", "`a`, `b` or `c`".

@@ -29,11 +29,12 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
-use super::machine::{Action, Actor, Fact, Policy, Reaction, Role, apply, required_role};
+use super::machine::{Action, Actor, Fact, Policy, Role, apply, required_role};
+use super::property_support::{Who, accepted, sha, t0, transition_invariants};
 use super::state::{Deploy, DeployKind, DeployStatus, GateState};
 use crate::commands::Command;
 use crate::config::{self, Entry, RepoConfig, StageConfig};
-use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, PrKey, RepoName};
 
 const PLATFORM: &str = "
 pipeline:
@@ -67,64 +68,6 @@ pipeline:
 "#;
 
 const CHAINS: [&str; 2] = [PLATFORM, REGIONS];
-
-fn t0() -> DateTime<Utc> {
-    "2026-06-01T12:00:00Z".parse().expect("fixed time")
-}
-
-fn sha(i: u8) -> Sha {
-    let c = b"abcd"[usize::from(i % 4)] as char;
-    Sha::parse(&c.to_string().repeat(40)).expect("fixed sha")
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
-    /// The PR author, who also holds both roles.
-    Author,
-    Qa,
-    Qa2,
-    Release,
-    Release2,
-    /// Holds both roles.
-    Team,
-    Outsider,
-}
-
-impl Who {
-    fn login(self) -> &'static str {
-        match self {
-            Who::Author => "alice",
-            Who::Qa => "bob",
-            Who::Qa2 => "dave",
-            Who::Release => "carol",
-            Who::Release2 => "erin",
-            Who::Team => "frank",
-            Who::Outsider => "mallory",
-        }
-    }
-
-    fn holds_named(self, role: &str) -> bool {
-        let (qa, release) = match self {
-            Who::Author | Who::Team => (true, true),
-            Who::Qa | Who::Qa2 => (true, false),
-            Who::Release | Who::Release2 => (false, true),
-            Who::Outsider => (false, false),
-        };
-        match role {
-            "qa" => qa,
-            "release" => release,
-            _ => false,
-        }
-    }
-
-    fn holds(self, role: &Role) -> bool {
-        match role {
-            Role::Named(name) => self.holds_named(name),
-            Role::AnyGate => self.holds_named("qa") || self.holds_named("release"),
-            Role::Read => self != Who::Outsider,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -767,16 +710,7 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
                 cancels_before: ledger.verify_cancels[i],
             });
         }
-        let accepted = t.actions.iter().any(|a| {
-            matches!(
-                a,
-                Action::React {
-                    reaction: Reaction::Accepted,
-                    ..
-                }
-            )
-        });
-        ledger.after(&fact, who, accepted, &chain);
+        ledger.after(&fact, who, accepted(&t), &chain);
 
         for stage in &chain {
             if ledger.in_flight(&stage.environment) > 1 {
@@ -799,33 +733,8 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
                 );
             }
         }
-        for old in before
-            .deploys()
-            .filter(|d| d.status != DeployStatus::Pending)
-        {
-            if let Some(new) = s.deploy(&old.dispatch_id)
-                && (new.status != old.status || new.run_id != old.run_id)
-            {
-                return fail(
-                    format!("{} changed after it finished", old.dispatch_id),
-                    &log,
-                );
-            }
-        }
-        let again = apply(&t.state, &fact, &policy);
-        if again.changed
-            || again
-                .actions
-                .iter()
-                .any(|a| matches!(a, Action::Dispatch { .. } | Action::RecordDeploy { .. }))
-        {
-            return fail(
-                format!(
-                    "applying {fact:?} twice changed the state again: {}",
-                    again.note
-                ),
-                &log,
-            );
+        if let Err(why) = transition_invariants(&before, &fact, &t, &policy) {
+            return fail(why, &log);
         }
         state = t.state;
     }

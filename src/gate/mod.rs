@@ -9,6 +9,8 @@ pub mod machine;
 mod machine_tests;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod property_support;
 pub mod state;
 pub mod summary;
 #[cfg(test)]

@@ -24,7 +24,8 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
-use super::machine::{Action, Actor, Fact, Policy, Reaction, Role, apply, required_role};
+use super::machine::{Action, Actor, Fact, Policy, Role, apply, required_role};
+use super::property_support::{Who, accepted, sha, t0, transition_invariants};
 use super::state::{Deploy, DeployKind, DeployStatus, GateState, StageState};
 use super::two_stage::*;
 use crate::commands::Command;
@@ -39,66 +40,9 @@ const CONFIGS: [&str; 4] = [
     "workflows: {verify: smoke.yml}\napprovals: {prod: 3}",
 ];
 
-fn t0() -> DateTime<Utc> {
-    "2026-06-01T12:00:00Z".parse().expect("fixed time")
-}
-
-fn sha(i: u8) -> Sha {
-    let c = b"abcd"[usize::from(i % 4)] as char;
-    Sha::parse(&c.to_string().repeat(40)).expect("fixed sha")
-}
-
 /// The SHA a rollback goes back to: deployed before the PR.
 fn old_sha() -> Sha {
     Sha::parse(&"e".repeat(40)).expect("fixed sha")
-}
-
-/// Who gives a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
-    /// The PR author, who also holds both roles.
-    Author,
-    Qa,
-    Qa2,
-    Release,
-    Release2,
-    /// Holds both roles.
-    Team,
-    /// Read access only.
-    Reader,
-    /// No access at all.
-    Outsider,
-}
-
-impl Who {
-    fn login(self) -> &'static str {
-        match self {
-            Who::Author => "alice",
-            Who::Qa => "bob",
-            Who::Qa2 => "dave",
-            Who::Release => "carol",
-            Who::Release2 => "erin",
-            Who::Team => "frank",
-            Who::Reader => "randy",
-            Who::Outsider => "mallory",
-        }
-    }
-
-    fn holds(self, role: &Role) -> bool {
-        let (qa, release) = match self {
-            Who::Author | Who::Team => (true, true),
-            Who::Qa | Who::Qa2 => (true, false),
-            Who::Release | Who::Release2 => (false, true),
-            Who::Reader | Who::Outsider => (false, false),
-        };
-        match role {
-            Role::Named(name) if name == "qa" => qa,
-            Role::Named(name) if name == "release" => release,
-            Role::Named(_) => false,
-            Role::AnyGate => qa || release,
-            Role::Read => self != Who::Outsider,
-        }
-    }
 }
 
 /// Which SHA a step is about.
@@ -864,16 +808,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                 return fail(format!("{} is not tracked", deploy.dispatch_id), &log);
             }
         }
-        let accepted = t.actions.iter().any(|a| {
-            matches!(
-                a,
-                Action::React {
-                    reaction: Reaction::Accepted,
-                    ..
-                }
-            )
-        });
-        ledger.after(&fact, who, accepted);
+        ledger.after(&fact, who, accepted(&t));
 
         // At most one deploy in flight per environment.
         for env in [staging(), production()] {
@@ -920,22 +855,6 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
             }
         }
 
-        // A finished deploy never changes its result.
-        for old in tracked(&before) {
-            if old.status == DeployStatus::Pending {
-                continue;
-            }
-            if let Some(new) = tracked(s)
-                .into_iter()
-                .find(|d| d.dispatch_id == old.dispatch_id)
-                && (new.status != old.status || new.run_id != old.run_id)
-            {
-                return fail(
-                    format!("{} changed after it finished", old.dispatch_id),
-                    &log,
-                );
-            }
-        }
         // A run result for anything not pending changes nothing.
         if let Fact::RunCompleted { dispatch_id, .. } | Fact::RunLinked { dispatch_id, .. } = &fact
             && before
@@ -949,21 +868,8 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
             );
         }
 
-        // Applying the same fact again changes nothing.
-        let again = apply(&t.state, &fact, &policy);
-        if again.changed
-            || again
-                .actions
-                .iter()
-                .any(|a| matches!(a, Action::Dispatch { .. } | Action::RecordDeploy { .. }))
-        {
-            return fail(
-                format!(
-                    "applying {fact:?} twice changed the state again: {}",
-                    again.note
-                ),
-                &log,
-            );
+        if let Err(why) = transition_invariants(&before, &fact, &t, &policy) {
+            return fail(why, &log);
         }
         state = t.state;
     }
