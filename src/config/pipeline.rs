@@ -355,6 +355,11 @@ fn environment_name(field: &str, name: String) -> Checked<String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if name.eq_ignore_ascii_case("cancel") {
+        return Err(format!(
+            "{field}: `{name}` cannot name an environment: `/<word> cancel` withdraws a command"
+        ));
+    }
     if ok {
         Ok(name)
     } else {

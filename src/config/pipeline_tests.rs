@@ -182,6 +182,8 @@ refused! {
     eleven_stages: stages(11) => "pipeline must list 1 to 10 stages, not 11";
     a_duplicate_environment: format!("{}  - environment: Staging\n    workflow: b.yml\n    entry: auto\n", one("    entry: auto\n"))
         => "pipeline[1].environment: `Staging` is already the environment of pipeline[0]";
+    an_environment_named_cancel: "pipeline:\n  - { environment: Cancel, workflow: a.yml, entry: auto }\n"
+        => "pipeline[0].environment: `Cancel` cannot name an environment";
     an_unknown_role: one("    entry: { command: ship, role: ops }\n")
         => "pipeline[0].entry.role: unknown role `ops`; the roles are `qa`, `release`";
     an_entry_that_is_neither_auto_nor_a_command: one("    entry: manual\n")
