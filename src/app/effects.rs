@@ -524,7 +524,8 @@ impl App {
         let state = v.value.state;
         let (config, _) = self.config(repo, &state.default_branch).await?;
         let view = summary::render(&state, &self.policy(&config));
-        let known = state
+        let known = v
+            .value
             .check_run
             .as_ref()
             .filter(|c| c.sha == state.head_sha)
@@ -573,7 +574,7 @@ impl App {
                 if rec.state.head_sha != sha {
                     return false;
                 }
-                rec.state.check_run = Some(crate::gate::state::CheckRunRef {
+                rec.check_run = Some(crate::gate::state::CheckRunRef {
                     sha: sha.clone(),
                     id,
                 });

@@ -207,8 +207,6 @@ pub struct GateState {
     /// Counts every dispatch for this PR; part of each `dispatch_id`.
     #[serde(default)]
     pub dispatch_seq: u32,
-    #[serde(default)]
-    pub check_run: Option<CheckRunRef>,
     /// Why the repository's config could not be used, if it could not.
     #[serde(default)]
     pub config_error: Option<String>,
@@ -321,7 +319,6 @@ impl GateState {
             hold: None,
             detached: Vec::new(),
             dispatch_seq: 0,
-            check_run: None,
             config_error: None,
             awaits_time: false,
             updated_at: now,

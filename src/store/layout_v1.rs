@@ -63,7 +63,7 @@ struct StateV1 {
 
 /// The record in the current layout: staging holds `lgtm` (as its one
 /// entry approval), `stage` and `verification`; production holds
-/// `approvals` and `prod`. Stages with no gates given are left out, as the
+/// `approvals` and `prod`; the check run moves to the record. Stages with no gates given are left out, as the
 /// machine leaves them.
 pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
     let s = v1.state;
@@ -102,12 +102,12 @@ pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
             hold: s.hold,
             detached: s.detached,
             dispatch_seq: s.dispatch_seq,
-            check_run: s.check_run,
             config_error: s.config_error,
             awaits_time,
             updated_at: s.updated_at,
         },
         pending: v1.pending,
         next_action_id: v1.next_action_id,
+        check_run: s.check_run,
     }
 }

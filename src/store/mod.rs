@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use crate::gate::state::CheckRunRef;
 use crate::gate::{Action, Deploy, GateState};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +110,8 @@ pub struct PendingAction {
 ///
 /// * 1: the two-stage gates as fixed fields (`lgtm`, `stage`,
 ///   `verification`, `approvals`, `prod`);
-/// * 2: `stages`, one entry per stage of the chain with gates given.
+/// * 2: `stages`, one entry per stage of the chain with gates given; the
+///   check run's id moves from the state to the record.
 pub const GATE_RECORD_SCHEMA: u32 = 2;
 
 fn first_layout() -> u32 {
@@ -128,6 +130,10 @@ pub struct GateRecord {
     pub pending: Vec<PendingAction>,
     #[serde(default)]
     pub next_action_id: u64,
+    /// gatebot's check run on the head, once made: GitHub bookkeeping of
+    /// the effects, kept beside the gates rather than in them.
+    #[serde(default)]
+    pub check_run: Option<CheckRunRef>,
 }
 
 impl GateRecord {
@@ -137,6 +143,7 @@ impl GateRecord {
             state,
             pending: Vec::new(),
             next_action_id: 1,
+            check_run: None,
         }
     }
 
