@@ -267,7 +267,7 @@ fn a_failed_auto_stage_is_retried_with_retry() {
 }
 
 #[test]
-fn retry_needs_a_failed_deploy_and_every_gate() {
+fn retry_needs_a_failed_deploy() {
     one(Case {
         name: "/retry of a stage that did not fail",
         yaml: PLATFORM,
@@ -276,6 +276,10 @@ fn retry_needs_a_failed_deploy_and_every_gate() {
         expect: expect(Stage::Deploying(0), false)
             .refused("wrong stage: no dev deploy of aaaaaaa failed"),
     });
+}
+
+#[test]
+fn retry_needs_every_gate() {
     one(Case {
         name: "/retry while CI is red",
         yaml: PLATFORM,
@@ -455,6 +459,10 @@ fn a_word_opens_only_its_own_stages_gate() {
         expect: expect(Stage::WaitingForEntry(1), false)
             .refused("wrong stage: staging has no /approve gate"),
     });
+}
+
+#[test]
+fn a_stage_without_a_verification_cannot_be_verified() {
     one(Case {
         name: "a verification of a stage without one",
         yaml: PLATFORM,
