@@ -17,10 +17,16 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # cargo-lambda (its runtime-API emulator runs the Lambda path).
 TOOLS := $(VENV)/.tools-2
 
-.PHONY: run test lint tools fmt build lambda lambda-test soak fuzz clean
+.PHONY: run test lint tools fmt build lambda lambda-test soak fuzz bench clean
 
 build:
 	$(CARGO) build --locked
+
+# Criterion benchmarks of the request path, then their table in
+# BENCHMARKS.md rewritten (goals, figures, the HMAC floor from openssl).
+bench:
+	$(CARGO) bench --locked --bench core
+	$(PYTHON) bench/report.py
 
 run:
 	$(CARGO) run --locked -- serve --dry-run --config $(RUN_CONFIG) --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)
