@@ -71,6 +71,20 @@ fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
 }
 
+/// Whether handling `event` can change nothing and write nothing: a ping,
+/// an installation event, an event gatebot ignores, a comment by a bot or
+/// with no `/word` line.
+fn does_nothing(event: &Event<'_>) -> bool {
+    match event {
+        Event::Ping | Event::Installation { .. } | Event::Ignored { .. } => true,
+        Event::Comment(e) => {
+            e.comment.user.is_bot()
+                || !commands::has_command_line(e.comment.body.as_deref().unwrap_or(""))
+        }
+        _ => false,
+    }
+}
+
 /// Gate commands (and `/retry`) act only on a green CI: they read it.
 fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
     c.as_ref()
@@ -133,6 +147,11 @@ impl App {
         delivery: &Delivery,
         event: &Event<'_>,
     ) -> Result<Outcome, AppError> {
+        // A delivery gatebot does nothing with is answered without a
+        // record: doing nothing twice is harmless, and it costs no write.
+        if does_nothing(event) {
+            return self.dispatch_event(delivery, event).await;
+        }
         let key = DedupeKey::Delivery(&delivery.id);
         self.once(key, "delivery", self.dispatch_event(delivery, event))
             .await
