@@ -22,11 +22,14 @@ TOOLS := $(VENV)/.tools-2
 build:
 	$(CARGO) build --locked
 
-# Criterion benchmarks of the request path, then their table in
-# BENCHMARKS.md rewritten (goals, figures, the HMAC floor from openssl).
+# Criterion benchmarks of the request path and the start-up times of the
+# release binary; their tables in BENCHMARKS.md are rewritten (goals,
+# figures, the HMAC floor from openssl).
 bench:
 	$(CARGO) bench --locked --bench core
 	$(PYTHON) bench/report.py
+	$(CARGO) build --release --locked
+	$(PYTHON) bench/startup.py
 
 run:
 	$(CARGO) run --locked -- serve --dry-run --config $(RUN_CONFIG) --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)
