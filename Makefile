@@ -30,6 +30,7 @@ bench:
 	$(PYTHON) bench/report.py
 	$(CARGO) build --release --locked
 	$(PYTHON) bench/startup.py
+	$(CARGO) test --locked --test api economy -- --ignored --nocapture | $(PYTHON) bench/economy.py
 
 run:
 	$(CARGO) run --locked -- serve --dry-run --config $(RUN_CONFIG) --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)

@@ -10,6 +10,7 @@ mod comment_flood;
 mod config_source;
 mod dedupe;
 mod dry_run_cli;
+mod economy;
 mod forged_runs;
 mod github_faults;
 mod hold_freeze;
