@@ -229,6 +229,9 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         migrate(&mut conn)?;
+        // Room for every statement the store runs (about 30), so none is
+        // parsed again once the cache is warm.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
