@@ -11,12 +11,10 @@ installation sustains under GitHub's 5,000 requests per hour.
 """
 
 import datetime
-import pathlib
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-REPORT = ROOT / "BENCHMARKS.md"
-START, END = "<!-- bench:economy -->", "<!-- /bench:economy -->"
+import sections
+
 RATE_LIMIT = 5000
 
 
@@ -30,7 +28,6 @@ def main():
     if not chains:
         sys.exit("no ECONOMY lines: run the economy report test with --ignored --nocapture")
     out = [
-        START,
         f"Measured {datetime.date.today().isoformat()}: `cargo test --test api economy -- --ignored "
         "--nocapture | python3 bench/economy.py` (`make bench`). Calls counted at the fake GitHub, "
         "through the real octocrab client; side effects are performed inline, as in production.",
@@ -48,14 +45,7 @@ def main():
             else:
                 out.append(f"| {what} | {count} | {kinds} |")
         out.append("")
-    out.append(END)
-    table = "\n".join(out)
-    text = REPORT.read_text()
-    if START not in text or END not in text:
-        sys.exit(f"{REPORT} has no {START} … {END} section")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    REPORT.write_text(before + table + after)
+    table = sections.replace("economy", out)
     print(table)
 
 

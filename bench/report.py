@@ -21,10 +21,10 @@ import shutil
 import subprocess
 import sys
 
+import sections
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRITERION = ROOT / "target" / "criterion"
-REPORT = ROOT / "BENCHMARKS.md"
-START, END = "<!-- bench:core -->", "<!-- /bench:core -->"
 
 
 def results():
@@ -131,9 +131,9 @@ def main():
         )
     except (OSError, StopIteration):
         cpu = platform.processor()
-    table = "\n".join(
+    table = sections.replace(
+        "core",
         [
-            START,
             f"Measured {datetime.date.today().isoformat()} on {cpu} ({platform.machine()}), "
             "`make bench` (`cargo bench --bench core`, then `python3 bench/report.py`); "
             "medians of criterion's estimates. Deliveries go through the real router, on a SQLite "
@@ -143,17 +143,8 @@ def main():
             "| benchmark | goal | measured | throughput | goal met | note |",
             "|---|---|---|---|---|---|",
             *rows,
-            END,
-        ]
+        ],
     )
-    text = REPORT.read_text()
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        _, after = rest.split(END, 1)
-        text = before + table + after
-    else:
-        sys.exit(f"{REPORT} has no {START} … {END} section")
-    REPORT.write_text(text)
     print(table)
 
 

@@ -30,10 +30,10 @@ import sys
 import tempfile
 import time
 
+import sections
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "gatebot"
-REPORT = ROOT / "BENCHMARKS.md"
-START, END = "<!-- bench:startup -->", "<!-- /bench:startup -->"
 SECRET = b"startup-bench"
 PING = b'{"zen":"Keep it logically awesome.","hook_id":1}'
 
@@ -129,24 +129,17 @@ def main():
             f"| {statistics.median(answered):.1f} ms (worst {max(answered):.1f}) "
             f"| {max(rss):.1f} MiB |"
         )
-    table = "\n".join(
+    table = sections.replace(
+        "startup",
         [
-            START,
             f"Measured {datetime.date.today().isoformat()}, `python3 bench/startup.py {runs}` "
             f"(release build, {runs} starts per setup, polled every 0.5 ms). Goal: ready in under 20 ms.",
             "",
             "| setup | start → `/healthz` 200 | start → first signed `ping` 200 | peak RSS |",
             "|---|---|---|---|",
             *rows,
-            END,
-        ]
+        ],
     )
-    text = REPORT.read_text()
-    if START not in text or END not in text:
-        sys.exit(f"{REPORT} has no {START} … {END} section")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    REPORT.write_text(before + table + after)
     print(table)
 
 
