@@ -480,13 +480,7 @@ pub fn help_text(chain: &Pipeline) -> String {
     let mut previous: Option<&str> = None;
     for stage in &chain.stages {
         let env = stage.environment.as_str();
-        let named = |word: &str| {
-            if chain.gates_of(word).len() > 1 {
-                format!("/{word} {env}")
-            } else {
-                format!("/{word}")
-            }
-        };
+        let named = |word: &str| chain.typed(word, &stage.environment);
         let after = match previous {
             None => "once CI is green".to_string(),
             Some(p) => format!("once {p} has passed"),

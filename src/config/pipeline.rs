@@ -207,6 +207,16 @@ impl Pipeline {
         found
     }
 
+    /// How people type `word` for the stage deploying to `env`: `/lgtm`
+    /// when one stage uses the word, `/approve prod-eu` when several do.
+    pub fn typed(&self, word: &str, env: &Environment) -> String {
+        if self.gates_of(word).len() > 1 {
+            format!("/{word} {env}")
+        } else {
+            format!("/{word}")
+        }
+    }
+
     /// Whether `word` is one of the chain's gate commands.
     pub fn has_word(&self, word: &str) -> bool {
         self.stages.iter().any(|s| {

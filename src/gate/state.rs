@@ -246,12 +246,9 @@ impl Stage {
                 .map(|s| s.environment.to_string())
                 .unwrap_or_else(|| format!("stage {i}"))
         };
-        let word = |word: &str, i: usize| {
-            if chain.gates_of(word).len() > 1 {
-                format!("/{word} {}", env(i))
-            } else {
-                format!("/{word}")
-            }
+        let word = |word: &str, i: usize| match chain.stages.get(i) {
+            Some(stage) => chain.typed(word, &stage.environment),
+            None => format!("/{word}"),
         };
         match self {
             Stage::Closed => "closed".into(),
