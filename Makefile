@@ -22,15 +22,23 @@ TOOLS := $(VENV)/.tools-2
 build:
 	$(CARGO) build --locked
 
-# Criterion benchmarks of the request path and the start-up times of the
-# release binary; their tables in BENCHMARKS.md are rewritten (goals,
-# figures, the HMAC floor from openssl).
-bench:
+# Every benchmark of BENCHMARKS.md, each table rewritten in place: the
+# criterion benches of the request path (with the HMAC floor), start-up,
+# API economy, the peers (@octokit/webhooks, Probot: from npm), the load
+# runs on SQLite and DynamoDB (moto), the Lambda cold start under cargo
+# lambda watch with the arm64 zip, and the AWS cost computed from them.
+bench: $(TOOLS)
 	$(CARGO) bench --locked --bench core
 	$(PYTHON) bench/report.py
 	$(CARGO) build --release --locked
-	$(PYTHON) bench/startup.py
-	$(CARGO) test --locked --test api economy -- --ignored --nocapture | $(PYTHON) bench/economy.py
+	$(MAKE) lambda
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) sh -c '\
+		$(PYTHON) bench/startup.py && \
+		$(CARGO) test --locked --test api economy -- --ignored --nocapture | $(PYTHON) bench/economy.py && \
+		$(PYTHON) bench/peers.py && \
+		$(PYTHON) bench/load.py && \
+		$(PYTHON) bench/lambda.py && \
+		$(PYTHON) bench/cost.py'
 
 run:
 	$(CARGO) run --locked -- serve --dry-run --config $(RUN_CONFIG) --store sqlite:$(RUN_DB) --addr $(RUN_ADDR)

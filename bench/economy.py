@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""GitHub API calls per delivery and per pull request's life.
+"""GitHub API calls and store requests per delivery and per pull request's life.
 
     cargo test --locked --test api economy -- --ignored --nocapture | python3 bench/economy.py
 
-Reads the `ECONOMY|chain|delivery|calls|kinds` lines the report test
-(`tests/api/economy.rs`) prints, counted at the fake GitHub, and replaces
+Reads the `ECONOMY|chain|delivery|calls|kinds|store requests|{dynamodb}`
+lines the report test (`tests/api/economy.rs`) prints (GitHub calls counted
+at the fake GitHub, store requests from gatebot's counters), and replaces
 the section between `<!-- bench:economy -->` and `<!-- /bench:economy -->`
 in BENCHMARKS.md with one table per chain and how many whole lifecycles one
-installation sustains under GitHub's 5,000 requests per hour.
+installation sustains under GitHub's 5,000 requests per hour. Also writes
+target/economy.json, which bench/cost.py reads. Needs the DynamoDB-compatible
+server (run under scripts/with-moto.sh).
 """
 
 import datetime
+import json
+import pathlib
 import sys
 
 import sections
@@ -23,8 +28,8 @@ def main():
     for line in sys.stdin:
         if not line.startswith("ECONOMY|"):
             continue
-        _, chain, what, count, kinds = line.rstrip("\n").split("|", 4)
-        chains.setdefault(chain, []).append((what, int(count), kinds))
+        _, chain, what, count, kinds, store, dynamodb = line.rstrip("\n").split("|", 6)
+        chains.setdefault(chain, []).append((what, int(count), kinds, float(store), json.loads(dynamodb)))
     if not chains:
         sys.exit("no ECONOMY lines: run the economy report test with --ignored --nocapture")
     out = [
@@ -34,17 +39,28 @@ def main():
         "",
     ]
     for chain, rows in chains.items():
-        out += [f"**{chain}**", "", "| delivery | calls | which |", "|---|---|---|"]
-        for what, count, kinds in rows:
+        dynamo = "DynamoDB" in chain
+        out += [f"**{chain}**", "",
+                "| delivery | GitHub calls | which | store requests |" + (" DynamoDB requests |" if dynamo else ""),
+                "|---|---|---|---|" + ("---|" if dynamo else "")]
+        for what, count, kinds, store, ops in rows:
+            ops_text = ", ".join(f"{v['requests']:.0f} {op}" for op, v in sorted(ops.items()))
+            extra = f" {ops_text} |" if dynamo else ""
             if what == "whole lifecycle":
                 per_hour = RATE_LIMIT // count if count else 0
                 out.append(
                     f"| **whole lifecycle** | **{count}** | {per_hour} lifecycles per hour per "
-                    f"installation under {RATE_LIMIT:,} requests/hour |"
+                    f"installation under {RATE_LIMIT:,} requests/hour | **{store:.0f}** |{extra}"
                 )
             else:
-                out.append(f"| {what} | {count} | {kinds} |")
+                out.append(f"| {what} | {count} | {kinds} | {store:.0f} |{extra}")
         out.append("")
+    target = pathlib.Path(__file__).resolve().parent.parent / "target" / "economy.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps({
+        chain: [{"delivery": w, "calls": c, "store": st, "dynamodb": o} for w, c, _, st, o in rows]
+        for chain, rows in chains.items()
+    }, indent=1))
     table = sections.replace("economy", out)
     print(table)
 

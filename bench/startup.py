@@ -12,7 +12,9 @@ with a 0.5 ms period, and reports the median and worst of:
 
 Setups: the dry run on SQLite (no GitHub client), and the real GitHub App
 client (octocrab with the App's key, which signs nothing until a call) on
-SQLite: building it is part of starting. No network is used. The table
+SQLite: building it is part of starting; under scripts/with-moto.sh also
+the DynamoDB store (the AWS SDK's configuration and client built, the table
+checked on the local server). No other network is used. The table
 goes between `<!-- bench:startup -->` and `<!-- /bench:startup -->` in
 BENCHMARKS.md (`make bench` runs it).
 """
@@ -59,7 +61,8 @@ def request(port, method, path, body=None, headers=None):
 def once(env, args):
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(BIN), "serve", "--addr", f"127.0.0.1:{port}", "--store", f"sqlite:{tmp}/g.db", *args]
+        store = [] if "--store" in args else ["--store", f"sqlite:{tmp}/g.db"]
+        cmd = [str(BIN), "serve", "--addr", f"127.0.0.1:{port}", *store, *args]
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -118,6 +121,21 @@ def main():
             ["--reconcile-every", "0"],
         ),
     ]
+    endpoint = os.environ.get("DYNAMODB_TEST_ENDPOINT")
+    if endpoint:
+        # The AWS SDK's configuration and DynamoDB client built, and the
+        # table checked (one DescribeTable round trip to the local server).
+        setups.append((
+            "GitHub App client and AWS SDK client, DynamoDB (moto)",
+            {
+                **setups[1][1],
+                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_REGION": "us-east-1",
+            },
+            ["--reconcile-every", "0", "--store", f"dynamodb:gatebot-startup-{os.getpid()}"],
+        ))
     rows = []
     for name, env, args in setups:
         samples = [once(env, args) for _ in range(runs)]

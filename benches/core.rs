@@ -88,6 +88,50 @@ fn events(c: &mut Criterion) {
     g.finish();
 }
 
+/// What `@octokit/webhooks`' `verifyAndReceive` does per delivery, for
+/// `bench/peers.py`: check the signature against one secret, then parse the
+/// event. The 5 MiB comment is the one of `events`.
+fn verify_and_parse(c: &mut Criterion) {
+    let secrets = WebhookSecrets::parse("peer-secret").unwrap();
+    let mut big: serde_json::Value =
+        serde_json::from_slice(&fixture("issue_comment.created")).unwrap();
+    let line = "2026-12-02T10:00:00Z INFO request handled in 3 ms \"GET /api\" 200\n";
+    big["comment"]["body"] = serde_json::json!(line.repeat(5 * 1024 * 1024 / line.len()));
+    let mut g = c.benchmark_group("verify + parse");
+    for (event, name, body) in [
+        (
+            "pull_request",
+            "pull_request.opened",
+            fixture("pull_request.opened"),
+        ),
+        (
+            "issue_comment",
+            "issue_comment.created",
+            fixture("issue_comment.created"),
+        ),
+        (
+            "issue_comment",
+            "issue_comment.created with a 5 MiB body",
+            serde_json::to_vec(&big).unwrap(),
+        ),
+    ] {
+        let header = sign_with(b"peer-secret", &body);
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        if body.len() > 1 << 20 {
+            g.sample_size(20);
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                secrets
+                    .verify(black_box(&body), Some(header.as_bytes()))
+                    .unwrap();
+                gatebot::events::parse(event, black_box(&body)).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn commands(c: &mut Criterion) {
     let typical = "Looks good on staging, checked the dashboards.\n\n> /lgtm from yesterday\n\n/verify-stage\n";
     let mut big = String::new();
@@ -293,6 +337,7 @@ criterion_group!(
     benches,
     signature,
     events,
+    verify_and_parse,
     commands,
     gate,
     webhook_end_to_end

@@ -89,12 +89,12 @@ pub enum Answer {
 
 /// Cold start: everything the handler needs.
 pub async fn init() -> anyhow::Result<LambdaApp> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = crate::aws::sdk_config().await;
     let secrets = crate::secrets::from_lambda_env(&config).await?;
     let store: Arc<dyn Store> = match crate::settings::StoreUrl::from_env()? {
         crate::settings::StoreUrl::Dynamodb(table) => {
             let store = crate::store::dynamo::DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
+                crate::store::dynamo::client(&config),
                 table,
             );
             if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {

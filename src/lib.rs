@@ -6,6 +6,7 @@
 //! [`store`], [`http`], [`telemetry`]); [`app`] ties them together.
 
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -154,12 +154,23 @@ fn time_sk(at: DateTime<Utc>, suffix: &str) -> String {
     format!("{}#{suffix}", at.format("%Y%m%dT%H%M%S%.9f"))
 }
 
+/// A DynamoDB client from the AWS configuration, its requests counted.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(crate::aws::CountRequests)
+            .build(),
+    )
+}
+
 /// A client for a local DynamoDB-compatible server (moto in tests), with
 /// static credentials; tests also use it to write items as an older
 /// version (or someone with table access) would.
 pub fn local_client(endpoint: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(crate::aws::http_client())
+        .interceptor(crate::aws::CountRequests)
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -182,8 +193,7 @@ impl DynamoStore {
     /// A client from the standard AWS configuration chain (which honours
     /// `AWS_ENDPOINT_URL_DYNAMODB`).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), table)
+        Self::new(client(&crate::aws::sdk_config().await), table)
     }
 
     /// A store on a local DynamoDB-compatible server (moto in tests).

@@ -242,6 +242,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        metrics::counter!("gatebot_store_requests_total", "store" => "sqlite").increment(1);
         // Uncontended, the statement runs here: a cached statement on an
         // open WAL database takes microseconds, less than a hop to the
         // blocking pool and back. Contended, the wait for the lock (and a

@@ -1,19 +1,77 @@
-//! API economy: the GitHub calls each delivery of a whole pull request's
-//! life costs, counted at the fake GitHub, for the two-stage default and
-//! the platform's three-stage chain. A report, not a check (`make bench`
-//! runs it and writes the table into BENCHMARKS.md); the checks on call
-//! counts that matter are in `comment_flood` and `lifecycle`.
+//! API economy: the GitHub calls and store requests each delivery of a
+//! whole pull request's life costs, for the two-stage default (on SQLite
+//! and on DynamoDB) and the platform's three-stage chain. GitHub calls are
+//! counted at the fake GitHub; store requests from gatebot's own counters
+//! (`gatebot_store_requests_total`, and `gatebot_dynamodb_requests_total`
+//! and `…_request_bytes_total` by operation). A report, not a check (`make
+//! bench` runs it and writes the tables into BENCHMARKS.md); the checks on
+//! call counts that matter are in `comment_flood` and `lifecycle`.
+
+use std::collections::BTreeMap;
 
 use crate::harness::{SHA1, SHA2, TestApp};
 use crate::pipeline::PLATFORM;
 
-/// Runs `step`, returns the GitHub calls it made (`METHOD /path`, ids
-/// and SHAs folded so that calls of one kind group together).
-async fn calls<F: std::future::Future<Output = ()>>(app: &TestApp, step: F) -> Vec<String> {
+/// What one step cost: GitHub calls (`METHOD /path`, ids and SHAs folded
+/// so that calls of one kind group together), store requests, and
+/// DynamoDB requests and request bytes by operation.
+#[derive(Default)]
+struct Cost {
+    calls: Vec<String>,
+    store: f64,
+    dynamodb: BTreeMap<String, (f64, f64)>,
+}
+
+/// gatebot's counters, summed by name, and by name and `op` label.
+fn counters() -> BTreeMap<String, f64> {
+    let text = gatebot::telemetry::metrics()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (metric, labels) = name.split_once('{').unwrap_or((name, ""));
+        *out.entry(metric.to_string()).or_default() += value;
+        if let Some(op) = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("op=\""))
+            .and_then(|l| l.split('"').next())
+        {
+            *out.entry(format!("{metric}|{op}")).or_default() += value;
+        }
+    }
+    out
+}
+
+/// Runs `step`, returns what it cost.
+async fn calls<F: std::future::Future<Output = ()>>(app: &TestApp, step: F) -> Cost {
     let before = app.github.world().requests.len();
+    let counted = counters();
     step.await;
+    let now = counters();
+    let delta =
+        |k: &str| now.get(k).copied().unwrap_or(0.0) - counted.get(k).copied().unwrap_or(0.0);
+    let mut dynamodb = BTreeMap::new();
+    for key in now.keys() {
+        if let Some(op) = key.strip_prefix("gatebot_dynamodb_requests_total|") {
+            let n = delta(key);
+            if n > 0.0 {
+                let bytes = delta(&format!("gatebot_dynamodb_request_bytes_total|{op}"));
+                dynamodb.insert(op.to_string(), (n, bytes));
+            }
+        }
+    }
     let w = app.github.world();
-    w.requests[before..].iter().map(|r| fold(r)).collect()
+    Cost {
+        calls: w.requests[before..].iter().map(|r| fold(r)).collect(),
+        store: delta("gatebot_store_requests_total"),
+        dynamodb,
+    }
 }
 
 fn fold(request: &str) -> String {
@@ -33,9 +91,49 @@ fn fold(request: &str) -> String {
         .join("/")
 }
 
-/// One line per delivery: `ECONOMY|chain|delivery|count|calls`.
-fn report(chain: &str, what: &str, calls: &[String], total: &mut usize) {
-    *total += calls.len();
+/// A lifecycle's running totals.
+#[derive(Default)]
+struct Total {
+    calls: usize,
+    store: f64,
+    dynamodb: BTreeMap<String, (f64, f64)>,
+}
+
+impl Total {
+    /// `ECONOMY|chain|whole lifecycle|calls||store requests|{dynamodb}`.
+    fn print(&self, chain: &str) {
+        println!(
+            "ECONOMY|{chain}|whole lifecycle|{}||{}|{}",
+            self.calls,
+            self.store,
+            dynamodb_json(&self.dynamodb)
+        );
+    }
+}
+
+fn dynamodb_json(ops: &BTreeMap<String, (f64, f64)>) -> serde_json::Value {
+    ops.iter()
+        .map(|(op, (n, bytes))| {
+            (
+                op.clone(),
+                serde_json::json!({"requests": n, "bytes": bytes}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// One line per delivery:
+/// `ECONOMY|chain|delivery|calls|kinds|store requests|{dynamodb}`.
+fn report(chain: &str, what: &str, cost: &Cost, total: &mut Total) {
+    let calls = &cost.calls;
+    total.calls += calls.len();
+    total.store += cost.store;
+    for (op, (n, bytes)) in &cost.dynamodb {
+        let t = total.dynamodb.entry(op.clone()).or_default();
+        t.0 += n;
+        t.1 += bytes;
+    }
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for c in calls {
         match kinds.iter_mut().find(|(k, _)| k == c) {
@@ -54,10 +152,50 @@ fn report(chain: &str, what: &str, calls: &[String], total: &mut usize) {
         })
         .collect();
     println!(
-        "ECONOMY|{chain}|{what}|{}|{}",
+        "ECONOMY|{chain}|{what}|{}|{}|{}|{}",
         calls.len(),
-        listed.join(", ")
+        listed.join(", "),
+        cost.store,
+        dynamodb_json(&cost.dynamodb)
     );
+}
+
+/// The two-stage default's whole life for PR `pr` at `sha`: opened, CI
+/// green, `/lgtm` (staging), its run, `/verify-stage`, `/approve`
+/// (production), its run. `first` is the index of its staging dispatch.
+async fn two_stage(app: &TestApp, chain: &str, pr: u64, sha: &str, first: usize) {
+    let mut total = Total::default();
+    let c = calls(app, async {
+        if pr == 42 {
+            app.open_pr().await;
+        } else {
+            app.open_other_pr(pr, sha).await;
+        }
+    })
+    .await;
+    report(chain, "pull_request opened", &c, &mut total);
+    let c = calls(app, app.ci_green(sha)).await;
+    report(chain, "check_run completed (CI green)", &c, &mut total);
+    let c = calls(app, async {
+        app.comment_on(pr, "quinn", "/lgtm").await;
+    })
+    .await;
+    report(chain, "/lgtm → staging dispatched", &c, &mut total);
+    let c = calls(app, app.finish_dispatch(first, "success")).await;
+    report(chain, "workflow_run completed (staging)", &c, &mut total);
+    let c = calls(app, async {
+        app.comment_on(pr, "quinn", "/verify-stage").await;
+    })
+    .await;
+    report(chain, "/verify-stage", &c, &mut total);
+    let c = calls(app, async {
+        app.comment_on(pr, "rita", "/approve").await;
+    })
+    .await;
+    report(chain, "/approve → production dispatched", &c, &mut total);
+    let c = calls(app, app.finish_dispatch(first + 1, "success")).await;
+    report(chain, "workflow_run completed (production)", &c, &mut total);
+    total.print(chain);
 }
 
 #[tokio::test]
@@ -67,50 +205,16 @@ async fn github_calls_per_delivery_over_a_whole_lifecycle() {
     // config; PR #43, in the same process, shows the steady state with
     // them cached.
     let app = TestApp::spawn().await;
-    for (pr, sha, first) in [(42, SHA1, 0), (43, SHA2, 2)] {
-        let chain = format!("two-stage, PR #{pr}");
-        let mut total = 0;
-        let c = calls(&app, async {
-            if pr == 42 {
-                app.open_pr().await;
-            } else {
-                app.open_other_pr(pr, sha).await;
-            }
-        })
-        .await;
-        report(&chain, "pull_request opened", &c, &mut total);
-        let c = calls(&app, app.ci_green(sha)).await;
-        report(&chain, "check_run completed (CI green)", &c, &mut total);
-        let c = calls(&app, async {
-            app.comment_on(pr, "quinn", "/lgtm").await;
-        })
-        .await;
-        report(&chain, "/lgtm → staging dispatched", &c, &mut total);
-        let c = calls(&app, app.finish_dispatch(first, "success")).await;
-        report(&chain, "workflow_run completed (staging)", &c, &mut total);
-        let c = calls(&app, async {
-            app.comment_on(pr, "quinn", "/verify-stage").await;
-        })
-        .await;
-        report(&chain, "/verify-stage", &c, &mut total);
-        let c = calls(&app, async {
-            app.comment_on(pr, "rita", "/approve").await;
-        })
-        .await;
-        report(&chain, "/approve → production dispatched", &c, &mut total);
-        let c = calls(&app, app.finish_dispatch(first + 1, "success")).await;
-        report(
-            &chain,
-            "workflow_run completed (production)",
-            &c,
-            &mut total,
-        );
-        println!("ECONOMY|{chain}|whole lifecycle|{total}|");
-    }
+    two_stage(&app, "two-stage, PR #42", 42, SHA1, 0).await;
+    two_stage(&app, "two-stage, PR #43", 43, SHA2, 2).await;
+    // The same on DynamoDB, for the cost of a lifecycle on AWS.
+    let app = TestApp::spawn_on_dynamodb().await;
+    two_stage(&app, "two-stage on DynamoDB, PR #42", 42, SHA1, 0).await;
+    two_stage(&app, "two-stage on DynamoDB, PR #43", 43, SHA2, 2).await;
 
     let app = TestApp::spawn_with_config(PLATFORM).await;
     let chain = "platform (dev, staging, production)";
-    let mut total = 0;
+    let mut total = Total::default();
     let c = calls(&app, app.open_pr()).await;
     report(chain, "pull_request opened", &c, &mut total);
     let c = calls(&app, app.ci_green(SHA1)).await;
@@ -143,5 +247,5 @@ async fn github_calls_per_delivery_over_a_whole_lifecycle() {
     }
     let c = calls(&app, app.finish_dispatch(2, "success")).await;
     report(chain, "workflow_run completed (production)", &c, &mut total);
-    println!("ECONOMY|{chain}|whole lifecycle|{total}|");
+    total.print(chain);
 }

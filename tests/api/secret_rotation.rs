@@ -29,6 +29,7 @@ fn secrets_manager() -> aws_sdk_secretsmanager::Client {
     );
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .http_client(gatebot::aws::http_client())
         .endpoint_url(endpoint)
         .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
