@@ -38,6 +38,7 @@ import tempfile
 import time
 
 import sections
+from report import fmt
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PEERS = ROOT / "bench" / "peers"
@@ -160,14 +161,6 @@ def gatebot_verify_parse():
     if missing:
         sys.exit(f"criterion has no result for {missing}")
     return out
-
-
-def fmt(ns):
-    if ns >= 1e6:
-        return f"{ns / 1e6:.2f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.1f} µs"
-    return f"{ns:.0f} ns"
 
 
 def main():

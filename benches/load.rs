@@ -30,6 +30,8 @@
 #[allow(dead_code)]
 #[path = "../tests/api/fake_github.rs"]
 mod fake_github;
+#[path = "../tests/api/metrics_text.rs"]
+mod metrics_text;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -256,25 +258,7 @@ async fn counters(http: &reqwest::Client, port: u16) -> BTreeMap<String, f64> {
         .text()
         .await
         .expect("metrics text");
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((name, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (metric, labels) = name.split_once('{').unwrap_or((name, ""));
-        *out.entry(metric.to_string()).or_default() += value;
-        if let Some(op) = labels
-            .split(',')
-            .find_map(|l| l.strip_prefix("op=\""))
-            .and_then(|l| l.split('"').next())
-        {
-            *out.entry(format!("{metric}:{op}")).or_default() += value;
-        }
-    }
-    out
+    metrics_text::totals(&text)
 }
 
 /// (peak RSS in KiB, CPU time in clock ticks) of process `pid`.
@@ -372,11 +356,11 @@ async fn step(
     };
     let ops: BTreeMap<String, f64> = after
         .keys()
-        .filter_map(|k| k.strip_prefix("gatebot_dynamodb_requests_total:"))
+        .filter_map(|k| k.strip_prefix("gatebot_dynamodb_requests_total|"))
         .map(|op| {
             (
                 op.to_string(),
-                per(&format!("gatebot_dynamodb_requests_total:{op}")),
+                per(&format!("gatebot_dynamodb_requests_total|{op}")),
             )
         })
         .collect();

@@ -27,25 +27,7 @@ fn counters() -> BTreeMap<String, f64> {
     let text = gatebot::telemetry::metrics()
         .map(|h| h.render())
         .unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((name, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (metric, labels) = name.split_once('{').unwrap_or((name, ""));
-        *out.entry(metric.to_string()).or_default() += value;
-        if let Some(op) = labels
-            .split(',')
-            .find_map(|l| l.strip_prefix("op=\""))
-            .and_then(|l| l.split('"').next())
-        {
-            *out.entry(format!("{metric}|{op}")).or_default() += value;
-        }
-    }
-    out
+    crate::metrics_text::totals(&text)
 }
 
 /// Runs `step`, returns what it cost.

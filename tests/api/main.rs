@@ -4,6 +4,7 @@
 
 mod fake_github;
 mod harness;
+mod metrics_text;
 
 mod check_run_ownership;
 mod comment_flood;
