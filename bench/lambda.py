@@ -34,6 +34,7 @@ import time
 import urllib.request
 
 import sections
+from local import free_port, peak_rss_mib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "gatebot"
@@ -41,12 +42,6 @@ ZIP = ROOT / "target" / "lambda" / "gatebot" / "bootstrap.zip"
 CARGO_LAMBDA = ROOT / ".venv" / "bin" / "cargo-lambda"
 SECRET = b"lambda-bench-secret"
 PING = b'{"zen":"Keep it logically awesome.","hook_id":1}'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ping(port, delivery):
@@ -69,13 +64,6 @@ def cpu_ms(pid):
         except (OSError, ValueError, IndexError):
             pass
     return total / 1e6
-
-
-def peak_rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def cold_start(port, env):

@@ -30,7 +30,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import tempfile
 import time
 
 import sections
+from local import free_port, peak_rss_mib
 from report import fmt
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -46,12 +46,6 @@ BIN = ROOT / "target" / "release" / "gatebot"
 KEY = ROOT / "tests" / "fixtures" / "test-app-key.pem"
 SECRET = b"peer-secret"
 CASES = ["pull_request.opened", "issue_comment.created", "issue_comment.created with a 5 MiB body"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def comment(i):
@@ -76,13 +70,6 @@ def post(port, delivery, body, timeout=10):
         return r.status
     finally:
         c.close()
-
-
-def peak_rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class Side:

@@ -25,7 +25,6 @@ import hmac
 import http.client
 import os
 import pathlib
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,17 +32,12 @@ import tempfile
 import time
 
 import sections
+from local import free_port, peak_rss_mib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "gatebot"
 SECRET = b"startup-bench"
 PING = b'{"zen":"Keep it logically awesome.","hook_id":1}'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port, method, path, body=None, headers=None):
@@ -89,11 +83,7 @@ def once(env, args):
             answered = time.perf_counter() - started
             if status != 200:
                 sys.exit(f"ping answered {status}")
-            rss = 0
-            for line in open(f"/proc/{proc.pid}/status"):
-                if line.startswith("VmHWM:"):
-                    rss = int(line.split()[1]) / 1024
-            return healthy, answered, rss
+            return healthy, answered, peak_rss_mib(proc.pid)
         finally:
             proc.kill()
             proc.wait()
