@@ -210,8 +210,14 @@ impl App {
             ""
         };
         match &p.action {
+            // A newer update already rendered a newer state.
+            Action::SyncCheckRun if self.check_runs.covered(pr, p.id) => {
+                tracing::debug!(pr = %pr, action = p.id, "check-run update covered by a newer one");
+                Done::Yes
+            }
             Action::SyncCheckRun => match self.sync_check_run(repo, pr).await {
                 Ok(title) => {
+                    self.check_runs.synced(pr, p.id);
                     self.audit(pr, delivery, None, "check_run", format!("{title}{dry}"))
                         .await;
                     Done::Yes
@@ -545,16 +551,22 @@ impl App {
             Some(id) => id,
             None => {
                 // Never create a second one: look for ours first — by App
-                // id, since any CI job can name its check `gatebot`.
-                let own_app = self.github.app_id();
-                let existing = self
-                    .github
-                    .check_runs(repo, &state.head_sha)
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.is_gatebots(own_app) && Some(r.id) != known)
-                    .map(|r| r.id)
-                    .max();
+                // id, since any CI job can name its check `gatebot` — in
+                // the listing this delivery just read CI from, if any.
+                let own = match self.check_runs.take_listing(&pr.repo, &state.head_sha) {
+                    Some(own) => own,
+                    None => {
+                        let own_app = self.github.app_id();
+                        self.github
+                            .check_runs(repo, &state.head_sha)
+                            .await?
+                            .into_iter()
+                            .filter(|r| r.is_gatebots(own_app))
+                            .map(|r| r.id)
+                            .collect()
+                    }
+                };
+                let existing = own.into_iter().filter(|id| Some(*id) != known).max();
                 match existing {
                     Some(id) => {
                         self.github.update_check_run(repo, id, &view).await?;

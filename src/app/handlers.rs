@@ -133,6 +133,9 @@ impl App {
         };
         if ci_wanted || disagrees().await? {
             let runs = self.github.check_runs(repo, &pr.head_sha).await?;
+            let own_app = self.github.app_id();
+            self.check_runs
+                .listed(&repo.name, &pr.head_sha, &runs, own_app);
             facts.push(Fact::Ci {
                 sha: pr.head_sha.clone(),
                 status: ci::evaluate(&runs, &config.required_checks, self.github.app_id()),
@@ -409,6 +412,7 @@ impl App {
         }
         let (config, error) = self.config(&repo, branch).await?;
         let runs = self.github.check_runs(&repo, &sha).await?;
+        self.check_runs.listed(&repo.name, &sha, &runs, own_app);
         let status = ci::evaluate(&runs, &config.required_checks, own_app);
         let facts = [
             config_fact(error),

@@ -2,6 +2,7 @@
 //! pure gate machine, stores the new state together with its side effects
 //! (one conditional write), then performs them.
 
+pub mod check_run_memo;
 pub mod config_cache;
 pub mod effects;
 pub mod handlers;
@@ -19,6 +20,7 @@ use crate::domain::PrKey;
 use crate::gate::{self, Fact, GateState, Policy};
 use crate::github::{GitHub, GitHubError, RepoRef};
 use crate::store::{AuditEntry, GateRecord, Store, StoreError};
+use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
 
 /// How long delivery ids and semantic keys are remembered.
@@ -117,6 +119,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub github: Arc<dyn GitHub>,
     pub configs: ConfigCache,
+    /// Check-run calls this process need not repeat.
+    pub check_runs: CheckRunMemo,
     /// See [`gate::machine::Policy::clock_skew`].
     pub clock_skew: chrono::Duration,
     /// See [`EFFECTS_BUDGET`].
@@ -139,6 +143,7 @@ impl App {
             store,
             github,
             configs: ConfigCache::new(Duration::from_secs(60)),
+            check_runs: CheckRunMemo::default(),
             clock_skew: gate::machine::CLOCK_SKEW,
             effects_budget: EFFECTS_BUDGET,
             delivery_lease: DELIVERY_LEASE,

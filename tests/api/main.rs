@@ -6,6 +6,7 @@ mod fake_github;
 mod harness;
 mod metrics_text;
 
+mod check_run_calls;
 mod check_run_ownership;
 mod comment_flood;
 mod config_source;
