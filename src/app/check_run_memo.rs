@@ -29,12 +29,18 @@ pub const LISTING_TTL: Duration = Duration::from_secs(2);
 /// Entries kept before the memo starts again from empty.
 const MAX_ENTRIES: usize = 4096;
 
+/// gatebot's own check runs on one head, as listed at one time.
+struct Listing {
+    at: Instant,
+    own: Vec<u64>,
+}
+
 #[derive(Default)]
 pub struct CheckRunMemo {
     /// Per PR, the newest check-run update this process completed.
     synced: Mutex<HashMap<PrKey, u64>>,
     /// Per head, gatebot's own check runs (by id) as listed, and when.
-    listed: Mutex<HashMap<(RepoName, Sha), (Instant, Vec<u64>)>>,
+    listed: Mutex<HashMap<(RepoName, Sha), Listing>>,
 }
 
 impl CheckRunMemo {
@@ -67,12 +73,18 @@ impl CheckRunMemo {
             .collect();
         if let Ok(mut m) = self.listed.lock() {
             if m.len() >= MAX_ENTRIES {
-                m.retain(|_, (at, _)| at.elapsed() < LISTING_TTL);
+                m.retain(|_, l| l.at.elapsed() < LISTING_TTL);
             }
             if m.len() >= MAX_ENTRIES {
                 m.clear();
             }
-            m.insert((repo.clone(), sha.clone()), (Instant::now(), own));
+            m.insert(
+                (repo.clone(), sha.clone()),
+                Listing {
+                    at: Instant::now(),
+                    own,
+                },
+            );
         }
     }
 
@@ -80,8 +92,8 @@ impl CheckRunMemo {
     /// [`LISTING_TTL`] old, taken so that it serves once; `None`: list.
     pub fn take_listing(&self, repo: &RepoName, sha: &Sha) -> Option<Vec<u64>> {
         let mut m = self.listed.lock().ok()?;
-        let (at, own) = m.remove(&(repo.clone(), sha.clone()))?;
-        (at.elapsed() < LISTING_TTL).then_some(own)
+        let l = m.remove(&(repo.clone(), sha.clone()))?;
+        (l.at.elapsed() < LISTING_TTL).then_some(l.own)
     }
 }
 
