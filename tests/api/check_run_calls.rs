@@ -45,19 +45,20 @@ async fn a_dispatching_lgtm_updates_the_check_run_once_and_it_shows_the_run() {
         1,
         "one update for the whole delivery"
     );
-    let w = app.github.world();
-    let ours = w.gatebot_runs(SHA1);
-    assert_eq!(ours.len(), 1);
-    assert_eq!(
-        ours[0].title.as_deref(),
-        Some("gatebot: deploying to staging")
-    );
-    let summary = ours[0].summary.as_deref().unwrap_or("");
-    assert!(
-        summary.contains("running ([run 9002]"),
-        "the update came after the dispatch and shows its run: {summary}"
-    );
-    drop(w);
+    {
+        let w = app.github.world();
+        let ours = w.gatebot_runs(SHA1);
+        assert_eq!(ours.len(), 1);
+        assert_eq!(
+            ours[0].title.as_deref(),
+            Some("gatebot: deploying to staging")
+        );
+        let summary = ours[0].summary.as_deref().unwrap_or("");
+        assert!(
+            summary.contains("running ([run 9002]"),
+            "the update came after the dispatch and shows its run: {summary}"
+        );
+    }
     let state = app.state().await;
     assert!(
         app.store
