@@ -317,16 +317,31 @@ impl App {
         };
         let pr = self.github.pull_request(repo, e.issue.number).await?;
         let written_at = parse_time(e.comment.created_at.as_deref());
+        // Roles first: a command its author may not give is refused
+        // whatever CI says, so it costs no CI read.
+        let mut roles = Roles::new(self.github.as_ref(), &self.refusals, repo, &config, &login);
+        let mut authorized = Vec::with_capacity(parsed.len());
+        for item in &parsed {
+            authorized.push(match item {
+                Ok(command) => match required_role(command, &config.pipeline) {
+                    Some(role) => roles.has(role).await,
+                    None => true,
+                },
+                Err(_) => false,
+            });
+        }
         let mut facts = vec![config_fact(error)];
         // A gate command acts on CI's verdict as GitHub has it now (a
         // re-run may have turned it red since gatebot last heard).
-        let ci_wanted = parsed.iter().any(is_gate_command);
+        let ci_wanted = parsed
+            .iter()
+            .zip(&authorized)
+            .any(|(c, ok)| *ok && is_gate_command(c));
         facts.extend(self.pr_facts(repo, &pr, &config, ci_wanted).await?);
-        let mut roles = Roles::new(self.github.as_ref(), repo, &config, &login);
         let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
         let mut names = Vec::new();
         let acted_on = parsed.len();
-        for item in parsed {
+        for (item, authorized) in parsed.into_iter().zip(authorized) {
             let command = match item {
                 Ok(command) => command,
                 Err(nu) => {
@@ -337,10 +352,6 @@ impl App {
                     });
                     continue;
                 }
-            };
-            let authorized = match required_role(&command, &config.pipeline) {
-                Some(role) => roles.has(role).await,
-                None => true,
             };
             let rollback_target = match &command {
                 Command::Rollback(env) => match targets.iter().find(|(e, _)| e == env) {

@@ -7,6 +7,7 @@ pub mod config_cache;
 pub mod effects;
 pub mod handlers;
 pub mod permissions;
+pub mod refusals;
 pub mod runs;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::github::{GitHub, GitHubError, RepoRef};
 use crate::store::{AuditEntry, GateRecord, Store, StoreError};
 use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
+use refusals::Refusals;
 
 /// How long delivery ids and semantic keys are remembered.
 pub const DEDUPE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
@@ -121,6 +123,8 @@ pub struct App {
     pub configs: ConfigCache,
     /// Check-run calls this process need not repeat.
     pub check_runs: CheckRunMemo,
+    /// Users without write access refused lately (see [`refusals`]).
+    pub refusals: Refusals,
     /// See [`gate::machine::Policy::clock_skew`].
     pub clock_skew: chrono::Duration,
     /// See [`EFFECTS_BUDGET`].
@@ -144,6 +148,7 @@ impl App {
             github,
             configs: ConfigCache::new(Duration::from_secs(60)),
             check_runs: CheckRunMemo::default(),
+            refusals: Refusals::default(),
             clock_skew: gate::machine::CLOCK_SKEW,
             effects_budget: EFFECTS_BUDGET,
             delivery_lease: DELIVERY_LEASE,

@@ -4,8 +4,10 @@
 //!
 //! [`Roles`] resolves one commenter's roles for one delivery: the
 //! permission and each team membership are read at most once, however many
-//! commands the comment holds.
+//! commands the comment holds. A user without write access refused in the
+//! last minute is refused again without a read ([`super::refusals`]).
 
+use super::refusals::Refusals;
 use crate::config::{Principal, RepoConfig};
 use crate::gate::machine::Role;
 use crate::github::{GitHub, Permission, RepoRef};
@@ -13,6 +15,7 @@ use crate::github::{GitHub, Permission, RepoRef};
 /// One commenter's roles in one repository, for one delivery.
 pub struct Roles<'a> {
     gh: &'a dyn GitHub,
+    refusals: &'a Refusals,
     repo: &'a RepoRef,
     config: &'a RepoConfig,
     login: &'a str,
@@ -25,12 +28,14 @@ pub struct Roles<'a> {
 impl<'a> Roles<'a> {
     pub fn new(
         gh: &'a dyn GitHub,
+        refusals: &'a Refusals,
         repo: &'a RepoRef,
         config: &'a RepoConfig,
         login: &'a str,
     ) -> Self {
         Roles {
             gh,
+            refusals,
             repo,
             config,
             login,
@@ -71,8 +76,15 @@ impl<'a> Roles<'a> {
 
     async fn permission_at_least(&mut self, min: Permission) -> bool {
         if self.permission.is_none() {
+            if self.refusals.refuses(&self.repo.name, self.login, min) {
+                metrics::counter!("gatebot_permission_reads_saved_total").increment(1);
+                return false;
+            }
             let read = match self.gh.permission(self.repo, self.login).await {
-                Ok(p) => Some(p),
+                Ok(p) => {
+                    self.refusals.note(&self.repo.name, self.login, p);
+                    Some(p)
+                }
                 Err(e) => {
                     tracing::warn!(login = %self.login, error = %e, "permission unresolved: refused");
                     None

@@ -33,6 +33,7 @@ pub struct Tuning {
     /// production margin is tested in `stale_commands`).
     pub clock_skew: chrono::Duration,
     pub effects_budget: std::time::Duration,
+    pub refusal_ttl: std::time::Duration,
 }
 
 impl Default for Tuning {
@@ -40,6 +41,7 @@ impl Default for Tuning {
         Tuning {
             clock_skew: chrono::Duration::zero(),
             effects_budget: gatebot::app::EFFECTS_BUDGET,
+            refusal_ttl: gatebot::app::refusals::REFUSAL_TTL,
         }
     }
 }
@@ -291,6 +293,7 @@ impl TestApp {
         let mut app = App::new(store.clone(), Arc::new(octo(&github.uri())));
         app.clock_skew = tuning.clock_skew;
         app.effects_budget = tuning.effects_budget;
+        app.refusals = gatebot::app::refusals::Refusals::new(tuning.refusal_ttl);
         let app = Arc::new(app);
         let url = serve(app.clone()).await;
         TestApp {

@@ -1,6 +1,8 @@
 //! Who may do what: resolved from the GitHub API, never from the payload.
 
-use crate::harness::{DEFAULT_CONFIG, SHA1, TestApp};
+use std::time::Duration;
+
+use crate::harness::{DEFAULT_CONFIG, SHA1, TestApp, Tuning};
 
 #[tokio::test]
 async fn the_author_cannot_lgtm_or_approve_their_own_pr() {
@@ -96,4 +98,82 @@ async fn when_the_permission_api_fails_the_answer_is_no() {
     assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
     assert!(app.last_reply().contains("qa role"), "{}", app.last_reply());
     assert_eq!(app.dispatch_count(), 0);
+}
+
+fn permission_reads(app: &TestApp, login: &str) -> usize {
+    let path = format!("GET /repos/acme/widgets/collaborators/{login}/permission");
+    app.github
+        .world()
+        .requests
+        .iter()
+        .filter(|r| r.starts_with(&path))
+        .count()
+}
+
+/// Someone without write access posting gate commands over and over costs
+/// one permission read a minute, not one per comment, and no CI read: they
+/// cannot spend the installation's API budget that way. Each comment is
+/// still refused and told.
+#[tokio::test]
+async fn a_read_only_users_commands_cost_one_permission_read_a_minute() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    let listings = || {
+        let path = format!("GET /repos/acme/widgets/commits/{SHA1}/check-runs");
+        let w = app.github.world();
+        w.requests.iter().filter(|r| r.starts_with(&path)).count()
+    };
+    let listed = listings();
+    for _ in 0..10 {
+        let (id, _) = app.comment("randy", "/lgtm").await;
+        assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+        assert!(app.last_reply().contains("qa role"), "{}", app.last_reply());
+    }
+    assert_eq!(permission_reads(&app, "randy"), 1);
+    assert_eq!(listings(), listed, "a refused command needs no CI read");
+    assert_eq!(app.dispatch_count(), 0);
+}
+
+/// A grant is never remembered: a writer removed from the repository is
+/// refused at their very next command.
+#[tokio::test]
+async fn a_removal_counts_at_the_next_command() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    let (id, _) = app.comment("quinn", "/hold checking").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["+1"]);
+    app.comment("quinn", "/unhold").await;
+    app.github
+        .world()
+        .collaborators
+        .insert("quinn".into(), "read".into());
+    let (id, _) = app.comment("quinn", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    assert_eq!(app.dispatch_count(), 0);
+    assert_eq!(permission_reads(&app, "quinn"), 3, "read for every comment");
+}
+
+/// The price of the above, as documented: a user given write access right
+/// after a refusal waits out the refusal's time; then they count.
+#[tokio::test]
+async fn a_user_given_write_access_counts_once_the_refusal_is_forgotten() {
+    let app = TestApp::spawn_tuned(Tuning {
+        refusal_ttl: Duration::from_millis(300),
+        ..Tuning::default()
+    })
+    .await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    let (id, _) = app.comment("randy", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["-1"]);
+    app.github
+        .world()
+        .collaborators
+        .insert("randy".into(), "write".into());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (id, _) = app.comment("randy", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(id), vec!["+1"]);
+    assert_eq!(app.dispatch_count(), 1);
 }
