@@ -554,6 +554,62 @@ pub async fn audit_is_append_only_and_filtered(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn audit_lines_and_a_done_marker_written_together(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let line = |i: i64, pr: Option<u64>| AuditEntry {
+        at: t0 + chrono::Duration::milliseconds(i),
+        repo: repo(),
+        pr,
+        delivery: Some("d".into()),
+        actor: None,
+        kind: "gate".into(),
+        detail: format!("line {i}"),
+    };
+    store.append_audits(&[]).await.unwrap();
+    // More lines than one DynamoDB batch request takes (25 items, two per
+    // line with a PR).
+    let many: Vec<AuditEntry> = (0..30).map(|i| line(i, Some(7))).collect();
+    store.append_audits(&many).await.unwrap();
+    let pr7: Vec<String> = store
+        .audit(&repo(), Some(7), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    let want: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
+    assert_eq!(pr7, want, "every line, in order, in the PR's log");
+    assert_eq!(store.audit(&repo(), None, 100).await.unwrap().len(), 30);
+
+    let lease = Duration::from_secs(120);
+    let keep = Duration::from_secs(3 * 24 * 3600);
+    assert_eq!(
+        store.begin("effect:x", lease, t0).await.unwrap(),
+        Begin::Fresh
+    );
+    store
+        .finish_with_audit("effect:x", keep, t0, &[line(100, Some(7)), line(101, None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.begin("effect:x", lease, t0).await.unwrap(),
+        Begin::Done
+    );
+    let log = store.audit(&repo(), None, 2).await.unwrap();
+    let details: Vec<&str> = log.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(details, vec!["line 100", "line 101"]);
+    assert_eq!(store.audit(&repo(), Some(7), 100).await.unwrap().len(), 31);
+    // Like `finish`: a key never begun is recorded done, with no lines.
+    store
+        .finish_with_audit("effect:y", keep, t0, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.begin("effect:y", lease, t0).await.unwrap(),
+        Begin::Done
+    );
+}
+
 pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
@@ -576,6 +632,7 @@ macro_rules! contract_tests {
                 deploy_history_is_newest_first_and_idempotent,
                 deploy_history_follows_completion_time,
                 audit_is_append_only_and_filtered,
+                audit_lines_and_a_done_marker_written_together,
                 ping_answers);
         }
     };

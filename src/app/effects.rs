@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{App, DEDUPE_TTL};
+use super::{App, DEDUPE_TTL, audit_entry};
 use crate::domain::{DispatchId, PrKey};
 use crate::gate::machine::dispatch_blocker;
 use crate::gate::summary;
 use crate::gate::{Action, Deploy, DeployKind, Fact, GateState};
 use crate::github::{DispatchInputs, GitHubError, RepoRef};
-use crate::store::{Begin, DedupeKey, DeployRecord, DispatchRecord, PendingAction};
+use crate::store::{AuditEntry, Begin, DedupeKey, DeployRecord, DispatchRecord, PendingAction};
 
 /// An action is not started with less time than this left: a call cut off
 /// half-way is worse than one made later.
@@ -28,8 +28,9 @@ const MIN_ACTION_TIME: Duration = Duration::from_millis(500);
 
 /// What performing one action came to.
 enum Done {
-    /// Performed (or found already performed, or cancelled): drop it.
-    Yes,
+    /// Performed (or found already performed, or cancelled): drop it,
+    /// writing the audit line that says so with its done-marker.
+    Yes(Option<AuditEntry>),
     /// Not now: keep it pending for a later attempt.
     Later(String),
 }
@@ -136,10 +137,15 @@ impl App {
             match done {
                 // Written at once, in an item of its own (no race with the
                 // PR's record): however this batch ends, it is not redone.
-                Done::Yes => {
+                Done::Yes(said) => {
                     completed += 1;
                     done_ids.push(p.id);
-                    if let Err(e) = self.store.finish(&key, DEDUPE_TTL, Utc::now()).await {
+                    let said: &[AuditEntry] = said.as_slice();
+                    if let Err(e) = self
+                        .store
+                        .finish_with_audit(&key, DEDUPE_TTL, Utc::now(), said)
+                        .await
+                    {
                         tracing::error!(pr = %pr, action = p.id, error = %e, "effect done but not recorded; its claim holds it for now");
                     }
                 }
@@ -213,14 +219,18 @@ impl App {
             // A newer update already rendered a newer state.
             Action::SyncCheckRun if self.check_runs.covered(pr, p.id) => {
                 tracing::debug!(pr = %pr, action = p.id, "check-run update covered by a newer one");
-                Done::Yes
+                Done::Yes(None)
             }
             Action::SyncCheckRun => match self.sync_check_run(repo, pr).await {
                 Ok(title) => {
                     self.check_runs.synced(pr, p.id);
-                    self.audit(pr, delivery, None, "check_run", format!("{title}{dry}"))
-                        .await;
-                    Done::Yes
+                    Done::Yes(Some(audit_entry(
+                        pr,
+                        delivery,
+                        None,
+                        "check_run",
+                        format!("{title}{dry}"),
+                    )))
                 }
                 Err(e) => Done::Later(e.to_string()),
             },
@@ -233,30 +243,28 @@ impl App {
                     .react(repo, *comment_id, reaction.content())
                     .await
                 {
-                    Ok(()) => {
-                        self.audit(
-                            pr,
-                            delivery,
-                            None,
-                            "reaction",
-                            format!("{} on comment {comment_id}{dry}", reaction.content()),
-                        )
-                        .await;
-                        Done::Yes
-                    }
+                    Ok(()) => Done::Yes(Some(audit_entry(
+                        pr,
+                        delivery,
+                        None,
+                        "reaction",
+                        format!("{} on comment {comment_id}{dry}", reaction.content()),
+                    ))),
                     Err(e) => Done::Later(e.to_string()),
                 }
             }
             Action::Reply { body } => match self.github.comment(repo, pr.number, body).await {
-                Ok(()) => {
-                    self.audit(pr, delivery, None, "comment", format!("{body}{dry}"))
-                        .await;
-                    Done::Yes
-                }
+                Ok(()) => Done::Yes(Some(audit_entry(
+                    pr,
+                    delivery,
+                    None,
+                    "comment",
+                    format!("{body}{dry}"),
+                ))),
                 // A comment that may have been posted is not posted again.
                 Err(GitHubError::Ambiguous(e)) => {
                     tracing::warn!(error = %e, "comment outcome unknown; not repeated");
-                    Done::Yes
+                    Done::Yes(None)
                 }
                 Err(e) => Done::Later(e.to_string()),
             },
@@ -272,7 +280,7 @@ impl App {
                     rollback: deploy.kind == DeployKind::Rollback,
                 };
                 match self.store.record_deploy(&record).await {
-                    Ok(()) => Done::Yes,
+                    Ok(()) => Done::Yes(None),
                     Err(e) => Done::Later(e.to_string()),
                 }
             }
@@ -303,7 +311,7 @@ impl App {
             Err(e) => return Done::Later(e.to_string()),
         };
         if earlier.as_ref().is_some_and(|r| r.sent) {
-            return Done::Yes;
+            return Done::Yes(None);
         }
         // The state and config the gates are judged by, right now.
         let (state, config) = match self.gate_and_config(repo, pr).await {
@@ -337,7 +345,7 @@ impl App {
                         format!("{id} already running as run {}", run.id),
                     )
                     .await;
-                    return Done::Yes;
+                    return Done::Yes(None);
                 }
                 Ok(None) => {}
                 Err(e) => return Done::Later(format!("cannot list runs: {e}")),
@@ -348,7 +356,7 @@ impl App {
         if let Some(why) = dispatch_blocker(&state, id, &self.policy(&config)) {
             metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "cancelled").increment(1);
             self.cancel_dispatch(repo, pr, id, why.to_string()).await;
-            return Done::Yes;
+            return Done::Yes(None);
         }
         let record = DispatchRecord {
             repo: pr.repo.clone(),
@@ -407,7 +415,7 @@ impl App {
                         Err(e) => tracing::error!(error = %e, "cannot link the returned run"),
                     }
                 }
-                Done::Yes
+                Done::Yes(None)
             }
             Err(GitHubError::Status { status, message })
                 if (400..500).contains(&status) && status != 429 && status != 401 =>
@@ -423,7 +431,7 @@ impl App {
                 )
                 .await;
                 self.fail_dispatch(repo, pr, id, reason).await;
-                Done::Yes
+                Done::Yes(None)
             }
             Err(e) => {
                 metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "error").increment(1);
@@ -619,7 +627,7 @@ struct Attempt<'a> {
 fn cut_off(action: &Action) -> Done {
     match action {
         // It may have been posted: a missing reply beats a double one.
-        Action::Reply { .. } => Done::Yes,
+        Action::Reply { .. } => Done::Yes(None),
         // A dispatch may have gone through: the reconciler looks for its
         // run before sending it again. The others are idempotent.
         _ => Done::Later("cut off by the time budget".into()),

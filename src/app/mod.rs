@@ -64,6 +64,25 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// An audit line about `pr`, stamped now.
+pub fn audit_entry(
+    pr: &PrKey,
+    delivery: Option<&str>,
+    actor: Option<&str>,
+    kind: &str,
+    detail: String,
+) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        repo: pr.repo.clone(),
+        pr: Some(pr.number),
+        delivery: delivery.map(str::to_string),
+        actor: actor.map(str::to_string),
+        kind: kind.to_string(),
+        detail,
+    }
+}
+
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -173,15 +192,7 @@ impl App {
         kind: &str,
         detail: String,
     ) {
-        let entry = AuditEntry {
-            at: Utc::now(),
-            repo: pr.repo.clone(),
-            pr: Some(pr.number),
-            delivery: delivery.map(str::to_string),
-            actor: actor.map(str::to_string),
-            kind: kind.to_string(),
-            detail,
-        };
+        let entry = audit_entry(pr, delivery, actor, kind, detail);
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::error!(error = %e, "audit write failed");
         }
@@ -246,10 +257,16 @@ impl App {
             let ids = record.enqueue(actions, delivery.map(|d| d.id.as_str()));
             match self.store.save_gate(&record, version).await {
                 Ok(_) => {
-                    for note in notes {
-                        tracing::info!(pr = %pr, "{note}");
-                        self.audit(pr, delivery.map(|d| d.id.as_str()), None, "gate", note)
-                            .await;
+                    let delivery = delivery.map(|d| d.id.as_str());
+                    let entries: Vec<AuditEntry> = notes
+                        .into_iter()
+                        .map(|note| {
+                            tracing::info!(pr = %pr, "{note}");
+                            audit_entry(pr, delivery, None, "gate", note)
+                        })
+                        .collect();
+                    if let Err(e) = self.store.append_audits(&entries).await {
+                        tracing::error!(error = %e, "audit write failed");
                     }
                     self.perform(repo, pr, &ids).await;
                     return Ok(Some(record.state));

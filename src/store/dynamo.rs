@@ -149,6 +149,24 @@ fn head_key(repo: &RepoName, sha: &Sha) -> String {
     format!("{repo}#{sha}")
 }
 
+/// A dedupe key's item once its work is done, kept for `keep`.
+fn finished_item(key: &str, keep: Duration, now: DateTime<Utc>) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("DEDUPE#{key}"))),
+        ("sk".to_string(), s("DEDUPE")),
+        (
+            "expires_at".to_string(),
+            n(now.timestamp() + keep.as_secs() as i64),
+        ),
+        ("done".to_string(), AttributeValue::Bool(true)),
+    ])
+}
+
+/// Items one `BatchWriteItem` request takes at most.
+const BATCH_MAX: usize = 25;
+/// Rounds of re-sending what DynamoDB left unprocessed (throttling).
+const BATCH_ROUNDS: u32 = 5;
+
 /// A sort key that orders by time (nanoseconds) and never collides.
 fn time_sk(at: DateTime<Utc>, suffix: &str) -> String {
     format!("{}#{suffix}", at.format("%Y%m%dT%H%M%S%.9f"))
@@ -339,6 +357,72 @@ impl DynamoStore {
     }
 
     /// The newest `limit` items of a partition, newest first.
+    /// An audit line's two items: one in the repository's partition, one
+    /// in the PR's.
+    fn audit_items(&self, entry: &AuditEntry) -> Result<Vec<Item>, StoreError> {
+        let nonce = format!("{:016x}", self.nonce.fetch_add(1, Ordering::Relaxed));
+        let sk = time_sk(entry.at, &nonce);
+        let data = to_json(entry)?;
+        let mut partitions = vec![format!("AUDIT#{}", entry.repo)];
+        if let Some(pr) = entry.pr {
+            partitions.push(format!("AUDIT#{}#{pr}", entry.repo));
+        }
+        Ok(partitions
+            .into_iter()
+            .map(|pk| {
+                HashMap::from([
+                    ("pk".to_string(), s(pk)),
+                    ("sk".to_string(), s(&sk)),
+                    ("data".to_string(), s(&data)),
+                ])
+            })
+            .collect())
+    }
+
+    /// Unconditional puts of distinct items, 25 to a `BatchWriteItem`
+    /// request (billed as the same puts one by one); what DynamoDB leaves
+    /// unprocessed is sent again, a few times, after a short pause.
+    async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut requests = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(unavailable)?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(BATCH_MAX) {
+            let mut pending = chunk.to_vec();
+            for round in 0..=BATCH_ROUNDS {
+                if pending.is_empty() {
+                    break;
+                }
+                if round == BATCH_ROUNDS {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} writes still unprocessed after {BATCH_ROUNDS} rounds",
+                        pending.len()
+                    )));
+                }
+                if round > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 << round)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
     async fn newest(&self, pk: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
         let out = self
             .client
@@ -431,10 +515,7 @@ impl Store for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("DEDUPE#{key}")))
-            .item("sk", s("DEDUPE"))
-            .item("expires_at", n(now.timestamp() + keep.as_secs() as i64))
-            .item("done", AttributeValue::Bool(true))
+            .set_item(Some(finished_item(key, keep, now)))
             .send()
             .await
             .map(|_| ())
@@ -700,25 +781,29 @@ impl Store for DynamoStore {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let nonce = format!("{:016x}", self.nonce.fetch_add(1, Ordering::Relaxed));
-        let sk = time_sk(entry.at, &nonce);
-        let data = to_json(entry)?;
-        let mut partitions = vec![format!("AUDIT#{}", entry.repo)];
-        if let Some(pr) = entry.pr {
-            partitions.push(format!("AUDIT#{}#{pr}", entry.repo));
+        self.append_audits(std::slice::from_ref(entry)).await
+    }
+
+    async fn append_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(entries.len() * 2);
+        for entry in entries {
+            items.extend(self.audit_items(entry)?);
         }
-        for pk in partitions {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(pk))
-                .item("sk", s(&sk))
-                .item("data", s(&data))
-                .send()
-                .await
-                .map_err(sdk_error)?;
+        self.put_all(items).await
+    }
+
+    async fn finish_with_audit(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+        entries: &[AuditEntry],
+    ) -> Result<(), StoreError> {
+        let mut items = vec![finished_item(key, keep, now)];
+        for entry in entries {
+            items.extend(self.audit_items(entry)?);
         }
-        Ok(())
+        self.put_all(items).await
     }
 
     async fn audit(

@@ -380,6 +380,19 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<DeployRecord>, StoreError>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Appends several audit lines, in as few requests as the store allows
+    /// (not atomic: a line written twice after a failure is harmless).
+    async fn append_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// [`Store::finish`] of `key` and [`Store::append_audits`] of `entries`
+    /// in as few requests as the store allows. Not atomic, like the two
+    /// calls it replaces: each part may be written without the other.
+    async fn finish_with_audit(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+        entries: &[AuditEntry],
+    ) -> Result<(), StoreError>;
     /// Oldest first; the newest `limit` entries.
     async fn audit(
         &self,

@@ -191,6 +191,31 @@ impl Cached for Connection {
     }
 }
 
+/// Marks a dedupe key done (inserted when it was never begun).
+const FINISH: &str = "INSERT INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 1)
+     ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, done = 1";
+
+/// An audit line as its columns: (repo, pr, data).
+type AuditRow = (String, Option<i64>, String);
+
+fn audit_rows(entries: &[AuditEntry]) -> Result<Vec<AuditRow>, StoreError> {
+    entries
+        .iter()
+        .map(|e| Ok((e.repo.to_string(), e.pr.map(|p| p as i64), to_json(e)?)))
+        .collect()
+}
+
+fn insert_audit_rows(c: &Connection, rows: &[AuditRow]) -> Result<(), StoreError> {
+    for (repo, pr, data) in rows {
+        c.exec(
+            "INSERT INTO audit (repo, pr, data) VALUES (?1, ?2, ?3)",
+            params![repo, pr, data],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -351,13 +376,9 @@ impl Store for SqliteStore {
         let key = key.to_string();
         let expires = now.timestamp() + keep.as_secs() as i64;
         self.with(move |c| {
-            c.exec(
-                "INSERT INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 1)
-                 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, done = 1",
-                params![key, expires],
-            )
-            .map(|_| ())
-            .map_err(unavailable)
+            c.exec(FINISH, params![key, expires])
+                .map(|_| ())
+                .map_err(unavailable)
         })
         .await
     }
@@ -575,16 +596,38 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let data = to_json(entry)?;
-        let repo = entry.repo.to_string();
-        let pr = entry.pr.map(|p| p as i64);
+        self.append_audits(std::slice::from_ref(entry)).await
+    }
+
+    async fn append_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = audit_rows(entries)?;
         self.with(move |c| {
-            c.exec(
-                "INSERT INTO audit (repo, pr, data) VALUES (?1, ?2, ?3)",
-                params![repo, pr, data],
-            )
-            .map(|_| ())
-            .map_err(unavailable)
+            let tx = c.transaction().map_err(unavailable)?;
+            insert_audit_rows(&tx, &rows)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn finish_with_audit(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+        entries: &[AuditEntry],
+    ) -> Result<(), StoreError> {
+        let key = key.to_string();
+        let expires = now.timestamp() + keep.as_secs() as i64;
+        let rows = audit_rows(entries)?;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            tx.exec(FINISH, params![key, expires])
+                .map_err(unavailable)?;
+            insert_audit_rows(&tx, &rows)?;
+            tx.commit().map_err(unavailable)
         })
         .await
     }
