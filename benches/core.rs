@@ -25,7 +25,7 @@ fn fixture(name: &str) -> Vec<u8> {
 /// the body (what verifying against one secret cannot go below) and one
 /// plain SHA-256.
 fn signature(c: &mut Criterion) {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use sha2::{Digest, Sha256};
 
     let body = fixture("pull_request.opened");

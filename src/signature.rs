@@ -2,7 +2,7 @@
 //! constant time against `X-Hub-Signature-256`, with several secrets
 //! accepted at once so a secret can be rotated without dropping deliveries.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
