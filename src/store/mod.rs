@@ -5,6 +5,7 @@
 pub mod dynamo;
 mod layout_v1;
 pub mod sqlite;
+mod sqlite_checkpoint;
 
 use std::time::Duration;
 

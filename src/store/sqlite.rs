@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::sqlite_checkpoint::{AUTOCHECKPOINT_PAGES, CHECKPOINT_EVERY, Checkpointer};
 use super::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
 };
@@ -219,6 +220,8 @@ fn insert_audit_rows(c: &Connection, rows: &[AuditRow]) -> Result<(), StoreError
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Stops when the last clone of the store is dropped.
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -240,10 +243,23 @@ fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, checkpointed
+    /// every [`CHECKPOINT_EVERY`] off the request path.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_checkpointed(path, CHECKPOINT_EVERY)
+    }
+
+    /// [`SqliteStore::open`] with another checkpoint period.
+    pub fn open_checkpointed(path: impl AsRef<Path>, every: Duration) -> Result<Self, StoreError> {
+        let path = path.as_ref();
         let conn = Connection::open(path).map_err(unavailable)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        // After the schema exists, so that the checkpointer's connection
+        // opens a database already in WAL mode.
+        store.checkpointer = Some(Arc::new(
+            Checkpointer::start(path, every).map_err(unavailable)?,
+        ));
+        Ok(store)
     }
 
     /// A private in-memory database (tests, `--dry-run` without a path).
@@ -253,12 +269,15 @@ impl SqliteStore {
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)
+            .map_err(unavailable)?;
         migrate(&mut conn)?;
         // Room for every statement the store runs (about 30), so none is
         // parsed again once the cache is warm.
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            checkpointer: None,
         })
     }
 
@@ -661,6 +680,56 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the database file alone (as a power loss would leave it,
+    /// without the unsynced log) holds a finished key.
+    fn file_alone_has(path: &Path, key: &str) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(path, &copy).unwrap();
+        let c = Connection::open(&copy).unwrap();
+        // No table yet counts as not there: the schema is in the log too.
+        c.query_row("SELECT count(*) FROM dedupe WHERE key = ?1", [key], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_or(0)
+            == 1
+    }
+
+    /// Commits reach the database file within the checkpoint period,
+    /// without any writer paying for it; without the checkpointer they
+    /// stay in the log (SQLite's own checkpoint waits for 10,000 pages).
+    #[tokio::test]
+    async fn the_checkpointer_moves_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let keep = Duration::from_secs(60);
+        let fast = dir.path().join("fast.db");
+        let store = SqliteStore::open_checkpointed(&fast, Duration::from_millis(50)).unwrap();
+        store.finish("delivery:a", keep, now).await.unwrap();
+        let slow = dir.path().join("slow.db");
+        let control = SqliteStore::open_checkpointed(&slow, Duration::from_secs(3600)).unwrap();
+        control.finish("delivery:a", keep, now).await.unwrap();
+        let mut waited = Duration::ZERO;
+        while !file_alone_has(&fast, "delivery:a") && waited < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += Duration::from_millis(50);
+        }
+        assert!(file_alone_has(&fast, "delivery:a"), "checkpointed");
+        assert!(
+            !file_alone_has(&slow, "delivery:a"),
+            "the control: still only in the log"
+        );
+        // Dropping the store stops its checkpointer with a last checkpoint.
+        control.finish("delivery:b", keep, now).await.unwrap();
+        drop(control);
+        let mut waited = Duration::ZERO;
+        while !file_alone_has(&slow, "delivery:b") && waited < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += Duration::from_millis(50);
+        }
+        assert!(file_alone_has(&slow, "delivery:b"), "a last checkpoint");
+    }
 
     /// A database written by gatebot before `dedupe.done` and
     /// `deploys.at_ns` existed opens, gains them, and its history is
