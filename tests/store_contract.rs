@@ -610,6 +610,62 @@ pub async fn audit_lines_and_a_done_marker_written_together(store: Arc<dyn Store
     );
 }
 
+pub async fn many_keys_begun_at_once_answer_as_one_by_one(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let lease = Duration::from_secs(120);
+    let keep = Duration::from_secs(3 * 24 * 3600);
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(store.begin_many(&[], lease, t0).await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .begin_many(&keys(&["m:a", "m:b", "m:c"]), lease, t0)
+            .await
+            .unwrap(),
+        vec![Begin::Fresh, Begin::Fresh, Begin::Fresh]
+    );
+    assert_eq!(
+        store
+            .begin_many(&keys(&["m:a", "m:d"]), lease, t0)
+            .await
+            .unwrap(),
+        vec![Begin::InProgress, Begin::Fresh],
+        "a held key does not keep the free one from being taken"
+    );
+    store.finish("m:b", keep, t0).await.unwrap();
+    assert_eq!(
+        store
+            .begin_many(&keys(&["m:b", "m:c", "m:e"]), lease, t0)
+            .await
+            .unwrap(),
+        vec![Begin::Done, Begin::InProgress, Begin::Fresh]
+    );
+    let later = t0 + chrono::Duration::seconds(121);
+    assert_eq!(
+        store
+            .begin_many(&keys(&["m:a", "m:b"]), lease, later)
+            .await
+            .unwrap(),
+        vec![Begin::Fresh, Begin::Done],
+        "a lease run out frees its key; done stays done"
+    );
+    // Of concurrent callers, exactly one gets each key.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let ks = keys(&["m:x", "m:y"]);
+        tasks.push(tokio::spawn(async move {
+            store.begin_many(&ks, lease, t0).await.unwrap()
+        }));
+    }
+    let mut fresh = [0, 0];
+    for t in tasks {
+        for (i, b) in t.await.unwrap().into_iter().enumerate() {
+            fresh[i] += (b == Begin::Fresh) as usize;
+        }
+    }
+    assert_eq!(fresh, [1, 1]);
+}
+
 pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
@@ -633,6 +689,7 @@ macro_rules! contract_tests {
                 deploy_history_follows_completion_time,
                 audit_is_append_only_and_filtered,
                 audit_lines_and_a_done_marker_written_together,
+                many_keys_begun_at_once_answer_as_one_by_one,
                 ping_answers);
         }
     };

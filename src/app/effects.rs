@@ -43,11 +43,12 @@ pub fn repo_ref(state: &GateState) -> RepoRef {
 }
 
 impl App {
-    /// Performs the pending actions `ids` of `pr`, in order, within the
-    /// webhook's effects budget. Returns how many were completed.
-    pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, ids: &[u64]) -> usize {
+    /// Performs `queued`, the actions this process has just queued on
+    /// `pr`'s record, in order, within the webhook's effects budget.
+    /// Returns how many were completed.
+    pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, queued: &[PendingAction]) -> usize {
         let deadline = Instant::now() + self.effects_budget;
-        self.perform_batch(repo, pr, Some(ids), None, deadline)
+        self.perform_batch(repo, pr, Some(queued), None, deadline)
             .await
     }
 
@@ -69,16 +70,20 @@ impl App {
             .await
     }
 
+    /// `queued`: actions this process queued just now, performed as they
+    /// are (an action never changes once queued; a dispatch is checked
+    /// against the gates as they are right before it is sent). `None`:
+    /// every pending action, read from the record once claimed.
     async fn perform_batch(
         &self,
         repo: &RepoRef,
         pr: &PrKey,
-        ids: Option<&[u64]>,
+        queued: Option<&[PendingAction]>,
         reconciling: Option<chrono::Duration>,
         deadline: Instant,
     ) -> usize {
-        let wanted: Vec<u64> = match ids {
-            Some(ids) => ids.to_vec(),
+        let wanted: Vec<u64> = match queued {
+            Some(queued) => queued.iter().map(|p| p.id).collect(),
             None => match self.store.load_gate(pr).await {
                 Ok(Some(v)) => v.value.pending.iter().map(|p| p.id).collect(),
                 _ => return 0,
@@ -86,26 +91,42 @@ impl App {
         };
         // Each action's key: fresh (ours to perform), in progress (another
         // process performs it), or done (performed; only the outbox entry
-        // is left to drop).
+        // is left to drop). All claimed in one request where the store can.
+        let keys: Vec<String> = wanted
+            .iter()
+            .map(|id| DedupeKey::Effect { pr, action_id: *id }.to_string())
+            .collect();
+        let begun = match self
+            .store
+            .begin_many(&keys, self.effect_claim_ttl, Utc::now())
+            .await
+        {
+            Ok(begun) => begun,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim effects");
+                return 0;
+            }
+        };
         let mut claims = Vec::new();
         let mut done_ids = Vec::new();
-        for id in wanted {
-            let key = DedupeKey::Effect { pr, action_id: id }.to_string();
-            match self
-                .store
-                .begin(&key, self.effect_claim_ttl, Utc::now())
-                .await
-            {
-                Ok(Begin::Fresh) => claims.push((id, key)),
-                Ok(Begin::Done) => done_ids.push(id),
-                Ok(Begin::InProgress) => {}
-                Err(e) => tracing::error!(error = %e, "cannot claim effect"),
+        for ((id, key), begun) in wanted.into_iter().zip(keys).zip(begun) {
+            match begun {
+                Begin::Fresh => claims.push((id, key)),
+                Begin::Done => done_ids.push(id),
+                Begin::InProgress => {}
             }
         }
-        // Read once the claims are held: another process may have completed
-        // some meanwhile.
+        // What to perform: the claimed actions as queued, or, in a
+        // reconcile pass, as the record has them once the claims are held
+        // (another process may have completed some meanwhile).
         let pending: Vec<PendingAction> = if claims.is_empty() {
             Vec::new()
+        } else if let Some(queued) = queued {
+            queued
+                .iter()
+                .filter(|p| claims.iter().any(|(id, _)| *id == p.id))
+                .cloned()
+                .collect()
         } else {
             match self.store.load_gate(pr).await {
                 Ok(Some(v)) => v

@@ -20,7 +20,7 @@ use crate::config::RepoConfig;
 use crate::domain::PrKey;
 use crate::gate::{self, Fact, GateState, Policy};
 use crate::github::{GitHub, GitHubError, RepoRef};
-use crate::store::{AuditEntry, GateRecord, Store, StoreError};
+use crate::store::{AuditEntry, GateRecord, PendingAction, Store, StoreError};
 use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
 use refusals::Refusals;
@@ -268,7 +268,13 @@ impl App {
                     if let Err(e) = self.store.append_audits(&entries).await {
                         tracing::error!(error = %e, "audit write failed");
                     }
-                    self.perform(repo, pr, &ids).await;
+                    let queued: Vec<PendingAction> = record
+                        .pending
+                        .iter()
+                        .filter(|p| ids.contains(&p.id))
+                        .cloned()
+                        .collect();
+                    self.perform(repo, pr, &queued).await;
                     return Ok(Some(record.state));
                 }
                 Err(StoreError::Conflict) => lost_race(attempt).await,

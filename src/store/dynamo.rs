@@ -506,6 +506,49 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn begin_many(
+        &self,
+        keys: &[String],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Begin>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        // One transaction of conditional puts per 100 keys: when every key
+        // is free (the usual case: effects just queued), one request takes
+        // them all. When any is held, the transaction writes nothing and
+        // each key is begun on its own, for its own answer.
+        for chunk in keys.chunks(100) {
+            if chunk.len() > 1 {
+                let mut tx = self.client.transact_write_items();
+                for key in chunk {
+                    let put = Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", s(format!("DEDUPE#{key}")))
+                        .item("sk", s("DEDUPE"))
+                        .item("expires_at", n(now.timestamp() + lease.as_secs() as i64))
+                        .item("done", AttributeValue::Bool(false))
+                        .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                        .expression_attribute_values(":now", n(now.timestamp()))
+                        .build()
+                        .map_err(unavailable)?;
+                    tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+                }
+                match tx.send().await {
+                    Ok(_) => {
+                        out.extend(chunk.iter().map(|_| Begin::Fresh));
+                        continue;
+                    }
+                    Err(e) if condition_failed(&e) => {}
+                    Err(e) => return Err(sdk_error(e)),
+                }
+            }
+            for key in chunk {
+                out.push(self.begin(key, lease, now).await?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn finish(
         &self,
         key: &str,

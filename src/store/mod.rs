@@ -311,6 +311,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Begin, StoreError>;
 
+    /// [`Store::begin`] of each of `keys`, in as few requests as the store
+    /// allows; each answer is what `begin` of that key alone would give.
+    /// Not atomic across keys.
+    async fn begin_many(
+        &self,
+        keys: &[String],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Begin>, StoreError>;
+
     /// Records the work of `key` as done, remembered for `keep`.
     async fn finish(&self, key: &str, keep: Duration, now: DateTime<Utc>)
     -> Result<(), StoreError>;

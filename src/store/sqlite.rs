@@ -196,6 +196,33 @@ impl Cached for Connection {
 const FINISH: &str = "INSERT INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 1)
      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, done = 1";
 
+/// [`Store::begin`] of one key inside a transaction: an expired holder's
+/// row is removed, then the key is taken unless someone holds it.
+fn begin_in(c: &Connection, key: &str, now_s: i64, expires: i64) -> Result<Begin, StoreError> {
+    c.exec(
+        "DELETE FROM dedupe WHERE key = ?1 AND expires_at <= ?2",
+        params![key, now_s],
+    )
+    .map_err(unavailable)?;
+    let inserted = c
+        .exec(
+            "INSERT OR IGNORE INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 0)",
+            params![key, expires],
+        )
+        .map_err(unavailable)?;
+    if inserted == 1 {
+        return Ok(Begin::Fresh);
+    }
+    let done: bool = c
+        .row(
+            "SELECT done FROM dedupe WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    Ok(if done { Begin::Done } else { Begin::InProgress })
+}
+
 /// An audit line as its columns: (repo, pr, data).
 type AuditRow = (String, Option<i64>, String);
 
@@ -352,36 +379,32 @@ impl Store for SqliteStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Begin, StoreError> {
-        let key = key.to_string();
+        let mut begun = self.begin_many(&[key.to_string()], lease, now).await?;
+        begun
+            .pop()
+            .ok_or_else(|| unavailable("no answer for the key"))
+    }
+
+    async fn begin_many(
+        &self,
+        keys: &[String],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Begin>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
         let now_s = now.timestamp();
         let expires = now_s + lease.as_secs() as i64;
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            tx.exec(
-                "DELETE FROM dedupe WHERE key = ?1 AND expires_at <= ?2",
-                params![key, now_s],
-            )
-            .map_err(unavailable)?;
-            let inserted = tx
-                .exec(
-                    "INSERT OR IGNORE INTO dedupe (key, expires_at, done) VALUES (?1, ?2, 0)",
-                    params![key, expires],
-                )
-                .map_err(unavailable)?;
-            let begun = if inserted == 1 {
-                Begin::Fresh
-            } else {
-                let done: bool = tx
-                    .row(
-                        "SELECT done FROM dedupe WHERE key = ?1",
-                        params![key],
-                        |r| r.get(0),
-                    )
-                    .map_err(unavailable)?;
-                if done { Begin::Done } else { Begin::InProgress }
-            };
+            let mut out = Vec::with_capacity(keys.len());
+            for key in &keys {
+                out.push(begin_in(&tx, key, now_s, expires)?);
+            }
             tx.commit().map_err(unavailable)?;
-            Ok(begun)
+            Ok(out)
         })
         .await
     }
