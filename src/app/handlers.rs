@@ -152,7 +152,10 @@ impl App {
     ) -> Result<Outcome, AppError> {
         // A delivery gatebot does nothing with is answered without a
         // record: doing nothing twice is harmless, and it costs no write.
-        if does_nothing(event) {
+        // A comment's commands are guarded by the comment's own key, which
+        // every delivery of that comment (a redelivery included) shares:
+        // the delivery's key would add two writes and no protection.
+        if does_nothing(event) || matches!(event, Event::Comment(_)) {
             return self.dispatch_event(delivery, event).await;
         }
         let key = DedupeKey::Delivery(&delivery.id);
