@@ -13,8 +13,9 @@ with a 0.5 ms period, and reports the median and worst of:
 Setups: the dry run on SQLite (no GitHub client), and the real GitHub App
 client (octocrab with the App's key, which signs nothing until a call) on
 SQLite: building it is part of starting; under scripts/with-moto.sh also
-the DynamoDB store (the AWS SDK's configuration and client built, the table
-checked on the local server). No other network is used. The table
+the DynamoDB store, as on AWS (the AWS SDK's configuration and client
+built, nothing sent) and as against a local server (the table checked
+first). No other network is used. The table
 goes between `<!-- bench:startup -->` and `<!-- /bench:startup -->` in
 BENCHMARKS.md (`make bench` runs it).
 """
@@ -113,18 +114,29 @@ def main():
     ]
     endpoint = os.environ.get("DYNAMODB_TEST_ENDPOINT")
     if endpoint:
-        # The AWS SDK's configuration and DynamoDB client built, and the
-        # table checked (one DescribeTable round trip to the local server).
+        aws = {
+            **setups[1][1],
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": "us-east-1",
+        }
+        store = ["--reconcile-every", "0", "--store", f"dynamodb:gatebot-startup-{os.getpid()}"]
+        # As on AWS: the SDK's configuration and DynamoDB client built, no
+        # request made before the first delivery that needs the store (the
+        # SDK is pointed at the local server by the generic endpoint
+        # variable, which gatebot does not read as "create the table").
         setups.append((
-            "GitHub App client and AWS SDK client, DynamoDB (moto)",
-            {
-                **setups[1][1],
-                "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_REGION": "us-east-1",
-            },
-            ["--reconcile-every", "0", "--store", f"dynamodb:gatebot-startup-{os.getpid()}"],
+            "GitHub App client and AWS SDK client, DynamoDB, as on AWS",
+            {**aws, "AWS_ENDPOINT_URL": endpoint},
+            store,
+        ))
+        # A local DynamoDB-compatible server named by
+        # AWS_ENDPOINT_URL_DYNAMODB: gatebot also checks (and creates) the
+        # table before it listens, one DescribeTable round trip.
+        setups.append((
+            "the same, with the local server's table check",
+            {**aws, "AWS_ENDPOINT_URL_DYNAMODB": endpoint},
+            store,
         ))
     rows = []
     for name, env, args in setups:
@@ -141,7 +153,8 @@ def main():
         "startup",
         [
             f"Measured {datetime.date.today().isoformat()}, `python3 bench/startup.py {runs}` "
-            f"(release build, {runs} starts per setup, polled every 0.5 ms). Goal: ready in under 20 ms.",
+            f"(release build, {runs} starts per setup, polled every 0.5 ms). Goal: ready in under 20 ms, "
+            "with the AWS and GitHub clients built (the \"as on AWS\" row).",
             "",
             "| setup | start → `/healthz` 200 | start → first signed `ping` 200 | peak RSS |",
             "|---|---|---|---|",
