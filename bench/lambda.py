@@ -9,8 +9,9 @@ binary as the Lambda function against it (a fresh process each time: a
 cold start) and times a signed `ping` posted to the Function URL from the
 moment the process is spawned until the answer, then a second (warm) one.
 Two setups: the secrets from the environment with SQLite, and the
-DynamoDB store on the server `scripts/with-moto.sh` starts (the AWS SDK
-configuration loaded, the DynamoDB client built, the table checked). Also
+DynamoDB store as on AWS, the SDK pointed at the server
+`scripts/with-moto.sh` starts (the AWS SDK configuration loaded, the
+DynamoDB client built, nothing sent before a delivery needs it). Also
 reads the CPU time the process used up to its first answer, which is what
 a smaller Lambda (less CPU) stretches, and the size of the arm64 zip that
 `make lambda` builds.
@@ -126,9 +127,13 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             setups = [
                 ("sqlite", "SQLite", {**base, "GATEBOT_STORE": f"sqlite:{tmp}/lambda.db"}),
-                ("dynamodb", "DynamoDB (moto), AWS SDK config and client built, table checked",
+                # As on AWS: nothing is sent to DynamoDB before a delivery
+                # needs it (the generic endpoint variable points the SDK at
+                # moto; gatebot checks the table only for a local server
+                # named by AWS_ENDPOINT_URL_DYNAMODB).
+                ("dynamodb", "DynamoDB as on AWS (AWS SDK config and client built; the SDK pointed at moto)",
                  {**base, "GATEBOT_STORE": f"dynamodb:gatebot-lambda-bench-{os.getpid()}",
-                  "AWS_ENDPOINT_URL_DYNAMODB": endpoint}),
+                  "AWS_ENDPOINT_URL": endpoint}),
             ]
             for key, name, env in setups:
                 samples = [cold_start(port, env) for _ in range(starts)]
