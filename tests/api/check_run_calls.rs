@@ -6,30 +6,22 @@
 use crate::fake_github::{APP_ID, CheckRun};
 use crate::harness::{SHA1, SHA2, TestApp};
 
-fn count(app: &TestApp, pred: impl Fn(&str) -> bool) -> usize {
+fn patches(app: &TestApp) -> usize {
     app.github
         .world()
-        .requests
-        .iter()
-        .filter(|r| pred(r))
-        .count()
-}
-
-fn patches(app: &TestApp) -> usize {
-    count(app, |r| {
-        r.starts_with("PATCH /repos/acme/widgets/check-runs/")
-    })
+        .calls("PATCH /repos/acme/widgets/check-runs/")
 }
 
 fn listings(app: &TestApp, sha: &str) -> usize {
-    let path = format!("GET /repos/acme/widgets/commits/{sha}/check-runs");
-    count(app, |r| r.starts_with(&path))
+    app.github
+        .world()
+        .calls(&format!("GET /repos/acme/widgets/commits/{sha}/check-runs"))
 }
 
 fn creations(app: &TestApp) -> usize {
-    count(app, |r| {
-        r.starts_with("POST /repos/acme/widgets/check-runs")
-    })
+    app.github
+        .world()
+        .calls("POST /repos/acme/widgets/check-runs")
 }
 
 #[tokio::test]

@@ -263,6 +263,14 @@ impl World {
         self.next_id
     }
 
+    /// How many calls so far began with `prefix` (`"GET /repos/…"`).
+    pub fn calls(&self, prefix: &str) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+
     /// gatebot's check runs on `sha`.
     pub fn gatebot_runs(&self, sha: &str) -> Vec<&CheckRun> {
         self.check_runs

@@ -101,13 +101,9 @@ async fn when_the_permission_api_fails_the_answer_is_no() {
 }
 
 fn permission_reads(app: &TestApp, login: &str) -> usize {
-    let path = format!("GET /repos/acme/widgets/collaborators/{login}/permission");
-    app.github
-        .world()
-        .requests
-        .iter()
-        .filter(|r| r.starts_with(&path))
-        .count()
+    app.github.world().calls(&format!(
+        "GET /repos/acme/widgets/collaborators/{login}/permission"
+    ))
 }
 
 /// Someone without write access posting gate commands over and over costs
@@ -120,9 +116,9 @@ async fn a_read_only_users_commands_cost_one_permission_read_a_minute() {
     app.open_pr().await;
     app.ci_green(SHA1).await;
     let listings = || {
-        let path = format!("GET /repos/acme/widgets/commits/{SHA1}/check-runs");
-        let w = app.github.world();
-        w.requests.iter().filter(|r| r.starts_with(&path)).count()
+        app.github.world().calls(&format!(
+            "GET /repos/acme/widgets/commits/{SHA1}/check-runs"
+        ))
     };
     let listed = listings();
     for _ in 0..10 {
