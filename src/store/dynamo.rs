@@ -114,6 +114,20 @@ fn condition_failed(
     )
 }
 
+/// Whether a transaction was cancelled (it wrote nothing), whatever the
+/// reason.
+fn cancelled(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    matches!(
+        e.as_service_error(),
+        Some(TransactWriteItemsError::TransactionCanceledException(_))
+    )
+}
+
 fn dispatch_pk(repo: &RepoName, dispatch_id: &DispatchId) -> String {
     format!("DISPATCH#{repo}#{dispatch_id}")
 }
@@ -538,7 +552,9 @@ impl Store for DynamoStore {
                         out.extend(chunk.iter().map(|_| Begin::Fresh));
                         continue;
                     }
-                    Err(e) if condition_failed(&e) => {}
+                    // Cancelled (a key held, or another transaction on one
+                    // of them): nothing was written; each key on its own.
+                    Err(e) if cancelled(&e) => {}
                     Err(e) => return Err(sdk_error(e)),
                 }
             }
