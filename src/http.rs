@@ -108,9 +108,7 @@ async fn webhook_inner(state: &HttpState, headers: &HeaderMap, body: &Bytes) -> 
                 return error(StatusCode::BAD_REQUEST, e.to_string());
             }
         };
-        let delivery = Delivery {
-            id: delivery_id.to_string(),
-        };
+        let delivery = Delivery::new(delivery_id);
         match state.app.handle(&delivery, &event).await {
             Ok(outcome) => {
                 tracing::info!(status = ?outcome.status, detail = %outcome.detail, "delivery handled");

@@ -10,7 +10,8 @@ use gatebot::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
 use gatebot::store::sqlite::SqliteStore;
 use gatebot::store::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, rollback_target,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    TransitionWrite, rollback_target,
 };
 
 fn repo() -> RepoName {
@@ -666,6 +667,204 @@ pub async fn many_keys_begun_at_once_answer_as_one_by_one(store: Arc<dyn Store>)
     assert_eq!(fresh, [1, 1]);
 }
 
+pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let lease = Duration::from_secs(120);
+    let keep = Duration::from_secs(3 * 24 * 3600);
+    let note = |detail: &str| AuditEntry {
+        at: t0,
+        repo: repo(),
+        pr: Some(8),
+        delivery: Some("d-8".into()),
+        actor: None,
+        kind: "gate".into(),
+        detail: detail.into(),
+    };
+    assert_eq!(
+        store.begin("comment:8", lease, t0).await.unwrap(),
+        Begin::Fresh
+    );
+    let mut rec = GateRecord::new(state(8, 'a'));
+    let ids = rec.enqueue(vec![Action::SyncCheckRun], Some("d-8"));
+    let claims: Vec<String> = ids.iter().map(|id| format!("effect:8:{id}")).collect();
+    let lines = [note("opened"), note("ci pending")];
+    let write = |record, expected, settles| TransitionWrite {
+        record,
+        expected,
+        audits: &lines,
+        claims: &claims,
+        claim_lease: lease,
+        settles,
+        keep,
+        now: t0,
+    };
+    let saved = store
+        .commit_transition(write(&rec, None, Some("comment:8")))
+        .await
+        .unwrap();
+    assert_eq!(
+        saved.claims,
+        vec![Begin::Fresh],
+        "the new action is claimed"
+    );
+    assert!(saved.settled);
+    let stored = store.load_gate(&key(8)).await.unwrap().unwrap();
+    assert_eq!(stored.version, saved.version);
+    assert_eq!(stored.value, rec);
+    assert_eq!(store.gates_with_pending().await.unwrap(), vec![key(8)]);
+    let log: Vec<String> = store
+        .audit(&repo(), Some(8), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(log, vec!["opened", "ci pending"]);
+    assert_eq!(
+        store.begin(&claims[0], lease, t0).await.unwrap(),
+        Begin::InProgress,
+        "the claim is held"
+    );
+    assert_eq!(
+        store.begin("comment:8", lease, t0).await.unwrap(),
+        Begin::Done,
+        "the guarding key is done"
+    );
+
+    // A stale version writes nothing at all: no record, no line, no
+    // claim, no key.
+    let mut stale = rec.clone();
+    let later_ids = stale.enqueue(vec![Action::SyncCheckRun], Some("d-9"));
+    let later_claims: Vec<String> = later_ids
+        .iter()
+        .map(|id| format!("effect:8:{id}"))
+        .collect();
+    let refused = store
+        .commit_transition(TransitionWrite {
+            record: &stale,
+            expected: Some(saved.version + 7),
+            audits: &[note("never")],
+            claims: &later_claims,
+            claim_lease: lease,
+            settles: Some("comment:9"),
+            keep,
+            now: t0,
+        })
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    assert_eq!(store.load_gate(&key(8)).await.unwrap().unwrap().value, rec);
+    assert_eq!(store.audit(&repo(), Some(8), 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store.begin(&later_claims[0], lease, t0).await.unwrap(),
+        Begin::Fresh,
+        "no claim was taken"
+    );
+    assert_eq!(
+        store.begin("comment:9", lease, t0).await.unwrap(),
+        Begin::Fresh,
+        "no key was settled"
+    );
+    // Nothing to claim, nothing to settle: the record and its lines.
+    let mut next = rec.clone();
+    next.state.open = false;
+    let saved2 = store
+        .commit_transition(TransitionWrite {
+            record: &next,
+            expected: Some(saved.version),
+            audits: &[note("closed")],
+            claims: &[],
+            claim_lease: lease,
+            settles: None,
+            keep,
+            now: t0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved2.claims, vec![]);
+    assert!(!saved2.settled);
+    assert_eq!(saved2.version, saved.version + 1);
+    assert!(
+        !store
+            .load_gate(&key(8))
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .state
+            .open
+    );
+}
+
+pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let lease = Duration::from_secs(120);
+    let keep = Duration::from_secs(3 * 24 * 3600);
+    let mut rec = GateRecord::new(state(9, 'b'));
+    let ids = rec.enqueue(
+        vec![
+            Action::SyncCheckRun,
+            Action::Reply { body: "one".into() },
+            Action::Reply { body: "two".into() },
+        ],
+        Some("d"),
+    );
+    let v1 = store.save_gate(&rec, None).await.unwrap();
+    for id in &ids {
+        store.begin(&format!("e:{id}"), lease, t0).await.unwrap();
+    }
+    let said = AuditEntry {
+        at: t0,
+        repo: repo(),
+        pr: Some(9),
+        delivery: None,
+        actor: None,
+        kind: "comment".into(),
+        detail: "replied".into(),
+    };
+    let k = format!("e:{}", ids[1]);
+    let dropped = store
+        .finish_effect(
+            &k,
+            keep,
+            t0,
+            std::slice::from_ref(&said),
+            &key(9),
+            &ids[..2],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.begin(&k, lease, t0).await.unwrap(),
+        Begin::Done,
+        "the effect is marked done"
+    );
+    let log = store.audit(&repo(), Some(9), 10).await.unwrap();
+    assert_eq!(log, vec![said]);
+    let after = store.load_gate(&key(9)).await.unwrap().unwrap();
+    if dropped {
+        let left: Vec<u64> = after.value.pending.iter().map(|p| p.id).collect();
+        assert_eq!(left, vec![ids[2]], "the done actions left the outbox");
+        assert!(
+            after.version > v1,
+            "a concurrent writer of the old version loses"
+        );
+        assert!(matches!(
+            store.save_gate(&rec, Some(v1)).await,
+            Err(StoreError::Conflict)
+        ));
+    } else {
+        assert_eq!(after.value, rec, "the caller drops them");
+        assert_eq!(after.version, v1);
+    }
+    // With nothing left to drop (or no record at all), the key is still
+    // finished.
+    store
+        .finish_effect("e:none", keep, t0, &[], &key(404), &[1])
+        .await
+        .unwrap();
+    assert_eq!(store.begin("e:none", lease, t0).await.unwrap(), Begin::Done);
+}
+
 pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
@@ -690,6 +889,8 @@ macro_rules! contract_tests {
                 audit_is_append_only_and_filtered,
                 audit_lines_and_a_done_marker_written_together,
                 many_keys_begun_at_once_answer_as_one_by_one,
+                a_transition_writes_its_record_lines_claims_and_key_together,
+                a_finished_effect_leaves_the_outbox,
                 ping_answers);
         }
     };

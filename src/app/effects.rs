@@ -42,13 +42,58 @@ pub fn repo_ref(state: &GateState) -> RepoRef {
     }
 }
 
+/// How the effect keys of a batch were found: the actions this process
+/// now holds (id and key), and those already performed.
+#[derive(Debug, Default)]
+pub struct Claims {
+    held: Vec<(u64, String)>,
+    done: Vec<u64>,
+}
+
+impl Claims {
+    /// Sorts the answers `begun` to the keys of `ids` (in order).
+    pub fn sort(ids: &[u64], begun: Vec<Begin>, pr: &PrKey) -> Claims {
+        let mut claims = Claims::default();
+        for (id, begun) in ids.iter().zip(begun) {
+            match begun {
+                Begin::Fresh => claims.held.push((*id, effect_key(pr, *id))),
+                Begin::Done => claims.done.push(*id),
+                Begin::InProgress => {}
+            }
+        }
+        claims
+    }
+
+    fn holds(&self, id: u64) -> bool {
+        self.held.iter().any(|(held, _)| *held == id)
+    }
+}
+
+/// The dedupe key of action `id` of `pr`.
+pub fn effect_key(pr: &PrKey, action_id: u64) -> String {
+    DedupeKey::Effect { pr, action_id }.to_string()
+}
+
 impl App {
     /// Performs `queued`, the actions this process has just queued on
-    /// `pr`'s record, in order, within the webhook's effects budget.
-    /// Returns how many were completed.
-    pub async fn perform(&self, repo: &RepoRef, pr: &PrKey, queued: &[PendingAction]) -> usize {
+    /// `pr`'s record and claimed with it (`claims`), in order, within the
+    /// webhook's effects budget. Returns how many were completed.
+    pub async fn perform(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        queued: &[PendingAction],
+        claims: Claims,
+    ) -> usize {
         let deadline = Instant::now() + self.effects_budget;
-        self.perform_batch(repo, pr, Some(queued), None, deadline)
+        // An action never changes once queued; a dispatch is checked
+        // against the gates as they are right before it is sent.
+        let mine: Vec<PendingAction> = queued
+            .iter()
+            .filter(|p| claims.holds(p.id))
+            .cloned()
+            .collect();
+        self.perform_claimed(repo, pr, claims, &mine, None, deadline)
             .await
     }
 
@@ -66,108 +111,93 @@ impl App {
             return 0;
         };
         let repo = repo_ref(&v.value.state);
-        self.perform_batch(&repo, pr, None, Some(settle), deadline)
-            .await
-    }
-
-    /// `queued`: actions this process queued just now, performed as they
-    /// are (an action never changes once queued; a dispatch is checked
-    /// against the gates as they are right before it is sent). `None`:
-    /// every pending action, read from the record once claimed.
-    async fn perform_batch(
-        &self,
-        repo: &RepoRef,
-        pr: &PrKey,
-        queued: Option<&[PendingAction]>,
-        reconciling: Option<chrono::Duration>,
-        deadline: Instant,
-    ) -> usize {
-        let wanted: Vec<u64> = match queued {
-            Some(queued) => queued.iter().map(|p| p.id).collect(),
-            None => match self.store.load_gate(pr).await {
-                Ok(Some(v)) => v.value.pending.iter().map(|p| p.id).collect(),
-                _ => return 0,
-            },
-        };
+        let ids: Vec<u64> = v.value.pending.iter().map(|p| p.id).collect();
         // Each action's key: fresh (ours to perform), in progress (another
         // process performs it), or done (performed; only the outbox entry
         // is left to drop). All claimed in one request where the store can.
-        let keys: Vec<String> = wanted
-            .iter()
-            .map(|id| DedupeKey::Effect { pr, action_id: *id }.to_string())
-            .collect();
-        let begun = match self
+        let keys: Vec<String> = ids.iter().map(|id| effect_key(pr, *id)).collect();
+        let claims = match self
             .store
             .begin_many(&keys, self.effect_claim_ttl, Utc::now())
             .await
         {
-            Ok(begun) => begun,
+            Ok(begun) => Claims::sort(&ids, begun, pr),
             Err(e) => {
                 tracing::error!(error = %e, "cannot claim effects");
                 return 0;
             }
         };
-        let mut claims = Vec::new();
-        let mut done_ids = Vec::new();
-        for ((id, key), begun) in wanted.into_iter().zip(keys).zip(begun) {
-            match begun {
-                Begin::Fresh => claims.push((id, key)),
-                Begin::Done => done_ids.push(id),
-                Begin::InProgress => {}
-            }
-        }
-        // What to perform: the claimed actions as queued, or, in a
-        // reconcile pass, as the record has them once the claims are held
+        // The actions as the record has them once the claims are held
         // (another process may have completed some meanwhile).
-        let pending: Vec<PendingAction> = if claims.is_empty() {
+        let mine: Vec<PendingAction> = if claims.held.is_empty() {
             Vec::new()
-        } else if let Some(queued) = queued {
-            queued
-                .iter()
-                .filter(|p| claims.iter().any(|(id, _)| *id == p.id))
-                .cloned()
-                .collect()
         } else {
             match self.store.load_gate(pr).await {
                 Ok(Some(v)) => v
                     .value
                     .pending
                     .into_iter()
-                    .filter(|p| claims.iter().any(|(id, _)| *id == p.id))
+                    .filter(|p| claims.holds(p.id))
                     .collect(),
                 _ => Vec::new(),
             }
         };
+        self.perform_claimed(&repo, pr, claims, &mine, Some(settle), deadline)
+            .await
+    }
+
+    /// Performs `mine` (actions whose keys `claims` holds), in order, until
+    /// `deadline`; then gives back the claims not finished and drops what
+    /// is done from the outbox.
+    async fn perform_claimed(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        claims: Claims,
+        mine: &[PendingAction],
+        reconciling: Option<chrono::Duration>,
+        deadline: Instant,
+    ) -> usize {
+        let Claims { held, mut done } = claims;
         let mut completed = 0;
-        for p in &pending {
+        let mut dropped = false;
+        for (i, p) in mine.iter().enumerate() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left < MIN_ACTION_TIME {
                 tracing::info!(pr = %pr, action = p.id, "out of time: left for the reconciler");
                 break;
             }
-            let done =
+            let outcome =
                 match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling)).await {
-                    Ok(done) => done,
+                    Ok(outcome) => outcome,
                     Err(_) => cut_off(&p.action),
                 };
-            let key = DedupeKey::Effect {
-                pr,
-                action_id: p.id,
-            }
-            .to_string();
-            match done {
+            let key = effect_key(pr, p.id);
+            match outcome {
                 // Written at once, in an item of its own (no race with the
                 // PR's record): however this batch ends, it is not redone.
+                // The last one also drops the batch's done actions from the
+                // outbox, in the same write where the store can.
                 Done::Yes(said) => {
                     completed += 1;
-                    done_ids.push(p.id);
+                    done.push(p.id);
                     let said: &[AuditEntry] = said.as_slice();
-                    if let Err(e) = self
-                        .store
-                        .finish_with_audit(&key, DEDUPE_TTL, Utc::now(), said)
-                        .await
-                    {
-                        tracing::error!(pr = %pr, action = p.id, error = %e, "effect done but not recorded; its claim holds it for now");
+                    let now = Utc::now();
+                    let r = if i + 1 == mine.len() {
+                        self.store
+                            .finish_effect(&key, DEDUPE_TTL, now, said, pr, &done)
+                            .await
+                    } else {
+                        self.store
+                            .finish_with_audit(&key, DEDUPE_TTL, now, said)
+                            .await
+                            .map(|()| false)
+                    };
+                    match r {
+                        Ok(d) => dropped = d,
+                        Err(e) => {
+                            tracing::error!(pr = %pr, action = p.id, error = %e, "effect done but not recorded; its claim holds it for now");
+                        }
                     }
                 }
                 Done::Later(why) => {
@@ -178,13 +208,13 @@ impl App {
         }
         // Give back what this batch did not finish (not reached in time,
         // left for later, or gone from the outbox meanwhile).
-        for (id, key) in &claims {
-            if !done_ids.contains(id) {
+        for (id, key) in &held {
+            if !done.contains(id) {
                 let _ = self.store.release(key).await;
             }
         }
-        if !done_ids.is_empty() {
-            self.drop_done(pr, &done_ids).await;
+        if !done.is_empty() && !dropped {
+            self.drop_done(pr, &done).await;
         }
         completed
     }

@@ -158,8 +158,8 @@ impl App {
         if does_nothing(event) || matches!(event, Event::Comment(_)) {
             return self.dispatch_event(delivery, event).await;
         }
-        let key = DedupeKey::Delivery(&delivery.id);
-        self.once(key, "delivery", self.dispatch_event(delivery, event))
+        let guarded = delivery.guarded_by(DedupeKey::Delivery(&delivery.id).to_string());
+        self.once(&guarded, "delivery", self.dispatch_event(&guarded, event))
             .await
     }
 
@@ -198,17 +198,19 @@ impl App {
         }
     }
 
-    /// Runs `work` once per `key` (a delivery id, or a semantic key: a
-    /// comment, a run event, whatever delivery brings it); `what` names the
-    /// key in the duplicate's detail.
-    async fn once<F>(&self, key: DedupeKey<'_>, what: &str, work: F) -> Result<Outcome, AppError>
+    /// Runs `work` once per key of `guarded` (see [`Delivery::guarded_by`]:
+    /// a delivery id, or a semantic key: a comment, a run event, whatever
+    /// delivery brings it); `what` names the key in the duplicate's detail.
+    async fn once<F>(&self, guarded: &Delivery, what: &str, work: F) -> Result<Outcome, AppError>
     where
         F: std::future::Future<Output = Result<Outcome, AppError>>,
     {
-        let key = key.to_string();
+        let Some(key) = guarded.guard_key() else {
+            return work.await;
+        };
         match self
             .store
-            .begin(&key, self.delivery_lease, Utc::now())
+            .begin(key, self.delivery_lease, Utc::now())
             .await?
         {
             Begin::Done => return Ok(Outcome::duplicate(format!("{what} already handled"))),
@@ -216,7 +218,10 @@ impl App {
             Begin::Fresh => {}
         }
         let result = work.await;
-        self.settle(&key, result.is_ok()).await;
+        // Work whose last write marked the key done needs no other write.
+        if !(result.is_ok() && guarded.settled()) {
+            self.settle(key, result.is_ok()).await;
+        }
         result
     }
 
@@ -249,7 +254,7 @@ impl App {
         facts.extend(self.pr_facts(&repo, &pr, &config, true).await?);
         let init = initial_state(&repo, &pr, branch);
         let state = self
-            .transition(&repo, &key, Some(&init), &facts, &config, Some(d))
+            .last_transition(&repo, &key, Some(&init), &facts, &config, d)
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {}",
@@ -281,10 +286,13 @@ impl App {
         if parsed.is_empty() {
             return Ok(Outcome::ignored("no gatebot command"));
         }
-        let key = DedupeKey::Comment {
-            repo: &repo.name,
-            comment_id: e.comment.id,
-        };
+        let guarded = d.guarded_by(
+            DedupeKey::Comment {
+                repo: &repo.name,
+                comment_id: e.comment.id,
+            }
+            .to_string(),
+        );
         let parsed = Parsed {
             commands: parsed,
             more,
@@ -292,9 +300,9 @@ impl App {
             error,
         };
         self.once(
-            key,
+            &guarded,
             "comment",
-            self.comment_commands(d, e, &repo, branch, parsed),
+            self.comment_commands(&guarded, e, &repo, branch, parsed),
         )
         .await
     }
@@ -389,7 +397,7 @@ impl App {
             });
         }
         let init = initial_state(repo, &pr, branch);
-        self.transition(repo, &key, Some(&init), &facts, &config, Some(d))
+        self.last_transition(repo, &key, Some(&init), &facts, &config, d)
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {} by @{login}{}",
@@ -490,16 +498,19 @@ impl App {
                 return Ok(Outcome::ignored(why));
             }
         };
-        let key = DedupeKey::Run {
-            repo: &repo.name,
-            run_id: run.id,
-            attempt: run.run_attempt,
-            completed: e.completed,
-        };
+        let guarded = d.guarded_by(
+            DedupeKey::Run {
+                repo: &repo.name,
+                run_id: run.id,
+                attempt: run.run_attempt,
+                completed: e.completed,
+            }
+            .to_string(),
+        );
         self.once(
-            key,
+            &guarded,
             "workflow run",
-            self.run_event(d, e, &repo, branch, &record, &run),
+            self.run_event(&guarded, e, &repo, branch, &record, &run),
         )
         .await
     }

@@ -11,6 +11,7 @@ pub mod refusals;
 pub mod runs;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -20,7 +21,7 @@ use crate::config::RepoConfig;
 use crate::domain::PrKey;
 use crate::gate::{self, Fact, GateState, Policy};
 use crate::github::{GitHub, GitHubError, RepoRef};
-use crate::store::{AuditEntry, GateRecord, PendingAction, Store, StoreError};
+use crate::store::{AuditEntry, GateRecord, PendingAction, Store, StoreError, TransitionWrite};
 use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
 use refusals::Refusals;
@@ -155,9 +156,51 @@ pub struct App {
 }
 
 /// One delivery being handled (for audit and logs).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Delivery {
     pub id: String,
+    /// The dedupe key its work runs under, when there is one.
+    guard: Option<Guard>,
+}
+
+/// A begun dedupe key, and whether the work's last write marked it done.
+#[derive(Debug)]
+struct Guard {
+    key: String,
+    settled: AtomicBool,
+}
+
+impl Delivery {
+    pub fn new(id: impl Into<String>) -> Self {
+        Delivery {
+            id: id.into(),
+            guard: None,
+        }
+    }
+
+    /// This delivery, its work guarded by `key` (begun by the caller): an
+    /// [`App::last_transition`] marks the key done in its own write.
+    pub fn guarded_by(&self, key: String) -> Delivery {
+        Delivery {
+            id: self.id.clone(),
+            guard: Some(Guard {
+                key,
+                settled: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The dedupe key its work runs under, if any.
+    pub fn guard_key(&self) -> Option<&str> {
+        self.guard.as_ref().map(|g| g.key.as_str())
+    }
+
+    /// Whether the work's last write marked its key done already.
+    pub fn settled(&self) -> bool {
+        self.guard
+            .as_ref()
+            .is_some_and(|g| g.settled.load(Ordering::Relaxed))
+    }
 }
 
 impl App {
@@ -228,6 +271,37 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
     ) -> Result<Option<GateState>, AppError> {
+        self.transition_step(repo, pr, init, facts, config, delivery, false)
+            .await
+    }
+
+    /// [`App::transition`] as the last step of `delivery`'s guarded work
+    /// that can fail: its write also marks the delivery's dedupe key done
+    /// (see [`Delivery::guarded_by`]), which saves the key its own write.
+    pub async fn last_transition(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        init: Option<&GateState>,
+        facts: &[Fact],
+        config: &RepoConfig,
+        delivery: &Delivery,
+    ) -> Result<Option<GateState>, AppError> {
+        self.transition_step(repo, pr, init, facts, config, Some(delivery), true)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn transition_step(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        init: Option<&GateState>,
+        facts: &[Fact],
+        config: &RepoConfig,
+        delivery: Option<&Delivery>,
+        last: bool,
+    ) -> Result<Option<GateState>, AppError> {
         for attempt in 0..WRITE_ATTEMPTS {
             let (mut record, version) = match self.store.load_gate(pr).await? {
                 Some(v) => (v.value, Some(v.version)),
@@ -255,18 +329,31 @@ impl App {
                 return Ok(Some(record.state));
             }
             let ids = record.enqueue(actions, delivery.map(|d| d.id.as_str()));
-            match self.store.save_gate(&record, version).await {
-                Ok(_) => {
-                    let delivery = delivery.map(|d| d.id.as_str());
-                    let entries: Vec<AuditEntry> = notes
-                        .into_iter()
-                        .map(|note| {
-                            tracing::info!(pr = %pr, "{note}");
-                            audit_entry(pr, delivery, None, "gate", note)
-                        })
-                        .collect();
-                    if let Err(e) = self.store.append_audits(&entries).await {
-                        tracing::error!(error = %e, "audit write failed");
+            let delivery_id = delivery.map(|d| d.id.as_str());
+            let entries: Vec<AuditEntry> = notes
+                .iter()
+                .map(|note| audit_entry(pr, delivery_id, None, "gate", note.clone()))
+                .collect();
+            let claims: Vec<String> = ids.iter().map(|id| effects::effect_key(pr, *id)).collect();
+            let guard = delivery.and_then(|d| d.guard.as_ref().filter(|_| last));
+            let now = Utc::now();
+            let write = TransitionWrite {
+                record: &record,
+                expected: version,
+                audits: &entries,
+                claims: &claims,
+                claim_lease: self.effect_claim_ttl,
+                settles: guard.map(|g| g.key.as_str()),
+                keep: DEDUPE_TTL,
+                now,
+            };
+            match self.store.commit_transition(write).await {
+                Ok(saved) => {
+                    for note in &notes {
+                        tracing::info!(pr = %pr, "{note}");
+                    }
+                    if let Some(g) = guard {
+                        g.settled.store(saved.settled, Ordering::Relaxed);
                     }
                     let queued: Vec<PendingAction> = record
                         .pending
@@ -274,7 +361,8 @@ impl App {
                         .filter(|p| ids.contains(&p.id))
                         .cloned()
                         .collect();
-                    self.perform(repo, pr, &queued).await;
+                    let claims = effects::Claims::sort(&ids, saved.claims, pr);
+                    self.perform(repo, pr, &queued, claims).await;
                     return Ok(Some(record.state));
                 }
                 Err(StoreError::Conflict) => lost_race(attempt).await,

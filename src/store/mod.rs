@@ -295,6 +295,39 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// Everything one gate transition writes: the record (if its stored
+/// version is still `expected`), the transition's audit lines, the claims
+/// of the side effects it queued, and, when the transition is the last
+/// step of work a dedupe key guards, that key marked done.
+#[derive(Debug, Clone, Copy)]
+pub struct TransitionWrite<'a> {
+    pub record: &'a GateRecord,
+    /// `None`: the record must not exist yet.
+    pub expected: Option<u64>,
+    pub audits: &'a [AuditEntry],
+    /// Effect keys of the actions just queued (their ids are new, so no
+    /// one else can hold them yet), begun for `claim_lease`.
+    pub claims: &'a [String],
+    pub claim_lease: Duration,
+    /// A begun dedupe key to mark done, remembered for `keep`.
+    pub settles: Option<&'a str>,
+    pub keep: Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// What [`Store::commit_transition`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionSaved {
+    /// The record's new version.
+    pub version: u64,
+    /// What [`Store::begin`] gave for each claim, in order. A claim the
+    /// store could not take is [`Begin::InProgress`]: not this caller's to
+    /// perform (the reconciler takes it up once nobody holds it).
+    pub claims: Vec<Begin>,
+    /// Whether [`TransitionWrite::settles`] was marked done.
+    pub settled: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Cheap reachability check for `/readyz`.
@@ -404,6 +437,62 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         entries: &[AuditEntry],
     ) -> Result<(), StoreError>;
+    /// Writes a transition (see [`TransitionWrite`]). The record is
+    /// written only if its version is `expected`, else
+    /// [`StoreError::Conflict`] and nothing at all is written. Once the
+    /// record is written, the rest follows: in the same transaction where
+    /// the store has one that spans them (SQLite), else in the requests
+    /// right after; a failure there is logged, not returned (an audit line
+    /// missed, a claim left to the reconciler, a key settled by its caller).
+    async fn commit_transition(
+        &self,
+        t: TransitionWrite<'_>,
+    ) -> Result<TransitionSaved, StoreError> {
+        let version = self.save_gate(t.record, t.expected).await?;
+        if let Err(e) = self.append_audits(t.audits).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        let claims = match self.begin_many(t.claims, t.claim_lease, t.now).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim effects; left to the reconciler");
+                vec![Begin::InProgress; t.claims.len()]
+            }
+        };
+        let settled = match t.settles {
+            Some(key) => match self.finish(key, t.keep, t.now).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(key, error = %e, "cannot settle dedupe key");
+                    false
+                }
+            },
+            None => false,
+        };
+        Ok(TransitionSaved {
+            version,
+            claims,
+            settled,
+        })
+    }
+
+    /// [`Store::finish_with_audit`] of a side effect's key, and, where the
+    /// store can do it in the same transaction, the removal of the actions
+    /// `done` from `pr`'s outbox. Returns whether they were removed (if
+    /// not, the caller removes them).
+    async fn finish_effect(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+        entries: &[AuditEntry],
+        _pr: &PrKey,
+        _done: &[u64],
+    ) -> Result<bool, StoreError> {
+        self.finish_with_audit(key, keep, now, entries).await?;
+        Ok(false)
+    }
+
     /// Oldest first; the newest `limit` entries.
     async fn audit(
         &self,

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::sqlite_checkpoint::{AUTOCHECKPOINT_PAGES, CHECKPOINT_EVERY, Checkpointer};
 use super::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    TransitionSaved, TransitionWrite, Versioned,
 };
 use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS dedupe (
     key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL,
     done INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gates (
     repo TEXT NOT NULL,
     pr INTEGER NOT NULL,
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS deploys (
     PRIMARY KEY (repo, environment, dispatch_id)
 );
 CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     repo TEXT NOT NULL,
     pr INTEGER,
     data TEXT NOT NULL
@@ -242,6 +243,91 @@ fn insert_audit_rows(c: &Connection, rows: &[AuditRow]) -> Result<(), StoreError
         .map_err(unavailable)?;
     }
     Ok(())
+}
+
+/// A gate record as the columns it is stored in.
+struct GateRow {
+    repo: String,
+    number: i64,
+    head: String,
+    open: bool,
+    pending: bool,
+    watch: bool,
+    data: String,
+}
+
+impl GateRow {
+    fn of(record: &GateRecord) -> Result<Self, StoreError> {
+        Ok(GateRow {
+            repo: record.state.pr.repo.to_string(),
+            number: record.state.pr.number as i64,
+            head: record.state.head_sha.to_string(),
+            open: record.state.open,
+            pending: !record.pending.is_empty(),
+            watch: record.state.needs_watch(),
+            data: to_json(record)?,
+        })
+    }
+}
+
+/// Writes `row` if the stored version is `expected` (`None`: if there is
+/// no row yet); returns the new version, or [`StoreError::Conflict`]. Run
+/// inside a transaction. An indexed column is written only when its value
+/// changes: SQLite rewrites an index's entry for every column a statement
+/// sets, changed or not, which is a page more in the log per index.
+fn write_gate(c: &Connection, row: &GateRow, expected: Option<u64>) -> Result<u64, StoreError> {
+    let GateRow {
+        repo,
+        number,
+        head,
+        open,
+        pending,
+        watch,
+        data,
+    } = row;
+    let Some(v) = expected else {
+        let inserted = c
+            .exec(
+                "INSERT OR IGNORE INTO gates (repo, pr, version, head_sha, open, has_pending, watch, data)
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?7, ?6)",
+                params![repo, number, head, open, pending, data, watch],
+            )
+            .map_err(unavailable)?;
+        return if inserted == 1 {
+            Ok(1)
+        } else {
+            Err(StoreError::Conflict)
+        };
+    };
+    let updated = c
+        .exec(
+            "UPDATE gates SET version = version + 1, open = ?3, data = ?4
+             WHERE repo = ?1 AND pr = ?2 AND version = ?5",
+            params![repo, number, open, data, v as i64],
+        )
+        .map_err(unavailable)?;
+    if updated != 1 {
+        return Err(StoreError::Conflict);
+    }
+    let indexed: [(&str, &dyn rusqlite::ToSql); 3] = [
+        (
+            "UPDATE gates SET head_sha = ?3 WHERE repo = ?1 AND pr = ?2 AND head_sha IS NOT ?3",
+            head,
+        ),
+        (
+            "UPDATE gates SET has_pending = ?3 WHERE repo = ?1 AND pr = ?2 AND has_pending IS NOT ?3",
+            pending,
+        ),
+        (
+            "UPDATE gates SET watch = ?3 WHERE repo = ?1 AND pr = ?2 AND watch IS NOT ?3",
+            watch,
+        ),
+    ];
+    for (sql, value) in indexed {
+        c.exec(sql, params![repo, number, value])
+            .map_err(unavailable)?;
+    }
+    Ok(v + 1)
 }
 
 #[derive(Clone)]
@@ -453,36 +539,47 @@ impl Store for SqliteStore {
         record: &GateRecord,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let data = to_json(record)?;
-        let repo = record.state.pr.repo.to_string();
-        let number = record.state.pr.number as i64;
-        let head = record.state.head_sha.to_string();
-        let open = record.state.open;
-        let pending = !record.pending.is_empty();
-        let watch = record.state.needs_watch();
+        let row = GateRow::of(record)?;
         self.with(move |c| {
-            let changed = match expected {
-                None => c
-                    .exec(
-                        "INSERT OR IGNORE INTO gates (repo, pr, version, head_sha, open, has_pending, watch, data)
-                         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?7, ?6)",
-                        params![repo, number, head, open, pending, data, watch],
-                    )
-                    .map_err(unavailable)?,
-                Some(v) => c
-                    .exec(
-                        "UPDATE gates SET version = version + 1, head_sha = ?3, open = ?4,
-                             has_pending = ?5, watch = ?8, data = ?6
-                         WHERE repo = ?1 AND pr = ?2 AND version = ?7",
-                        params![repo, number, head, open, pending, data, v as i64, watch],
-                    )
-                    .map_err(unavailable)?,
-            };
-            if changed == 1 {
-                Ok(expected.map_or(1, |v| v + 1))
-            } else {
-                Err(StoreError::Conflict)
+            let tx = c.transaction().map_err(unavailable)?;
+            let version = write_gate(&tx, &row, expected)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn commit_transition(
+        &self,
+        t: TransitionWrite<'_>,
+    ) -> Result<TransitionSaved, StoreError> {
+        let row = GateRow::of(t.record)?;
+        let audits = audit_rows(t.audits)?;
+        let claims = t.claims.to_vec();
+        let now_s = t.now.timestamp();
+        let claim_expires = now_s + t.claim_lease.as_secs() as i64;
+        let settle = t
+            .settles
+            .map(|key| (key.to_string(), now_s + t.keep.as_secs() as i64));
+        let expected = t.expected;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let version = write_gate(&tx, &row, expected)?;
+            insert_audit_rows(&tx, &audits)?;
+            let mut begun = Vec::with_capacity(claims.len());
+            for key in &claims {
+                begun.push(begin_in(&tx, key, now_s, claim_expires)?);
             }
+            if let Some((key, expires)) = &settle {
+                tx.exec(FINISH, params![key, expires])
+                    .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(TransitionSaved {
+                version,
+                claims: begun,
+                settled: settle.is_some(),
+            })
         })
         .await
     }
@@ -670,6 +767,56 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             insert_audit_rows(&tx, &rows)?;
             tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn finish_effect(
+        &self,
+        key: &str,
+        keep: Duration,
+        now: DateTime<Utc>,
+        entries: &[AuditEntry],
+        pr: &PrKey,
+        done: &[u64],
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        let expires = now.timestamp() + keep.as_secs() as i64;
+        let rows = audit_rows(entries)?;
+        let repo = pr.repo.to_string();
+        let number = pr.number as i64;
+        let done = done.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            tx.exec(FINISH, params![key, expires])
+                .map_err(unavailable)?;
+            insert_audit_rows(&tx, &rows)?;
+            let stored: Option<(i64, String)> = tx
+                .row(
+                    "SELECT version, data FROM gates WHERE repo = ?1 AND pr = ?2",
+                    params![repo, number],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            // A record this version cannot read (a newer gatebot's) keeps
+            // its outbox: the key and its audit lines are written anyway.
+            let dropped = match stored {
+                None => true,
+                Some((version, data)) => match GateRecord::decode(&data) {
+                    Ok(mut record) => {
+                        let before = record.pending.len();
+                        record.pending.retain(|p| !done.contains(&p.id));
+                        if record.pending.len() != before {
+                            write_gate(&tx, &GateRow::of(&record)?, Some(version as u64))?;
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                },
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(dropped)
         })
         .await
     }
