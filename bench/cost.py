@@ -60,10 +60,14 @@ def load(name):
 def units(ops):
     """(write units, read units) of one delivery's DynamoDB requests.
 
-    Writes: one unit per KB of the request body, rounded up per request
-    (the body carries the whole item for a put, more than the item's own
-    size); a transaction counts double, as DynamoDB bills it, with its body
-    split over two items. Reads: one unit per strongly consistent read of up
+    Writes: one unit per KB of an item, at least one per item. A put's
+    request body carries its whole item (a little more than the item's own
+    size), so a single-item write counts its body's KB, rounded up. A
+    request that writes several items (`BatchWriteItem`,
+    `TransactWriteItems`, counted by `gatebot_dynamodb_items_total`) counts
+    one unit per item plus one per whole KB of its body beyond that: an
+    upper bound of the per-item rounding. A transaction counts double, as
+    DynamoDB bills it. Reads: one unit per strongly consistent read of up
     to 4 KB (gatebot's items are smaller; every read is counted as strongly
     consistent, which is an upper bound)."""
     w = r = 0.0
@@ -71,8 +75,12 @@ def units(ops):
         n, size = v["requests"], v["bytes"] / max(v["requests"], 1)
         if op in ("PutItem", "UpdateItem", "DeleteItem"):
             w += n * max(1, math.ceil(size / 1024))
-        elif op == "TransactWriteItems":
-            w += n * 2 * 2 * max(1, math.ceil(size / 2 / 1024))
+        elif op in ("BatchWriteItem", "TransactWriteItems"):
+            items = v.get("items", 0)
+            if not items:
+                sys.exit(f"{op} without an item count: re-run bench/economy.py")
+            once = items + math.floor(v["bytes"] / 1024)
+            w += once * (2 if op == "TransactWriteItems" else 1)
         elif op in ("GetItem", "Query"):
             r += n
     return w, r

@@ -31,14 +31,39 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// Counts every DynamoDB request gatebot sends, by operation, with the
 /// bytes of its body: `gatebot_dynamodb_requests_total{op}` and
-/// `gatebot_dynamodb_request_bytes_total{op}` (the cost table in
-/// BENCHMARKS.md is computed from them). Retried attempts count once each.
+/// `gatebot_dynamodb_request_bytes_total{op}`, and the items written by the
+/// requests that write several, `gatebot_dynamodb_items_total{op}` (the
+/// cost table in BENCHMARKS.md is computed from them). Retried attempts
+/// count once each.
 #[derive(Debug, Default)]
 pub struct CountRequests;
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for CountRequests {
     fn name(&self) -> &'static str {
         "gatebot::CountRequests"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+        let input = context.input();
+        let (op, items) = if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
+            ("TransactWriteItems", t.transact_items().len())
+        } else if let Some(b) = input.downcast_ref::<BatchWriteItemInput>() {
+            let items = b
+                .request_items()
+                .map_or(0, |m| m.values().map(Vec::len).sum());
+            ("BatchWriteItem", items)
+        } else {
+            return Ok(());
+        };
+        metrics::counter!("gatebot_dynamodb_items_total", "op" => op).increment(items as u64);
+        Ok(())
     }
 
     fn read_before_transmit(

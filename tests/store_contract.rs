@@ -720,6 +720,14 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         .map(|e| e.detail)
         .collect();
     assert_eq!(log, vec!["opened", "ci pending"]);
+    let repo_log: Vec<String> = store
+        .audit(&repo(), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(repo_log, log, "in the repository's log too");
     assert_eq!(
         store.begin(&claims[0], lease, t0).await.unwrap(),
         Begin::InProgress,
@@ -764,7 +772,8 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         Begin::Fresh,
         "no key was settled"
     );
-    // Nothing to claim, nothing to settle: the record and its lines.
+    // A claim someone holds does not keep the record from being written:
+    // it is answered in progress, not taken.
     let mut next = rec.clone();
     next.state.open = false;
     let saved2 = store
@@ -772,7 +781,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
             record: &next,
             expected: Some(saved.version),
             audits: &[note("closed")],
-            claims: &[],
+            claims: &claims,
             claim_lease: lease,
             settles: None,
             keep,
@@ -780,18 +789,38 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         })
         .await
         .unwrap();
-    assert_eq!(saved2.claims, vec![]);
+    assert_eq!(saved2.claims, vec![Begin::InProgress]);
     assert!(!saved2.settled);
     assert_eq!(saved2.version, saved.version + 1);
-    assert!(
-        !store
-            .load_gate(&key(8))
-            .await
-            .unwrap()
-            .unwrap()
-            .value
-            .state
-            .open
+    let stored = store.load_gate(&key(8)).await.unwrap().unwrap();
+    assert!(!stored.value.state.open);
+    assert_eq!(store.audit(&repo(), Some(8), 10).await.unwrap().len(), 3);
+
+    // More than one DynamoDB transaction takes (100 items, two per line):
+    // everything is still written.
+    let lines: Vec<AuditEntry> = (0..60).map(|i| note(&format!("line {i}"))).collect();
+    let mut big = next.clone();
+    let ids = big.enqueue(vec![Action::SyncCheckRun], Some("d-10"));
+    let claims: Vec<String> = ids.iter().map(|id| format!("effect:8-big:{id}")).collect();
+    let saved3 = store
+        .commit_transition(TransitionWrite {
+            record: &big,
+            expected: Some(saved2.version),
+            audits: &lines,
+            claims: &claims,
+            claim_lease: lease,
+            settles: Some("comment:10"),
+            keep,
+            now: t0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved3.claims, vec![Begin::Fresh]);
+    assert!(saved3.settled);
+    assert_eq!(store.audit(&repo(), Some(8), 100).await.unwrap().len(), 63);
+    assert_eq!(
+        store.begin("comment:10", lease, t0).await.unwrap(),
+        Begin::Done
     );
 }
 

@@ -31,7 +31,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError, Versioned,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    TransitionSaved, TransitionWrite, Versioned,
 };
 use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
@@ -100,32 +101,33 @@ fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     serde_json::from_str(get_s(item, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The cancellation reasons of a transaction DynamoDB cancelled (it wrote
+/// nothing), one code per item in order (`None` for an item that was not
+/// the cause); `None` for any other error.
+fn cancellation(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> Option<Vec<Option<&str>>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => Some(
+            t.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().filter(|c| *c != "None"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Whether a transaction was cancelled because a condition failed.
 fn condition_failed(
     e: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
     >,
 ) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    matches!(
-        e.as_service_error(),
-        Some(TransactWriteItemsError::TransactionCanceledException(t))
-            if t.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-    )
-}
-
-/// Whether a transaction was cancelled (it wrote nothing), whatever the
-/// reason.
-fn cancelled(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    matches!(
-        e.as_service_error(),
-        Some(TransactWriteItemsError::TransactionCanceledException(_))
-    )
+    cancellation(e).is_some_and(|reasons| reasons.contains(&Some("ConditionalCheckFailed")))
 }
 
 fn dispatch_pk(repo: &RepoName, dispatch_id: &DispatchId) -> String {
@@ -174,6 +176,60 @@ fn finished_item(key: &str, keep: Duration, now: DateTime<Utc>) -> Item {
         ),
         ("done".to_string(), AttributeValue::Bool(true)),
     ])
+}
+
+/// Items one `TransactWriteItems` request takes at most.
+const TRANSACTION_MAX: usize = 100;
+
+/// A gate record's item at `version`, with the sparse index keys of the
+/// indexes it belongs in.
+fn gate_item(record: &GateRecord, version: u64) -> Result<Item, StoreError> {
+    let state = &record.state;
+    let mut item = HashMap::from([
+        ("pk".to_string(), s(gate_pk(&state.pr))),
+        ("sk".to_string(), s("GATE")),
+        ("version".to_string(), n(version)),
+        ("data".to_string(), s(to_json(record)?)),
+    ]);
+    // Sparse index keys: present only while the gate belongs there.
+    if !record.pending.is_empty() {
+        item.insert("pending_key".into(), s("PENDING"));
+    }
+    if state.needs_watch() {
+        item.insert("watch_key".into(), s("WATCH"));
+    }
+    if state.open {
+        item.insert(
+            "head_key".into(),
+            s(head_key(&state.pr.repo, &state.head_sha)),
+        );
+    }
+    Ok(item)
+}
+
+/// The conditional put that begins dedupe key `key` (see [`Store::begin`]).
+fn claim_put(
+    table: &str,
+    key: &str,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+    Put::builder()
+        .table_name(table)
+        .item("pk", s(format!("DEDUPE#{key}")))
+        .item("sk", s("DEDUPE"))
+        .item("expires_at", n(now.timestamp() + lease.as_secs() as i64))
+        .item("done", AttributeValue::Bool(false))
+        .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+        .expression_attribute_values(":now", n(now.timestamp()))
+}
+
+fn put_item(
+    put: aws_sdk_dynamodb::types::builders::PutBuilder,
+) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(unavailable)?)
+        .build())
 }
 
 /// Items one `BatchWriteItem` request takes at most.
@@ -535,17 +591,7 @@ impl Store for DynamoStore {
             if chunk.len() > 1 {
                 let mut tx = self.client.transact_write_items();
                 for key in chunk {
-                    let put = Put::builder()
-                        .table_name(&self.table)
-                        .item("pk", s(format!("DEDUPE#{key}")))
-                        .item("sk", s("DEDUPE"))
-                        .item("expires_at", n(now.timestamp() + lease.as_secs() as i64))
-                        .item("done", AttributeValue::Bool(false))
-                        .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                        .expression_attribute_values(":now", n(now.timestamp()))
-                        .build()
-                        .map_err(unavailable)?;
-                    tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+                    tx = tx.transact_items(put_item(claim_put(&self.table, key, lease, now))?);
                 }
                 match tx.send().await {
                     Ok(_) => {
@@ -554,7 +600,7 @@ impl Store for DynamoStore {
                     }
                     // Cancelled (a key held, or another transaction on one
                     // of them): nothing was written; each key on its own.
-                    Err(e) if cancelled(&e) => {}
+                    Err(e) if cancellation(&e).is_some() => {}
                     Err(e) => return Err(sdk_error(e)),
                 }
             }
@@ -596,26 +642,12 @@ impl Store for DynamoStore {
         record: &GateRecord,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let state = &record.state;
         let version = expected.map_or(1, |v| v + 1);
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(gate_pk(&state.pr)))
-            .item("sk", s("GATE"))
-            .item("version", n(version))
-            .item("data", s(to_json(record)?));
-        // Sparse index keys: present only while the gate belongs there.
-        if !record.pending.is_empty() {
-            put = put.item("pending_key", s("PENDING"));
-        }
-        if state.needs_watch() {
-            put = put.item("watch_key", s("WATCH"));
-        }
-        if state.open {
-            put = put.item("head_key", s(head_key(&state.pr.repo, &state.head_sha)));
-        }
+            .set_item(Some(gate_item(record, version)?));
         put = match expected {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
@@ -631,6 +663,71 @@ impl Store for DynamoStore {
                 Err(StoreError::Conflict)
             }
             Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn commit_transition(
+        &self,
+        t: TransitionWrite<'_>,
+    ) -> Result<TransitionSaved, StoreError> {
+        let mut audits = Vec::new();
+        for entry in t.audits {
+            audits.extend(self.audit_items(entry)?);
+        }
+        let items = 1 + t.claims.len() + audits.len() + usize::from(t.settles.is_some());
+        if items > TRANSACTION_MAX {
+            return super::commit_in_steps(self, t).await;
+        }
+        // One transaction: the record (conditional), the claims (taken
+        // as `begin` takes a key), the audit lines and the settled key.
+        // Billed at twice the write units of the same puts one by one; in
+        // exchange the transition and its record are never apart.
+        let version = t.expected.map_or(1, |v| v + 1);
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(gate_item(t.record, version)?));
+        let record = match t.expected {
+            None => record.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => record
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(put_item(record)?);
+        for key in t.claims {
+            tx = tx.transact_items(put_item(claim_put(&self.table, key, t.claim_lease, t.now))?);
+        }
+        for item in audits {
+            tx = tx.transact_items(put_item(
+                Put::builder().table_name(&self.table).set_item(Some(item)),
+            )?);
+        }
+        if let Some(key) = t.settles {
+            tx = tx.transact_items(put_item(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(finished_item(key, t.keep, t.now))),
+            )?);
+        }
+        match tx.send().await {
+            Ok(_) => Ok(TransitionSaved {
+                version,
+                claims: vec![Begin::Fresh; t.claims.len()],
+                settled: t.settles.is_some(),
+            }),
+            Err(e) => match cancellation(&e).map(|r| r.first().copied().flatten()) {
+                // The record changed since it was read (or another
+                // transaction is writing it): nothing was written.
+                Some(Some("ConditionalCheckFailed" | "TransactionConflict")) => {
+                    Err(StoreError::Conflict)
+                }
+                Some(Some(_)) | None => Err(sdk_error(e)),
+                // Something else was in the way (a claim held, say):
+                // nothing was written; the steps one by one say what.
+                Some(None) => super::commit_in_steps(self, t).await,
+            },
         }
     }
 

@@ -441,39 +441,17 @@ pub trait Store: Send + Sync {
     /// written only if its version is `expected`, else
     /// [`StoreError::Conflict`] and nothing at all is written. Once the
     /// record is written, the rest follows: in the same transaction where
-    /// the store has one that spans them (SQLite), else in the requests
-    /// right after; a failure there is logged, not returned (an audit line
-    /// missed, a claim left to the reconciler, a key settled by its caller).
+    /// the store can (SQLite always; DynamoDB when the transition is 100
+    /// items at most, two per audit line, and no claim is held), else in
+    /// the requests right after
+    /// ([`commit_in_steps`]), where a failure is logged, not returned (an
+    /// audit line missed, a claim left to the reconciler, a key settled by
+    /// its caller).
     async fn commit_transition(
         &self,
         t: TransitionWrite<'_>,
     ) -> Result<TransitionSaved, StoreError> {
-        let version = self.save_gate(t.record, t.expected).await?;
-        if let Err(e) = self.append_audits(t.audits).await {
-            tracing::error!(error = %e, "audit write failed");
-        }
-        let claims = match self.begin_many(t.claims, t.claim_lease, t.now).await {
-            Ok(claims) => claims,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot claim effects; left to the reconciler");
-                vec![Begin::InProgress; t.claims.len()]
-            }
-        };
-        let settled = match t.settles {
-            Some(key) => match self.finish(key, t.keep, t.now).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(key, error = %e, "cannot settle dedupe key");
-                    false
-                }
-            },
-            None => false,
-        };
-        Ok(TransitionSaved {
-            version,
-            claims,
-            settled,
-        })
+        commit_in_steps(self, t).await
     }
 
     /// [`Store::finish_with_audit`] of a side effect's key, and, where the
@@ -500,6 +478,41 @@ pub trait Store: Send + Sync {
         pr: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// [`Store::commit_transition`] as one request per part: the record,
+/// then the audit lines, the claims and the settled key. A failure after
+/// the record is written is logged and reported in what is returned.
+pub async fn commit_in_steps<S: Store + ?Sized>(
+    store: &S,
+    t: TransitionWrite<'_>,
+) -> Result<TransitionSaved, StoreError> {
+    let version = store.save_gate(t.record, t.expected).await?;
+    if let Err(e) = store.append_audits(t.audits).await {
+        tracing::error!(error = %e, "audit write failed");
+    }
+    let claims = match store.begin_many(t.claims, t.claim_lease, t.now).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot claim effects; left to the reconciler");
+            vec![Begin::InProgress; t.claims.len()]
+        }
+    };
+    let settled = match t.settles {
+        Some(key) => match store.finish(key, t.keep, t.now).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(key, error = %e, "cannot settle dedupe key");
+                false
+            }
+        },
+        None => false,
+    };
+    Ok(TransitionSaved {
+        version,
+        claims,
+        settled,
+    })
 }
 
 /// The SHA to roll `env` back to: the newest deploy in `history` (newest

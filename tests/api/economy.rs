@@ -14,12 +14,13 @@ use crate::pipeline::PLATFORM;
 
 /// What one step cost: GitHub calls (`METHOD /path`, ids and SHAs folded
 /// so that calls of one kind group together), store requests, and
-/// DynamoDB requests and request bytes by operation.
+/// DynamoDB requests, request bytes and items (of the requests that write
+/// several) by operation.
 #[derive(Default)]
 struct Cost {
     calls: Vec<String>,
     store: f64,
-    dynamodb: BTreeMap<String, (f64, f64)>,
+    dynamodb: BTreeMap<String, (f64, f64, f64)>,
 }
 
 /// gatebot's counters, summed by name, and by name and `op` label.
@@ -44,7 +45,8 @@ async fn calls<F: std::future::Future<Output = ()>>(app: &TestApp, step: F) -> C
             let n = delta(key);
             if n > 0.0 {
                 let bytes = delta(&format!("gatebot_dynamodb_request_bytes_total|{op}"));
-                dynamodb.insert(op.to_string(), (n, bytes));
+                let items = delta(&format!("gatebot_dynamodb_items_total|{op}"));
+                dynamodb.insert(op.to_string(), (n, bytes, items));
             }
         }
     }
@@ -78,7 +80,7 @@ fn fold(request: &str) -> String {
 struct Total {
     calls: usize,
     store: f64,
-    dynamodb: BTreeMap<String, (f64, f64)>,
+    dynamodb: BTreeMap<String, (f64, f64, f64)>,
 }
 
 impl Total {
@@ -93,12 +95,12 @@ impl Total {
     }
 }
 
-fn dynamodb_json(ops: &BTreeMap<String, (f64, f64)>) -> serde_json::Value {
+fn dynamodb_json(ops: &BTreeMap<String, (f64, f64, f64)>) -> serde_json::Value {
     ops.iter()
-        .map(|(op, (n, bytes))| {
+        .map(|(op, (n, bytes, items))| {
             (
                 op.clone(),
-                serde_json::json!({"requests": n, "bytes": bytes}),
+                serde_json::json!({"requests": n, "bytes": bytes, "items": items}),
             )
         })
         .collect::<serde_json::Map<_, _>>()
@@ -111,10 +113,11 @@ fn report(chain: &str, what: &str, cost: &Cost, total: &mut Total) {
     let calls = &cost.calls;
     total.calls += calls.len();
     total.store += cost.store;
-    for (op, (n, bytes)) in &cost.dynamodb {
+    for (op, (n, bytes, items)) in &cost.dynamodb {
         let t = total.dynamodb.entry(op.clone()).or_default();
         t.0 += n;
         t.1 += bytes;
+        t.2 += items;
     }
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for c in calls {
