@@ -58,7 +58,7 @@ def main():
     target = pathlib.Path(__file__).resolve().parent.parent / "target" / "economy.json"
     target.parent.mkdir(exist_ok=True)
     target.write_text(json.dumps({
-        chain: [{"delivery": w, "calls": c, "store": st, "dynamodb": o} for w, c, _, st, o in rows]
+        chain: [{"delivery": w, "calls": c, "which": k, "store": st, "dynamodb": o} for w, c, k, st, o in rows]
         for chain, rows in chains.items()
     }, indent=1))
     table = sections.replace("economy", out)

@@ -31,10 +31,10 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// Counts every DynamoDB request gatebot sends, by operation, with the
 /// bytes of its body: `gatebot_dynamodb_requests_total{op}` and
-/// `gatebot_dynamodb_request_bytes_total{op}`, and the items written by the
-/// requests that write several, `gatebot_dynamodb_items_total{op}` (the
-/// cost table in BENCHMARKS.md is computed from them). Retried attempts
-/// count once each.
+/// `gatebot_dynamodb_request_bytes_total{op}`, and the write units each
+/// write is billed, `gatebot_dynamodb_write_units_total{op}` (estimated by
+/// [`crate::store::write_units`]; the cost table in BENCHMARKS.md is
+/// computed from them). Retried attempts count once each.
 #[derive(Debug, Default)]
 pub struct CountRequests;
 
@@ -49,20 +49,9 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CountRequests {
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
-        let input = context.input();
-        let (op, items) = if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
-            ("TransactWriteItems", t.transact_items().len())
-        } else if let Some(b) = input.downcast_ref::<BatchWriteItemInput>() {
-            let items = b
-                .request_items()
-                .map_or(0, |m| m.values().map(Vec::len).sum());
-            ("BatchWriteItem", items)
-        } else {
-            return Ok(());
-        };
-        metrics::counter!("gatebot_dynamodb_items_total", "op" => op).increment(items as u64);
+        if let Some((op, units)) = crate::store::write_units::of_request(context.input()) {
+            metrics::counter!("gatebot_dynamodb_write_units_total", "op" => op).increment(units);
+        }
         Ok(())
     }
 

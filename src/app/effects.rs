@@ -3,8 +3,10 @@
 //! that key at once — an item of its own, so the write never races the
 //! PR's record: a batch cut short (a timeout, a slow GitHub, a crash) never
 //! repeats what it already did. The outbox entries of done actions are then
-//! dropped in one write (or by the next pass, if that write loses). A webhook spends at most [`super::EFFECTS_BUDGET`] on
-//! them; the reconciler finishes the rest.
+//! dropped: with the last done-marker where the store can write both at
+//! once ([`crate::store::Store::finish_effect`]), else in one write after
+//! it (or by the next pass, if that write loses). A webhook spends at most
+//! [`super::EFFECTS_BUDGET`] on them; the reconciler finishes the rest.
 //!
 //! A dispatch is re-checked against the gates right before every attempt,
 //! and one whose earlier attempt may have gone through is looked for

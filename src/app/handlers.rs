@@ -326,21 +326,27 @@ impl App {
             repo: repo.name.clone(),
             number: e.issue.number,
         };
-        let pr = self.github.pull_request(repo, e.issue.number).await?;
         let written_at = parse_time(e.comment.created_at.as_deref());
-        // Roles first: a command its author may not give is refused
-        // whatever CI says, so it costs no CI read.
-        let mut roles = Roles::new(self.github.as_ref(), &self.refusals, repo, &config, &login);
-        let mut authorized = Vec::with_capacity(parsed.len());
-        for item in &parsed {
-            authorized.push(match item {
-                Ok(command) => match required_role(command, &config.pipeline) {
-                    Some(role) => roles.has(role).await,
-                    None => true,
-                },
-                Err(_) => false,
-            });
-        }
+        // Roles before CI: a command its author may not give is refused
+        // whatever CI says, so it costs no CI read. The PR and the roles
+        // are read at the same time: neither needs the other (and the
+        // config read before them left the installation token warm).
+        let roles = async {
+            let mut roles = Roles::new(self.github.as_ref(), &self.refusals, repo, &config, &login);
+            let mut authorized = Vec::with_capacity(parsed.len());
+            for item in &parsed {
+                authorized.push(match item {
+                    Ok(command) => match required_role(command, &config.pipeline) {
+                        Some(role) => roles.has(role).await,
+                        None => true,
+                    },
+                    Err(_) => false,
+                });
+            }
+            authorized
+        };
+        let (pr, authorized) = tokio::join!(self.github.pull_request(repo, e.issue.number), roles);
+        let pr = pr?;
         let mut facts = vec![config_fact(error)];
         // A gate command acts on CI's verdict as GitHub has it now (a
         // re-run may have turned it red since gatebot last heard).

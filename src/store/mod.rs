@@ -6,6 +6,7 @@ pub mod dynamo;
 mod layout_v1;
 pub mod sqlite;
 mod sqlite_checkpoint;
+pub mod write_units;
 
 use std::time::Duration;
 

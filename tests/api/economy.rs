@@ -14,8 +14,7 @@ use crate::pipeline::PLATFORM;
 
 /// What one step cost: GitHub calls (`METHOD /path`, ids and SHAs folded
 /// so that calls of one kind group together), store requests, and
-/// DynamoDB requests, request bytes and items (of the requests that write
-/// several) by operation.
+/// DynamoDB requests, request bytes and write units by operation.
 #[derive(Default)]
 struct Cost {
     calls: Vec<String>,
@@ -45,8 +44,8 @@ async fn calls<F: std::future::Future<Output = ()>>(app: &TestApp, step: F) -> C
             let n = delta(key);
             if n > 0.0 {
                 let bytes = delta(&format!("gatebot_dynamodb_request_bytes_total|{op}"));
-                let items = delta(&format!("gatebot_dynamodb_items_total|{op}"));
-                dynamodb.insert(op.to_string(), (n, bytes, items));
+                let units = delta(&format!("gatebot_dynamodb_write_units_total|{op}"));
+                dynamodb.insert(op.to_string(), (n, bytes, units));
             }
         }
     }
@@ -97,10 +96,10 @@ impl Total {
 
 fn dynamodb_json(ops: &BTreeMap<String, (f64, f64, f64)>) -> serde_json::Value {
     ops.iter()
-        .map(|(op, (n, bytes, items))| {
+        .map(|(op, (n, bytes, units))| {
             (
                 op.clone(),
-                serde_json::json!({"requests": n, "bytes": bytes, "items": items}),
+                serde_json::json!({"requests": n, "bytes": bytes, "write_units": units}),
             )
         })
         .collect::<serde_json::Map<_, _>>()
@@ -113,11 +112,11 @@ fn report(chain: &str, what: &str, cost: &Cost, total: &mut Total) {
     let calls = &cost.calls;
     total.calls += calls.len();
     total.store += cost.store;
-    for (op, (n, bytes, items)) in &cost.dynamodb {
+    for (op, (n, bytes, units)) in &cost.dynamodb {
         let t = total.dynamodb.entry(op.clone()).or_default();
         t.0 += n;
         t.1 += bytes;
-        t.2 += items;
+        t.2 += units;
     }
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for c in calls {
