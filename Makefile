@@ -97,7 +97,7 @@ $(VENV)/.lambda-1: $(TOOLS)
 	touch $@
 
 lambda: $(VENV)/.lambda-1
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip --disable-optimizations --config .cargo/lambda-release.toml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip
 	ls -l target/lambda/gatebot/bootstrap.zip
 
 fmt:
