@@ -178,6 +178,13 @@ fn finished_item(key: &str, keep: Duration, now: DateTime<Utc>) -> Item {
     ])
 }
 
+/// A 32-bit FNV-1a hash: a short, stable tag of a key.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// Items one `TransactWriteItems` request takes at most.
 const TRANSACTION_MAX: usize = 100;
 
@@ -692,9 +699,21 @@ impl Store for DynamoStore {
                 .condition_expression("version = :v")
                 .expression_attribute_values(":v", n(v)),
         };
+        // A token of its own: should the SDK send the transaction again
+        // (a timeout, a 5xx after DynamoDB acted), DynamoDB answers the
+        // retry as it answered the first, instead of failing its
+        // conditions against what the first attempt wrote. Unique per
+        // record, version and call; 32 characters (DynamoDB takes 36).
+        let token = format!(
+            "{:08x}{:08x}{:016x}",
+            fnv1a(&gate_pk(&t.record.state.pr)),
+            version as u32,
+            self.nonce.fetch_add(1, Ordering::Relaxed)
+        );
         let mut tx = self
             .client
             .transact_write_items()
+            .client_request_token(token)
             .transact_items(put_item(record)?);
         for key in t.claims {
             tx = tx.transact_items(put_item(claim_put(&self.table, key, t.claim_lease, t.now))?);
