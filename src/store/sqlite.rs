@@ -270,6 +270,21 @@ impl GateRow {
     }
 }
 
+/// A gate's stored version and JSON, if there is one.
+fn read_gate_row(
+    c: &Connection,
+    repo: &str,
+    number: i64,
+) -> Result<Option<(i64, String)>, StoreError> {
+    c.row(
+        "SELECT version, data FROM gates WHERE repo = ?1 AND pr = ?2",
+        params![repo, number],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(unavailable)
+}
+
 /// Writes `row` if the stored version is `expected` (`None`: if there is
 /// no row yet); returns the new version, or [`StoreError::Conflict`]. Run
 /// inside a transaction. An indexed column is written only when its value
@@ -515,21 +530,14 @@ impl Store for SqliteStore {
         let repo = pr.repo.to_string();
         let number = pr.number as i64;
         self.with(move |c| {
-            let row: Option<(i64, String)> = c
-                .row(
-                    "SELECT version, data FROM gates WHERE repo = ?1 AND pr = ?2",
-                    params![repo, number],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            row.map(|(version, data)| {
-                Ok(Versioned {
-                    version: version as u64,
-                    value: GateRecord::decode(&data)?,
+            read_gate_row(c, &repo, number)?
+                .map(|(version, data)| {
+                    Ok(Versioned {
+                        version: version as u64,
+                        value: GateRecord::decode(&data)?,
+                    })
                 })
-            })
-            .transpose()
+                .transpose()
         })
         .await
     }
@@ -791,14 +799,7 @@ impl Store for SqliteStore {
             tx.exec(FINISH, params![key, expires])
                 .map_err(unavailable)?;
             insert_audit_rows(&tx, &rows)?;
-            let stored: Option<(i64, String)> = tx
-                .row(
-                    "SELECT version, data FROM gates WHERE repo = ?1 AND pr = ?2",
-                    params![repo, number],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(unavailable)?;
+            let stored = read_gate_row(&tx, &repo, number)?;
             // A record this version cannot read (a newer gatebot's) keeps
             // its outbox: the key and its audit lines are written anyway.
             let dropped = match stored {
