@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::permissions::Roles;
 use super::runs::RunMatch;
-use super::{App, AppError, DEDUPE_TTL, Delivery, MAX_COMMANDS_PER_COMMENT, Outcome};
+use super::{App, AppError, DEDUPE_TTL, Delivery, Guarded, MAX_COMMANDS_PER_COMMENT, Outcome};
 use crate::commands::{self, Command};
 use crate::config::RepoConfig;
 use crate::domain::{Environment, PrKey, RepoName, Sha};
@@ -201,13 +201,12 @@ impl App {
     /// Runs `work` once per key of `guarded` (see [`Delivery::guarded_by`]:
     /// a delivery id, or a semantic key: a comment, a run event, whatever
     /// delivery brings it); `what` names the key in the duplicate's detail.
-    async fn once<F>(&self, guarded: &Delivery, what: &str, work: F) -> Result<Outcome, AppError>
+    async fn once<F>(&self, guarded: &Guarded, what: &str, work: F) -> Result<Outcome, AppError>
     where
         F: std::future::Future<Output = Result<Outcome, AppError>>,
     {
-        let Some(key) = guarded.guard_key() else {
-            return work.await;
-        };
+        let guard = guarded.guard();
+        let key = guard.key();
         match self
             .store
             .begin(key, self.delivery_lease, Utc::now())
@@ -219,7 +218,7 @@ impl App {
         }
         let result = work.await;
         // Work whose last write marked the key done needs no other write.
-        if !(result.is_ok() && guarded.settled()) {
+        if !(result.is_ok() && guard.settled()) {
             self.settle(key, result.is_ok()).await;
         }
         result

@@ -160,14 +160,46 @@ pub struct App {
 pub struct Delivery {
     pub id: String,
     /// The dedupe key its work runs under, when there is one.
-    guard: Option<Guard>,
+    guard: Option<Arc<Guard>>,
 }
 
 /// A begun dedupe key, and whether the work's last write marked it done.
 #[derive(Debug)]
-struct Guard {
+pub struct Guard {
     key: String,
     settled: AtomicBool,
+}
+
+impl Guard {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether the work's last write marked the key done already.
+    pub fn settled(&self) -> bool {
+        self.settled.load(Ordering::Relaxed)
+    }
+}
+
+/// A delivery whose work runs under a begun dedupe key: what
+/// [`Delivery::guarded_by`] makes. Its work sees it as a [`Delivery`].
+#[derive(Debug)]
+pub struct Guarded {
+    delivery: Delivery,
+    guard: Arc<Guard>,
+}
+
+impl Guarded {
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+impl std::ops::Deref for Guarded {
+    type Target = Delivery;
+    fn deref(&self) -> &Delivery {
+        &self.delivery
+    }
 }
 
 impl Delivery {
@@ -180,26 +212,18 @@ impl Delivery {
 
     /// This delivery, its work guarded by `key` (begun by the caller): an
     /// [`App::last_transition`] marks the key done in its own write.
-    pub fn guarded_by(&self, key: String) -> Delivery {
-        Delivery {
-            id: self.id.clone(),
-            guard: Some(Guard {
-                key,
-                settled: AtomicBool::new(false),
-            }),
+    pub fn guarded_by(&self, key: String) -> Guarded {
+        let guard = Arc::new(Guard {
+            key,
+            settled: AtomicBool::new(false),
+        });
+        Guarded {
+            delivery: Delivery {
+                id: self.id.clone(),
+                guard: Some(guard.clone()),
+            },
+            guard,
         }
-    }
-
-    /// The dedupe key its work runs under, if any.
-    pub fn guard_key(&self) -> Option<&str> {
-        self.guard.as_ref().map(|g| g.key.as_str())
-    }
-
-    /// Whether the work's last write marked its key done already.
-    pub fn settled(&self) -> bool {
-        self.guard
-            .as_ref()
-            .is_some_and(|g| g.settled.load(Ordering::Relaxed))
     }
 }
 
@@ -335,7 +359,7 @@ impl App {
                 .map(|note| audit_entry(pr, delivery_id, None, "gate", note.clone()))
                 .collect();
             let claims: Vec<String> = ids.iter().map(|id| effects::effect_key(pr, *id)).collect();
-            let guard = delivery.and_then(|d| d.guard.as_ref().filter(|_| last));
+            let guard = delivery.and_then(|d| d.guard.as_deref().filter(|_| last));
             let now = Utc::now();
             let write = TransitionWrite {
                 record: &record,
