@@ -355,8 +355,8 @@ impl App {
             let ids = record.enqueue(actions, delivery.map(|d| d.id.as_str()));
             let delivery_id = delivery.map(|d| d.id.as_str());
             let entries: Vec<AuditEntry> = notes
-                .iter()
-                .map(|note| audit_entry(pr, delivery_id, None, "gate", note.clone()))
+                .into_iter()
+                .map(|note| audit_entry(pr, delivery_id, None, "gate", note))
                 .collect();
             let claims: Vec<String> = ids.iter().map(|id| effects::effect_key(pr, *id)).collect();
             let guard = delivery.and_then(|d| d.guard.as_deref().filter(|_| last));
@@ -373,8 +373,8 @@ impl App {
             };
             match self.store.commit_transition(write).await {
                 Ok(saved) => {
-                    for note in &notes {
-                        tracing::info!(pr = %pr, "{note}");
+                    for entry in &entries {
+                        tracing::info!(pr = %pr, "{}", entry.detail);
                     }
                     if let Some(g) = guard {
                         g.settled.store(saved.settled, Ordering::Relaxed);
