@@ -1,12 +1,15 @@
 //! Parses gatebot commands out of pull-request comment bodies.
 //!
-//! A command is a line that starts with `/word` (up to three spaces of
-//! indentation allowed, as in markdown), one command per line. The scanner
-//! understands just enough markdown to ignore what a reader would not take as
-//! a command: block quotes, fenced and indented code blocks and HTML
-//! comments. Words gatebot does not know (`/deploy`, `/cc`, `/assign`, …)
+//! A command is a line that starts with `/word`, one command per line,
+//! found by reading the comment as GitHub renders it ([`lines`]): a line of
+//! a top-level paragraph, not in a quote, a list, code or HTML. Words
+//! gatebot does not know (`/deploy`, `/cc`, `/assign`, …)
 //! belong to other bots and are skipped silently; a known word with
 //! arguments it does not take is reported back as [`NotUnderstood`].
+
+mod lines;
+
+use lines::command_lines;
 
 use crate::config::{GateKind, Pipeline};
 use crate::domain::Environment;
@@ -134,107 +137,6 @@ pub fn parse_comment_bounded(
 /// (any word: whether gatebot knows it depends on the repository's chain).
 pub fn has_command_line(body: &str) -> bool {
     command_lines(body).next().is_some()
-}
-
-/// A line that starts with `/word`, outside quotes, code and comments.
-struct CommandLine<'a> {
-    /// As typed.
-    typed: &'a str,
-    /// ASCII-lowercased.
-    word: String,
-    /// The rest of the line, HTML comments removed.
-    args: String,
-}
-
-fn command_lines(body: &str) -> impl Iterator<Item = CommandLine<'_>> {
-    let mut state = State::Text;
-    lines(body).filter_map(move |line| state.scan_line(line))
-}
-
-/// The markdown context a line starts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Text,
-    /// Inside a fenced code block opened by `len` times `marker`.
-    Fence {
-        marker: char,
-        len: usize,
-    },
-    /// Inside an HTML comment not closed yet.
-    HtmlComment,
-}
-
-impl State {
-    /// Advances over one line, returning the command line it is, if any.
-    fn scan_line<'a>(&mut self, line: &'a str) -> Option<CommandLine<'a>> {
-        match *self {
-            State::Fence { marker, len } => {
-                if closes_fence(line, marker, len) {
-                    *self = State::Text;
-                }
-                None
-            }
-            State::HtmlComment => {
-                // The line starts inside the comment, so it cannot start with
-                // a command; only find out whether the comment ends here.
-                if let Some((_, after)) = line.split_once("-->") {
-                    *self = State::Text;
-                    self.scan_html(after);
-                }
-                None
-            }
-            State::Text => self.scan_text_line(line),
-        }
-    }
-
-    fn scan_text_line<'a>(&mut self, line: &'a str) -> Option<CommandLine<'a>> {
-        // Indented code (4+ columns) and block quotes hold no commands, and
-        // neither opens a fence or comment that outlives it.
-        let rest = strip_indent(line)?;
-        if rest.starts_with('>') {
-            return None;
-        }
-        if let Some((marker, len)) = opening_fence(rest) {
-            *self = State::Fence { marker, len };
-            return None;
-        }
-        let Some(after_slash) = rest.strip_prefix('/') else {
-            self.scan_html(rest);
-            return None;
-        };
-        let word_end = after_slash
-            .find(char::is_whitespace)
-            .unwrap_or(after_slash.len());
-        let (word, tail) = after_slash
-            .split_at_checked(word_end)
-            .unwrap_or((after_slash, ""));
-        // A command word is ASCII letters, digits and `-` (a Unicode
-        // lookalike, such as the Kelvin sign, is not a command).
-        let plausible = word.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-            && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !plausible {
-            self.scan_html(rest);
-            return None;
-        }
-        // Such words hold neither backticks nor `<`, so scanning the tail
-        // alone gives the same comment state as scanning the whole line.
-        let args = self.scan_html(tail);
-        Some(CommandLine {
-            typed: word,
-            word: word.to_ascii_lowercase(),
-            args,
-        })
-    }
-
-    /// Removes the HTML comments from `text`, which starts outside any,
-    /// leaving `self` as `HtmlComment` when the last one is not closed.
-    fn scan_html(&mut self, text: &str) -> String {
-        let (visible, open) = strip_html_comments(text);
-        if open {
-            *self = State::HtmlComment;
-        }
-        visible
-    }
 }
 
 /// What a command word is, in this chain.
@@ -583,93 +485,6 @@ The pull request's author cannot give its gate commands.\n",
     t
 }
 
-/// Splits at CommonMark line endings: `\n`, `\r\n` and a lone `\r`.
-fn lines(body: &str) -> impl Iterator<Item = &str> {
-    body.split('\n')
-        .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
-}
-
-/// The line without its up-to-three-space indentation, or `None` when it is
-/// indented four columns or more (an indented code line, or a blank line).
-fn strip_indent(line: &str) -> Option<&str> {
-    let rest = line.trim_start_matches(' ');
-    let spaces = line.len() - rest.len();
-    (spaces < 4 && !rest.starts_with('\t')).then_some(rest)
-}
-
-/// The marker and length of a code fence opened by `rest`, if it is one.
-fn opening_fence(rest: &str) -> Option<(char, usize)> {
-    let marker = rest.chars().next().filter(|c| matches!(c, '`' | '~'))?;
-    let info = rest.trim_start_matches(marker);
-    let len = rest.len() - info.len();
-    // A backtick fence's info string cannot hold backticks: "```x```" is
-    // inline code, not a fence.
-    (len >= 3 && !(marker == '`' && info.contains('`'))).then_some((marker, len))
-}
-
-/// Whether `line` closes a fence opened by `len` times `marker`.
-fn closes_fence(line: &str, marker: char, len: usize) -> bool {
-    strip_indent(line).is_some_and(|rest| {
-        let after = rest.trim_start_matches(marker);
-        rest.len() - after.len() >= len && after.trim().is_empty()
-    })
-}
-
-/// `text` (starting outside any comment) with its HTML comments removed, and
-/// whether the last comment is still open at its end. Backtick code spans are
-/// copied as they are: a `<!--` inside one opens no comment.
-fn strip_html_comments(text: &str) -> (String, bool) {
-    let mut visible = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(['`', '<']) {
-        let (before, from) = rest.split_at_checked(at).unwrap_or((rest, ""));
-        visible.push_str(before);
-        if from.starts_with("<!--") {
-            // Searching from after `<!` lets `<!-->` close itself, as
-            // CommonMark's comment rule does.
-            match from.get(2..).and_then(|after| after.split_once("-->")) {
-                Some((_, after)) => rest = after,
-                None => return (visible, true),
-            }
-        } else {
-            // A code span whose closing run is on this line, else the
-            // backtick run (or the `<`) taken literally.
-            let skip = code_span_len(from).unwrap_or_else(|| {
-                let run = from.len() - from.trim_start_matches('`').len();
-                run.max(1)
-            });
-            let (taken, after) = from.split_at_checked(skip).unwrap_or((from, ""));
-            visible.push_str(taken);
-            rest = after;
-        }
-    }
-    visible.push_str(rest);
-    (visible, false)
-}
-
-/// The byte length of the code span `from` starts with, when `from` starts
-/// with a backtick run that a run of the same length closes later.
-fn code_span_len(from: &str) -> Option<usize> {
-    let body = from.trim_start_matches('`');
-    let open = from.len() - body.len();
-    if open == 0 {
-        return None;
-    }
-    let mut offset = open;
-    let mut rest = body;
-    while let Some(at) = rest.find('`') {
-        let (_, run_and_after) = rest.split_at_checked(at)?;
-        let after = run_and_after.trim_start_matches('`');
-        let run = run_and_after.len() - after.len();
-        offset += at + run;
-        if run == open {
-            return Some(offset);
-        }
-        rest = after;
-    }
-    None
-}
-
 /// At most `max` characters of `s`, cut on a character boundary.
 fn truncate_chars(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
@@ -888,8 +703,12 @@ mod tests {
             ("   > /approve", &[]),
             ("> > /lgtm", &[]),
             (">> /approve", &[]),
+            // A line right after a quote continues it (CommonMark's lazy
+            // continuation): GitHub shows `/lgtm` inside the quote. The old
+            // scanner acted on it.
+            ("> quoting you:\n> /approve\n/lgtm", &[]),
             (
-                "> quoting you:\n> /approve\n/lgtm",
+                "> quoting you:\n> /approve\n\n/lgtm",
                 &[entry("lgtm", Environment::staging(), false)],
             ),
         ]);
@@ -1012,7 +831,11 @@ mod tests {
             ),
             ("<!-- a -->/lgtm", &[]),
             ("<!-- a --> /lgtm", &[]),
-            ("<!-- a --> <!-- b\n/lgtm\n-->\n/help", &[Help]),
+            // An HTML block ends on its first line here, leaving `<!-- b`
+            // open: a browser hides the rest, and a `-->` in text (shown
+            // as `--&gt;`) closes nothing. The old scanner found `/help`.
+            ("<!-- a --> <!-- b\n/lgtm\n-->\n/help", &[]),
+            ("<!-- a --> <!-- b\n/lgtm\n\n<!-- c -->\n/help", &[Help]),
             ("<!--\n-->\n<!--\n/lgtm\n-->\n/help", &[Help]),
             (
                 "a --> b\n/lgtm",
@@ -1035,10 +858,9 @@ mod tests {
                 "    <!--\n/lgtm",
                 &[entry("lgtm", Environment::staging(), false)],
             ),
-            (
-                "> <!--\n/lgtm",
-                &[entry("lgtm", Environment::staging(), false)],
-            ),
+            // The quote ends, but the comment it opened is left open: a
+            // browser hides what follows. The old scanner acted on it.
+            ("> <!--\n/lgtm", &[]),
             // Inside a comment, fences mean nothing.
             (
                 "<!--\n```\n-->\n/lgtm",
@@ -1056,6 +878,94 @@ mod tests {
             ),
             ("/<!-- x -->lgtm", &[]),
             ("/deploy <!--\n/lgtm\n-->\n/gates", &[Gates]),
+        ]);
+    }
+
+    #[test]
+    fn a_lazy_continuation_line_belongs_to_the_quote() {
+        check(&[
+            ("> Dora asked:\n/lgtm", &[]),
+            (
+                "> Dora asked:\n/lgtm\n\n/approve",
+                &[entry("approve", Environment::production(), false)],
+            ),
+            ("> > deeper\n/lgtm", &[]),
+            ("- item\n/lgtm", &[]),
+            ("1. item\n/approve", &[]),
+            ("[^1]: a note\n/lgtm", &[]),
+            // A quote of a fence or an HTML block is not continued lazily.
+            (
+                "> ```\n/lgtm",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn escapes_are_read_as_github_reads_them() {
+        check(&[
+            // The escaped backtick opens no code span, so the `<!--`
+            // after it opens a comment that hides `/lgtm`.
+            ("Checklist done \\` <!-- `\n/lgtm\n-->", &[]),
+            (
+                "Checklist done \\` <!-- `\n/lgtm\n-->\n\n/gates",
+                &[Command::Gates],
+            ),
+            // An escaped slash is writing about the command.
+            ("\\/lgtm", &[]),
+            // An entity reads as its character.
+            (
+                "/lg&#116;m",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            ("&#47;lgtm", &[]),
+        ]);
+    }
+
+    #[test]
+    fn html_blocks_hide_their_lines() {
+        check(&[
+            ("<details>\n/lgtm\n</details>", &[]),
+            ("<details>\n/lgtm\n</details>\n\n/gates", &[Command::Gates]),
+            (
+                "<div>\n\n/lgtm\n\n</div>",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            ("<pre>\n/lgtm\n</pre>", &[]),
+            ("<script>\n/lgtm\n</script>", &[]),
+        ]);
+    }
+
+    #[test]
+    fn quotes_and_code_nested_in_lists_hide_commands() {
+        check(&[
+            ("- item\n  > /lgtm", &[]),
+            ("- item\n\n  > /lgtm\n\n/gates", &[Command::Gates]),
+            ("1. step\n   ```\n   /lgtm\n   ```", &[]),
+            ("- [ ] /lgtm", &[]),
+            ("* > /approve\n/gates", &[]),
+        ]);
+    }
+
+    #[test]
+    fn headings_tables_and_emphasis_are_not_commands() {
+        check(&[
+            // A setext heading: the line under it makes `/lgtm` a title.
+            ("/lgtm\n---", &[]),
+            ("/lgtm\n===", &[]),
+            ("/lgtm\n/approve\n---", &[]),
+            ("# /lgtm", &[]),
+            (
+                "/lgtm\n\n---",
+                &[entry("lgtm", Environment::staging(), false)],
+            ),
+            ("| a |\n| - |\n/lgtm", &[]),
+            ("~~/lgtm~~", &[]),
+            ("_/lgtm_", &[]),
+            ("[/lgtm](https://example.com)", &[]),
+            // A trailing hard break still ends the line.
+            ("/gates  \n/help", &[Command::Gates, Command::Help]),
+            ("/gates\\\n/help", &[Command::Gates, Command::Help]),
         ]);
     }
 
@@ -1220,7 +1130,9 @@ mod tests {
                     entry("approve", Environment::production(), false),
                 ],
             ),
-            ("text\r\n> /lgtm\r\n/gates", &[Gates]),
+            // `/gates` continues the quote lazily (the old scanner acted).
+            ("text\r\n> /lgtm\r\n/gates", &[]),
+            ("text\r\n> /lgtm\r\n\r\n/gates", &[Gates]),
             ("", &[]),
             ("\r\n\r\n", &[]),
         ]);
@@ -1411,6 +1323,13 @@ mod tests {
         assert!(parse_comment(&help).is_empty());
     }
 
+    /// Characters that open a block a later line may continue (or turn
+    /// the line before into a heading): CommonMark's lazy continuation,
+    /// setext headings, tables, footnotes, link definitions.
+    const NOT_PLAIN: [char; 16] = [
+        '`', '~', '<', '>', '-', '*', '+', '|', '[', '=', '\\', '_', '#', '.', ')', '\t',
+    ];
+
     /// Strings from an alphabet of markdown syntax and command words.
     fn markdownish() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
@@ -1486,7 +1405,7 @@ mod tests {
 
         #[test]
         fn at_most_one_command_per_line(body in markdownish()) {
-            prop_assert!(parse_comment(&body).len() <= lines(&body).count());
+            prop_assert!(parse_comment(&body).len() <= body.split(['\n', '\r']).count());
         }
 
         #[test]
@@ -1543,27 +1462,31 @@ mod tests {
             prop_assert_eq!(parsed, ok(&[Command::Gates]));
         }
 
-        /// `/lgtm` on its own line after text that opens no fence, quote or
-        /// comment is always found, and is the last item.
+        /// `/lgtm` on its own line after text that opens no block it could
+        /// continue (a fence, quote, comment, list, table, footnote, link
+        /// definition or setext heading) is always found, and is the last
+        /// item.
         #[test]
         fn trailing_lgtm_is_found(
             text in prop_oneof![any::<String>(), markdownish()],
             eol in line_ending(),
         ) {
-            let text = text.replace(['`', '~', '<', '>'], "");
+            let text = text.replace(NOT_PLAIN, "");
             let parsed = parse_comment(&format!("{text}{eol}/lgtm"));
             prop_assert_eq!(parsed.last(), Some(&Ok(entry("lgtm", Environment::staging(), false))));
             prop_assert_eq!(parsed.len(), parse_comment(&text).len() + 1);
         }
 
-        /// Without fence or comment characters, lines are independent: the
-        /// commands of a concatenation are the concatenated commands.
+        /// Without characters that open or continue a block, lines are
+        /// independent: the commands of a concatenation are the
+        /// concatenated commands.
         #[test]
         fn plain_lines_are_independent(
             a in prop_oneof![any::<String>(), markdownish()],
             b in prop_oneof![any::<String>(), markdownish()],
         ) {
-            let a = a.replace(['`', '~', '<'], "");
+            let a = a.replace(NOT_PLAIN, "");
+            let b = b.replace(NOT_PLAIN, "");
             let mut expected = parse_comment(&a);
             expected.extend(parse_comment(&b));
             prop_assert_eq!(parse_comment(&format!("{a}\n{b}")), expected);
