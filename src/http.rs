@@ -64,7 +64,17 @@ fn valid_delivery_id(id: &str) -> bool {
 
 async fn webhook(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
-    let response = webhook_inner(&state, &headers, &body).await;
+    let delivery = header(&headers, "x-github-delivery").unwrap_or("-");
+    let response =
+        match crate::panics::contain("webhook", delivery, webhook_inner(&state, &headers, &body))
+            .await
+        {
+            Ok(response) => response,
+            Err(_) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error; the logs of delivery {delivery} say why"),
+            ),
+        };
     let status = response.status().as_u16().to_string();
     metrics::counter!("gatebot_webhook_requests_total", "status" => status).increment(1);
     metrics::histogram!("gatebot_webhook_duration_seconds").record(started.elapsed().as_secs_f64());

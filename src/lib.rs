@@ -18,6 +18,7 @@ pub mod github;
 pub mod http;
 pub mod lambda;
 pub mod markdown;
+pub mod panics;
 pub mod reconcile;
 pub mod run_identity;
 pub mod secrets;

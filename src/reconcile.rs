@@ -12,7 +12,7 @@
 //!    runs once they are old enough to be listed, and re-evaluate the gates.
 //!
 //! PRs are served a few at a time, each within its own time budget; one
-//! PR's failure or slowness never keeps the pass from the others.
+//! PR's failure, slowness or panic never keeps the pass from the others.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -138,29 +138,42 @@ async fn pass(app: &App, settle: Duration) -> Result<Report, crate::store::Store
 
     let pending = app.store.gates_with_pending().await?;
     report.prs_with_pending = pending.len();
-    let completed: Vec<usize> = futures_util::stream::iter(pending)
-        .map(|pr| async move {
-            // Each PR gets the webhook's effects budget per pass.
-            app.perform_all_pending(&pr, settle, Instant::now() + app.effects_budget)
+    let completed: Vec<Result<usize, crate::panics::Panicked>> =
+        futures_util::stream::iter(pending)
+            .map(|pr| async move {
+                // Each PR gets the webhook's effects budget per pass; a
+                // panic stays with its PR.
+                let deadline = Instant::now() + app.effects_budget;
+                crate::panics::contain(
+                    "reconcile",
+                    &pr.to_string(),
+                    app.perform_all_pending(&pr, settle, deadline),
+                )
                 .await
-        })
-        .buffer_unordered(CONCURRENT_PRS)
-        .collect()
-        .await;
-    report.effects_completed = completed.into_iter().sum();
+            })
+            .buffer_unordered(CONCURRENT_PRS)
+            .collect()
+            .await;
+    for r in completed {
+        match r {
+            Ok(n) => report.effects_completed += n,
+            Err(_) => report.failures += 1,
+        }
+    }
 
     let watched = app.store.gates_to_watch().await?;
     report.prs_watched = watched.len();
     let results: Vec<(PrKey, Result<usize, crate::app::AppError>)> =
         futures_util::stream::iter(watched)
             .map(|pr| async move {
-                let r = tokio::time::timeout(app.effects_budget * 2, watch(app, &pr, settle))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(crate::app::AppError::Store(
-                            crate::store::StoreError::Unavailable("out of time".into()),
-                        ))
-                    });
+                let timed = tokio::time::timeout(app.effects_budget * 2, watch(app, &pr, settle));
+                let r = match crate::panics::contain("reconcile", &pr.to_string(), timed).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_)) => Err(crate::app::AppError::Store(
+                        crate::store::StoreError::Unavailable("out of time".into()),
+                    )),
+                    Err(p) => Err(p.into()),
+                };
                 (pr, r)
             })
             .buffer_unordered(CONCURRENT_PRS)

@@ -134,6 +134,9 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    /// A bug, contained to the work it happened in.
+    #[error(transparent)]
+    Panicked(#[from] crate::panics::Panicked),
 }
 
 /// The application: a store, a GitHub, and the config cache.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::{Checked, FreezeWindow, RawFreezeWindow, workflow_file};
-use crate::domain::Environment;
+use crate::domain::{Environment, MAX_ENVIRONMENT_LEN, is_name_byte};
 
 /// The most stages a chain may have.
 pub const MAX_STAGES: usize = 10;
@@ -25,8 +25,10 @@ pub const RESERVED_WORDS: [&str; 7] = [
 /// The roles that exist without being declared (empty: repository
 /// permissions decide, as described in the README).
 pub const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
+/// The longest soak a stage may have: a soak is hours or days, and a
+/// bound keeps every time computed from it far inside the clock's range.
+pub const MAX_SOAK_DAYS: i64 = 90;
 const MAX_WORD_LEN: usize = 32;
-const MAX_ENVIRONMENT_LEN: usize = 255;
 
 /// The configured chain of stages, in promotion order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +266,19 @@ impl StageConfig {
         self.freeze.iter().find(|w| w.from <= now && now < w.to)
     }
 
+    /// When its soak after a previous stage that passed at `passed` ends
+    /// (`passed` itself without a soak). A time past the clock's range
+    /// (which validation rules out) is the end of time: the stage waits,
+    /// it is never dispatched early and nothing panics.
+    pub fn soak_end(&self, passed: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self.soak {
+            Some(soak) => passed
+                .checked_add_signed(soak)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            None => passed,
+        }
+    }
+
     /// How many distinct entry commands dispatch it (0 for `auto`).
     pub fn quorum(&self) -> usize {
         match &self.entry {
@@ -315,7 +330,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             .map(|s| {
                 parse_soak(&s).ok_or_else(|| {
                     format!(
-                        "{}: `{s}` is not a duration such as 30m, 2h or 1d",
+                        "{}: `{s}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
                         at("soak")
                     )
                 })
@@ -341,7 +356,8 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
     Ok(Pipeline { stages })
 }
 
-/// `30m`, `2h`, `1d` (also `45s`): a positive whole number and a unit.
+/// `30m`, `2h`, `1d` (also `45s`): a positive whole number and a unit, at
+/// most [`MAX_SOAK_DAYS`] days.
 pub fn parse_soak(s: &str) -> Option<Duration> {
     let s = s.trim();
     let unit = s.chars().last()?;
@@ -356,15 +372,14 @@ pub fn parse_soak(s: &str) -> Option<Duration> {
         'd' => 86_400,
         _ => return None,
     };
-    n.checked_mul(secs).and_then(Duration::try_seconds)
+    n.checked_mul(secs)
+        .filter(|s| *s <= MAX_SOAK_DAYS * 86_400)
+        .and_then(Duration::try_seconds)
 }
 
 fn environment_name(field: &str, name: String) -> Checked<String> {
     let name = name.trim().to_string();
-    let ok = (1..=MAX_ENVIRONMENT_LEN).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let ok = (1..=MAX_ENVIRONMENT_LEN).contains(&name.len()) && name.bytes().all(is_name_byte);
     if name.eq_ignore_ascii_case("cancel") {
         return Err(format!(
             "{field}: `{name}` cannot name an environment: `/<word> cancel` withdraws a command"

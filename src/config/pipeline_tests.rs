@@ -246,3 +246,32 @@ fn soak_durations() {
         assert_eq!(parse_soak(text), None, "{text:?} is not a duration");
     }
 }
+
+#[test]
+fn a_soak_of_a_million_years_is_refused_not_panicked_on() {
+    // The attack: `soak: 100000000d` was accepted, and `passed + soak`
+    // panicked once the stage before passed, for every repository of the
+    // reconcile pass.
+    for text in ["100000000d", "91d", "2161h", "7776001s"] {
+        assert_eq!(parse_soak(text), None, "{text:?} is over 90 days");
+    }
+    assert_eq!(parse_soak("90d"), Some(Duration::days(90)));
+    assert_eq!(parse_soak("2160h"), Some(Duration::days(90)));
+    let yaml = "pipeline:\n  - {environment: staging, workflow: s.yml, entry: auto}\n  - {environment: production, workflow: p.yml, entry: auto, soak: 100000000d}\n";
+    let err = crate::config::parse(yaml).expect_err("refused");
+    assert!(err.to_string().contains("at most 90d"), "{err}");
+}
+
+#[test]
+fn a_soak_ending_past_the_clock_is_the_end_of_time() {
+    let config = crate::config::parse(
+        "pipeline:\n  - {environment: staging, workflow: s.yml, entry: auto}\n  - {environment: production, workflow: p.yml, entry: auto, soak: 90d}\n",
+    )
+    .expect("valid");
+    let prod = &config.pipeline.stages[1];
+    let late = chrono::DateTime::<chrono::Utc>::MAX_UTC - Duration::days(1);
+    assert_eq!(
+        prod.soak_end(late),
+        chrono::DateTime::<chrono::Utc>::MAX_UTC
+    );
+}

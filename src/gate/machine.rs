@@ -862,7 +862,13 @@ impl Machine<'_, '_> {
         // before gatebot learned of the head (a late or redelivered
         // comment, a push in between) was about another commit.
         if command.gives_gate()
-            && written_at.is_none_or(|w| w < self.s.gates_since() + self.policy.clock_skew)
+            && written_at.is_none_or(|w| {
+                // Past the clock's range: stale, never early.
+                self.s
+                    .gates_since()
+                    .checked_add_signed(self.policy.clock_skew)
+                    .is_none_or(|since| w < since)
+            })
         {
             return Err(Refusal::Stale(self.s.head_sha.clone()));
         }
@@ -1253,13 +1259,13 @@ pub fn blocker(
                     });
                 }
             }
-            if let (Some(soak), Some((previous, at))) = (stage.soak, previous_passed)
-                && policy.now < at + soak
+            if let (Some(_), Some((previous, at))) = (stage.soak, previous_passed)
+                && policy.now < stage.soak_end(at)
             {
                 return wrong(Wrong::Soaking {
                     env: env.clone(),
                     previous: previous.environment.clone(),
-                    until: at + soak,
+                    until: stage.soak_end(at),
                 });
             }
             // One deploy to an environment at a time: a promotion waits for

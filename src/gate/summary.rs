@@ -145,7 +145,7 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
             }
         }
         if let (Some(soak), Some(at)) = (c.soak, previous_passed) {
-            let until: chrono::DateTime<chrono::Utc> = at + soak;
+            let until = c.soak_end(at);
             let mark = if policy.now >= until { "✅" } else { "⏳" };
             let _ = writeln!(
                 t,
