@@ -7,10 +7,22 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Whether `b` may be part of an environment's name, and so of a dispatch
+/// id: ASCII letters, digits, `.`, `_` and `-`. One alphabet for both, so
+/// that every environment validation accepts makes a dispatch id that
+/// [`DispatchId::parse`] reads back.
+pub fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
+}
+
+/// The longest environment name (GitHub's own limit).
+pub const MAX_ENVIRONMENT_LEN: usize = 255;
+
 /// A deploy target gatebot dispatches workflows for: a stage's
-/// `environment` in the repository's chain, as configured (letters, digits,
-/// `.`, `_`, `-`). It is the `environment` dispatch input and the key of the
-/// environment's deploy history.
+/// `environment` in the repository's chain, as configured (see
+/// [`is_name_byte`], at most [`MAX_ENVIRONMENT_LEN`]). It is the
+/// `environment` dispatch input and the key of the environment's deploy
+/// history.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Environment(String);
@@ -177,6 +189,8 @@ impl fmt::Display for PrKey {
 #[serde(transparent)]
 pub struct DispatchId(String);
 
+const _: () = assert!(DispatchId::MAX_LEN >= 20 + MAX_ENVIRONMENT_LEN + 7 + 10 + 3);
+
 /// The fields of a [`DispatchId`] in today's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DispatchIdParts<'a> {
@@ -187,21 +201,23 @@ pub struct DispatchIdParts<'a> {
 }
 
 impl DispatchId {
-    /// The longest id accepted from a run name.
-    pub const MAX_LEN: usize = 100;
+    /// The longest id accepted from a run name (and by the workflow
+    /// templates' check of the input): room for a PR number (20 digits),
+    /// the longest environment, a SHA's 7 and a sequence number (10), with
+    /// their three dashes.
+    pub const MAX_LEN: usize = 300;
 
     pub fn new(pr: u64, label: &str, sha: &Sha, seq: u32) -> Self {
         DispatchId(format!("{pr}-{label}-{}-{seq}", sha.short()))
     }
 
     /// An id as it appears in a run name, a protection-rule callback or
-    /// gatebot's CLI: letters, digits and `-`, at most [`Self::MAX_LEN`].
-    /// Any id of that shape is accepted (the store is asked for it exactly),
-    /// so ids of every earlier format are still matched.
+    /// gatebot's CLI: the bytes of environment names ([`is_name_byte`]), at
+    /// most [`Self::MAX_LEN`]. Any id of that shape is accepted (the store
+    /// is asked for it exactly), so ids of every earlier format are still
+    /// matched.
     pub fn parse(s: &str) -> Option<DispatchId> {
-        let valid = !s.is_empty()
-            && s.len() <= Self::MAX_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let valid = !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(is_name_byte);
         valid.then(|| DispatchId(s.to_string()))
     }
 
@@ -308,7 +324,8 @@ mod tests {
             "a b",
             "x[1]",
             "42-production-0d1a26e-3]",
-            &"a".repeat(101),
+            "42-prod/eu-0d1a26e-3",
+            &"a".repeat(DispatchId::MAX_LEN + 1),
         ] {
             assert_eq!(DispatchId::parse(bad), None, "{bad:?}");
         }
@@ -317,6 +334,39 @@ mod tests {
             DispatchId::parse("42-x-zzzzzzz-1").and_then(|d| d.parts().map(|_| ())),
             None
         );
+    }
+
+    #[test]
+    fn an_environment_with_dots_and_underscores_makes_an_id_that_parses() {
+        // The attack: `environment: prod_eu` made ids the protection rule
+        // could not read back, so gatebot rejected its own run.
+        let sha = Sha::parse(&"0d1a26e".repeat(6)[..40]).unwrap();
+        let id = DispatchId::new(42, "prod_eu.v2", &sha, 7);
+        assert_eq!(DispatchId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(id.parts().map(|p| p.label), Some("prod_eu.v2"));
+    }
+
+    proptest::proptest! {
+        /// Every environment name the config accepts makes, with any PR,
+        /// SHA and sequence number, an id that parses back to its parts.
+        #[test]
+        fn every_valid_environment_makes_a_readable_id(
+            env in "[A-Za-z0-9._-]{1,255}",
+            pr in proptest::prelude::any::<u64>(),
+            seq in proptest::prelude::any::<u32>(),
+            sha in "[0-9a-f]{40}",
+        ) {
+            let yaml = format!("pipeline:\n  - {{environment: \"{env}\", workflow: d.yml, entry: auto}}\n");
+            proptest::prop_assume!(crate::config::parse(&yaml).is_ok());
+            let sha = Sha::parse(&sha).unwrap();
+            let id = DispatchId::new(pr, &env, &sha, seq);
+            proptest::prop_assert_eq!(DispatchId::parse(id.as_str()), Some(id.clone()));
+            let parts = id.parts().expect("today's shape");
+            proptest::prop_assert_eq!(parts.label, env.as_str());
+            proptest::prop_assert_eq!((parts.pr, parts.seq), (pr, seq));
+            let title = format!("{env} {sha} [{id}]");
+            proptest::prop_assert_eq!(crate::events::dispatch_id_in_title(&title), Some(id));
+        }
     }
 
     #[test]
