@@ -20,6 +20,10 @@ pub struct EventError {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Repository<'a> {
+    /// GitHub's id of the repository (a name can be transferred; the id
+    /// stays).
+    #[serde(default)]
+    pub id: Option<u64>,
     #[serde(borrow)]
     pub full_name: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -46,9 +50,42 @@ impl User<'_> {
     }
 }
 
+/// A pull request as a check run or suite lists it: its number, and the
+/// repository its base is in. A check of a commit that is also the head of
+/// a PR in *another* repository (a fork's PR into its own upstream, say)
+/// lists that PR too.
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct PrNumber {
     pub number: u64,
+    #[serde(default)]
+    pub base: Option<PrBase>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct PrBase {
+    #[serde(default)]
+    pub repo: Option<RepoId>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RepoId {
+    pub id: u64,
+}
+
+/// The numbers of the PRs of `pull_requests` whose base is the delivery's
+/// repository `repository_id`. An entry that does not say which
+/// repository it is in, or a delivery that does not say which it is from,
+/// counts for nothing: gatebot then finds the PRs by head SHA in its own
+/// records of that repository.
+fn own_prs(pull_requests: &[PrNumber], repository_id: Option<u64>) -> Vec<u64> {
+    pull_requests
+        .iter()
+        .filter(|p| {
+            let base = p.base.and_then(|b| b.repo).map(|r| r.id);
+            base.is_some() && base == repository_id
+        })
+        .map(|p| p.number)
+        .collect()
 }
 
 // ---- pull_request ---------------------------------------------------------
@@ -167,6 +204,7 @@ pub struct CheckSuite<'a> {
 #[derive(Debug, Clone)]
 pub struct ChecksEvent<'a> {
     pub head_sha: Cow<'a, str>,
+    /// The PRs of this repository it lists (see [`own_prs`]).
     pub pull_requests: Vec<u64>,
     /// The run that changed, for `check_run` events (absent for suites).
     pub check_run: Option<CheckRun<'a>>,
@@ -474,7 +512,7 @@ pub fn parse<'a>(event: &str, body: &'a [u8]) -> Result<Event<'a>, EventError> {
             let p: CheckRunPayload = serde_json::from_slice(body).map_err(err)?;
             Event::Checks(ChecksEvent {
                 head_sha: p.check_run.head_sha.clone(),
-                pull_requests: p.check_run.pull_requests.iter().map(|n| n.number).collect(),
+                pull_requests: own_prs(&p.check_run.pull_requests, p.repository.id),
                 check_run: Some(p.check_run),
                 repository: p.repository,
                 installation: p.installation,
@@ -487,12 +525,7 @@ pub fn parse<'a>(event: &str, body: &'a [u8]) -> Result<Event<'a>, EventError> {
             let p: CheckSuitePayload = serde_json::from_slice(body).map_err(err)?;
             Event::Checks(ChecksEvent {
                 head_sha: p.check_suite.head_sha,
-                pull_requests: p
-                    .check_suite
-                    .pull_requests
-                    .iter()
-                    .map(|n| n.number)
-                    .collect(),
+                pull_requests: own_prs(&p.check_suite.pull_requests, p.repository.id),
                 check_run: None,
                 repository: p.repository,
                 installation: p.installation,
@@ -550,6 +583,37 @@ mod tests {
     }
 
     #[test]
+    fn a_check_lists_only_the_prs_of_its_own_repository() {
+        // The attack: a fork's PR #7 into the fork, whose head is also a
+        // PR's head here, was listed, and its number applied to this
+        // repository's #7.
+        let mut p: serde_json::Value =
+            serde_json::from_slice(&fixture("check_run.completed")).unwrap();
+        let mut foreign = p["check_run"]["pull_requests"][0].clone();
+        foreign["number"] = serde_json::json!(7);
+        foreign["base"]["repo"]["id"] = serde_json::json!(999);
+        let mut nameless = p["check_run"]["pull_requests"][0].clone();
+        nameless["number"] = serde_json::json!(8);
+        nameless["base"] = serde_json::json!({"ref": "main"});
+        p["check_run"]["pull_requests"]
+            .as_array_mut()
+            .unwrap()
+            .extend([foreign, nameless]);
+        let body = serde_json::to_vec(&p).unwrap();
+        let Event::Checks(c) = parse("check_run", &body).unwrap() else {
+            panic!("a check run")
+        };
+        assert_eq!(c.pull_requests, vec![42]);
+        // Without the delivery's own repository id, none is trusted.
+        p["repository"].as_object_mut().unwrap().remove("id");
+        let body = serde_json::to_vec(&p).unwrap();
+        let Event::Checks(c) = parse("check_run", &body).unwrap() else {
+            panic!("a check run")
+        };
+        assert!(c.pull_requests.is_empty());
+    }
+
+    #[test]
     fn dispatch_id_from_run_name() {
         assert_eq!(
             run("staging 0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c [42-staging-0d1a26e-1]")
@@ -568,6 +632,7 @@ mod tests {
             environment: Cow::Borrowed("production"),
             callback_url: Cow::Borrowed(url),
             repository: Repository {
+                id: Some(1),
                 full_name: Cow::Borrowed("acme/widgets"),
                 default_branch: None,
             },

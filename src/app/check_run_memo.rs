@@ -115,6 +115,7 @@ mod tests {
             status: "completed".into(),
             conclusion: Some("success".into()),
             app_id: Some(app),
+            app_slug: None,
         }
     }
 

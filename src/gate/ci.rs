@@ -24,7 +24,13 @@ pub struct CheckRunInfo {
     pub conclusion: Option<String>,
     /// The App that made it (`app.id`).
     pub app_id: Option<u64>,
+    /// That App's slug (`app.slug`): `github-actions` for GitHub Actions,
+    /// on github.com and on GitHub Enterprise Server alike.
+    pub app_slug: Option<String>,
 }
+
+/// The slug of GitHub Actions' App.
+pub const ACTIONS_SLUG: &str = "github-actions";
 
 impl CheckRunInfo {
     /// gatebot's own check run: its name *and* its App. Any CI job can be
@@ -32,17 +38,25 @@ impl CheckRunInfo {
     pub fn is_gatebots(&self, own_app: Option<u64>) -> bool {
         self.name == GATEBOT_CHECK && own_app.is_some() && self.app_id == own_app
     }
+
+    /// A check run of a GitHub Actions job.
+    pub fn is_actions(&self) -> bool {
+        self.app_slug.as_deref() == Some(ACTIONS_SLUG)
+    }
 }
 
 fn passed(conclusion: Option<&str>) -> bool {
     matches!(conclusion, Some("success" | "neutral" | "skipped"))
 }
 
-/// CI is green when every required check (or, with none configured, every
-/// check run but gatebot's own, at least one) has completed successfully.
-/// When a name appears several times (re-runs), the newest run (highest id)
-/// counts. `own_app` is gatebot's App id: a check named `gatebot` by any
-/// other App is CI like any other.
+/// CI is green when every required check has completed successfully.
+/// With none configured, every check run but gatebot's own must have
+/// completed successfully, and at least one of them must be a GitHub
+/// Actions job: one finished check of some other App (a linter, a bot) is
+/// not the CI, which may not even have started (a fork's PR waits for a
+/// maintainer to approve its workflows). When a name appears several times
+/// (re-runs), the newest run (highest id) counts. `own_app` is gatebot's
+/// App id: a check named `gatebot` by any other App is CI like any other.
 pub fn evaluate(runs: &[CheckRunInfo], required: &[String], own_app: Option<u64>) -> CiStatus {
     let mut latest: std::collections::BTreeMap<&str, &CheckRunInfo> = Default::default();
     for run in runs.iter().filter(|r| !r.is_gatebots(own_app)) {
@@ -54,8 +68,16 @@ pub fn evaluate(runs: &[CheckRunInfo], required: &[String], own_app: Option<u64>
         }
     }
     let considered: Vec<Option<&CheckRunInfo>> = if required.is_empty() {
-        if latest.is_empty() {
-            return CiStatus::Pending;
+        if !latest.values().any(|r| r.is_actions()) {
+            // Whatever else finished, a failure is still a failure.
+            let failed = latest
+                .values()
+                .any(|r| r.status == "completed" && !passed(r.conclusion.as_deref()));
+            return if failed {
+                CiStatus::Failed
+            } else {
+                CiStatus::Pending
+            };
         }
         latest.values().map(|r| Some(*r)).collect()
     } else {
@@ -95,12 +117,22 @@ mod tests {
             status: status.into(),
             conclusion: conclusion.map(Into::into),
             app_id: Some(if name == GATEBOT_CHECK { OWN } else { 15368 }),
+            app_slug: Some(
+                if name == GATEBOT_CHECK {
+                    "gatebot"
+                } else {
+                    ACTIONS_SLUG
+                }
+                .into(),
+            ),
         }
     }
 
+    /// The same check run, made by another App.
     fn by_app(app: u64, r: CheckRunInfo) -> CheckRunInfo {
         CheckRunInfo {
             app_id: Some(app),
+            app_slug: Some(format!("app-{app}")),
             ..r
         }
     }
@@ -211,10 +243,41 @@ mod tests {
             (
                 "a green check another App named gatebot counts as CI",
                 vec![
-                    by_app(666, ok(1, "gatebot")),
-                    run(2, "gatebot", "in_progress", None),
+                    ok(1, "build"),
+                    by_app(666, ok(2, "gatebot")),
+                    run(3, "gatebot", "in_progress", None),
                 ],
                 req(&[]),
+                CiStatus::Green,
+            ),
+            // The attack: a fork's PR waits for a maintainer to approve its
+            // workflows, so GitHub Actions has not started; one finished
+            // check of another App must not make CI green.
+            (
+                "another App's green check alone is not CI",
+                vec![by_app(666, ok(1, "lint-bot"))],
+                req(&[]),
+                CiStatus::Pending,
+            ),
+            (
+                "another App's failure fails CI even before Actions starts",
+                vec![by_app(
+                    666,
+                    run(1, "lint-bot", "completed", Some("failure")),
+                )],
+                req(&[]),
+                CiStatus::Failed,
+            ),
+            (
+                "Actions and another App, both green",
+                vec![ok(1, "build"), by_app(666, ok(2, "lint-bot"))],
+                req(&[]),
+                CiStatus::Green,
+            ),
+            (
+                "named checks are whatever App makes them",
+                vec![by_app(666, ok(1, "external-ci"))],
+                req(&["external-ci"]),
                 CiStatus::Green,
             ),
             (

@@ -105,6 +105,11 @@ impl GitHub for DryRunGitHub {
                                 status: run.status.to_string(),
                                 conclusion: run.conclusion.as_ref().map(|c| c.to_string()),
                                 app_id: run.app.as_ref().and_then(|a| a.id),
+                                app_slug: run
+                                    .app
+                                    .as_ref()
+                                    .and_then(|a| a.slug.as_ref())
+                                    .map(|s| s.to_string()),
                             },
                         );
                     }

@@ -543,6 +543,8 @@ impl GitHub for OctoGitHub {
         #[derive(Deserialize)]
         struct CheckApp {
             id: u64,
+            #[serde(default)]
+            slug: Option<String>,
         }
         #[derive(Deserialize)]
         struct Run {
@@ -573,7 +575,8 @@ impl GitHub for OctoGitHub {
                 name: r.name,
                 status: r.status,
                 conclusion: r.conclusion,
-                app_id: r.app.map(|a| a.id),
+                app_id: r.app.as_ref().map(|a| a.id),
+                app_slug: r.app.and_then(|a| a.slug),
             }));
             if got < 100 || out.len() as u64 >= p.total_count {
                 break;
