@@ -253,3 +253,154 @@ fn every_relative_link_in_the_docs_resolves() {
     }
     assert!(checked >= 10, "only {checked} links checked");
 }
+
+/// The attack: one `GITOPS_TOKEN`, able to write the whole GitOps
+/// repository, was a secret of `dev` and `staging` too, whose jobs anyone
+/// with write access can run; it could rewrite production's overlay.
+/// Now: one GitOps identity per trust level. Production's credential is
+/// named by cd-prod.yml alone, only in a `production` job; every other
+/// secret is an environment's; production's Application syncs production's
+/// repository alone, in an AppProject of its own.
+#[test]
+fn production_gitops_credential_and_repository_belong_to_production_alone() {
+    use serde_yaml_ng::Value;
+    use std::collections::HashMap;
+    const PROD_CREDENTIAL: [&str; 2] = ["GITOPS_PROD_APP_PRIVATE_KEY", "GITOPS_PROD_APP_CLIENT_ID"];
+    let dump = |v: &Value| serde_yaml_ng::to_string(v).unwrap();
+
+    let mut workflows = Vec::new();
+    files(&root().join("infra/workflows"), &mut workflows);
+    files(&root().join(".github/workflows"), &mut workflows);
+    // environment -> the GitOps repository its workflow writes
+    let mut repo_of: HashMap<String, String> = HashMap::new();
+    for path in &workflows {
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        let wf: Value = serde_yaml_ng::from_str(&text).unwrap();
+        if file != "cd-prod.yml" {
+            assert!(
+                !text.contains("GITOPS_PROD"),
+                "{file} names production's credential"
+            );
+        }
+        assert!(
+            !dump(&wf["env"]).contains("secrets."),
+            "{file}: a secret in the workflow's env"
+        );
+        for (id, job) in wf["jobs"].as_mapping().unwrap() {
+            let id = id.as_str().unwrap();
+            let job_text = dump(job);
+            let secrets: Vec<&str> = job_text
+                .split("secrets.")
+                .skip(1)
+                .map(|rest| {
+                    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap()
+                })
+                .filter(|name| *name != "GITHUB_TOKEN")
+                .collect();
+            let environment = job["environment"]
+                .as_str()
+                .or_else(|| job["environment"]["name"].as_str());
+            assert!(
+                secrets.is_empty() || environment.is_some(),
+                "{file}: job {id} reads {secrets:?} outside an environment"
+            );
+            if file == "cd-prod.yml" {
+                assert_eq!(environment, Some("production"), "{file}: job {id}");
+                assert!(
+                    PROD_CREDENTIAL.iter().all(|name| job_text.contains(name)),
+                    "{file}: job {id} lacks production's own credential"
+                );
+                assert!(
+                    !secrets.contains(&"GITOPS_TOKEN"),
+                    "{file}: job {id} uses the dev/staging token"
+                );
+            }
+            if let Some(environment) = environment {
+                let repo = wf["env"]["GITOPS_REPO"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{file}: no GITOPS_REPO"));
+                repo_of.insert(environment.to_owned(), repo.to_owned());
+            }
+        }
+    }
+
+    let text = std::fs::read_to_string(root().join("infra/argocd/applicationset.yaml")).unwrap();
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    let appset = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("ApplicationSet"))
+        .expect("an ApplicationSet");
+    let spec = &appset["spec"];
+    assert_eq!(
+        spec["template"]["spec"]["source"]["repoURL"].as_str(),
+        Some("{{.repoURL}}")
+    );
+    assert_eq!(
+        spec["template"]["spec"]["project"].as_str(),
+        Some("{{.project}}")
+    );
+    let element: HashMap<&str, &Value> = spec["generators"][0]["list"]["elements"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| (e["env"].as_str().unwrap(), e))
+        .collect();
+    for (env, github_env) in [
+        ("dev", "dev"),
+        ("staging", "staging"),
+        ("prod", "production"),
+    ] {
+        assert_eq!(
+            element[env]["repoURL"].as_str(),
+            Some(format!("https://github.com/{}.git", repo_of[github_env]).as_str()),
+            "{env} must sync the repository its workflow writes"
+        );
+    }
+    let prod = element["prod"];
+    for env in ["dev", "staging"] {
+        assert_ne!(
+            element[env]["repoURL"], prod["repoURL"],
+            "{env} shares production's repository"
+        );
+        assert_ne!(
+            element[env]["project"], prod["project"],
+            "{env} shares production's AppProject"
+        );
+    }
+    let project = docs
+        .iter()
+        .find(|d| {
+            d["kind"].as_str() == Some("AppProject") && d["metadata"]["name"] == prod["project"]
+        })
+        .expect("production's AppProject");
+    assert_eq!(
+        project["spec"]["sourceRepos"].as_sequence().unwrap(),
+        &vec![prod["repoURL"].clone()]
+    );
+    let namespaces: Vec<&Value> = project["spec"]["destinations"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| &d["namespace"])
+        .collect();
+    assert_eq!(namespaces, [&prod["namespace"]]);
+}
+
+/// Every dispatch id gatebot can make passes the workflows' own check of
+/// the `dispatch_id` input (one alphabet, one length for both).
+#[test]
+fn the_workflows_accept_every_dispatch_id_gatebot_makes() {
+    let longest = gatebot::domain::DispatchId::MAX_LEN;
+    for wf in ["cd-dev.yml", "cd-stage.yml", "cd-prod.yml"] {
+        let text = std::fs::read_to_string(root().join("infra/workflows").join(wf)).unwrap();
+        assert!(
+            text.contains(&format!("^[A-Za-z0-9._-]{{1,{longest}}}$")),
+            "{wf} must accept dispatch ids of [A-Za-z0-9._-], up to {longest}"
+        );
+    }
+}
