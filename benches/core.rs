@@ -8,7 +8,7 @@ use chrono::Utc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use gatebot::commands::{Command, parse_comment};
 use gatebot::config::RepoConfig;
-use gatebot::domain::{PrKey, RepoName, Sha};
+use gatebot::domain::{Person, PrKey, RepoName, Sha, UserId};
 use gatebot::gate::ci::CiStatus;
 use gatebot::gate::{Actor, Fact, GateState, Policy, apply, summary};
 use gatebot::signature::{WebhookSecrets, sign_with};
@@ -163,7 +163,8 @@ fn gate(c: &mut Criterion) {
         repo: RepoName::parse("acme/widgets").unwrap(),
         number: 42,
     };
-    let mut state = GateState::new(pr, "alice", sha.clone(), "main", Some(1), now);
+    let alice = Person::new(1_843_291, "alice");
+    let mut state = GateState::new(pr, &alice, sha.clone(), "main", Some(1), now);
     state = apply(
         &state,
         &Fact::Ci {
@@ -176,6 +177,7 @@ fn gate(c: &mut Criterion) {
     let lgtm = Fact::Command {
         comment_id: 1,
         actor: Actor {
+            id: UserId(2_719_403),
             login: "quinn".into(),
             authorized: true,
         },

@@ -106,6 +106,17 @@ impl RepoConfig {
             .any(|e| e.eq_ignore_ascii_case(name))
     }
 
+    /// Whether some role lists the user `login` by name.
+    pub fn names_user(&self, login: &str) -> bool {
+        let roles = &self.roles;
+        roles
+            .qa
+            .iter()
+            .chain(&roles.release)
+            .chain(roles.other.values().flatten())
+            .any(|p| matches!(p, Principal::User(u) if u.eq_ignore_ascii_case(login)))
+    }
+
     /// The principals of role `name` (empty: repository permissions
     /// decide), `None` for a role the config does not declare.
     pub fn role_members(&self, name: &str) -> Option<&[Principal]> {
@@ -151,6 +162,8 @@ struct RawConfig {
     freeze: Option<Vec<RawFreezeWindow>>,
     protected_environments: Option<Vec<String>>,
     pipeline: Option<Vec<pipeline::RawStage>>,
+    /// The base branches gated (empty or absent: the default branch).
+    branches: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +206,20 @@ type Checked<T> = Result<T, String>;
 impl RawConfig {
     fn into_config(mut self) -> Checked<RepoConfig> {
         let roles = roles(self.roles.take().unwrap_or_default())?;
+        let branches = self
+            .branches
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| branch_name(&format!("branches[{i}]"), b))
+            .collect::<Checked<Vec<String>>>()?;
+        let mut config = self.into_chain(roles)?;
+        config.pipeline.branches = branches;
+        Ok(config)
+    }
+
+    fn into_chain(mut self, roles: Roles) -> Checked<RepoConfig> {
         let Some(stages) = self.pipeline.take() else {
             return self.into_two_stage(roles);
         };
@@ -356,12 +383,18 @@ fn workflow_file(field: &str, name: Option<String>) -> Checked<Option<String>> {
 }
 
 fn git_ref(name: String) -> Checked<String> {
+    branch_name("workflows.ref", name)
+}
+
+/// A branch name: not empty, no whitespace, control character or `..`.
+fn branch_name(field: &str, name: String) -> Checked<String> {
     if name.is_empty()
+        || name.len() > 255
         || name.contains("..")
         || name.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         Err(format!(
-            "workflows.ref: `{name}` must be a non-empty branch name without spaces or `..`"
+            "{field}: `{name}` must be a non-empty branch name without spaces or `..`"
         ))
     } else {
         Ok(name)

@@ -165,6 +165,51 @@ impl fmt::Display for RepoName {
     }
 }
 
+/// A GitHub account's numeric id (`user.id`, `sender.id`): who a person
+/// is. A login is only a name: it can be changed, and a freed one taken by
+/// someone else, so gatebot tells people apart by this id alone and keeps
+/// logins for display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub u64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A person as a delivery names them: the id that identifies them, and the
+/// login they had then (lowercase), for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: UserId,
+    pub login: String,
+}
+
+impl Person {
+    pub fn new(id: u64, login: &str) -> Self {
+        Person {
+            id: UserId(id),
+            login: login.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// Unit tests name people by login; each login stands for one account, with
+/// an id of its own derived from it.
+#[cfg(test)]
+impl Person {
+    pub fn test(login: &str) -> Person {
+        let lower = login.to_ascii_lowercase();
+        let id = lower.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }) % 1_000_000_000
+            + 1;
+        Person::new(id, &lower)
+    }
+}
+
 /// Identifies one pull request: the unit gatebot keeps gate state for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PrKey {

@@ -37,6 +37,9 @@ pub struct Installation {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct User<'a> {
+    /// Who they are; their login is only what they are called now.
+    #[serde(default)]
+    pub id: Option<u64>,
     #[serde(borrow)]
     pub login: Cow<'a, str>,
     #[serde(rename = "type", borrow, default)]
@@ -44,6 +47,11 @@ pub struct User<'a> {
 }
 
 impl User<'_> {
+    /// The person, when the payload says who it is (GitHub always does).
+    pub fn person(&self) -> Option<crate::domain::Person> {
+        Some(crate::domain::Person::new(self.id?, &self.login))
+    }
+
     /// Bots (GitHub Apps, including gatebot itself) never drive gates.
     pub fn is_bot(&self) -> bool {
         self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]")

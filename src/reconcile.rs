@@ -105,7 +105,10 @@ async fn oldest_pending(app: &App) -> Result<u64, crate::store::StoreError> {
     let now = Utc::now();
     let mut oldest = 0;
     for pr in app.store.gates_with_pending().await? {
-        let Some(v) = app.store.load_gate(&pr).await? else {
+        // One PR's record that cannot be read is that PR's problem.
+        let context = pr.to_string();
+        let loaded = crate::panics::contain("reconcile", &context, app.store.load_gate(&pr)).await;
+        let Ok(Ok(Some(v))) = loaded else {
             continue;
         };
         for p in &v.value.pending {
@@ -201,8 +204,10 @@ async fn watch(app: &App, pr: &PrKey, settle: Duration) -> Result<usize, crate::
     };
     let state = v.value.state;
     let repo = repo_ref(&state);
-    let (config, error) = app.config(&repo, &state.default_branch).await?;
+    // The PR first: the config is read from the default branch it names
+    // (which may have changed since the record was written).
     let info = app.github.pull_request(&repo, pr.number).await?;
+    let (config, error) = app.config(&repo, &info.default_branch).await?;
     let mut facts = vec![Fact::Config { error }];
     facts.extend(app.pr_facts(&repo, &info, &config, false).await?);
     let in_flight: Vec<&Deploy> = state
@@ -219,7 +224,7 @@ async fn watch(app: &App, pr: &PrKey, settle: Duration) -> Result<usize, crate::
                 let Some(record) = app.store.dispatch_by_id(&pr.repo, &d.dispatch_id).await? else {
                     continue;
                 };
-                app.find_dispatched_run(&repo, &state.default_branch, &record)
+                app.find_dispatched_run(&repo, &info.default_branch, &record)
                     .await?
             }
             None => None,

@@ -171,6 +171,7 @@ mod tests {
                 status: DeployStatus::Pending,
                 finished_at: None,
                 run_url: None,
+                displaced_by: None,
             },
             run_id,
             sent: true,

@@ -1,15 +1,21 @@
 //! Gate records as earlier versions of gatebot stored them keep working:
 //! the JSON in `tests/fixtures/records/` was written by the version that
 //! introduced each layout (`gate-v1-*`: before the record carried a
-//! `schema`), mid-pipeline. Each is put into a real store as raw stored
-//! text, loaded, and carried on through the gate machine; a record of a
-//! newer layout than this version knows is refused, never read in part.
+//! `schema`; `gate-v2-*`: before people were user ids), mid-pipeline. Each
+//! is put into a real store as raw stored text, loaded, and carried on
+//! through the gate machine; a record of a newer layout than this version
+//! knows is refused, never read in part.
+//!
+//! Layouts 1 and 2 name people by login alone. The upgrade never guesses
+//! an id for a login: what an undispatched gate rested on must be given
+//! again, and nothing counts until GitHub's view of the PR gave the
+//! author's id (fail closed).
 
 use std::sync::Arc;
 
 use gatebot::commands::Command;
 use gatebot::config;
-use gatebot::domain::{PrKey, RepoName};
+use gatebot::domain::{PrKey, RepoName, Sha, UserId};
 use gatebot::gate::machine::{Actor, Fact, Policy, apply};
 use gatebot::gate::{Action, Stage};
 use gatebot::store::sqlite::SqliteStore;
@@ -94,15 +100,50 @@ async fn dynamodb(name: &str) -> (Arc<dyn Store>, Raw) {
     (Arc::new(store), Raw::Dynamo { client, table })
 }
 
+/// The fixtures' head.
+const HEAD: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+/// The author's user id, as GitHub's view of the PR gives it.
+const ALICE: UserId = UserId(1001);
+
+/// What every delivery about the PR starts with: GitHub's view of it,
+/// which gives the author's id an upgraded record lacks.
+fn observed() -> Fact {
+    Fact::Observed {
+        open: true,
+        head: Sha::parse(HEAD).expect("sha"),
+        base_ref: "main".into(),
+        author_id: ALICE,
+        default_branch: "main".into(),
+    }
+}
+
+fn command(id: u64, user: u64, login: &str, command: Command) -> Fact {
+    Fact::Command {
+        comment_id: id,
+        actor: Actor {
+            id: UserId(user),
+            login: login.into(),
+            authorized: true,
+        },
+        command,
+        written_at: Some(chrono::Utc::now()),
+        rollback_target: None,
+    }
+}
+
 /// Puts fixture `name` into `store` as stored text, loads it, checks it
 /// reads as `stage`, and carries it on with `next` (which must be
 /// accepted and change it), saving under the loaded version.
 async fn carries_on(store: Arc<dyn Store>, raw: &Raw, name: &str, stage: Stage, next: Command) {
     let text = fixture(name);
-    assert!(
-        !text.contains("\"schema\""),
-        "{name} predates the schema field"
-    );
+    if name.starts_with("gate-v1") {
+        assert!(
+            !text.contains("\"schema\""),
+            "{name} predates the schema field"
+        );
+    } else {
+        assert!(text.contains("\"schema\": 2"), "{name} is layout 2");
+    }
     let expected = GateRecord::decode(&text).expect("the fixture decodes");
     // The row or item, with its indexes, as that version created it.
     store.save_gate(&expected, None).await.expect("create");
@@ -113,18 +154,11 @@ async fn carries_on(store: Arc<dyn Store>, raw: &Raw, name: &str, stage: Stage, 
     assert_eq!(loaded.value.schema, GATE_RECORD_SCHEMA);
     let cfg = config::parse(CONFIG).expect("config");
     assert_eq!(loaded.value.state.stage(&cfg.pipeline), stage, "{name}");
-    let policy = Policy::new(&cfg, chrono::Utc::now());
-    let fact = Fact::Command {
-        comment_id: 77,
-        actor: Actor {
-            login: "rob".into(),
-            authorized: true,
-        },
-        command: next,
-        written_at: Some(chrono::Utc::now()),
-        rollback_target: None,
-    };
-    let t = apply(&loaded.value.state, &fact, &policy);
+    let mut policy = Policy::new(&cfg, chrono::Utc::now());
+    policy.clock_skew = chrono::Duration::zero();
+    let seen = apply(&loaded.value.state, &observed(), &policy);
+    assert_eq!(seen.state.author_id, Some(ALICE), "{name}");
+    let t = apply(&seen.state, &command(77, 2002, "rob", next), &policy);
     assert!(t.changed, "{name}: {}", t.note);
     let mut record = loaded.value.clone();
     record.state = t.state;
@@ -197,10 +231,26 @@ macro_rules! on_both_stores {
 on_both_stores! {
     staging_in_flight_then_held: "gate-v1-staging-dispatched", Stage::Deploying(0),
         Command::Hold { reason: Some("upgrade".into()) };
-    one_approval_then_the_second: "gate-v1-waiting-for-second-approval", Stage::WaitingForEntry(1),
-        approve();
+    // The verification rested on a login; production is not dispatched,
+    // so it is given again (and the first /approve too).
+    one_approval_then_verified_again: "gate-v1-waiting-for-second-approval",
+        Stage::WaitingForVerification(0), verify_stage();
     production_in_flight_then_held: "gate-v1-production-dispatched", Stage::Deploying(1),
         Command::Hold { reason: None };
+    v2_staging_in_flight_then_held: "gate-v2-staging-dispatched", Stage::Deploying(0),
+        Command::Hold { reason: Some("upgrade".into()) };
+    v2_one_approval_then_verified_again: "gate-v2-waiting-for-second-approval",
+        Stage::WaitingForVerification(0), verify_stage();
+    v2_production_in_flight_then_held: "gate-v2-production-dispatched", Stage::Deploying(1),
+        Command::Hold { reason: None };
+}
+
+fn verify_stage() -> Command {
+    Command::Verify {
+        word: "verify-stage".into(),
+        env: gatebot::domain::Environment::staging(),
+        cancel: false,
+    }
 }
 
 fn approve() -> Command {
@@ -230,37 +280,81 @@ fn layout_one_fields_land_on_the_two_stages() {
         production.deploy.as_ref().map(|d| d.dispatch_id.as_str()),
         Some("42-production-0d1a26e-3")
     );
-    // Written back, it is layout 2, and reads back the same.
+    // Written back, it is this layout, and reads back the same.
     let text = serde_json::to_string(&record).expect("encodes");
-    assert!(text.contains("\"schema\":2"), "{text}");
+    assert!(
+        text.contains(&format!("\"schema\":{GATE_RECORD_SCHEMA}")),
+        "{text}"
+    );
     assert_eq!(GateRecord::decode(&text).expect("decodes"), record);
 }
 
-/// The second approval on a record written by the earlier version
-/// dispatches production under the same dispatch-id scheme it used.
+/// A record written by an earlier version dispatches under the same
+/// dispatch-id scheme it used, its sequence carried on.
 #[test]
-fn the_second_approval_dispatches_with_the_old_id_scheme() {
-    let record =
-        GateRecord::decode(&fixture("gate-v1-waiting-for-second-approval")).expect("decodes");
+fn the_next_dispatch_carries_on_the_old_id_scheme() {
+    for name in [
+        "gate-v1-waiting-for-second-approval",
+        "gate-v2-waiting-for-second-approval",
+    ] {
+        let record = GateRecord::decode(&fixture(name)).expect("decodes");
+        let cfg = config::parse(CONFIG).expect("config");
+        let mut policy = Policy::new(&cfg, chrono::Utc::now());
+        policy.clock_skew = chrono::Duration::zero();
+        let seen = apply(&record.state, &observed(), &policy);
+        let t = apply(
+            &seen.state,
+            &command(78, 3003, "quinn", verify_stage()),
+            &policy,
+        );
+        let ids: Vec<&str> = t
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Dispatch { deploy, .. } => Some(deploy.dispatch_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["42-verify-0d1a26e-3"], "{name}");
+    }
+}
+
+/// The attack the upgrade must not open: a login is not a person. Facts
+/// that named one alone count for no quorum after the upgrade, and until
+/// the author's id is read, no one's gate command counts.
+#[test]
+fn approvals_by_login_alone_count_for_nothing_after_the_upgrade() {
+    let record = GateRecord::decode(&fixture("gate-v2-production-dispatched")).expect("decodes");
+    let prod = record
+        .state
+        .gates(&gatebot::domain::Environment::production())
+        .expect("production's gates");
+    assert_eq!(prod.approvals.len(), 2, "kept, for the record");
+    assert!(prod.approvals.iter().all(|a| a.id.is_none()));
     let cfg = config::parse(CONFIG).expect("config");
-    let fact = Fact::Command {
-        comment_id: 78,
-        actor: Actor {
-            login: "rob".into(),
-            authorized: true,
-        },
-        command: approve(),
-        written_at: Some(chrono::Utc::now()),
-        rollback_target: None,
-    };
-    let t = apply(&record.state, &fact, &Policy::new(&cfg, chrono::Utc::now()));
-    let ids: Vec<&str> = t
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Dispatch { deploy, .. } => Some(deploy.dispatch_id.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(ids, ["42-production-0d1a26e-3"]);
+    let policy = Policy::new(&cfg, chrono::Utc::now());
+    let id = prod
+        .deploy
+        .as_ref()
+        .expect("dispatched")
+        .dispatch_id
+        .clone();
+    // The queued production dispatch is re-checked before it is sent (and
+    // its deployment before it is approved): it no longer has a quorum.
+    let why = gatebot::gate::machine::dispatch_blocker(&record.state, &id, &policy)
+        .expect("blocked before the author's id is known");
+    assert!(why.to_string().contains("0 of 2 /approve"), "{why}");
+    let seen = apply(&record.state, &observed(), &policy);
+    let why = gatebot::gate::machine::dispatch_blocker(&seen.state, &id, &policy)
+        .expect("still blocked: no approval has an id");
+    assert!(why.to_string().contains("0 of 2 /approve"), "{why}");
+    // And before GitHub's view of the PR is read, no command counts.
+    let t = apply(&record.state, &command(79, 2002, "rob", approve()), &policy);
+    assert!(
+        t.actions.iter().any(
+            |a| matches!(a, Action::Reply { body } if body.contains("has not yet heard who pushed"))
+        ),
+        "{:?}",
+        t.actions
+    );
 }

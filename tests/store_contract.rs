@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use gatebot::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use gatebot::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha, UserId};
 use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
 use gatebot::store::sqlite::SqliteStore;
 use gatebot::store::{
@@ -34,7 +34,14 @@ fn key(n: u64) -> PrKey {
 }
 
 fn state(n: u64, head: char) -> GateState {
-    GateState::new(key(n), "alice", sha(head), "main", Some(4242), Utc::now())
+    GateState::new(
+        key(n),
+        &Person::new(1_843_291, "alice"),
+        sha(head),
+        "main",
+        Some(4242),
+        Utc::now(),
+    )
 }
 
 fn deploy(id: &str, env: Environment, head: char) -> Deploy {
@@ -49,6 +56,7 @@ fn deploy(id: &str, env: Environment, head: char) -> Deploy {
         status: DeployStatus::Pending,
         finished_at: None,
         run_url: None,
+        displaced_by: None,
     }
 }
 
@@ -518,13 +526,18 @@ pub async fn audit_is_append_only_and_filtered(store: Arc<dyn Store>) {
                 repo: repo(),
                 pr,
                 delivery: Some("d".into()),
-                actor: None,
+                actor: Some("quinn".into()),
+                actor_id: (detail == "three").then_some(UserId(2_719_403)),
                 kind: "gate".into(),
                 detail: detail.into(),
             })
             .await
             .unwrap();
     }
+    // Who acted is kept by user id, beside the login shown.
+    let lines = store.audit(&repo(), Some(1), 100).await.unwrap();
+    let ids: Vec<Option<UserId>> = lines.iter().map(|e| e.actor_id).collect();
+    assert_eq!(ids, vec![None, Some(UserId(2_719_403))]);
     let all: Vec<String> = store
         .audit(&repo(), None, 100)
         .await
@@ -563,6 +576,7 @@ pub async fn audit_lines_and_a_done_marker_written_together(store: Arc<dyn Store
         pr,
         delivery: Some("d".into()),
         actor: None,
+        actor_id: None,
         kind: "gate".into(),
         detail: format!("line {i}"),
     };
@@ -677,6 +691,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         pr: Some(8),
         delivery: Some("d-8".into()),
         actor: None,
+        actor_id: None,
         kind: "gate".into(),
         detail: detail.into(),
     };
@@ -847,6 +862,7 @@ pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
         pr: Some(9),
         delivery: None,
         actor: None,
+        actor_id: None,
         kind: "comment".into(),
         detail: "replied".into(),
     };

@@ -18,7 +18,6 @@ use chrono::Utc;
 
 use super::{App, DEDUPE_TTL, audit_entry};
 use crate::domain::{DispatchId, PrKey};
-use crate::gate::machine::dispatch_blocker;
 use crate::gate::summary;
 use crate::gate::{Action, Deploy, DeployKind, Fact, GateState};
 use crate::github::{DispatchInputs, GitHubError, RepoRef};
@@ -79,13 +78,17 @@ pub fn effect_key(pr: &PrKey, action_id: u64) -> String {
 impl App {
     /// Performs `queued`, the actions this process has just queued on
     /// `pr`'s record and claimed with it (`claims`), in order, within the
-    /// webhook's effects budget. Returns how many were completed.
+    /// webhook's effects budget; `fresh` when the facts that queued them
+    /// include GitHub's view of the PR and its CI read just now (a
+    /// dispatch is otherwise judged on a fresh read). Returns how many
+    /// were completed.
     pub async fn perform(
         &self,
         repo: &RepoRef,
         pr: &PrKey,
         queued: &[PendingAction],
         claims: Claims,
+        fresh: bool,
     ) -> usize {
         let deadline = Instant::now() + self.effects_budget;
         // An action never changes once queued; a dispatch is checked
@@ -95,7 +98,7 @@ impl App {
             .filter(|p| claims.holds(p.id))
             .cloned()
             .collect();
-        self.perform_claimed(repo, pr, claims, &mine, None, deadline)
+        self.perform_claimed(repo, pr, claims, &mine, None, fresh, deadline)
             .await
     }
 
@@ -144,13 +147,14 @@ impl App {
                 _ => Vec::new(),
             }
         };
-        self.perform_claimed(&repo, pr, claims, &mine, Some(settle), deadline)
+        self.perform_claimed(&repo, pr, claims, &mine, Some(settle), false, deadline)
             .await
     }
 
     /// Performs `mine` (actions whose keys `claims` holds), in order, until
     /// `deadline`; then gives back the claims not finished and drops what
     /// is done from the outbox.
+    #[allow(clippy::too_many_arguments)]
     async fn perform_claimed(
         &self,
         repo: &RepoRef,
@@ -158,6 +162,7 @@ impl App {
         claims: Claims,
         mine: &[PendingAction],
         reconciling: Option<chrono::Duration>,
+        fresh: bool,
         deadline: Instant,
     ) -> usize {
         let Claims { held, mut done } = claims;
@@ -170,7 +175,9 @@ impl App {
                 break;
             }
             let outcome =
-                match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling)).await {
+                match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling, fresh))
+                    .await
+                {
                     Ok(outcome) => outcome,
                     Err(_) => cut_off(&p.action),
                 };
@@ -261,6 +268,7 @@ impl App {
         pr: &PrKey,
         p: &PendingAction,
         reconciling: Option<chrono::Duration>,
+        fresh: bool,
     ) -> Done {
         let delivery = p.delivery.as_deref();
         let dry = if self.github.is_dry_run() {
@@ -344,11 +352,12 @@ impl App {
             } => {
                 let attempt = Attempt {
                     workflow,
-                    git_ref,
+                    queued_ref: git_ref,
                     deploy,
                     delivery,
                     pending: p,
                     reconciling,
+                    fresh,
                 };
                 self.dispatch(repo, pr, attempt).await
             }
@@ -366,12 +375,6 @@ impl App {
         if earlier.as_ref().is_some_and(|r| r.sent) {
             return Done::Yes(None);
         }
-        // The state and config the gates are judged by, right now.
-        let (state, config) = match self.gate_and_config(repo, pr).await {
-            Ok(Some(x)) => x,
-            Ok(None) => return Done::Later("the PR's record is gone".into()),
-            Err(e) => return Done::Later(format!("cannot read the gate or its config: {e}")),
-        };
         if let Some(record) = earlier {
             // An earlier attempt may have gone through (it answered 5xx,
             // timed out, or the process died during it): look for its run
@@ -383,10 +386,9 @@ impl App {
             if Utc::now() - last < settle {
                 return Done::Later("the earlier attempt is too recent to judge".into());
             }
-            match self
-                .find_dispatched_run(repo, &state.default_branch, &record)
-                .await
-            {
+            // Records made before gatebot kept the branch: the one queued.
+            let branch = record.git_ref.clone().unwrap_or(a.queued_ref.to_string());
+            match self.find_dispatched_run(repo, &branch, &record).await {
                 Ok(Some(run)) => {
                     self.link_run(repo, pr, id, run.id, run.html_url.clone())
                         .await;
@@ -404,18 +406,46 @@ impl App {
                 Err(e) => return Done::Later(format!("cannot list runs: {e}")),
             }
         }
+        // The facts the gates are judged by, as they are right now.
+        let judged = match self.judge_dispatch(repo, pr, id, a.fresh).await {
+            Ok(Some(j)) => j,
+            Ok(None) => return Done::Later("the PR's record is gone".into()),
+            Err(e) => return Done::Later(format!("cannot read the gates' facts: {e}")),
+        };
+        let state = &judged.state;
+        self.drop_lost_roles(repo, pr, &judged, &deploy.environment)
+            .await;
         // Whatever happened since it was queued (a hold, a freeze, a push,
-        // a close, CI turning red), the gates must allow it now.
-        if let Some(why) = dispatch_blocker(&state, id, &self.policy(&config)) {
+        // a close, CI turning red, a role taken away), the gates must
+        // allow it now.
+        if let Some(why) = &judged.blocker {
             metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "cancelled").increment(1);
             self.cancel_dispatch(repo, pr, id, why.to_string()).await;
             return Done::Yes(None);
         }
+        // The workflow and the branch to run it from, as the config on the
+        // default branch and the repository have them now (a default
+        // branch renamed since it was queued included).
+        let git_ref = judged
+            .config
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| state.default_branch.clone());
+        let Some(workflow) = workflow_now(&judged.config, deploy) else {
+            // Not a stage of the chain any more: the blocker says so first.
+            return Done::Later(format!(
+                "{} is not a stage of the chain",
+                deploy.environment
+            ));
+        };
+        if git_ref != a.queued_ref || workflow != a.workflow {
+            tracing::info!(pr = %pr, dispatch = %id, queued = %format!("{}@{}", a.workflow, a.queued_ref), now = %format!("{workflow}@{git_ref}"), "dispatched as the config says now, not as queued");
+        }
         let record = DispatchRecord {
             repo: pr.repo.clone(),
             pr: pr.number,
-            workflow: a.workflow.to_string(),
-            git_ref: Some(a.git_ref.to_string()),
+            workflow: workflow.clone(),
+            git_ref: Some(git_ref.clone()),
             deploy: deploy.clone(),
             run_id: None,
             sent: false,
@@ -440,7 +470,7 @@ impl App {
         };
         match self
             .github
-            .dispatch(repo, a.workflow, a.git_ref, &inputs)
+            .dispatch(repo, &workflow, &git_ref, &inputs)
             .await
         {
             Ok(run) => {
@@ -455,7 +485,7 @@ impl App {
                     "dispatch",
                     format!(
                         "{}@{} {env} {} dispatch_id={id} rollback={}{dry}",
-                        a.workflow, a.git_ref, deploy.sha, inputs.rollback
+                        workflow, git_ref, deploy.sha, inputs.rollback
                     ),
                 )
                 .await;
@@ -493,24 +523,28 @@ impl App {
         }
     }
 
-    /// The PR's state and its repository's config, the config's error
-    /// taken into the state as the gates would see it now.
-    pub(super) async fn gate_and_config(
+    async fn gate_config(&self, repo: &RepoRef, pr: &PrKey) -> Option<crate::config::RepoConfig> {
+        self.gate_and_config(repo, pr).await.ok()?.map(|(_, c)| c)
+    }
+
+    /// Drops the entry commands of the people a judged dispatch rested on
+    /// who no longer hold the stage's role, so that the gate does not
+    /// dispatch on them again.
+    pub(super) async fn drop_lost_roles(
         &self,
         repo: &RepoRef,
         pr: &PrKey,
-    ) -> Result<Option<(GateState, crate::config::RepoConfig)>, super::AppError> {
-        let Some(v) = self.store.load_gate(pr).await? else {
-            return Ok(None);
+        judged: &super::guard::Judged,
+        environment: &crate::domain::Environment,
+    ) {
+        if judged.lost.is_empty() {
+            return;
+        }
+        let fact = Fact::RolesLost {
+            environment: environment.clone(),
+            givers: judged.lost.clone(),
         };
-        let mut state = v.value.state;
-        let (config, error) = self.config(repo, &state.default_branch).await?;
-        state.config_error = error;
-        Ok(Some((state, config)))
-    }
-
-    async fn gate_config(&self, repo: &RepoRef, pr: &PrKey) -> Option<crate::config::RepoConfig> {
-        self.gate_and_config(repo, pr).await.ok()?.map(|(_, c)| c)
+        self.dispatch_fact(repo, pr, fact).await;
     }
 
     /// Applies a fact about a dispatch (no delivery caused it).
@@ -665,15 +699,34 @@ impl App {
     }
 }
 
+/// The workflow `deploy` runs under `config`: its stage's (or the stage's
+/// verify workflow, for a verify run). `None` when its environment is no
+/// stage of the chain.
+fn workflow_now(config: &crate::config::RepoConfig, deploy: &Deploy) -> Option<String> {
+    let (_, stage) = config.pipeline.find(&deploy.environment)?;
+    Some(match deploy.kind {
+        DeployKind::Verify => stage
+            .verify
+            .as_ref()
+            .and_then(|v| v.workflow.clone())
+            .unwrap_or_else(|| stage.workflow.clone()),
+        _ => stage.workflow.clone(),
+    })
+}
+
 /// One attempt at a queued dispatch.
 struct Attempt<'a> {
+    /// The workflow when it was queued (the config's of now is used).
     workflow: &'a str,
-    git_ref: &'a str,
+    /// The branch when it was queued (the one of now is used).
+    queued_ref: &'a str,
     deploy: &'a Deploy,
     delivery: Option<&'a str>,
     pending: &'a PendingAction,
     /// `Some(settle)` in a reconcile pass.
     reconciling: Option<chrono::Duration>,
+    /// Whether the PR and CI were read by the delivery at hand.
+    fresh: bool,
 }
 
 /// The outcome of an action cut off by the time budget mid-call.

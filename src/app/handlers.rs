@@ -19,7 +19,7 @@ use crate::events::{
     ChecksEvent, Event, IssueCommentEvent, ProtectionRuleEvent, PullRequestAction,
     PullRequestEvent, Repository, WorkflowRunEvent,
 };
-use crate::gate::machine::{dispatch_blocker, required_role};
+use crate::gate::machine::required_role;
 use crate::gate::{Actor, DeployKind, DeployStatus, Fact, GateState, ci};
 use crate::github::{PullRequestInfo, RepoRef};
 use crate::store::{Begin, DedupeKey, rollback_target};
@@ -41,7 +41,9 @@ fn default_branch<'a>(r: &'a Repository<'_>) -> Result<&'a str, AppError> {
         .ok_or_else(|| bad("repository.default_branch is missing"))
 }
 
-fn initial_state(repo: &RepoRef, pr: &PullRequestInfo, default_branch: &str) -> GateState {
+/// A record for a PR gatebot sees for the first time, as GitHub has it
+/// now: its head counts as pushed by its author.
+fn initial_state(repo: &RepoRef, pr: &PullRequestInfo) -> GateState {
     let mut state = GateState::new(
         PrKey {
             repo: repo.name.clone(),
@@ -49,7 +51,7 @@ fn initial_state(repo: &RepoRef, pr: &PullRequestInfo, default_branch: &str) -> 
         },
         &pr.author,
         pr.head_sha.clone(),
-        default_branch,
+        &pr.default_branch,
         repo.installation,
         Utc::now(),
     );
@@ -112,6 +114,8 @@ impl App {
             open: pr.open,
             head: pr.head_sha.clone(),
             base_ref: pr.base_ref.clone(),
+            author_id: pr.author.id,
+            default_branch: pr.default_branch.clone(),
         }];
         if !pr.open {
             return Ok(facts);
@@ -251,7 +255,17 @@ impl App {
         // CI may already have finished for this head (checks that ran
         // before the PR was opened or reopened): read its verdict now.
         facts.extend(self.pr_facts(&repo, &pr, &config, true).await?);
-        let init = initial_state(&repo, &pr, branch);
+        // Whoever pushed a head is one of its authors (after what GitHub
+        // says the head is now: a late push of an older head is ignored).
+        if e.action == PullRequestAction::Synchronize {
+            let sha = Sha::parse(&e.pull_request.head.sha).map_err(bad)?;
+            let by = e
+                .sender
+                .person()
+                .ok_or_else(|| bad("sender.id is missing"))?;
+            facts.push(Fact::Pushed { sha, by });
+        }
+        let init = initial_state(&repo, &pr);
         let state = self
             .last_transition(&repo, &key, Some(&init), &facts, &config, d)
             .await?;
@@ -301,7 +315,7 @@ impl App {
         self.once(
             &guarded,
             "comment",
-            self.comment_commands(&guarded, e, &repo, branch, parsed),
+            self.comment_commands(&guarded, e, &repo, parsed),
         )
         .await
     }
@@ -311,7 +325,6 @@ impl App {
         d: &Delivery,
         e: &IssueCommentEvent<'_>,
         repo: &RepoRef,
-        branch: &str,
         parsed: Parsed,
     ) -> Result<Outcome, AppError> {
         let Parsed {
@@ -320,7 +333,10 @@ impl App {
             config,
             error,
         } = parsed;
-        let login = e.comment.user.login.to_ascii_lowercase();
+        let Some(person) = e.comment.user.person() else {
+            return Err(bad("comment.user.id is missing"));
+        };
+        let login = person.login.clone();
         let key = PrKey {
             repo: repo.name.clone(),
             number: e.issue.number,
@@ -386,6 +402,7 @@ impl App {
             facts.push(Fact::Command {
                 comment_id: e.comment.id,
                 actor: Actor {
+                    id: person.id,
                     login: login.clone(),
                     authorized,
                 },
@@ -401,7 +418,7 @@ impl App {
                 skipped: more,
             });
         }
-        let init = initial_state(repo, &pr, branch);
+        let init = initial_state(repo, &pr);
         self.last_transition(repo, &key, Some(&init), &facts, &config, d)
             .await?;
         Ok(Outcome::processed(format!(
@@ -458,7 +475,6 @@ impl App {
                 None => Some(initial_state(
                     &repo,
                     &self.github.pull_request(&repo, *number).await?,
-                    branch,
                 )),
             };
             self.transition(&repo, &key, init.as_ref(), &facts, &config, Some(d))
@@ -683,15 +699,19 @@ impl App {
             repo: repo.name.clone(),
             number: record.pr,
         };
-        // The state, and the config as it is now: the gates must still
-        // allow the dispatch, not only when it was queued.
-        let Some((state, config)) = self.gate_and_config(repo, &key).await? else {
+        // The PR, CI, config and roles as they are now: the gates must
+        // still allow the dispatch, not only when it was queued.
+        let Some(judged) = self
+            .judge_dispatch(repo, &key, &d.dispatch_id, false)
+            .await?
+        else {
             return Ok(Verdict::reject(
                 format!("gatebot has no record of #{}", record.pr),
                 pr,
             ));
         };
-        let pending = state
+        let pending = judged
+            .state
             .deploy(&d.dispatch_id)
             .is_some_and(|x| x.status == DeployStatus::Pending);
         if !pending {
@@ -700,7 +720,9 @@ impl App {
                 pr,
             ));
         }
-        if let Some(why) = dispatch_blocker(&state, &d.dispatch_id, &self.policy(&config)) {
+        self.drop_lost_roles(repo, &key, &judged, &d.environment)
+            .await;
+        if let Some(why) = judged.blocker {
             let reason = format!("the gates no longer allow it: {why}");
             self.cancel_dispatch(repo, &key, &d.dispatch_id, reason.clone())
                 .await;

@@ -5,6 +5,7 @@
 pub mod check_run_memo;
 pub mod config_cache;
 pub mod effects;
+pub mod guard;
 pub mod handlers;
 pub mod permissions;
 pub mod refusals;
@@ -41,6 +42,21 @@ pub const MAX_COMMANDS_PER_COMMENT: usize = 5;
 pub const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
 /// Attempts at a conditional write before giving up.
 const WRITE_ATTEMPTS: u32 = 25;
+
+/// Whether `facts` hold GitHub's view of the PR read just now and, if it is
+/// open, CI's verdict on its head: a dispatch they queue needs no other
+/// read of them before it is sent.
+fn read_fresh(facts: &[Fact]) -> bool {
+    let observed = facts.iter().find_map(|f| match f {
+        Fact::Observed { open, .. } => Some(*open),
+        _ => None,
+    });
+    let ci = facts.iter().any(|f| matches!(f, Fact::Ci { .. }));
+    match observed {
+        Some(open) => ci || !open,
+        None => false,
+    }
+}
 
 /// A conditional write lost to another writer: count it and pause before
 /// the caller retries from a fresh read.
@@ -79,6 +95,7 @@ pub fn audit_entry(
         pr: Some(pr.number),
         delivery: delivery.map(str::to_string),
         actor: actor.map(str::to_string),
+        actor_id: None,
         kind: kind.to_string(),
         detail,
     }
@@ -251,6 +268,7 @@ impl App {
             config,
             now: Utc::now(),
             clock_skew: self.clock_skew,
+            holders: None,
         }
     }
 
@@ -345,7 +363,11 @@ impl App {
                 let t = gate::apply(&record.state, fact, &policy);
                 changed |= t.changed;
                 if t.changed || !t.actions.is_empty() {
-                    notes.push(t.note);
+                    let actor = match fact {
+                        Fact::Command { actor, .. } => Some((actor.login.clone(), actor.id)),
+                        _ => None,
+                    };
+                    notes.push((t.note, actor));
                 }
                 record.state = t.state;
                 actions.extend(t.actions);
@@ -359,7 +381,13 @@ impl App {
             let delivery_id = delivery.map(|d| d.id.as_str());
             let entries: Vec<AuditEntry> = notes
                 .into_iter()
-                .map(|note| audit_entry(pr, delivery_id, None, "gate", note))
+                .map(|(note, actor)| match actor {
+                    Some((login, id)) => AuditEntry {
+                        actor_id: Some(id),
+                        ..audit_entry(pr, delivery_id, Some(&login), "gate", note)
+                    },
+                    None => audit_entry(pr, delivery_id, None, "gate", note),
+                })
                 .collect();
             let claims: Vec<String> = ids.iter().map(|id| effects::effect_key(pr, *id)).collect();
             let guard = delivery.and_then(|d| d.guard.as_deref().filter(|_| last));
@@ -389,7 +417,8 @@ impl App {
                         .cloned()
                         .collect();
                     let claims = effects::Claims::sort(&ids, saved.claims, pr);
-                    self.perform(repo, pr, &queued, claims).await;
+                    self.perform(repo, pr, &queued, claims, read_fresh(facts))
+                        .await;
                     return Ok(Some(record.state));
                 }
                 Err(StoreError::Conflict) => lost_race(attempt).await,

@@ -2,6 +2,12 @@
 //! (collaborator permission, team membership), never from
 //! `author_association`. Anything that cannot be resolved is a no.
 //!
+//! A login listed under `roles:` is only a name: whoever holds that login
+//! now (it may have been renamed away, and taken by someone else) gets the
+//! role only if they also have at least write access to the repository,
+//! which only an admin grants, to an account. A team grants it to its
+//! active members, as GitHub resolves them.
+//!
 //! [`Roles`] resolves one commenter's roles for one delivery: the
 //! permission and each team membership are read at most once, however many
 //! commands the comment holds. A user without write access refused in the
@@ -23,6 +29,8 @@ pub struct Roles<'a> {
     permission: Option<Option<Permission>>,
     /// Team memberships read so far: (org, slug, active member).
     teams: Vec<(String, String, bool)>,
+    /// Whether some read failed (its answer taken as no).
+    unresolved: bool,
 }
 
 impl<'a> Roles<'a> {
@@ -41,7 +49,14 @@ impl<'a> Roles<'a> {
             login,
             permission: None,
             teams: Vec::new(),
+            unresolved: false,
         }
+    }
+
+    /// Whether every answer so far came from GitHub (none was a read that
+    /// failed and was taken as no).
+    pub fn resolved(&self) -> bool {
+        !self.unresolved
     }
 
     /// Whether the commenter holds `role` (no answer is a no).
@@ -60,9 +75,10 @@ impl<'a> Roles<'a> {
         }
     }
 
-    /// Whether the commenter holds the role `name`: is listed in it, or,
-    /// when its list is empty, has the repository permission it falls back
-    /// to (maintain for `release`, write for any other). A role the config
+    /// Whether the commenter holds the role `name`: is listed in it (by
+    /// login, with write access at least; or through a team), or, when its
+    /// list is empty, has the repository permission it falls back to
+    /// (maintain for `release`, write for any other). A role the config
     /// does not declare is held by no one.
     async fn holds(&mut self, name: &str) -> bool {
         let config: &'a RepoConfig = self.config;
@@ -87,6 +103,7 @@ impl<'a> Roles<'a> {
                 }
                 Err(e) => {
                     tracing::warn!(login = %self.login, error = %e, "permission unresolved: refused");
+                    self.unresolved = true;
                     None
                 }
             };
@@ -98,7 +115,11 @@ impl<'a> Roles<'a> {
     async fn in_list(&mut self, list: &'a [Principal]) -> bool {
         for p in list {
             match p {
-                Principal::User(u) if u.eq_ignore_ascii_case(self.login) => return true,
+                Principal::User(u) if u.eq_ignore_ascii_case(self.login) => {
+                    if self.permission_at_least(Permission::Write).await {
+                        return true;
+                    }
+                }
                 Principal::User(_) => {}
                 Principal::Team { org, slug } => {
                     if self.is_member(org, slug).await {
@@ -122,6 +143,7 @@ impl<'a> Roles<'a> {
             Ok(yes) => yes,
             Err(e) => {
                 tracing::warn!(login = %self.login, team = %format!("{org}/{slug}"), error = %e, "team membership unresolved: treated as not a member");
+                self.unresolved = true;
                 false
             }
         };

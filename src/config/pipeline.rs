@@ -30,10 +30,17 @@ pub const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
 pub const MAX_SOAK_DAYS: i64 = 90;
 const MAX_WORD_LEN: usize = 32;
 
-/// The configured chain of stages, in promotion order.
+/// The configured chain of stages, in promotion order, and the pull
+/// requests it gates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pipeline {
     pub stages: Vec<StageConfig>,
+    /// The base branches whose pull requests go through the chain
+    /// (`branches:`); empty: the repository's default branch alone. A PR
+    /// into any other base is reviewed against that base, whose history
+    /// the reviewers never saw: it gets a neutral check run and nothing is
+    /// dispatched for it.
+    pub branches: Vec<String>,
 }
 
 /// One stage of the chain.
@@ -130,6 +137,7 @@ impl Pipeline {
             })
         };
         Pipeline {
+            branches: Vec::new(),
             stages: vec![
                 StageConfig {
                     environment: Environment::staging(),
@@ -168,6 +176,16 @@ pub enum GateKind {
 }
 
 impl Pipeline {
+    /// Whether a PR into `base` is gated, `default_branch` being the
+    /// repository's default branch as GitHub last said.
+    pub fn gates_base(&self, base: &str, default_branch: &str) -> bool {
+        if self.branches.is_empty() {
+            base == default_branch
+        } else {
+            self.branches.iter().any(|b| b == base)
+        }
+    }
+
     /// The stage deploying to `env`, with its position in the chain.
     pub fn find(&self, env: &Environment) -> Option<(usize, &StageConfig)> {
         self.stages
@@ -353,7 +371,10 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             protected: stage.protected.unwrap_or(false),
         });
     }
-    Ok(Pipeline { stages })
+    Ok(Pipeline {
+        stages,
+        branches: Vec::new(),
+    })
 }
 
 /// `30m`, `2h`, `1d` (also `45s`): a positive whole number and a unit, at

@@ -13,7 +13,10 @@
 //!   life (deployed, and verified where it has a verification), its entry
 //!   is met by distinct non-author role holders, its soak elapsed and its
 //!   freeze allows it;
-//! * no approval counts that was not given for that stage and head;
+//! * no approval counts that was not given for that stage and head, by
+//!   someone who did not push it (a push's sender is one of the head's
+//!   authors; until gatebot knows who pushed a head, nothing counts);
+//! * a stage rolled back since it passed has not passed;
 //! * at most one deploy per environment in flight;
 //! * applying any fact twice changes nothing; a finished deploy never
 //!   changes.
@@ -30,11 +33,11 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
 use super::machine::{Action, Actor, Fact, Policy, Role, apply, required_role};
-use super::property_support::{Who, accepted, sha, t0, transition_invariants};
+use super::property_support::{ALL_WHO, Who, accepted, sha, t0, transition_invariants};
 use super::state::{Deploy, DeployKind, DeployStatus, GateState};
 use crate::commands::Command;
 use crate::config::{self, Entry, RepoConfig, StageConfig};
-use crate::domain::{DispatchId, Environment, PrKey, RepoName};
+use crate::domain::{DispatchId, Environment, Person, PrKey, RepoName};
 
 const PLATFORM: &str = "
 pipeline:
@@ -85,6 +88,10 @@ enum Kind {
 enum Step {
     Tick(u32),
     Push,
+    /// The `synchronize` delivery of the head, naming who pushed it.
+    Pushed {
+        by: Who,
+    },
     Close,
     Reopen,
     Ci(CiStatus),
@@ -138,6 +145,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => prop_oneof![0u32..60, 0u32..1800].prop_map(Step::Tick),
         1 => Just(Step::Push),
+        2 => who().prop_map(|by| Step::Pushed { by }),
         1 => Just(Step::Close),
         1 => Just(Step::Reopen),
         3 => prop_oneof![
@@ -195,6 +203,10 @@ struct Ledger {
     ci: CiStatus,
     /// Per stage: who gave its entry command for the head.
     givers: Vec<BTreeSet<&'static str>>,
+    /// Who pushed the head, and whether gatebot can know all of them (the
+    /// first head counts as the author's; any other needs its push).
+    pushers: BTreeSet<&'static str>,
+    pusher_known: bool,
     /// Per stage: when its verification (without a workflow) was first
     /// given for the head.
     verified_at: Vec<Option<DateTime<Utc>>>,
@@ -212,6 +224,8 @@ impl Ledger {
             held: false,
             ci: CiStatus::Pending,
             givers: vec![BTreeSet::new(); stages],
+            pushers: BTreeSet::new(),
+            pusher_known: true,
             verified_at: vec![None; stages],
             verify_cancels: vec![0; stages],
             dispatches: Vec::new(),
@@ -229,6 +243,8 @@ impl Ledger {
 
     fn counts(&self, who: Who, role: &str, written: Option<DateTime<Utc>>) -> bool {
         who != Who::Author
+            && self.pusher_known
+            && !self.pushers.contains(who.login())
             && who.holds_named(role)
             && self.open
             && written.is_some_and(|w| w >= self.epoch_start)
@@ -249,11 +265,26 @@ impl Ledger {
         })
     }
 
+    /// Whether a rollback of `stage`'s environment was dispatched after
+    /// `d` (which then no longer runs there).
+    fn rolled_back_after(&self, stage: &StageConfig, d: &Dispatched) -> bool {
+        let at = self
+            .dispatches
+            .iter()
+            .position(|x| x.deploy.dispatch_id == d.deploy.dispatch_id);
+        self.dispatches.iter().enumerate().any(|(j, x)| {
+            x.deploy.kind == DeployKind::Rollback
+                && x.deploy.environment == stage.environment
+                && at.is_some_and(|at| j > at)
+        })
+    }
+
     /// When stage `i` passed for the head in this epoch, from what was given.
     fn passed(&self, chain: &[StageConfig], i: usize) -> Option<DateTime<Utc>> {
         let stage = &chain[i];
         let deployed = self
             .succeeded(stage, DeployKind::Promote)
+            .filter(|d| !self.rolled_back_after(stage, d))
             .filter_map(|d| d.completed_at)
             .min()?;
         let Some(verify) = &stage.verify else {
@@ -274,11 +305,25 @@ impl Ledger {
         match fact {
             Fact::Observed { open, head, .. } => {
                 let head = (0..4u8).find(|i| sha(*i) == *head).unwrap_or(0);
+                if head != self.head {
+                    self.pushers.clear();
+                    self.pusher_known = head == 0;
+                }
                 if (*open && !self.open) || head != self.head {
                     self.new_epoch(now);
                 }
                 self.open = *open;
                 self.head = head;
+            }
+            Fact::Pushed { sha: s, by } if *s == sha(self.head) => {
+                if let Some(w) = ALL_WHO.iter().find(|w| w.login() == by.login) {
+                    self.pushers.insert(w.login());
+                    self.pusher_known = true;
+                    // Whatever they gave for this head no longer counts.
+                    for g in &mut self.givers {
+                        g.remove(w.login());
+                    }
+                }
             }
             Fact::Ci { sha: s, status } if *s == sha(self.head) && self.open => self.ci = *status,
             Fact::Command {
@@ -307,8 +352,7 @@ impl Ledger {
                             && self.counts(who, &v.role, *written_at)
                             && self
                                 .succeeded(&chain[i], DeployKind::Promote)
-                                .next()
-                                .is_some()
+                                .any(|d| !self.rolled_back_after(&chain[i], d))
                             && self.verified_at[i].is_none()
                         {
                             self.verified_at[i] = Some(now);
@@ -567,7 +611,14 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
         repo: RepoName::parse("acme/widgets").map_err(|e| e.to_string())?,
         number: 42,
     };
-    let mut state = GateState::new(pr, "alice", sha(0), "main", Some(7), t0());
+    let mut state = GateState::new(
+        pr,
+        &Person::test(Who::Author.login()),
+        sha(0),
+        "main",
+        Some(7),
+        t0(),
+    );
     state.base_ref = Some("main".into());
     let mut now = t0();
     let mut ledger = Ledger::new(chain.len());
@@ -585,6 +636,8 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
             open,
             head: sha(head),
             base_ref: "main".into(),
+            author_id: Person::test(Who::Author.login()).id,
+            default_branch: "main".into(),
         };
         let (fact, who) = match step {
             Step::Tick(secs) => {
@@ -592,6 +645,13 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
                 (Fact::Reevaluate, None)
             }
             Step::Push => (head_fact(ledger.open, ledger.head + 1), None),
+            Step::Pushed { by } => (
+                Fact::Pushed {
+                    sha: sha(ledger.head),
+                    by: Person::test(by.login()),
+                },
+                None,
+            ),
             Step::Close => (head_fact(false, ledger.head), None),
             Step::Reopen => (head_fact(true, ledger.head), None),
             Step::Ci(status) => (
@@ -618,6 +678,7 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
                     Fact::Command {
                         comment_id: next_comment,
                         actor: Actor {
+                            id: Person::test(who.login()).id,
                             login: who.login().into(),
                             authorized,
                         },
@@ -668,6 +729,7 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
             config: &cfg,
             now,
             clock_skew: Duration::zero(),
+            holders: None,
         };
         ledger.before(&fact, who, &chain, now);
         let before = state.clone();
@@ -701,6 +763,11 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
                 .iter()
                 .position(|s| s.environment == deploy.environment)
                 .unwrap_or(0);
+            if deploy.kind == DeployKind::Rollback {
+                // What was verified there no longer runs.
+                ledger.verified_at[i] = None;
+                ledger.verify_cancels[i] += 1;
+            }
             ledger.dispatches.push(Dispatched {
                 deploy: deploy.clone(),
                 epoch: ledger.epoch,
@@ -718,16 +785,20 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
             }
         }
         let s = &t.state;
+        let authors = s.authors();
         for (i, stage) in chain.iter().enumerate() {
             let counted = s
                 .gates(&stage.environment)
-                .map(|g| g.approvers(&s.head_sha, &s.author))
+                .map(|g| g.approvers(&s.head_sha, authors.as_ref(), None))
                 .unwrap_or_default();
-            if let Some(a) = counted.iter().find(|a| !ledger.givers[i].contains(**a)) {
+            if let Some(a) = counted
+                .iter()
+                .find(|a| !ledger.givers[i].contains(a.login.as_str()))
+            {
                 return fail(
                     format!(
-                        "@{a}'s approval counted for {} but not given",
-                        stage.environment
+                        "@{}'s approval counted for {} but not given",
+                        a.login, stage.environment
                     ),
                     &log,
                 );

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::ci::CiStatus;
 use super::state::{
-    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, StageState, Verification,
+    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Push, Stage, StageState,
+    Verification,
 };
 use super::summary;
 use crate::commands::{Command, help_text};
 use crate::config::{Entry, Pipeline, RepoConfig, StageConfig};
-use crate::domain::{DispatchId, Environment, Sha};
+use crate::domain::{DispatchId, Environment, Person, Sha, UserId};
 
 /// Something that happened, as far as the gates are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,14 @@ pub enum Fact {
         open: bool,
         head: Sha,
         base_ref: String,
+        /// The PR author's user id.
+        author_id: UserId,
+        /// The repository's default branch now (`base.repo.default_branch`).
+        default_branch: String,
     },
+    /// `by` pushed `sha` to the PR's branch (a `synchronize` delivery's
+    /// `sender`): one of that head's authors.
+    Pushed { sha: Sha, by: Person },
     /// CI's verdict on `sha`, read from GitHub's check runs.
     Ci { sha: Sha, status: CiStatus },
     /// The repository configuration was (re)read; `error` when unusable.
@@ -74,6 +82,14 @@ pub enum Fact {
         dispatch_id: DispatchId,
         reason: String,
     },
+    /// Right before a dispatch, these people, whose entry commands for the
+    /// stage deploying to `environment` count toward it, were found not
+    /// to hold the stage's role any more: their commands no longer count,
+    /// and are dropped (so that the gate does not dispatch on them again).
+    RolesLost {
+        environment: Environment,
+        givers: Vec<UserId>,
+    },
     /// A comment line started with a gatebot command but did not parse.
     NotUnderstood {
         comment_id: u64,
@@ -93,7 +109,9 @@ pub enum Fact {
 /// Who issued a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// Lowercase login.
+    /// Who they are (`comment.user.id`).
+    pub id: UserId,
+    /// Lowercase login, for display.
     pub login: String,
     /// Holds the role the command requires (see [`required_role`]).
     pub authorized: bool,
@@ -159,6 +177,12 @@ pub struct Policy<'a> {
     /// gatebot learned of the head: within the margin gatebot cannot tell
     /// which came first, and it does not guess in the command's favour.
     pub clock_skew: chrono::Duration,
+    /// Who, of the people whose entry commands a dispatch rests on, holds
+    /// the stage's role *now*, resolved from GitHub right before the
+    /// dispatch is sent (or its deployment approved). `None` where nothing
+    /// was resolved: each command then counts with the role it was given
+    /// with.
+    pub holders: Option<&'a [UserId]>,
 }
 
 impl<'a> Policy<'a> {
@@ -168,6 +192,7 @@ impl<'a> Policy<'a> {
             config,
             now,
             clock_skew: CLOCK_SKEW,
+            holders: None,
         }
     }
 }
@@ -226,8 +251,19 @@ pub enum Action {
 pub enum Refusal {
     #[error("you need the {0} role for this command")]
     NoPermission(String),
-    #[error("the author of a pull request cannot approve their own change")]
+    #[error(
+        "an author of this head (whoever opened the pull request or pushed it) cannot give its gates"
+    )]
     AuthorCannotApprove,
+    #[error(
+        "gatebot has not yet heard who pushed {} (GitHub's push event for it has not arrived); try again in a minute, or push again",
+        .0.short()
+    )]
+    PusherUnknown(Sha),
+    #[error(
+        "gatebot does not gate pull requests into `{0}`; only those into the default branch or the config's `branches:`"
+    )]
+    NotGated(String),
     #[error("this pull request is closed")]
     Closed,
     #[error(
@@ -383,7 +419,38 @@ impl Machine<'_, '_> {
                 open,
                 head,
                 base_ref,
-            } => self.observed(*open, head, base_ref),
+                author_id,
+                default_branch,
+            } => {
+                self.s.author_id = Some(*author_id);
+                if self.s.default_branch != *default_branch {
+                    self.s.default_branch = default_branch.clone();
+                }
+                self.observed(*open, head, base_ref)
+            }
+            Fact::Pushed { sha, by } => {
+                if *sha != self.s.head_sha {
+                    return format!("push of old SHA {} by @{} ignored", sha.short(), by.login);
+                }
+                if self
+                    .s
+                    .pushes
+                    .iter()
+                    .any(|p| p.sha == *sha && p.by.id == by.id)
+                {
+                    return "push already known".into();
+                }
+                self.s.pushes.push(Push {
+                    sha: sha.clone(),
+                    by: by.clone(),
+                });
+                format!(
+                    "{} pushed by @{} (id {}): an author of it",
+                    sha.short(),
+                    by.login,
+                    by.id
+                )
+            }
             Fact::Ci { sha, status } => self.ci(sha, *status),
             Fact::Config { error } => {
                 if self.s.config_error == *error {
@@ -416,7 +483,7 @@ impl Machine<'_, '_> {
                         if let Some(body) = reply {
                             self.actions.push(Action::Reply { body });
                         }
-                        format!("/{name} by @{} accepted", actor.login)
+                        format!("/{name} by @{} (id {}) accepted", actor.login, actor.id)
                     }
                     Err(refusal) => {
                         self.actions.push(Action::React {
@@ -426,7 +493,10 @@ impl Machine<'_, '_> {
                         self.actions.push(Action::Reply {
                             body: format!("@{} `/{name}` refused: {refusal}.", actor.login),
                         });
-                        format!("/{name} by @{} refused: {refusal}", actor.login)
+                        format!(
+                            "/{name} by @{} (id {}) refused: {refusal}",
+                            actor.login, actor.id
+                        )
                     }
                 }
             }
@@ -481,12 +551,21 @@ impl Machine<'_, '_> {
                     Some(d) if d.status == DeployStatus::Pending && d.run_id.is_none() => {
                         d.status = DeployStatus::Failed;
                         d.finished_at = Some(now);
+                        // Refused before GitHub acted: it displaced nothing.
+                        let id = dispatch_id.clone();
                         let body = format!(
                             "gatebot could not dispatch the {} {} of `{}`: {reason}",
                             d.environment,
                             kind_word(d.kind),
                             d.sha.short()
                         );
+                        for g in &mut self.s.stages {
+                            if let Some(own) = g.deploy.as_mut()
+                                && own.displaced_by.as_ref() == Some(&id)
+                            {
+                                own.displaced_by = None;
+                            }
+                        }
                         self.s
                             .detached
                             .retain(|d| d.status == DeployStatus::Pending);
@@ -516,6 +595,39 @@ impl Machine<'_, '_> {
                 let dispatched = self.advance(None);
                 format!("re-evaluated{dispatched}")
             }
+            Fact::RolesLost {
+                environment,
+                givers,
+            } => {
+                let Some(gates) = self
+                    .s
+                    .stages
+                    .iter_mut()
+                    .find(|g| g.environment == *environment)
+                else {
+                    return "roles lost on a stage without gates: nothing to drop".into();
+                };
+                let mut dropped: Vec<String> = Vec::new();
+                gates.approvals.retain(|a| {
+                    let lost = a.id.is_some_and(|id| givers.contains(&id));
+                    if lost {
+                        dropped.push(format!(
+                            "@{} (id {})",
+                            a.login,
+                            a.id.map(|i| i.0).unwrap_or(0)
+                        ));
+                    }
+                    !lost
+                });
+                if dropped.is_empty() {
+                    "roles lost by no one who gave a gate".into()
+                } else {
+                    format!(
+                        "{environment} entry of {} no longer counts: the role is no longer theirs",
+                        dropped.join(", ")
+                    )
+                }
+            }
         }
     }
 
@@ -537,6 +649,9 @@ impl Machine<'_, '_> {
             self.void_gates();
             notes.push(format!("new head {}: approvals void", head.short()));
         }
+        // Only the head's pushes matter (its pusher may be known already:
+        // the `synchronize` can come before the read that sees the head).
+        self.s.pushes.retain(|p| p.sha == *head);
         match self.s.base_ref.as_deref() {
             Some(old) if old != base_ref => {
                 self.void_gates();
@@ -656,10 +771,11 @@ impl Machine<'_, '_> {
             return false;
         };
         let timed = stage.soak.is_some() || !stage.freeze.is_empty();
+        let authors = self.s.authors();
         let entered = self
             .s
             .gates(&stage.environment)
-            .map(|g| g.approvers(&self.s.head_sha, &self.s.author).len())
+            .map(|g| g.approvers(&self.s.head_sha, authors.as_ref(), None).len())
             .unwrap_or(0)
             >= stage.quorum();
         timed && entered
@@ -717,21 +833,14 @@ impl Machine<'_, '_> {
     /// the PR's author (an `auto` first stage goes on their push).
     fn requester(&self, i: usize, head: &Sha) -> String {
         let chain = self.chain();
+        let authors = self.s.authors();
         let own = chain.stages.get(i).and_then(|stage| {
-            let mut counted: Vec<&str> = Vec::new();
             let given = self.s.gates(&stage.environment)?;
-            for a in &given.approvals {
-                if a.sha == *head
-                    && a.login != self.s.author
-                    && !counted.contains(&a.login.as_str())
-                {
-                    counted.push(&a.login);
-                }
-            }
+            let counted = given.approvers(head, authors.as_ref(), None);
             counted
                 .get(stage.quorum().saturating_sub(1))
                 .or(counted.last())
-                .map(|l| l.to_string())
+                .map(|a| a.login.clone())
         });
         let before = || {
             i.checked_sub(1)
@@ -769,6 +878,14 @@ impl Machine<'_, '_> {
         if !found {
             self.s.detached.retain(|x| x.dispatch_id != *id);
         }
+        // Never sent: it displaced nothing.
+        for g in &mut self.s.stages {
+            if let Some(own) = g.deploy.as_mut()
+                && own.displaced_by.as_ref() == Some(id)
+            {
+                own.displaced_by = None;
+            }
+        }
         self.actions.push(Action::Reply {
             body: format!(
                 "gatebot cancelled the {} {} of `{}` (`{id}`): {reason}.",
@@ -793,6 +910,7 @@ impl Machine<'_, '_> {
             status: DeployStatus::Pending,
             finished_at: None,
             run_url: None,
+            displaced_by: None,
         };
         let workflow = match kind {
             DeployKind::Verify => stage
@@ -816,9 +934,10 @@ impl Machine<'_, '_> {
         deploy
     }
 
-    fn approval(&self, login: &str) -> Approval {
+    fn approval(&self, by: &Person) -> Approval {
         Approval {
-            login: login.to_string(),
+            login: by.login.clone(),
+            id: Some(by.id),
             sha: self.s.head_sha.clone(),
             at: self.policy.now,
         }
@@ -872,7 +991,27 @@ impl Machine<'_, '_> {
         {
             return Err(Refusal::Stale(self.s.head_sha.clone()));
         }
-        let login = actor.login.as_str();
+        if command.gives_gate() {
+            // Only a PR into a gated base has gates to give.
+            if !self.s.base_gated(chain) {
+                let base = self.s.base_ref.clone().unwrap_or_default();
+                return Err(Refusal::NotGated(base));
+            }
+            // No one who wrote the head gives its gates: its opener, and
+            // whoever pushed it, by user id (a renamed account is the
+            // same person).
+            let Some(authors) = self.s.authors() else {
+                return Err(Refusal::PusherUnknown(self.s.head_sha.clone()));
+            };
+            if authors.contains(actor.id) {
+                return Err(Refusal::AuthorCannotApprove);
+            }
+        }
+        let by = Person {
+            id: actor.id,
+            login: actor.login.clone(),
+        };
+        let login = &by;
         let policy = self.policy;
         let stage_of = |env: &Environment| {
             policy
@@ -913,7 +1052,8 @@ impl Machine<'_, '_> {
             }
             Command::Hold { reason } => {
                 self.s.hold = Some(Hold {
-                    login: login.to_string(),
+                    login: by.login.clone(),
+                    id: Some(by.id),
                     reason: reason.clone(),
                     at: self.policy.now,
                 });
@@ -925,7 +1065,7 @@ impl Machine<'_, '_> {
                         "this pull request is not held".into(),
                     ));
                 }
-                self.advance(Some(login));
+                self.advance(Some(&by.login));
                 Ok(None)
             }
             Command::Help | Command::Gates => Ok(None),
@@ -934,19 +1074,19 @@ impl Machine<'_, '_> {
 
     /// A stage's entry command (`/lgtm`, `/approve`, …): one more of its
     /// quorum; a failed deploy of the stage is tried again.
-    fn give_entry(&mut self, stage: &StageConfig, login: &str) -> Result<Option<String>, Refusal> {
-        if login == self.s.author {
-            return Err(Refusal::AuthorCannotApprove);
-        }
+    fn give_entry(&mut self, stage: &StageConfig, by: &Person) -> Result<Option<String>, Refusal> {
         let env = &stage.environment;
-        let approval = self.approval(login);
-        let author = self.s.author.clone();
+        let approval = self.approval(by);
         let gates = self.s.gates_mut(env);
         retry_if_failed(&mut gates.deploy, env)?;
-        if !gates.approvers(&approval.sha, &author).contains(&login) {
+        let given = gates
+            .approvals
+            .iter()
+            .any(|a| a.sha == approval.sha && a.given_by(by.id));
+        if !given {
             gates.approvals.push(approval);
         }
-        self.advance(Some(login));
+        self.advance(Some(&by.login));
         let undispatched = self.s.gates(env).is_none_or(|g| g.deploy.is_none());
         let mut reply = self.held_note().or_else(|| self.busy_note(env));
         if reply.is_none() && undispatched {
@@ -959,7 +1099,7 @@ impl Machine<'_, '_> {
         &mut self,
         stage: &StageConfig,
         word: &str,
-        login: &str,
+        by: &Person,
     ) -> Result<Option<String>, Refusal> {
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
@@ -968,7 +1108,7 @@ impl Machine<'_, '_> {
             .gates(env)
             .map(|g| g.approvals.as_slice())
             .unwrap_or_default();
-        if !given.iter().any(|a| a.login == login && a.sha == head) {
+        if !given.iter().any(|a| a.given_by(by.id) && a.sha == head) {
             let other = given.iter().find(|a| a.sha == head);
             return Err(match other {
                 None => Refusal::NothingToCancel(format!("no /{word} on this SHA")),
@@ -983,7 +1123,7 @@ impl Machine<'_, '_> {
         let Some(pos) = gates
             .approvals
             .iter()
-            .position(|a| a.login == login && a.sha == head)
+            .position(|a| a.given_by(by.id) && a.sha == head)
         else {
             return Ok(None);
         };
@@ -1030,11 +1170,8 @@ impl Machine<'_, '_> {
         &mut self,
         i: usize,
         stage: &StageConfig,
-        login: &str,
+        by: &Person,
     ) -> Result<Option<String>, Refusal> {
-        if login == self.s.author {
-            return Err(Refusal::AuthorCannotApprove);
-        }
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
         if !self.s.gates(env).is_some_and(|g| g.deployed(&head)) {
@@ -1059,17 +1196,18 @@ impl Machine<'_, '_> {
             if let Some(b) = blocker(&self.s, env, DeployKind::Verify, &head, self.policy) {
                 return Err(b);
             }
-            Some(self.dispatch(stage, DeployKind::Verify, head.clone(), login))
+            Some(self.dispatch(stage, DeployKind::Verify, head.clone(), &by.login))
         } else {
             None
         };
         self.s.gates_mut(env).verification = Some(Verification {
-            login: login.to_string(),
+            login: by.login.clone(),
+            id: Some(by.id),
             sha: head,
             at: self.policy.now,
             run,
         });
-        self.advance(Some(login));
+        self.advance(Some(&by.login));
         let next = self
             .chain()
             .stages
@@ -1084,12 +1222,12 @@ impl Machine<'_, '_> {
         &mut self,
         i: usize,
         env: &Environment,
-        login: &str,
+        by: &Person,
     ) -> Result<Option<String>, Refusal> {
         let Some(v) = self.s.gates(env).and_then(|g| g.verification.as_ref()) else {
             return Err(Refusal::NothingToCancel(format!("{env} is not verified")));
         };
-        if v.login != login {
+        if v.id != Some(by.id) {
             return Err(Refusal::NotYours(v.login.clone()));
         }
         if let Some(next) = self.next_dispatched(i) {
@@ -1107,32 +1245,46 @@ impl Machine<'_, '_> {
     /// `/retry <env>`: the stage's failed deploy of the head is dispatched
     /// again, once every gate allows it (an `auto` stage has no command to
     /// give again; any stage may be retried this way).
-    fn retry(&mut self, stage: &StageConfig, login: &str) -> Result<Option<String>, Refusal> {
+    fn retry(&mut self, stage: &StageConfig, by: &Person) -> Result<Option<String>, Refusal> {
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
-        let failed = self
-            .s
-            .gates(env)
-            .and_then(|g| g.deploy.as_ref())
-            .is_some_and(|d| d.status == DeployStatus::Failed);
-        if !failed {
+        let deploy = self.s.gates(env).and_then(|g| g.deploy.as_ref());
+        // Failed, or rolled back since it succeeded.
+        let displaced = deploy.is_some_and(|d| d.displaced_by.is_some());
+        let redo = deploy.is_some_and(|d| d.status == DeployStatus::Failed) || displaced;
+        if !redo {
             return Err(Refusal::WrongStage(Wrong::NothingFailed {
                 env: env.clone(),
                 sha: head,
             }));
         }
+        let gates = self.s.gates_mut(env);
+        let (deploy, verification) = (gates.deploy.take(), gates.verification.take());
         if let Some(b) = blocker(&self.s, env, DeployKind::Promote, &head, self.policy) {
+            let gates = self.s.gates_mut(env);
+            gates.deploy = deploy;
+            gates.verification = verification;
             return Err(b);
         }
-        self.s.gates_mut(env).deploy = None;
-        self.advance(Some(login));
+        // What was verified was rolled back: the new deploy is verified
+        // anew (a failed deploy had nothing verified). A verify run still
+        // going is kept track of, detached.
+        if displaced {
+            let run = verification.and_then(|v| v.run);
+            self.s
+                .detached
+                .extend(run.filter(|r| r.status == DeployStatus::Pending));
+        } else {
+            self.s.gates_mut(env).verification = verification;
+        }
+        self.advance(Some(&by.login));
         Ok(None)
     }
 
     fn rollback(
         &mut self,
         env: &Environment,
-        login: &str,
+        by: &Person,
         target: Option<&Sha>,
     ) -> Result<Option<String>, Refusal> {
         let head = self.s.head_sha.clone();
@@ -1148,12 +1300,24 @@ impl Machine<'_, '_> {
         let Some((_, stage)) = self.policy.config.pipeline.find(env) else {
             return Err(Refusal::WrongStage(Wrong::NotInChain(env.clone())));
         };
-        let d = self.dispatch(stage, DeployKind::Rollback, target.clone(), login);
-        let reply = format!(
+        let d = self.dispatch(stage, DeployKind::Rollback, target.clone(), &by.login);
+        let mut reply = format!(
             "Rolling {env} back to {} (dispatch `{}`).",
             target.short(),
             d.dispatch_id
         );
+        // What this PR deployed there no longer runs: no gate may rest on
+        // it (a later stage's promotion waits for `/retry {env}`).
+        if let Some(own) = self.s.gates_mut(env).deploy.as_mut()
+            && own.status == DeployStatus::Succeeded
+            && own.displaced_by.is_none()
+        {
+            own.displaced_by = Some(d.dispatch_id.clone());
+            reply.push_str(&format!(
+                " This pull request's {env} deploy of `{}` no longer counts; `/retry {env}` deploys it again.",
+                own.sha.short()
+            ));
+        }
         self.s.detached.push(d);
         Ok(Some(reply))
     }
@@ -1215,6 +1379,9 @@ pub fn blocker(
     if !s.open {
         return Some(Refusal::Closed);
     }
+    if !s.base_gated(chain) {
+        return Some(Refusal::NotGated(s.base_ref.clone().unwrap_or_default()));
+    }
     if *sha != s.head_sha {
         return wrong(Wrong::NotHead {
             sha: sha.clone(),
@@ -1249,7 +1416,10 @@ pub fn blocker(
             }
             if let Entry::Command(gate) = &stage.entry {
                 let need = gate.approvals as usize;
-                let have = gates_of(stage).approvers(sha, &s.author).len();
+                let authors = s.authors();
+                let have = gates_of(stage)
+                    .approvers(sha, authors.as_ref(), policy.holders)
+                    .len();
                 if have < need {
                     return wrong(Wrong::Quorum {
                         word: gate.word.clone(),

@@ -4,7 +4,9 @@
 //! holding both roles, a reader, an outsider), written on time, late or with
 //! no time, run links and results (late, duplicated, older attempts, for
 //! other dispatches, forged run ids), refused and cancelled dispatches,
-//! config errors, holds, freezes, replays of any earlier fact — applied
+//! config errors, holds, freezes, pushes by anyone (whose pusher is then an
+//! author of the head), PRs into an ungated base, rollbacks that displace
+//! the PR's own deploy, replays of any earlier fact — applied
 //! one by one to [`apply`], with the invariants checked after every step.
 //!
 //! The invariants are checked against a [`Ledger`]: an account of what was
@@ -25,12 +27,12 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
 use super::machine::{Action, Actor, Fact, Policy, Role, apply, required_role};
-use super::property_support::{Who, accepted, sha, t0, transition_invariants};
+use super::property_support::{ALL_WHO, Who, accepted, sha, t0, transition_invariants};
 use super::state::{Deploy, DeployKind, DeployStatus, GateState, StageState};
 use super::two_stage::*;
 use crate::commands::Command;
 use crate::config::{self, RepoConfig};
-use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha};
 
 /// The configs a case runs under.
 const CONFIGS: [&str; 4] = [
@@ -61,6 +63,11 @@ enum Step {
         open: bool,
         head: ShaSel,
         base: u8,
+    },
+    /// The `synchronize` delivery of a SHA, naming who pushed it.
+    Pushed {
+        sha: ShaSel,
+        by: Who,
     },
     Ci {
         sha: ShaSel,
@@ -155,6 +162,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (prop::bool::weighted(0.9), sha_sel(), prop::bool::weighted(0.1))
             .prop_map(|(open, head, rebase)| Step::Observe { open, head, base: u8::from(rebase) }),
         3 => (sha_sel(), ci).prop_map(|(sha, status)| Step::Ci { sha, status }),
+        2 => (sha_sel(), who()).prop_map(|(sha, by)| Step::Pushed { sha, by }),
         14 => (
             who(),
             command(),
@@ -226,7 +234,13 @@ struct Ledger {
     ci: CiStatus,
     lgtm: BTreeSet<&'static str>,
     approvers: BTreeSet<&'static str>,
-    verified_by_command: bool,
+    /// Who pushed the head, and whether all of them are known (the first
+    /// head counts as the author's; any other needs its push).
+    pushers: BTreeSet<&'static str>,
+    pusher_known: bool,
+    /// The staging deploy (its index in `dispatches`) a `/verify-stage`
+    /// verified, if one did.
+    verified_by_command: Option<usize>,
     verify_cancels: u32,
     dispatches: Vec<Dispatched>,
 }
@@ -244,7 +258,9 @@ impl Ledger {
             ci: CiStatus::Pending,
             lgtm: BTreeSet::new(),
             approvers: BTreeSet::new(),
-            verified_by_command: false,
+            pushers: BTreeSet::new(),
+            pusher_known: true,
+            verified_by_command: None,
             verify_cancels: 0,
             dispatches: Vec::new(),
         }
@@ -256,7 +272,7 @@ impl Ledger {
         self.ci = CiStatus::Pending;
         self.lgtm.clear();
         self.approvers.clear();
-        self.verified_by_command = false;
+        self.verified_by_command = None;
         self.verify_cancels = 0;
     }
 
@@ -265,18 +281,38 @@ impl Ledger {
     fn counts(&self, who: Who, role: &Role, written: Option<DateTime<Utc>>, p: &Policy) -> bool {
         who.holds(role)
             && who != Who::Author
+            && self.pusher_known
+            && !self.pushers.contains(who.login())
+            && self.base == 0
             && self.open
             && !self.config_error
             && written.is_some_and(|w| w >= self.epoch_start + p.clock_skew)
     }
 
     fn staged(&self) -> bool {
-        self.dispatches.iter().any(|d| {
+        self.staging_deploy().is_some()
+    }
+
+    /// The staging deploy of the head in this epoch that succeeded and
+    /// still runs there (its index in `dispatches`).
+    fn staging_deploy(&self) -> Option<usize> {
+        self.dispatches.iter().enumerate().position(|(i, d)| {
             d.epoch == self.epoch
                 && d.deploy.environment == staging()
                 && d.deploy.kind == DeployKind::Promote
                 && d.deploy.sha == self.head
                 && d.outcome == Outcome::Succeeded
+                && !self.rolled_back_after(i)
+        })
+    }
+
+    /// Whether staging was rolled back after dispatch `i` (a rollback
+    /// GitHub never ran displaced nothing).
+    fn rolled_back_after(&self, i: usize) -> bool {
+        self.dispatches.iter().skip(i + 1).any(|x| {
+            x.deploy.kind == DeployKind::Rollback
+                && x.deploy.environment == staging()
+                && x.outcome != Outcome::NotSent
         })
     }
 
@@ -285,11 +321,16 @@ impl Ledger {
             .verify
             .as_ref()
             .is_some_and(|v| v.workflow.is_some());
+        let Some(deployed) = self.staging_deploy() else {
+            return false;
+        };
         if !runs_workflow {
-            return self.verified_by_command;
+            return self.verified_by_command == Some(deployed);
         }
-        self.dispatches.iter().any(|d| {
-            d.epoch == self.epoch
+        // A verify run of the deploy that still runs there.
+        self.dispatches.iter().enumerate().any(|(j, d)| {
+            j > deployed
+                && d.epoch == self.epoch
                 && d.deploy.kind == DeployKind::Verify
                 && d.deploy.sha == self.head
                 && d.outcome == Outcome::Succeeded
@@ -304,8 +345,13 @@ impl Ledger {
                 open,
                 head,
                 base_ref,
+                ..
             } => {
                 let base = u8::from(base_ref != "main");
+                if *head != self.head {
+                    self.pushers.clear();
+                    self.pusher_known = *head == sha(0);
+                }
                 if (*open && !self.open) || *head != self.head || base != self.base {
                     self.new_epoch(p.now);
                 }
@@ -314,6 +360,15 @@ impl Ledger {
                 self.base = base;
             }
             Fact::Ci { sha, status } if *sha == self.head => self.ci = *status,
+            Fact::Pushed { sha, by } if *sha == self.head => {
+                if let Some(w) = ALL_WHO.iter().find(|w| w.login() == by.login) {
+                    self.pushers.insert(w.login());
+                    self.pusher_known = true;
+                    // What they gave for this head no longer counts.
+                    self.lgtm.remove(w.login());
+                    self.approvers.remove(w.login());
+                }
+            }
             Fact::Config { error } => self.config_error = error.is_some(),
             Fact::Command {
                 command,
@@ -334,7 +389,7 @@ impl Ledger {
                         && self.counts(who, &qa, *written_at, p)
                         && self.staged() =>
                     {
-                        self.verified_by_command = true;
+                        self.verified_by_command = self.staging_deploy();
                     }
                     Command::Hold { .. } if who.holds(&Role::AnyGate) && self.open => {
                         self.held = true;
@@ -396,7 +451,7 @@ impl Ledger {
             } else if *command == approve_cancel() {
                 self.approvers.remove(who.login());
             } else if *command == verify_stage_cancel() {
-                self.verified_by_command = false;
+                self.verified_by_command = None;
                 self.verify_cancels += 1;
             }
         }
@@ -437,6 +492,9 @@ impl Ledger {
         }
         if !self.open {
             return Some("dispatched on a closed PR".into());
+        }
+        if self.base != 0 {
+            return Some("dispatched for a PR into an ungated base".into());
         }
         if d.sha != self.head {
             return Some(format!(
@@ -534,6 +592,8 @@ fn progress(
                 open: true,
                 head: s.head_sha.clone(),
                 base_ref: s.base_ref.clone().unwrap_or_else(|| "main".into()),
+                author_id: Person::test(Who::Author.login()).id,
+                default_branch: "main".into(),
             },
             None,
         ));
@@ -569,6 +629,7 @@ fn progress(
         Fact::Command {
             comment_id: *next_comment,
             actor: Actor {
+                id: Person::test(who.login()).id,
                 login: who.login().into(),
                 authorized: true,
             },
@@ -594,7 +655,14 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
         repo: RepoName::parse("acme/widgets").map_err(|e| e.to_string())?,
         number: 42,
     };
-    let mut state = GateState::new(pr, "alice", sha(0), "main", Some(7), t0());
+    let mut state = GateState::new(
+        pr,
+        &Person::test(Who::Author.login()),
+        sha(0),
+        "main",
+        Some(7),
+        t0(),
+    );
     state.base_ref = Some("main".into());
     let mut now = t0();
     let mut ledger = Ledger::new();
@@ -612,6 +680,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
             } else {
                 Duration::zero()
             },
+            holders: None,
         };
         let pick = |back: u8| -> Option<&Dispatched> {
             let n = ledger.dispatches.len();
@@ -631,6 +700,15 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                     open: *open,
                     head: resolve(*head),
                     base_ref: if *base == 0 { "main" } else { "develop" }.into(),
+                    author_id: Person::test(Who::Author.login()).id,
+                    default_branch: "main".into(),
+                },
+                None,
+            ),
+            Step::Pushed { sha, by } => (
+                Fact::Pushed {
+                    sha: resolve(*sha),
+                    by: Person::test(by.login()),
                 },
                 None,
             ),
@@ -654,6 +732,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                     Fact::Command {
                         comment_id: next_comment,
                         actor: Actor {
+                            id: Person::test(who.login()).id,
                             login: who.login().into(),
                             authorized,
                         },
@@ -837,9 +916,10 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                 &log,
             );
         }
+        let authors = s.authors();
         let counted = |env: Environment| {
             s.gates(&env)
-                .map(|g| g.approvers(&s.head_sha, &s.author))
+                .map(|g| g.approvers(&s.head_sha, authors.as_ref(), None))
                 .unwrap_or_default()
         };
         let given = [
@@ -847,9 +927,12 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
             (counted(staging()), &ledger.lgtm),
         ];
         for (counted, given) in &given {
-            if let Some(a) = counted.iter().find(|a| !given.contains(**a)) {
+            if let Some(a) = counted.iter().find(|a| !given.contains(a.login.as_str())) {
                 return fail(
-                    format!("@{a}'s approval counted but not given for this head"),
+                    format!(
+                        "@{}'s approval counted but not given for this head",
+                        a.login
+                    ),
                     &log,
                 );
             }

@@ -36,6 +36,18 @@ pub enum Who {
     Outsider,
 }
 
+/// Everyone who may act.
+pub const ALL_WHO: [Who; 8] = [
+    Who::Author,
+    Who::Qa,
+    Who::Qa2,
+    Who::Release,
+    Who::Release2,
+    Who::Team,
+    Who::Reader,
+    Who::Outsider,
+];
+
 impl Who {
     pub fn login(self) -> &'static str {
         match self {

@@ -7,15 +7,46 @@ use serde::{Deserialize, Serialize};
 
 use super::ci::CiStatus;
 use crate::config::{Entry, Pipeline, StageConfig};
-use crate::domain::{DispatchId, Environment, PrKey, Sha};
+use crate::domain::{DispatchId, Environment, Person, PrKey, Sha, UserId};
 
 /// A stage's entry command (`/lgtm`, `/approve`, …), bound to the SHA it
-/// was given for.
+/// was given for, and to the person who gave it by their user id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
+    /// Their login when they gave it: for display only.
     pub login: String,
+    /// Who gave it. `None` only in an approval upgraded from a record
+    /// written before gatebot kept ids: it counts for nothing.
+    #[serde(default)]
+    pub id: Option<UserId>,
     pub sha: Sha,
     pub at: DateTime<Utc>,
+}
+
+impl Approval {
+    /// Whether `person` gave it.
+    pub fn given_by(&self, person: UserId) -> bool {
+        self.id == Some(person)
+    }
+}
+
+/// A push to the PR's branch, as its `synchronize` delivery told: the
+/// SHA it made the head, and who pushed it (the delivery's `sender`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    pub sha: Sha,
+    pub by: Person,
+}
+
+/// Who wrote a head: the PR's author and whoever pushed that head. They
+/// count for none of its gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authors(Vec<UserId>);
+
+impl Authors {
+    pub fn contains(&self, id: UserId) -> bool {
+        self.0.contains(&id)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +85,11 @@ pub struct Deploy {
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub run_url: Option<String>,
+    /// The deploy that replaced what this one put in its environment (a
+    /// rollback there): what this one deployed no longer runs, so no gate
+    /// may rest on it.
+    #[serde(default)]
+    pub displaced_by: Option<DispatchId>,
 }
 
 impl Deploy {
@@ -64,11 +100,22 @@ impl Deploy {
             && self.kind != DeployKind::Verify
             && self.status == DeployStatus::Pending
     }
+
+    /// Whether it succeeded and what it deployed still runs (as far as
+    /// gatebot dispatched anything since).
+    pub fn holds(&self) -> bool {
+        self.status == DeployStatus::Succeeded && self.displaced_by.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
+    /// Their login when they gave it: for display only.
     pub login: String,
+    /// Who gave it (`None` only when upgraded from a record written
+    /// before gatebot kept ids).
+    #[serde(default)]
+    pub id: Option<UserId>,
     pub sha: Sha,
     pub at: DateTime<Utc>,
     /// The verify workflow run, when one is configured.
@@ -88,6 +135,8 @@ impl Verification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     pub login: String,
+    #[serde(default)]
+    pub id: Option<UserId>,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -117,24 +166,40 @@ impl StageState {
         }
     }
 
-    /// Distinct givers of the entry command for `sha`, never the author.
-    pub fn approvers<'a>(&'a self, sha: &Sha, author: &str) -> Vec<&'a str> {
-        let mut logins: Vec<&str> = self
-            .approvals
-            .iter()
-            .filter(|a| a.sha == *sha && a.login != author)
-            .map(|a| a.login.as_str())
-            .collect();
-        logins.sort_unstable();
-        logins.dedup();
-        logins
+    /// The entry commands given for `sha` that count: one per person (by
+    /// user id, the first they gave), none by an author of the head, none
+    /// without an id, and, when `holders` is given, only those of people
+    /// in it (who hold the stage's role now). No author known, nothing
+    /// counts.
+    pub fn approvers<'a>(
+        &'a self,
+        sha: &Sha,
+        authors: Option<&Authors>,
+        holders: Option<&[UserId]>,
+    ) -> Vec<&'a Approval> {
+        let Some(authors) = authors else {
+            return Vec::new();
+        };
+        let mut counted: Vec<&Approval> = Vec::new();
+        for a in &self.approvals {
+            let Some(id) = a.id else { continue };
+            let holds = holders.is_none_or(|h| h.contains(&id));
+            if a.sha == *sha
+                && !authors.contains(id)
+                && holds
+                && !counted.iter().any(|c| c.id == Some(id))
+            {
+                counted.push(a);
+            }
+        }
+        counted
     }
 
-    /// Whether the deploy of `sha` succeeded.
+    /// Whether the deploy of `sha` succeeded, and still runs.
     pub fn deployed(&self, sha: &Sha) -> bool {
         self.deploy
             .as_ref()
-            .is_some_and(|d| d.sha == *sha && d.status == DeployStatus::Succeeded)
+            .is_some_and(|d| d.sha == *sha && d.holds())
     }
 
     /// When the stage passed for `sha` under `config`: its deploy
@@ -176,8 +241,21 @@ pub struct CheckRunRef {
 pub struct GateState {
     pub pr: PrKey,
     pub installation_id: Option<u64>,
-    /// Lowercase login of the PR author.
+    /// Lowercase login of the PR author, for display.
     pub author: String,
+    /// The PR author's user id (`pull_request.user.id`). `None` only in a
+    /// record upgraded from before gatebot kept ids, until GitHub's view of
+    /// the PR is next read: meanwhile no gate command counts.
+    #[serde(default)]
+    pub author_id: Option<UserId>,
+    /// The head the record was created with, which counts as pushed by the
+    /// author (gatebot saw no push of it).
+    #[serde(default)]
+    pub first_head: Option<Sha>,
+    /// The pushes of the head, from `synchronize` deliveries: whoever
+    /// pushed the head is one of its authors.
+    #[serde(default)]
+    pub pushes: Vec<Push>,
     pub head_sha: Sha,
     /// When gatebot learned of `head_sha` (or last voided its gates: a
     /// reopen, a new base). A gate command written before this was written
@@ -189,7 +267,9 @@ pub struct GateState {
     /// The base branch the gates were passed against, as GitHub last said.
     #[serde(default)]
     pub base_ref: Option<String>,
-    /// The branch dispatches run from when the config names none.
+    /// The repository's default branch, as GitHub last said (every read
+    /// of the PR refreshes it): where the config is read from, and the
+    /// branch dispatches run from when the config names none.
     pub default_branch: String,
     pub open: bool,
     pub ci: CiStatus,
@@ -223,12 +303,17 @@ pub struct GateState {
 pub enum Stage {
     Closed,
     ConfigError,
+    /// The PR's base is not a branch gatebot gates (`branches:`).
+    NotGated,
     WaitingForCi,
     CiFailed,
     /// The stage's entry gate (a quorum, or a soak) is not met yet.
     WaitingForEntry(usize),
     Deploying(usize),
     DeployFailed(usize),
+    /// The stage's deploy succeeded, but something else was deployed there
+    /// since (a rollback): `/retry` deploys the head again.
+    Displaced(usize),
     WaitingForVerification(usize),
     Verifying(usize),
     VerificationFailed(usize),
@@ -253,6 +338,7 @@ impl Stage {
         match self {
             Stage::Closed => "closed".into(),
             Stage::ConfigError => "invalid configuration".into(),
+            Stage::NotGated => "not gated: its base is not a gated branch".into(),
             Stage::WaitingForCi => "waiting for CI".into(),
             Stage::CiFailed => "CI failed".into(),
             Stage::WaitingForEntry(i) => match chain.stages.get(i).map(|s| &s.entry) {
@@ -266,6 +352,11 @@ impl Stage {
             },
             Stage::Deploying(i) => format!("deploying to {}", env(i)),
             Stage::DeployFailed(i) => format!("{} deploy failed", env(i)),
+            Stage::Displaced(i) => format!(
+                "{} no longer runs this head (rolled back); `/retry {}` deploys it again",
+                env(i),
+                env(i)
+            ),
             Stage::WaitingForVerification(i) => {
                 match chain.stages.get(i).and_then(|s| s.verify.as_ref()) {
                     Some(v) => {
@@ -293,10 +384,11 @@ impl Stage {
 }
 
 impl GateState {
-    /// A fresh record for a PR whose head is `head_sha`.
+    /// A fresh record for a PR by `author` whose head is `head_sha` (which
+    /// counts as the author's push).
     pub fn new(
         pr: PrKey,
-        author: &str,
+        author: &Person,
         head_sha: Sha,
         default_branch: &str,
         installation_id: Option<u64>,
@@ -305,7 +397,10 @@ impl GateState {
         GateState {
             pr,
             installation_id,
-            author: author.to_ascii_lowercase(),
+            author: author.login.to_ascii_lowercase(),
+            author_id: Some(author.id),
+            first_head: Some(head_sha.clone()),
+            pushes: Vec::new(),
             head_sha,
             head_seen_at: Some(now),
             base_ref: None,
@@ -327,6 +422,22 @@ impl GateState {
         self.head_seen_at.unwrap_or(self.updated_at)
     }
 
+    /// The authors of the head: the PR's author and whoever pushed it.
+    /// `None` while gatebot does not know them all (the author's id not
+    /// read yet, or a head GitHub reported before its `synchronize`
+    /// delivery said who pushed it): then no gate command counts.
+    pub fn authors(&self) -> Option<Authors> {
+        let author = self.author_id?;
+        let pushers = self.pushes.iter().filter(|p| p.sha == self.head_sha);
+        let known = self.first_head.as_ref() == Some(&self.head_sha)
+            || self.pushes.iter().any(|p| p.sha == self.head_sha);
+        known.then(|| {
+            let mut ids = vec![author];
+            ids.extend(pushers.map(|p| p.by.id));
+            Authors(ids)
+        })
+    }
+
     /// The gates of the stage deploying to `env`, if any were given.
     pub fn gates(&self, env: &Environment) -> Option<&StageState> {
         self.stages.iter().find(|g| g.environment == *env)
@@ -344,6 +455,13 @@ impl GateState {
         &mut self.stages[at]
     }
 
+    /// Whether `chain` gates the PR's base (an unknown base is not).
+    pub fn base_gated(&self, chain: &Pipeline) -> bool {
+        self.base_ref
+            .as_deref()
+            .is_some_and(|b| chain.gates_base(b, &self.default_branch))
+    }
+
     /// Where the PR stands in `chain`.
     pub fn stage(&self, chain: &Pipeline) -> Stage {
         if !self.open {
@@ -351,6 +469,9 @@ impl GateState {
         }
         if self.config_error.is_some() {
             return Stage::ConfigError;
+        }
+        if !self.base_gated(chain) {
+            return Stage::NotGated;
         }
         let last = chain.stages.len().saturating_sub(1);
         let ci_failed = self.ci == CiStatus::Failed;
@@ -364,9 +485,13 @@ impl GateState {
             {
                 return Stage::CiFailed;
             }
+            let displaced = gates
+                .and_then(|g| g.deploy.as_ref())
+                .is_some_and(|d| d.displaced_by.is_some());
             match status {
                 Some(DeployStatus::Pending) => return Stage::Deploying(i),
                 Some(DeployStatus::Failed) => return Stage::DeployFailed(i),
+                Some(DeployStatus::Succeeded) if displaced => return Stage::Displaced(i),
                 Some(DeployStatus::Succeeded) => {}
                 None if i == 0 && self.ci == CiStatus::Pending => return Stage::WaitingForCi,
                 None => return Stage::WaitingForEntry(i),

@@ -27,6 +27,7 @@ fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
 fn deploy_cell(d: &Deploy) -> (String, String) {
     let state = match d.status {
         DeployStatus::Pending => "⏳ running",
+        DeployStatus::Succeeded if d.displaced_by.is_some() => "↩️ rolled back since",
         DeployStatus::Succeeded => "✅ deployed",
         DeployStatus::Failed => "❌ failed",
     };
@@ -62,7 +63,7 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
     let stage = s.stage(chain);
     let (status, conclusion) = match stage {
         Stage::Deployed => ("completed", Some("success")),
-        Stage::Closed => ("completed", Some("neutral")),
+        Stage::Closed | Stage::NotGated => ("completed", Some("neutral")),
         s if s.is_failure() => ("completed", Some("failure")),
         _ => ("in_progress", None),
     };
@@ -115,14 +116,12 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
         let gates = s.gates(env);
         match &c.entry {
             Entry::Command(g) => {
+                let authors = s.authors();
                 let approvers = gates
-                    .map(|x| x.approvers(&s.head_sha, &s.author))
+                    .map(|x| x.approvers(&s.head_sha, authors.as_ref(), None))
                     .unwrap_or_default();
-                let who: Vec<String> = gates
-                    .map(|x| x.approvals.as_slice())
-                    .unwrap_or_default()
+                let who: Vec<String> = approvers
                     .iter()
-                    .filter(|a| a.sha == s.head_sha && approvers.contains(&a.login.as_str()))
                     .map(|a| format!("@{}, {}", a.login, when(&a.at)))
                     .collect();
                 let mark = if approvers.len() >= g.approvals as usize {

@@ -93,8 +93,14 @@ impl TwoStage for GateState {
         self.gates(&production()).and_then(|g| g.deploy.as_ref())
     }
     fn approvers(&self) -> Vec<&str> {
+        let authors = self.authors();
         self.gates(&production())
-            .map(|g| g.approvers(&self.head_sha, &self.author))
+            .map(|g| {
+                g.approvers(&self.head_sha, authors.as_ref(), None)
+                    .into_iter()
+                    .map(|a| a.login.as_str())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

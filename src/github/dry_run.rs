@@ -14,7 +14,7 @@ use super::{
     DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery, Permission,
     PullRequestInfo, RepoRef, RunInfo,
 };
-use crate::domain::Sha;
+use crate::domain::{Sha, UserId};
 use crate::events::Event;
 use crate::gate::ci::CheckRunInfo;
 use crate::gate::summary::CheckRunView;
@@ -22,6 +22,8 @@ use crate::gate::summary::CheckRunView;
 #[derive(Default)]
 struct Seen {
     prs: HashMap<(String, u64), PullRequestInfo>,
+    /// The login each user id last had in a delivery.
+    logins: HashMap<u64, String>,
     /// (repo, sha) → check runs by name (newest wins).
     checks: HashMap<(String, String), HashMap<String, CheckRunInfo>>,
 }
@@ -75,17 +77,32 @@ impl GitHub for DryRunGitHub {
         match event {
             Event::PullRequest(e) => {
                 let p = &e.pull_request;
-                if let Ok(sha) = Sha::parse(&p.head.sha) {
+                for u in [&p.user, &e.sender] {
+                    if let Some(id) = u.id {
+                        seen.logins.insert(id, u.login.to_ascii_lowercase());
+                    }
+                }
+                let default_branch = e.repository.default_branch.as_deref();
+                if let (Ok(sha), Some(author), Some(default_branch)) =
+                    (Sha::parse(&p.head.sha), p.user.person(), default_branch)
+                {
                     seen.prs.insert(
                         (e.repository.full_name.to_string(), p.number),
                         PullRequestInfo {
                             number: p.number,
                             head_sha: sha,
-                            author: p.user.login.to_ascii_lowercase(),
+                            author,
                             open: p.state == "open",
                             base_ref: p.base.git_ref.to_string(),
+                            default_branch: default_branch.to_string(),
                         },
                     );
+                }
+            }
+            Event::Comment(e) => {
+                if let Some(id) = e.comment.user.id {
+                    seen.logins
+                        .insert(id, e.comment.user.login.to_ascii_lowercase());
                 }
             }
             Event::Checks(e) => {
@@ -133,9 +150,23 @@ impl GitHub for DryRunGitHub {
             })
     }
 
-    async fn permission(&self, _repo: &RepoRef, _login: &str) -> GhResult<Permission> {
-        // Read for everyone: /gates works; roles come from the config's logins.
-        Ok(Permission::Read)
+    async fn user_login(&self, _repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {
+        Ok(self.seen()?.logins.get(&id.0).cloned())
+    }
+
+    async fn permission(&self, _repo: &RepoRef, login: &str) -> GhResult<Permission> {
+        // Read for everyone (`/gates` works), write for the logins the
+        // config names (a login listed in a role needs write access too):
+        // roles come from the config's logins alone.
+        let named = self
+            .config_text
+            .as_deref()
+            .is_some_and(|text| crate::config::parse(text).is_ok_and(|c| c.names_user(login)));
+        Ok(if named {
+            Permission::Write
+        } else {
+            Permission::Read
+        })
     }
 
     async fn is_team_member(

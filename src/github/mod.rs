@@ -9,7 +9,7 @@ pub mod retry;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::domain::{RepoName, Sha};
+use crate::domain::{Person, RepoName, Sha, UserId};
 use crate::events::Event;
 use crate::gate::ci::CheckRunInfo;
 use crate::gate::summary::CheckRunView;
@@ -54,14 +54,17 @@ impl GitHubError {
 
 pub type GhResult<T> = Result<T, GitHubError>;
 
+/// A pull request as GitHub's API has it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestInfo {
     pub number: u64,
     pub head_sha: Sha,
-    /// Lowercase login.
-    pub author: String,
+    /// The author (`user.id`, and the login, lowercase, for display).
+    pub author: Person,
     pub open: bool,
     pub base_ref: String,
+    /// The repository's default branch now (`base.repo.default_branch`).
+    pub default_branch: String,
 }
 
 /// A user's permission on a repository, as GitHub resolves it.
@@ -138,6 +141,9 @@ pub trait GitHub: Send + Sync {
     async fn app_slug(&self) -> GhResult<String>;
 
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo>;
+    /// The login of the account `id` now (`GET /user/{id}`); `None` when
+    /// there is no such account any more.
+    async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>>;
     async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission>;
     /// Active (not pending) membership of `org/team`.
     async fn is_team_member(

@@ -25,7 +25,7 @@ use super::{
     DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery, Permission,
     PullRequestInfo, RepoRef, RunInfo,
 };
-use crate::domain::Sha;
+use crate::domain::{Person, Sha, UserId};
 use crate::gate::ci::{CheckRunInfo, GATEBOT_CHECK};
 use crate::gate::summary::CheckRunView;
 use crate::secrets::{SecretSource, StaticSecrets};
@@ -431,12 +431,21 @@ impl GitHub for OctoGitHub {
         #[derive(Deserialize)]
         struct Ref {
             sha: String,
-            #[serde(rename = "ref")]
-            git_ref: String,
         }
         #[derive(Deserialize)]
         struct User {
+            id: u64,
             login: String,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            default_branch: String,
+        }
+        #[derive(Deserialize)]
+        struct Base {
+            #[serde(rename = "ref")]
+            git_ref: String,
+            repo: Repo,
         }
         #[derive(Deserialize)]
         struct Pr {
@@ -444,17 +453,31 @@ impl GitHub for OctoGitHub {
             state: String,
             user: User,
             head: Ref,
-            base: Ref,
+            base: Base,
         }
         let c = self.client(repo).await?;
         let pr: Pr = get_json(&c, &format!("{}/pulls/{number}", repo_path(repo))).await?;
         Ok(PullRequestInfo {
             number: pr.number,
             head_sha: Sha::parse(&pr.head.sha).map_err(|e| GitHubError::Decode(e.to_string()))?,
-            author: pr.user.login.to_ascii_lowercase(),
+            author: Person::new(pr.user.id, &pr.user.login),
             open: pr.state == "open",
             base_ref: pr.base.git_ref,
+            default_branch: pr.base.repo.default_branch,
         })
+    }
+
+    async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        let c = self.client(repo).await?;
+        match get_json::<User>(&c, &format!("/user/{}", id.0)).await {
+            Ok(u) => Ok(Some(u.login.to_ascii_lowercase())),
+            Err(GitHubError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission> {

@@ -92,6 +92,10 @@ pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
             pr: s.pr,
             installation_id: s.installation_id,
             author: s.author,
+            // Filled in by the layout-2 upgrade that follows.
+            author_id: None,
+            first_head: None,
+            pushes: Vec::new(),
             head_sha: s.head_sha,
             head_seen_at: s.head_seen_at,
             base_ref: s.base_ref,

@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 mod layout_v1;
+mod layout_v2;
 pub mod sqlite;
 mod sqlite_checkpoint;
 pub mod write_units;
@@ -113,8 +114,13 @@ pub struct PendingAction {
 /// * 1: the two-stage gates as fixed fields (`lgtm`, `stage`,
 ///   `verification`, `approvals`, `prod`);
 /// * 2: `stages`, one entry per stage of the chain with gates given; the
-///   check run's id moves from the state to the record.
-pub const GATE_RECORD_SCHEMA: u32 = 2;
+///   check run's id moves from the state to the record;
+/// * 3: people are user ids: approvals, verifications and holds carry the
+///   giver's `id`; the state holds the author's `author_id`, the head's
+///   `pushes` and the `first_head`; a deploy may be `displaced_by` a
+///   rollback. Layout-2 facts that named a login alone are upgraded as
+///   `layout_v2` says (fail closed: never a guessed id).
+pub const GATE_RECORD_SCHEMA: u32 = 3;
 
 fn first_layout() -> u32 {
     1
@@ -174,11 +180,15 @@ impl GateRecord {
         }
         // Each later layout adds its upgrade here, in order. A record of
         // the current layout is read straight into the struct.
-        if found < 2 {
+        let mut record = if found < 2 {
             let v1: layout_v1::RecordV1 = serde_json::from_str(text).map_err(corrupt)?;
-            return Ok(layout_v1::upgrade(v1));
+            layout_v1::upgrade(v1)
+        } else {
+            serde_json::from_str::<GateRecord>(text).map_err(corrupt)?
+        };
+        if found < 3 {
+            record = layout_v2::upgrade(record);
         }
-        let mut record: GateRecord = serde_json::from_str(text).map_err(corrupt)?;
         record.schema = GATE_RECORD_SCHEMA;
         Ok(record)
     }
@@ -290,7 +300,12 @@ pub struct AuditEntry {
     pub repo: RepoName,
     pub pr: Option<u64>,
     pub delivery: Option<String>,
+    /// The login of who acted, for display.
     pub actor: Option<String>,
+    /// Who acted: their user id (absent in lines written before gatebot
+    /// kept it, and in lines no person caused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<crate::domain::UserId>,
     /// What kind of thing happened: `command`, `dispatch`, `check_run`, …
     pub kind: String,
     pub detail: String,
@@ -538,7 +553,7 @@ mod tests {
                 repo: RepoName::parse("acme/widgets").unwrap(),
                 number: 42,
             },
-            "alice",
+            &crate::domain::Person::test("alice"),
             Sha::parse(&"a".repeat(40)).unwrap(),
             "main",
             Some(1),
@@ -571,6 +586,7 @@ mod tests {
             status: crate::gate::DeployStatus::Pending,
             finished_at: None,
             run_url: None,
+            displaced_by: None,
         };
         r.enqueue(
             vec![Action::Dispatch {

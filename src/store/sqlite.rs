@@ -419,14 +419,22 @@ impl SqliteStore {
         // open WAL database takes microseconds, less than a hop to the
         // blocking pool and back. Contended, the wait for the lock (and a
         // checkpoint's fsync) goes to the blocking pool, off the runtime.
-        if let Ok(mut guard) = self.conn.try_lock() {
-            return f(&mut guard);
+        // A panic while the lock was held (contained to its delivery, see
+        // `crate::panics`) must not take the store from every other one:
+        // the connection is taken back. A transaction the panic cut short
+        // was rolled back when it was dropped.
+        match self.conn.try_lock() {
+            Ok(mut guard) => return f(&mut guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                return f(&mut poisoned.into_inner());
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
         }
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
-                .map_err(|_| unavailable("connection poisoned"))?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut guard)
         })
         .await

@@ -20,7 +20,7 @@ async fn config_on_the_pr_branch_is_ignored() {
 #[tokio::test]
 async fn config_on_the_default_branch_is_used() {
     let config = format!(
-        "{DEFAULT_CONFIG}roles: {{qa: [randy]}}\nworkflows: {{stage: deploy-staging.yml, ref: release}}\n"
+        "{DEFAULT_CONFIG}roles: {{qa: [rob]}}\nworkflows: {{stage: deploy-staging.yml, ref: release}}\n"
     );
     let app = TestApp::spawn_with_config(&config).await;
     app.github.world().files.insert(
@@ -33,9 +33,9 @@ async fn config_on_the_default_branch_is_used() {
     assert_eq!(
         app.github.world().reactions_on(quinn),
         vec!["-1"],
-        "qa is only randy now"
+        "qa is only rob now"
     );
-    let (id, _) = app.comment("randy", "/lgtm").await;
+    let (id, _) = app.comment("rob", "/lgtm").await;
     let w = app.github.world();
     assert_eq!(w.reactions_on(id), vec!["+1"]);
     assert_eq!(w.dispatches.len(), 1);

@@ -112,9 +112,31 @@ pub struct Comment {
 /// (path fragment, status, response headers)
 pub type InjectedFailure = (String, u16, Vec<(String, String)>);
 
+/// The user id GitHub gives `login` in this world, unless the world says
+/// otherwise ([`World::users`]): stable, and distinct per login.
+pub fn user_id(login: &str) -> u64 {
+    let lower = login.to_ascii_lowercase();
+    // The ids the sample deliveries under `events/` and the fixtures use.
+    match lower.as_str() {
+        "alice" => 1_843_291,
+        "quinn" => 2_719_403,
+        "rita" => 3_307_765,
+        _ => {
+            lower
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+                % 90_000_000
+                + 10_000_000
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct World {
     pub default_branch: String,
+    /// login → user id, for accounts whose id is not [`user_id`] of their
+    /// login (a renamed account keeps its id under its new login).
+    pub users: HashMap<String, u64>,
     /// (branch, path) → text
     pub files: HashMap<(String, String), String>,
     /// login → role_name (admin, maintain, write, triage, read)
@@ -258,6 +280,44 @@ impl Chaos {
 }
 
 impl World {
+    /// The id of the account called `login` now.
+    pub fn id_of(&self, login: &str) -> u64 {
+        self.users
+            .get(&login.to_ascii_lowercase())
+            .copied()
+            .unwrap_or_else(|| user_id(login))
+    }
+
+    /// The login of account `id` now, if it exists.
+    pub fn login_of(&self, id: u64) -> Option<String> {
+        if let Some((login, _)) = self.users.iter().find(|(_, i)| **i == id) {
+            return Some(login.clone());
+        }
+        let known = self
+            .collaborators
+            .keys()
+            .chain(self.prs.values().map(|p| &p.author));
+        known
+            .filter(|l| !self.users.contains_key(*l))
+            .find(|l| user_id(l) == id)
+            .cloned()
+    }
+
+    /// `from` renames their account to `to`: same id, new login.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        let id = self.id_of(from);
+        self.users.remove(&from.to_ascii_lowercase());
+        self.users.insert(to.to_ascii_lowercase(), id);
+        if let Some(role) = self.collaborators.remove(from) {
+            self.collaborators.insert(to.to_string(), role);
+        }
+        for pr in self.prs.values_mut() {
+            if pr.author == from {
+                pr.author = to.to_string();
+            }
+        }
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -483,6 +543,13 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
     }
 
     match (method.as_str(), segs.as_slice()) {
+        ("GET", ["user", id]) => match id.parse().ok().and_then(|id| w.login_of(id)) {
+            Some(login) => {
+                let id = w.id_of(&login);
+                json_response(200, json!({"login": login, "id": id, "type": "User"}))
+            }
+            None => not_found(),
+        },
         ("GET", ["orgs", org, "teams", team, "memberships", login]) => {
             match w
                 .teams
@@ -518,9 +585,13 @@ fn repo_route(
                 json!({
                     "number": n.parse::<u64>().unwrap_or(0),
                     "state": pr.state,
-                    "user": {"login": pr.author, "type": "User"},
+                    "user": {"login": pr.author, "id": w.id_of(&pr.author), "type": "User"},
                     "head": {"sha": pr.head, "ref": pr.head_ref},
-                    "base": {"sha": MAIN_HEAD, "ref": pr.base},
+                    "base": {
+                        "sha": MAIN_HEAD,
+                        "ref": pr.base,
+                        "repo": {"id": 1296269, "full_name": FULL, "default_branch": w.default_branch},
+                    },
                 }),
             )
         }
@@ -572,7 +643,7 @@ fn repo_route(
                 .check_runs
                 .iter()
                 .filter(|c| c.sha == *sha)
-                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha, "app": {"id": c.app_id, "slug": if c.app_id == APP_ID { APP_SLUG } else { "github-actions" }}}))
+                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha, "app": {"id": c.app_id, "slug": app_slug(c.app_id)}}))
                 .collect();
             json_response(200, json!({"total_count": runs.len(), "check_runs": runs}))
         }
@@ -730,6 +801,15 @@ fn repo_route(
             json_response(201, json!({"id": 1}))
         }
         _ => not_found(),
+    }
+}
+
+/// The slug of App `id` in this world.
+pub fn app_slug(id: u64) -> String {
+    match id {
+        APP_ID => APP_SLUG.into(),
+        ACTIONS_APP_ID => "github-actions".into(),
+        other => format!("app-{other}"),
     }
 }
 

@@ -145,6 +145,11 @@ pub fn pr_payload_for(number: u64, action: &str, sha: &str) -> Value {
     p["pull_request"]["number"] = json!(number);
     p["pull_request"]["head"]["sha"] = json!(sha);
     p["pull_request"]["user"]["login"] = json!("alice");
+    p["pull_request"]["user"]["id"] = json!(crate::fake_github::user_id("alice"));
+    // The author opened it, and pushed its heads (unless a test says
+    // otherwise).
+    p["sender"]["login"] = json!("alice");
+    p["sender"]["id"] = json!(crate::fake_github::user_id("alice"));
     p["pull_request"]["state"] = json!(if action == "closed" { "closed" } else { "open" });
     p["installation"] = json!({"id": INSTALLATION});
     p
@@ -158,10 +163,12 @@ pub fn comment_payload_for(number: u64, id: u64, login: &str, body: &str) -> Val
     p["comment"]["id"] = json!(id);
     p["comment"]["body"] = json!(body);
     p["comment"]["user"]["login"] = json!(login);
+    p["comment"]["user"]["id"] = json!(crate::fake_github::user_id(login));
     p["comment"]["user"]["type"] = json!("User");
     // Written now, as GitHub stamps it.
     p["comment"]["created_at"] = json!(now_stamp());
     p["sender"]["login"] = json!(login);
+    p["sender"]["id"] = json!(crate::fake_github::user_id(login));
     p["installation"] = json!({"id": INSTALLATION});
     p
 }
@@ -475,8 +482,14 @@ impl TestApp {
         self.check(sha, "build", "success").await;
     }
 
+    /// A comment by the account called `login` now (its id as the world
+    /// has it: a renamed account keeps its id).
     pub fn comment_payload(&self, id: u64, login: &str, body: &str) -> Value {
-        comment_payload_for(PR, id, login, body)
+        let mut p = comment_payload_for(PR, id, login, body);
+        let user = self.github.world().id_of(login);
+        p["comment"]["user"]["id"] = json!(user);
+        p["sender"]["id"] = json!(user);
+        p
     }
 
     /// Opens another PR `number` by alice at `sha` (GitHub, then the delivery).

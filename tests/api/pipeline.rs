@@ -364,3 +364,49 @@ async fn a_protected_middle_stage_approves_only_its_own_dispatch() {
         "{reviews:?}"
     );
 }
+
+/// The attack on an environment named with `_`: the dispatch id it made
+/// (`42-prod_eu-…`) was refused by the run-name parser, so the protection
+/// rule rejected gatebot's own run and the stage never passed.
+#[tokio::test]
+async fn an_environment_named_with_an_underscore_is_approved_by_its_run_name() {
+    let config = "
+required_checks: [build]
+pipeline:
+  - environment: prod_eu.v2
+    workflow: cd-prod-eu.yml
+    entry: { command: approve, role: release }
+    protected: true
+";
+    let app = TestApp::spawn_with_config(config).await;
+    // An older GitHub: no run id in the answer, so the run is found by
+    // the dispatch id in its name.
+    app.github.world().refuse_run_details = true;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("rita", "/approve").await;
+    let (run_id, dispatch_id) = {
+        let w = app.github.world();
+        assert_eq!(w.dispatches.len(), 1);
+        assert!(!w.dispatches[0].returned_run);
+        (
+            w.dispatches[0].run_id.expect("a run"),
+            w.dispatches[0].input("dispatch_id").to_string(),
+        )
+    };
+    assert_eq!(dispatch_id, "42-prod_eu.v2-0d1a26e-1");
+    let payload = app.protection_payload(run_id, "prod_eu.v2");
+    assert_eq!(
+        app.send("deployment_protection_rule", &payload).await,
+        "processed"
+    );
+    let reviews = app.reviews();
+    assert_eq!(reviews[0].1, "approved", "{reviews:?}");
+    app.finish_last("success").await;
+    assert_eq!(
+        app.state()
+            .await
+            .stage(&gatebot::config::parse(config).expect("config").pipeline),
+        gatebot::gate::Stage::Deployed
+    );
+}

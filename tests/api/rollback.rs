@@ -176,3 +176,52 @@ async fn history_follows_completion_not_arrival_on_sqlite() {
 async fn history_follows_completion_not_arrival_on_dynamodb() {
     history_follows_completion_not_arrival(TestApp::spawn_on_dynamodb().await).await;
 }
+
+/// The attack: staging rolled back, yet `/approve` promoted the SHA
+/// staging no longer ran. A rollback voids the PR's own pass of that
+/// environment; `/retry staging` deploys the head again, verified anew.
+#[tokio::test]
+async fn a_rollback_of_staging_voids_its_pass() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.push(SHA2).await;
+    app.ci_green(SHA2).await;
+    app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(1, "success").await;
+    app.comment("quinn", "/verify-stage").await;
+
+    let (rb, _) = app.comment("quinn", "/rollback staging").await;
+    assert_eq!(app.github.world().reactions_on(rb), vec!["+1"]);
+    assert_eq!(app.dispatch_count(), 3);
+    assert_eq!(app.github.world().dispatches[2].input("sha"), SHA1);
+    assert!(
+        app.last_reply()
+            .contains("`/retry staging` deploys it again"),
+        "{}",
+        app.last_reply()
+    );
+    app.comment("rita", "/approve").await;
+    assert_eq!(app.dispatch_count(), 3, "production is not dispatched");
+    app.comment("rita", "/gates").await;
+    assert!(
+        app.last_reply().contains("no longer runs this head"),
+        "{}",
+        app.last_reply()
+    );
+
+    // The rollback finishes; staging runs the head again after /retry,
+    // and its verification is given anew.
+    app.finish_dispatch(2, "success").await;
+    app.comment("quinn", "/retry staging").await;
+    assert_eq!(app.dispatch_count(), 4);
+    assert_eq!(app.github.world().dispatches[3].input("sha"), SHA2);
+    app.finish_dispatch(3, "success").await;
+    assert_eq!(app.dispatch_count(), 4, "verification first");
+    app.comment("quinn", "/verify-stage").await;
+    let w = app.github.world();
+    assert_eq!(w.dispatches.len(), 5, "rita's approval stood");
+    assert_eq!(w.dispatches[4].input("environment"), "production");
+}

@@ -71,6 +71,7 @@ fn help_and_gates_replies_are_exact() {
         config: &pr.cfg,
         now: pr.now,
         clock_skew: pr.skew,
+        holders: None,
     };
     let table = crate::gate::summary::render(&pr.s, &policy).text;
     assert_eq!(replies(&t), [table.as_str()]);

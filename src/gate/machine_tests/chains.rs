@@ -84,6 +84,7 @@ impl Pr {
             config: &self.cfg,
             now: self.now,
             clock_skew: self.skew,
+            holders: None,
         };
         dispatch_blocker(&self.s, id, &policy).map(|r| r.to_string())
     }
@@ -419,7 +420,10 @@ fn an_approval_counts_only_for_the_stage_it_names() {
     assert_eq!(pr.stage(), Stage::WaitingForEntry(2), "prod-eu has none");
     let given = |p: &Pr, name: &str| {
         p.s.gates(&env(name))
-            .map(|g| g.approvers(&p.s.head_sha, &p.s.author).len())
+            .map(|g| {
+                g.approvers(&p.s.head_sha, p.s.authors().as_ref(), None)
+                    .len()
+            })
             .unwrap_or(0)
     };
     assert_eq!((given(&pr, "prod-eu"), given(&pr, "prod-us")), (0, 2));

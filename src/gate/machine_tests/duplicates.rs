@@ -7,6 +7,7 @@ fn lgtm_fact() -> Fact {
     Fact::Command {
         comment_id: 5,
         actor: Actor {
+            id: Person::test(QA).id,
             login: QA.into(),
             authorized: true,
         },
@@ -20,6 +21,7 @@ fn approve_fact() -> Fact {
     Fact::Command {
         comment_id: 6,
         actor: Actor {
+            id: Person::test(REL).id,
             login: REL.into(),
             authorized: true,
         },

@@ -160,7 +160,7 @@ fn the_authors_lgtm_is_refused() {
         yaml: DEFAULTS,
         setup: Pr::green,
         fact: |p| p.command(AUTHOR, lgtm()),
-        expect: expect(Stage::WaitingForEntry(0), false).refused("cannot approve their own"),
+        expect: expect(Stage::WaitingForEntry(0), false).refused("an author of this head"),
     });
 }
 

@@ -20,7 +20,7 @@ use super::state::{DeployKind, DeployStatus, GateState, Stage};
 use super::two_stage::*;
 use crate::commands::Command;
 use crate::config::{self, RepoConfig};
-use crate::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use crate::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha};
 use crate::gate::machine::{Action, Actor, Fact, Policy, Role, Transition, apply, required_role};
 
 const PR: u64 = 42;
@@ -84,7 +84,7 @@ impl Pr {
             repo: RepoName::parse("acme/widgets").unwrap(),
             number: PR,
         };
-        let mut s = GateState::new(pr, "Alice", sha(A), "main", Some(7), t0());
+        let mut s = GateState::new(pr, &Person::test("Alice"), sha(A), "main", Some(7), t0());
         // As gatebot creates records: with the base GitHub reported.
         s.base_ref = Some("main".into());
         Pr {
@@ -101,6 +101,7 @@ impl Pr {
             config: &self.cfg,
             now: self.now,
             clock_skew: self.skew,
+            holders: None,
         };
         let t = apply(&self.s, fact, &policy);
         self.s = t.state.clone();
@@ -139,6 +140,7 @@ impl Pr {
         Fact::Command {
             comment_id: self.next_comment,
             actor: Actor {
+                id: Person::test(login).id,
                 login: login.to_string(),
                 authorized,
             },
@@ -288,9 +290,16 @@ impl Pr {
         );
     }
 
+    /// The author pushes `c`: GitHub's view of the PR, then the push.
     fn push(&mut self, c: char) {
+        self.push_by(c, AUTHOR);
+    }
+
+    /// `login` pushes `c` onto the PR's branch.
+    fn push_by(&mut self, c: char, login: &str) {
         let f = observed(true, c, "main");
         self.step(f);
+        self.step(pushed(c, login));
     }
 
     /// GitHub now says the PR is closed (at its head).
@@ -299,6 +308,8 @@ impl Pr {
             open: false,
             head: self.head(),
             base_ref: "main".into(),
+            author_id: Person::test(AUTHOR).id,
+            default_branch: "main".into(),
         }
     }
 
@@ -513,6 +524,16 @@ fn observed(open: bool, c: char, base: &str) -> Fact {
         open,
         head: sha(c),
         base_ref: base.into(),
+        author_id: Person::test(AUTHOR).id,
+        default_branch: "main".into(),
+    }
+}
+
+/// `login` pushed `c` (a `synchronize` delivery's sender).
+fn pushed(c: char, login: &str) -> Fact {
+    Fact::Pushed {
+        sha: sha(c),
+        by: Person::test(login),
     }
 }
 
@@ -604,10 +625,12 @@ mod closed;
 mod config_error;
 mod duplicates;
 mod freeze;
+mod gated_bases;
 mod hold;
 mod lgtm;
 mod new_head;
 mod observed_pr;
+mod people;
 mod promotion;
 mod queued_dispatches;
 mod roles;

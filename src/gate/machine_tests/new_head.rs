@@ -256,7 +256,7 @@ fn the_old_heads_prod_deploy_failing_is_dropped_quietly() {
 fn a_new_base_branch_voids_the_gates() {
     one(Case {
         name: "a new base branch voids the gates",
-        yaml: DEFAULTS,
+        yaml: "branches: [main, release]",
         setup: Pr::verified,
         fact: |_| observed(true, A, "release"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {

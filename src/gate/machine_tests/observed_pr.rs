@@ -68,7 +68,7 @@ fn a_head_github_has_that_gatebot_missed_approvals_void() {
 fn a_new_base_approvals_void() {
     one(Case {
         name: "a new base: approvals void",
-        yaml: DEFAULTS,
+        yaml: "branches: [main, release]",
         setup: Pr::verified,
         fact: |_| observed(true, A, "release"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {

@@ -118,6 +118,7 @@ fn dispatch_blocker_follows_the_gates() {
             config: &pr.cfg,
             now: pr.now,
             clock_skew: pr.skew,
+            holders: None,
         };
         dispatch_blocker(&pr.s, id, &policy).map(|r| r.to_string())
     };

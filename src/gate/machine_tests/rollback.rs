@@ -112,9 +112,10 @@ fn rollback_after_deployed() {
         yaml: DEFAULTS,
         setup: Pr::deployed,
         fact: |p| p.rollback(REL, production()),
-        expect: expect(Stage::Deployed, true)
+        // Production no longer runs this head: its pass is void.
+        expect: expect(Stage::Displaced(1), true)
             .accepted()
-            .reply("Rolling production")
+            .reply("`/retry production` deploys it again")
             .dispatch(rollback_deploy(
                 production(),
                 REL,
@@ -184,7 +185,9 @@ fn rollback_stage_while_prod_is_deploying_is_allowed() {
         yaml: DEFAULTS,
         setup: Pr::approved,
         fact: |p| p.rollback(QA, staging()),
-        expect: expect(Stage::Deploying(1), true)
+        // The rollback goes ahead; staging's pass is void, so production's
+        // dispatch is not approved by its re-check (see the rows below).
+        expect: expect(Stage::Displaced(0), true)
             .accepted()
             .reply("Rolling staging back")
             .dispatch(rollback_deploy(staging(), QA, "42-staging-ccccccc-3")),
@@ -201,7 +204,7 @@ fn rollback_stage_while_verifying_is_allowed() {
             p.ok(QA, verify_stage());
         },
         fact: |p| p.rollback(QA, staging()),
-        expect: expect(Stage::Verifying(0), true)
+        expect: expect(Stage::Displaced(0), true)
             .accepted()
             .reply("Rolling staging back")
             .dispatch(rollback_deploy(staging(), QA, "42-staging-ccccccc-3")),
@@ -303,5 +306,75 @@ fn a_rollback_finishing_does_not_touch_the_gates() {
         expect: expect(Stage::WaitingForEntry(1), true)
             .records("42-production-ccccccc-2")
             .then(|s| assert_eq!(s.prod(), None)),
+    });
+}
+
+#[test]
+fn approve_after_staging_was_rolled_back_dispatches_nothing() {
+    // The attack: staging rolled back, yet `/approve` promoted the SHA
+    // staging no longer ran.
+    one(Case {
+        name: "/approve after staging was rolled back dispatches nothing",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.verified();
+            let f = p.rollback(QA, staging());
+            p.step(f);
+        },
+        fact: |p| p.command(REL, approve()),
+        expect: expect(Stage::Displaced(0), true).accepted(),
+    });
+}
+
+#[test]
+fn a_displaced_stage_cannot_be_verified() {
+    one(Case {
+        name: "a stage rolled back before its verification cannot be verified",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.staged();
+            let f = p.rollback(QA, staging());
+            p.step(f);
+        },
+        fact: |p| p.command(QA, verify_stage()),
+        expect: expect(Stage::Displaced(0), false).refused("staging is not deployed for"),
+    });
+}
+
+#[test]
+fn retry_after_a_rollback_deploys_the_head_again_and_needs_verifying_again() {
+    one(Case {
+        name: "/retry after a rollback deploys the head again; it is verified anew",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.verified();
+            let f = p.rollback(QA, staging());
+            p.step(f);
+            let id = p.detached_id(0);
+            p.finish(&id, true);
+        },
+        fact: |p| p.command(QA, Command::Retry(staging())),
+        expect: expect(Stage::Deploying(0), true)
+            .accepted()
+            .dispatch(stage_deploy(A, QA, "42-staging-aaaaaaa-3"))
+            .then(|s| assert_eq!(s.verification(), None)),
+    });
+}
+
+#[test]
+fn a_rollback_github_refused_displaced_nothing() {
+    one(Case {
+        name: "a rollback GitHub refused (4xx) displaced nothing",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.verified();
+            let f = p.rollback(QA, staging());
+            p.step(f);
+        },
+        fact: |p| Fact::DispatchFailed {
+            dispatch_id: p.detached_id(0),
+            reason: "GitHub answered 404".into(),
+        },
+        expect: expect(Stage::WaitingForEntry(1), true).reply("could not dispatch"),
     });
 }

@@ -82,11 +82,7 @@ fn verify_stage_written_before_the_reopen_is_refused() {
             p.staged();
             p.close();
             later(p);
-            p.step(Fact::Observed {
-                open: true,
-                head: sha(A),
-                base_ref: "main".into(),
-            });
+            p.step(observed(true, A, "main"));
         },
         fact: |p| {
             let at = Some(p.now - Duration::minutes(1));

@@ -10,8 +10,7 @@ fn the_author_cannot_verify_their_own_change() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| p.command(AUTHOR, verify_stage()),
-        expect: expect(Stage::WaitingForVerification(0), false)
-            .refused("cannot approve their own change"),
+        expect: expect(Stage::WaitingForVerification(0), false).refused("an author of this head"),
     });
 }
 

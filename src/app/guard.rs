@@ -1,0 +1,180 @@
+//! The facts that guard a dispatch, read at the moment of the dispatch:
+//! right before a queued dispatch is sent (first try, retry, reconciler)
+//! and before a deployment protection rule is answered.
+//!
+//! * GitHub's view of the PR (open, head, base, author, and the
+//!   repository's default branch) and CI's verdict on its head, unless the
+//!   delivery performing the dispatch read them a moment ago: a dispatch a
+//!   finished run, a soak's end or the reconciler causes must not go out
+//!   on stored facts (a `synchronize` lost on the way would let the old,
+//!   approved head out);
+//! * the config, from the default branch as it is now;
+//! * the roles of the people whose entry commands the dispatch rests on,
+//!   under that config: only those who still hold the stage's role count.
+//!
+//! [`crate::gate::machine::dispatch_blocker`] then judges the dispatch on
+//! them.
+
+use super::permissions::Roles;
+use super::{App, AppError};
+use crate::config::{Entry, RepoConfig};
+use crate::domain::{DispatchId, PrKey, UserId};
+use crate::gate::machine::{Role, dispatch_blocker};
+use crate::gate::{DeployKind, Fact, GateState, Refusal, ci};
+use crate::github::RepoRef;
+
+/// A dispatch judged on fresh facts.
+pub struct Judged {
+    pub state: GateState,
+    pub config: RepoConfig,
+    /// Why it may not go ahead now, if it may not.
+    pub blocker: Option<Refusal>,
+    /// People whose entry commands it rests on who no longer hold the
+    /// stage's role (their commands are to be dropped).
+    pub lost: Vec<UserId>,
+}
+
+impl App {
+    /// Reads the PR and CI from GitHub and applies them to the record, as
+    /// a delivery about the PR does.
+    pub(super) async fn refresh(&self, repo: &RepoRef, pr: &PrKey) -> Result<(), AppError> {
+        let info = self.github.pull_request(repo, pr.number).await?;
+        let (config, error) = self.config(repo, &info.default_branch).await?;
+        let mut facts = vec![
+            Fact::Config { error },
+            Fact::Observed {
+                open: info.open,
+                head: info.head_sha.clone(),
+                base_ref: info.base_ref.clone(),
+                author_id: info.author.id,
+                default_branch: info.default_branch.clone(),
+            },
+        ];
+        if info.open {
+            let runs = self.github.check_runs(repo, &info.head_sha).await?;
+            let own = self.github.app_id();
+            self.check_runs
+                .listed(&repo.name, &info.head_sha, &runs, own);
+            facts.push(Fact::Ci {
+                sha: info.head_sha.clone(),
+                status: ci::evaluate(&runs, &config.required_checks, own),
+            });
+        }
+        Box::pin(self.transition(repo, pr, None, &facts, &config, None)).await?;
+        Ok(())
+    }
+
+    /// Judges the queued dispatch `id` of `pr` on the facts as they are
+    /// now; `fresh` when the PR and CI were read by the delivery at hand.
+    /// `Ok(None)` when the PR has no record.
+    pub(super) async fn judge_dispatch(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        id: &DispatchId,
+        fresh: bool,
+    ) -> Result<Option<Judged>, AppError> {
+        if !fresh {
+            self.refresh(repo, pr).await?;
+        }
+        let Some((state, config)) = self.gate_and_config(repo, pr).await? else {
+            return Ok(None);
+        };
+        let resolved = self.holders(repo, &state, &config, id).await;
+        let mut policy = self.policy(&config);
+        policy.holders = resolved.as_ref().map(|r| r.holders.as_slice());
+        let blocker = dispatch_blocker(&state, id, &policy);
+        Ok(Some(Judged {
+            state,
+            config,
+            blocker,
+            lost: resolved.map(|r| r.lost).unwrap_or_default(),
+        }))
+    }
+
+    /// The PR's state and its repository's config (read from the default
+    /// branch the record holds), the config's error taken into the state
+    /// as the gates would see it now.
+    pub(super) async fn gate_and_config(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+    ) -> Result<Option<(GateState, RepoConfig)>, AppError> {
+        let Some(v) = self.store.load_gate(pr).await? else {
+            return Ok(None);
+        };
+        let mut state = v.value.state;
+        let (config, error) = self.config(repo, &state.default_branch).await?;
+        state.config_error = error;
+        Ok(Some((state, config)))
+    }
+
+    /// Of the people whose entry commands the promotion `id` rests on, those
+    /// who hold the stage's role under `config` now. Each is looked up by
+    /// user id (their login now), then their role resolved as for a
+    /// command; any lookup that fails counts them out. `None` for a
+    /// dispatch that rests on no entry command.
+    async fn holders(
+        &self,
+        repo: &RepoRef,
+        state: &GateState,
+        config: &RepoConfig,
+        id: &DispatchId,
+    ) -> Option<Resolved> {
+        let deploy = state.deploy(id)?;
+        if deploy.kind != DeployKind::Promote {
+            return None;
+        }
+        let (_, stage) = config.pipeline.find(&deploy.environment)?;
+        let Entry::Command(gate) = &stage.entry else {
+            return None;
+        };
+        let mut givers: Vec<UserId> = state
+            .gates(&deploy.environment)?
+            .approvals
+            .iter()
+            .filter(|a| a.sha == deploy.sha)
+            .filter_map(|a| a.id)
+            .collect();
+        givers.sort_unstable();
+        givers.dedup();
+        let mut holders = Vec::with_capacity(givers.len());
+        let mut lost = Vec::new();
+        for giver in givers {
+            let login = match self.github.user_login(repo, giver).await {
+                Ok(Some(login)) => login,
+                Ok(None) => {
+                    tracing::warn!(user = %giver, "approver's account is gone: not counted");
+                    lost.push(giver);
+                    continue;
+                }
+                Err(e) => {
+                    // Not known either way: not counted now, not dropped.
+                    tracing::warn!(user = %giver, error = %e, "approver unresolved: not counted");
+                    continue;
+                }
+            };
+            let mut roles = Roles::new(self.github.as_ref(), &self.refusals, repo, config, &login);
+            if roles.has(Role::Named(gate.role.clone())).await {
+                holders.push(giver);
+            } else {
+                // `has` answers no to a read that failed, too: only a
+                // clear answer drops the command for good.
+                tracing::info!(user = %giver, %login, role = %gate.role, "approver no longer holds the role: not counted");
+                if roles.resolved() {
+                    lost.push(giver);
+                }
+            }
+        }
+        Some(Resolved { holders, lost })
+    }
+}
+
+/// The people a dispatch rests on, resolved.
+struct Resolved {
+    /// Those who hold the stage's role now.
+    holders: Vec<UserId>,
+    /// Those GitHub clearly says do not (their account is gone, or their
+    /// permission and teams do not give the role).
+    lost: Vec<UserId>,
+}
