@@ -206,7 +206,9 @@ struct Ledger {
     /// Who pushed the head, and whether gatebot can know all of them (the
     /// first head counts as the author's; any other needs its push).
     pushers: BTreeSet<&'static str>,
-    pusher_known: bool,
+    /// The heads whose push was received (the first head counts as the
+    /// author's).
+    pushed_heads: BTreeSet<u8>,
     /// Per stage: when its verification (without a workflow) was first
     /// given for the head.
     verified_at: Vec<Option<DateTime<Utc>>>,
@@ -225,7 +227,7 @@ impl Ledger {
             ci: CiStatus::Pending,
             givers: vec![BTreeSet::new(); stages],
             pushers: BTreeSet::new(),
-            pusher_known: true,
+            pushed_heads: BTreeSet::from([0]),
             verified_at: vec![None; stages],
             verify_cancels: vec![0; stages],
             dispatches: Vec::new(),
@@ -243,7 +245,7 @@ impl Ledger {
 
     fn counts(&self, who: Who, role: &str, written: Option<DateTime<Utc>>) -> bool {
         who != Who::Author
-            && self.pusher_known
+            && self.pushed_heads.contains(&self.head)
             && !self.pushers.contains(who.login())
             && who.holds_named(role)
             && self.open
@@ -305,21 +307,19 @@ impl Ledger {
         match fact {
             Fact::Observed { open, head, .. } => {
                 let head = (0..4u8).find(|i| sha(*i) == *head).unwrap_or(0);
-                if head != self.head {
-                    self.pushers.clear();
-                    self.pusher_known = head == 0;
-                }
                 if (*open && !self.open) || head != self.head {
                     self.new_epoch(now);
                 }
                 self.open = *open;
                 self.head = head;
             }
-            Fact::Pushed { sha: s, by } if *s == sha(self.head) => {
+            Fact::Pushed { sha: s, by } => {
+                let pushed = (0..4u8).find(|i| sha(*i) == *s).unwrap_or(0);
+                self.pushed_heads.insert(pushed);
                 if let Some(w) = ALL_WHO.iter().find(|w| w.login() == by.login) {
                     self.pushers.insert(w.login());
-                    self.pusher_known = true;
-                    // Whatever they gave for this head no longer counts.
+                    // An author of the PR from now on: whatever they gave
+                    // no longer counts.
                     for g in &mut self.givers {
                         g.remove(w.login());
                     }

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ci::CiStatus;
 use super::state::{
-    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Push, Stage, StageState,
-    Verification,
+    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, StageState, Verification,
 };
 use super::summary;
 use crate::commands::{Command, help_text};
@@ -252,7 +251,7 @@ pub enum Refusal {
     #[error("you need the {0} role for this command")]
     NoPermission(String),
     #[error(
-        "an author of this head (whoever opened the pull request or pushed it) cannot give its gates"
+        "an author of this head (whoever opened the pull request or pushed to it) cannot give its gates"
     )]
     AuthorCannotApprove,
     #[error(
@@ -429,23 +428,13 @@ impl Machine<'_, '_> {
                 self.observed(*open, head, base_ref)
             }
             Fact::Pushed { sha, by } => {
-                if *sha != self.s.head_sha {
-                    return format!("push of old SHA {} by @{} ignored", sha.short(), by.login);
-                }
-                if self
-                    .s
-                    .pushes
-                    .iter()
-                    .any(|p| p.sha == *sha && p.by.id == by.id)
-                {
+                // A late push of an older head still makes its pusher an
+                // author: their commits are in every head after it.
+                if !self.s.record_push(sha, by) {
                     return "push already known".into();
                 }
-                self.s.pushes.push(Push {
-                    sha: sha.clone(),
-                    by: by.clone(),
-                });
                 format!(
-                    "{} pushed by @{} (id {}): an author of it",
+                    "{} pushed by @{} (id {}): an author of this pull request",
                     sha.short(),
                     by.login,
                     by.id
@@ -649,9 +638,6 @@ impl Machine<'_, '_> {
             self.void_gates();
             notes.push(format!("new head {}: approvals void", head.short()));
         }
-        // Only the head's pushes matter (its pusher may be known already:
-        // the `synchronize` can come before the read that sees the head).
-        self.s.pushes.retain(|p| p.sha == *head);
         match self.s.base_ref.as_deref() {
             Some(old) if old != base_ref => {
                 self.void_gates();

@@ -237,7 +237,9 @@ struct Ledger {
     /// Who pushed the head, and whether all of them are known (the first
     /// head counts as the author's; any other needs its push).
     pushers: BTreeSet<&'static str>,
-    pusher_known: bool,
+    /// The heads whose push was received (the first head counts as the
+    /// author's).
+    pushed_heads: BTreeSet<Sha>,
     /// The staging deploy (its index in `dispatches`) a `/verify-stage`
     /// verified, if one did.
     verified_by_command: Option<usize>,
@@ -259,7 +261,7 @@ impl Ledger {
             lgtm: BTreeSet::new(),
             approvers: BTreeSet::new(),
             pushers: BTreeSet::new(),
-            pusher_known: true,
+            pushed_heads: BTreeSet::from([sha(0)]),
             verified_by_command: None,
             verify_cancels: 0,
             dispatches: Vec::new(),
@@ -281,7 +283,7 @@ impl Ledger {
     fn counts(&self, who: Who, role: &Role, written: Option<DateTime<Utc>>, p: &Policy) -> bool {
         who.holds(role)
             && who != Who::Author
-            && self.pusher_known
+            && self.pushed_heads.contains(&self.head)
             && !self.pushers.contains(who.login())
             && self.base == 0
             && self.open
@@ -348,10 +350,6 @@ impl Ledger {
                 ..
             } => {
                 let base = u8::from(base_ref != "main");
-                if *head != self.head {
-                    self.pushers.clear();
-                    self.pusher_known = *head == sha(0);
-                }
                 if (*open && !self.open) || *head != self.head || base != self.base {
                     self.new_epoch(p.now);
                 }
@@ -360,11 +358,12 @@ impl Ledger {
                 self.base = base;
             }
             Fact::Ci { sha, status } if *sha == self.head => self.ci = *status,
-            Fact::Pushed { sha, by } if *sha == self.head => {
+            Fact::Pushed { sha, by } => {
+                self.pushed_heads.insert(sha.clone());
                 if let Some(w) = ALL_WHO.iter().find(|w| w.login() == by.login) {
                     self.pushers.insert(w.login());
-                    self.pusher_known = true;
-                    // What they gave for this head no longer counts.
+                    // An author of the PR from now on: what they gave no
+                    // longer counts.
                     self.lgtm.remove(w.login());
                     self.approvers.remove(w.login());
                 }

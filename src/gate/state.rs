@@ -30,16 +30,12 @@ impl Approval {
     }
 }
 
-/// A push to the PR's branch, as its `synchronize` delivery told: the
-/// SHA it made the head, and who pushed it (the delivery's `sender`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Push {
-    pub sha: Sha,
-    pub by: Person,
-}
+/// The most SHAs [`GateState::pushed_heads`] remembers; older ones count as
+/// heads whose push gatebot has not seen (fail closed).
+pub const MAX_PUSHED_HEADS: usize = 32;
 
-/// Who wrote a head: the PR's author and whoever pushed that head. They
-/// count for none of its gates.
+/// Who wrote a head: the PR's author and everyone who pushed to the PR.
+/// They count for none of its gates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authors(Vec<UserId>);
 
@@ -252,10 +248,16 @@ pub struct GateState {
     /// author (gatebot saw no push of it).
     #[serde(default)]
     pub first_head: Option<Sha>,
-    /// The pushes of the head, from `synchronize` deliveries: whoever
-    /// pushed the head is one of its authors.
+    /// Everyone who pushed to the PR (the `sender` of each `synchronize`),
+    /// once each: whoever pushed a head is an author of it, and of every
+    /// head after it, which carries their commits.
     #[serde(default)]
-    pub pushes: Vec<Push>,
+    pub pushers: Vec<Person>,
+    /// The heads gatebot received the push of (the newest
+    /// [`MAX_PUSHED_HEADS`]): a head GitHub reports that is not among them
+    /// (nor the first head) has authors gatebot does not know yet.
+    #[serde(default)]
+    pub pushed_heads: Vec<Sha>,
     pub head_sha: Sha,
     /// When gatebot learned of `head_sha` (or last voided its gates: a
     /// reopen, a new base). A gate command written before this was written
@@ -400,7 +402,8 @@ impl GateState {
             author: author.login.to_ascii_lowercase(),
             author_id: Some(author.id),
             first_head: Some(head_sha.clone()),
-            pushes: Vec::new(),
+            pushers: Vec::new(),
+            pushed_heads: Vec::new(),
             head_sha,
             head_seen_at: Some(now),
             base_ref: None,
@@ -422,20 +425,36 @@ impl GateState {
         self.head_seen_at.unwrap_or(self.updated_at)
     }
 
-    /// The authors of the head: the PR's author and whoever pushed it.
-    /// `None` while gatebot does not know them all (the author's id not
-    /// read yet, or a head GitHub reported before its `synchronize`
+    /// The authors of the head: the PR's author and everyone who pushed
+    /// to it. `None` while gatebot does not know them all (the author's id
+    /// not read yet, or a head GitHub reported before its `synchronize`
     /// delivery said who pushed it): then no gate command counts.
     pub fn authors(&self) -> Option<Authors> {
         let author = self.author_id?;
-        let pushers = self.pushes.iter().filter(|p| p.sha == self.head_sha);
         let known = self.first_head.as_ref() == Some(&self.head_sha)
-            || self.pushes.iter().any(|p| p.sha == self.head_sha);
+            || self.pushed_heads.contains(&self.head_sha);
         known.then(|| {
             let mut ids = vec![author];
-            ids.extend(pushers.map(|p| p.by.id));
+            ids.extend(self.pushers.iter().map(|p| p.id));
             Authors(ids)
         })
+    }
+
+    /// Records that `by` pushed `sha` to the PR; whether anything changed.
+    pub fn record_push(&mut self, sha: &Sha, by: &Person) -> bool {
+        let mut changed = false;
+        if !self.pushers.iter().any(|p| p.id == by.id) {
+            self.pushers.push(by.clone());
+            changed = true;
+        }
+        if !self.pushed_heads.contains(sha) {
+            self.pushed_heads.push(sha.clone());
+            if self.pushed_heads.len() > MAX_PUSHED_HEADS {
+                self.pushed_heads.remove(0);
+            }
+            changed = true;
+        }
+        changed
     }
 
     /// The gates of the stage deploying to `env`, if any were given.

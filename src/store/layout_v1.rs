@@ -95,7 +95,8 @@ pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
             // Filled in by the layout-2 upgrade that follows.
             author_id: None,
             first_head: None,
-            pushes: Vec::new(),
+            pushers: Vec::new(),
+            pushed_heads: Vec::new(),
             head_sha: s.head_sha,
             head_seen_at: s.head_seen_at,
             base_ref: s.base_ref,

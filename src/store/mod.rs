@@ -117,7 +117,8 @@ pub struct PendingAction {
 ///   check run's id moves from the state to the record;
 /// * 3: people are user ids: approvals, verifications and holds carry the
 ///   giver's `id`; the state holds the author's `author_id`, the head's
-///   `pushes` and the `first_head`; a deploy may be `displaced_by` a
+///   `pushers`, the `pushed_heads` and the `first_head`; a deploy may be
+///   `displaced_by` a
 ///   rollback. Layout-2 facts that named a login alone are upgraded as
 ///   `layout_v2` says (fail closed: never a guessed id).
 pub const GATE_RECORD_SCHEMA: u32 = 3;

@@ -114,7 +114,7 @@ fn the_authors_approve_is_refused() {
         setup: Pr::verified,
         fact: |p| p.command(AUTHOR, approve()),
         expect: expect(Stage::WaitingForEntry(1), false).refused(
-            "@alice `/approve` refused: an author of this head (whoever opened the pull request or pushed it) cannot give its gates",
+            "@alice `/approve` refused: an author of this head (whoever opened the pull request or pushed to it) cannot give its gates",
         ),
     });
 }

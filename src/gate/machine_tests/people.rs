@@ -147,13 +147,33 @@ fn a_head_whose_pusher_is_unknown_has_no_gates() {
 }
 
 #[test]
-fn a_late_push_of_an_older_head_changes_nothing() {
+fn a_late_push_of_an_older_head_still_makes_its_pusher_an_author() {
     one(Case {
-        name: "the push of an older head, arriving late, changes nothing",
+        name: "the push of an older head, arriving late, makes its pusher an author",
         yaml: DEFAULTS,
         setup: |p| p.push(B),
         fact: |_| pushed(A, QA),
-        expect: expect(Stage::WaitingForCi, false),
+        expect: expect(Stage::WaitingForCi, true).then(|s| {
+            let authors = s.authors().expect("B's push is known");
+            assert!(authors.contains(Person::test(QA).id));
+        }),
+    });
+}
+
+#[test]
+fn whoever_pushed_a_commit_under_the_head_cannot_lgtm_it() {
+    // The attack: bob pushes a commit onto alice's PR, alice pushes a
+    // trivial one on top, and bob approves the head that carries his.
+    one(Case {
+        name: "whoever pushed a commit under the head cannot /lgtm it",
+        yaml: DEFAULTS,
+        setup: |p| {
+            p.push_by(B, QA);
+            p.push('d');
+            p.green();
+        },
+        fact: |p| p.command(QA, lgtm()),
+        expect: expect(Stage::WaitingForEntry(0), false).refused("an author of this head"),
     });
 }
 
