@@ -100,15 +100,21 @@ fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
 }
 
 impl App {
-    /// GitHub's current view of the PR as facts: what it is, and — when
-    /// `ci_wanted`, or when the stored record disagrees with it (the gates
-    /// will start again and need CI) — CI's verdict on its head now.
+    /// GitHub's current view of the PR as facts: what it is; who pushed to
+    /// its branch, from the repository's activity log, while gatebot has
+    /// not seen the push that made the head (a PR seen for the first time:
+    /// commits pushed before it was opened; a `synchronize` not arrived
+    /// yet; `synchronize_of` names the head a `synchronize` delivery at
+    /// hand brings the pusher of); and — when `ci_wanted`, or when the
+    /// stored record disagrees with GitHub (the gates will start again and
+    /// need CI) — CI's verdict on its head now.
     pub async fn pr_facts(
         &self,
         repo: &RepoRef,
         pr: &PullRequestInfo,
         config: &crate::config::RepoConfig,
         ci_wanted: bool,
+        synchronize_of: Option<&Sha>,
     ) -> Result<Vec<Fact>, AppError> {
         let mut facts = vec![Fact::Observed {
             open: pr.open,
@@ -120,22 +126,32 @@ impl App {
         if !pr.open {
             return Ok(facts);
         }
-        let disagrees = || async {
-            let key = PrKey {
-                repo: repo.name.clone(),
-                number: pr.number,
-            };
-            Ok::<bool, AppError>(match self.store.load_gate(&key).await? {
-                Some(v) => {
-                    let s = v.value.state;
-                    !s.open
-                        || s.head_sha != pr.head_sha
-                        || s.base_ref.as_deref().is_some_and(|b| b != pr.base_ref)
-                }
-                None => true,
-            })
+        let key = PrKey {
+            repo: repo.name.clone(),
+            number: pr.number,
         };
-        if ci_wanted || disagrees().await? {
+        let stored = self.store.load_gate(&key).await?.map(|v| v.value.state);
+        let disagrees = stored.as_ref().is_none_or(|s| {
+            !s.open
+                || s.head_sha != pr.head_sha
+                || s.base_ref.as_deref().is_some_and(|b| b != pr.base_ref)
+        });
+        // Commits pushed to the branch before the PR was opened, or a push
+        // whose `synchronize` has not arrived: their pushers are authors
+        // too. Only a branch of the repository itself has a log to read.
+        // Read until the log shows the push of the head (once, normally).
+        let log_seen = stored
+            .as_ref()
+            .is_some_and(|s| s.pushed_heads.contains(&pr.head_sha));
+        let brought = stored.is_some() && synchronize_of == Some(&pr.head_sha);
+        if !log_seen && !brought && pr.same_repository(&repo.name) {
+            let pushes = self.github.branch_pushes(repo, &pr.head_ref).await?;
+            facts.extend(pushes.into_iter().rev().map(|p| Fact::Pushed {
+                sha: p.sha,
+                by: p.by,
+            }));
+        }
+        if ci_wanted || disagrees {
             let runs = self.github.check_runs(repo, &pr.head_sha).await?;
             let own_app = self.github.app_id();
             self.check_runs
@@ -254,17 +270,27 @@ impl App {
         }
         // CI may already have finished for this head (checks that ran
         // before the PR was opened or reopened): read its verdict now.
-        facts.extend(self.pr_facts(&repo, &pr, &config, true).await?);
-        // Whoever pushed a head is one of its authors (after what GitHub
-        // says the head is now: a late push of an older head is ignored).
-        if e.action == PullRequestAction::Synchronize {
-            let sha = Sha::parse(&e.pull_request.head.sha).map_err(bad)?;
-            let by = e
-                .sender
-                .person()
-                .ok_or_else(|| bad("sender.id is missing"))?;
-            facts.push(Fact::Pushed { sha, by });
-        }
+        // Whoever pushed is an author of the PR from now on.
+        let pushed = match e.action {
+            PullRequestAction::Synchronize => {
+                let sha = Sha::parse(&e.pull_request.head.sha).map_err(bad)?;
+                let by = e
+                    .sender
+                    .person()
+                    .ok_or_else(|| bad("sender.id is missing"))?;
+                Some(Fact::Pushed { sha, by })
+            }
+            _ => None,
+        };
+        let synchronize_of = match &pushed {
+            Some(Fact::Pushed { sha, .. }) => Some(sha),
+            _ => None,
+        };
+        facts.extend(
+            self.pr_facts(&repo, &pr, &config, true, synchronize_of)
+                .await?,
+        );
+        facts.extend(pushed);
         let init = initial_state(&repo, &pr);
         let state = self
             .last_transition(&repo, &key, Some(&init), &facts, &config, d)
@@ -369,7 +395,7 @@ impl App {
             .iter()
             .zip(&authorized)
             .any(|(c, ok)| *ok && is_gate_command(c));
-        facts.extend(self.pr_facts(repo, &pr, &config, ci_wanted).await?);
+        facts.extend(self.pr_facts(repo, &pr, &config, ci_wanted, None).await?);
         let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
         let mut names = Vec::new();
         let acted_on = parsed.len();

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use super::{
-    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery, Permission,
-    PullRequestInfo, RepoRef, RunInfo,
+    BranchPush, DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery,
+    Permission, PullRequestInfo, RepoRef, RunInfo,
 };
 use crate::domain::{Sha, UserId};
 use crate::events::Event;
@@ -95,6 +95,9 @@ impl GitHub for DryRunGitHub {
                             open: p.state == "open",
                             base_ref: p.base.git_ref.to_string(),
                             default_branch: default_branch.to_string(),
+                            head_ref: p.head.git_ref.to_string(),
+                            // Unknown: no activity log is read in a dry run.
+                            head_repo: None,
                         },
                     );
                 }
@@ -148,6 +151,10 @@ impl GitHub for DryRunGitHub {
                     repo.name
                 ),
             })
+    }
+
+    async fn branch_pushes(&self, _repo: &RepoRef, _branch: &str) -> GhResult<Vec<BranchPush>> {
+        Ok(Vec::new())
     }
 
     async fn user_login(&self, _repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {

@@ -65,6 +65,25 @@ pub struct PullRequestInfo {
     pub base_ref: String,
     /// The repository's default branch now (`base.repo.default_branch`).
     pub default_branch: String,
+    /// The PR's branch (`head.ref`), and the repository it is in
+    /// (`head.repo.full_name`; `None` when that repository is gone).
+    pub head_ref: String,
+    pub head_repo: Option<String>,
+}
+
+impl PullRequestInfo {
+    /// Whether its branch is in the repository itself (not a fork).
+    pub fn same_repository(&self, repo: &RepoName) -> bool {
+        self.head_repo.as_deref() == Some(repo.as_str())
+    }
+}
+
+/// A push to a branch, as the repository's activity log has it: the SHA it
+/// made the branch's head, and who pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchPush {
+    pub sha: Sha,
+    pub by: Person,
 }
 
 /// A user's permission on a repository, as GitHub resolves it.
@@ -144,6 +163,9 @@ pub trait GitHub: Send + Sync {
     /// The login of the account `id` now (`GET /user/{id}`); `None` when
     /// there is no such account any more.
     async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>>;
+    /// The pushes to `branch` of the repository (its activity log: pushes,
+    /// force pushes, the branch's creation), newest first, at most 100.
+    async fn branch_pushes(&self, repo: &RepoRef, branch: &str) -> GhResult<Vec<BranchPush>>;
     async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission>;
     /// Active (not pending) membership of `org/team`.
     async fn is_team_member(

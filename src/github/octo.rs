@@ -22,8 +22,8 @@ use serde_json::json;
 
 use super::retry;
 use super::{
-    DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery, Permission,
-    PullRequestInfo, RepoRef, RunInfo,
+    BranchPush, DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery,
+    Permission, PullRequestInfo, RepoRef, RunInfo,
 };
 use crate::domain::{Person, Sha, UserId};
 use crate::gate::ci::{CheckRunInfo, GATEBOT_CHECK};
@@ -429,8 +429,16 @@ impl GitHub for OctoGitHub {
 
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo> {
         #[derive(Deserialize)]
+        struct HeadRepo {
+            full_name: String,
+        }
+        #[derive(Deserialize)]
         struct Ref {
             sha: String,
+            #[serde(rename = "ref")]
+            git_ref: String,
+            #[serde(default)]
+            repo: Option<HeadRepo>,
         }
         #[derive(Deserialize)]
         struct User {
@@ -464,7 +472,47 @@ impl GitHub for OctoGitHub {
             open: pr.state == "open",
             base_ref: pr.base.git_ref,
             default_branch: pr.base.repo.default_branch,
+            head_ref: pr.head.git_ref,
+            head_repo: pr.head.repo.map(|r| r.full_name),
         })
+    }
+
+    async fn branch_pushes(&self, repo: &RepoRef, branch: &str) -> GhResult<Vec<BranchPush>> {
+        #[derive(Deserialize)]
+        struct Actor {
+            id: u64,
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Activity {
+            after: String,
+            activity_type: String,
+            #[serde(default)]
+            actor: Option<Actor>,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "{}/activity?ref={}&per_page=100",
+            repo_path(repo),
+            enc(&format!("refs/heads/{branch}"))
+        );
+        let items: Vec<Activity> = get_json(&c, &route).await?;
+        Ok(items
+            .into_iter()
+            .filter(|a| {
+                matches!(
+                    a.activity_type.as_str(),
+                    "push" | "force_push" | "branch_creation"
+                )
+            })
+            .filter_map(|a| {
+                let actor = a.actor?;
+                Some(BranchPush {
+                    sha: Sha::parse(&a.after).ok()?,
+                    by: Person::new(actor.id, &actor.login),
+                })
+            })
+            .collect())
     }
 
     async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {

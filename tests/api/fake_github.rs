@@ -137,6 +137,9 @@ pub struct World {
     /// login → user id, for accounts whose id is not [`user_id`] of their
     /// login (a renamed account keeps its id under its new login).
     pub users: HashMap<String, u64>,
+    /// The repository's activity log of pushes: (branch, SHA it made the
+    /// head, login of who pushed), oldest first.
+    pub activity: Vec<(String, String, String)>,
     /// (branch, path) → text
     pub files: HashMap<(String, String), String>,
     /// login → role_name (admin, maintain, write, triage, read)
@@ -586,7 +589,7 @@ fn repo_route(
                     "number": n.parse::<u64>().unwrap_or(0),
                     "state": pr.state,
                     "user": {"login": pr.author, "id": w.id_of(&pr.author), "type": "User"},
-                    "head": {"sha": pr.head, "ref": pr.head_ref},
+                    "head": {"sha": pr.head, "ref": pr.head_ref, "repo": {"full_name": FULL}},
                     "base": {
                         "sha": MAIN_HEAD,
                         "ref": pr.base,
@@ -594,6 +597,29 @@ fn repo_route(
                     },
                 }),
             )
+        }
+        ("GET", ["activity"]) => {
+            let wanted = query.get("ref").cloned().unwrap_or_default();
+            let branch = wanted.strip_prefix("refs/heads/").unwrap_or(&wanted);
+            let items: Vec<Value> = w
+                .activity
+                .iter()
+                .rev()
+                .filter(|(b, _, _)| b == branch)
+                .enumerate()
+                .map(|(i, (b, sha, login))| {
+                    json!({
+                        "id": i + 1,
+                        "before": "0000000000000000000000000000000000000000",
+                        "after": sha,
+                        "ref": format!("refs/heads/{b}"),
+                        "timestamp": chrono::Utc::now().to_rfc3339(),
+                        "activity_type": "push",
+                        "actor": {"login": login, "id": w.id_of(login), "type": "User"},
+                    })
+                })
+                .collect();
+            json_response(200, json!(items))
         }
         ("GET", ["collaborators", login, "permission"]) => {
             if w.permission_api_down {

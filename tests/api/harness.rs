@@ -433,7 +433,13 @@ impl TestApp {
 
     /// Pushes `sha` to the PR branch (GitHub state, then the delivery).
     pub async fn push(&self, sha: &str) {
-        self.github.world().prs.get_mut(&PR).expect("pr").head = sha.into();
+        {
+            let mut w = self.github.world();
+            let pr = w.prs.get_mut(&PR).expect("pr");
+            pr.head = sha.into();
+            let branch = pr.head_ref.clone();
+            w.activity.push((branch, sha.into(), "alice".into()));
+        }
         assert_eq!(
             self.send("pull_request", &self.pr_payload("synchronize", sha))
                 .await,

@@ -191,3 +191,49 @@ async fn a_comment_without_a_user_id_is_refused_and_changes_nothing() {
     assert_eq!(app.dispatch_count(), 0);
     assert!(app.github.world().reactions_on(4242).is_empty());
 }
+
+#[tokio::test]
+async fn a_commit_pushed_before_the_pr_was_opened_makes_its_pusher_an_author() {
+    let app = TestApp::spawn().await;
+    // quinn pushes a commit to alice's branch; then alice opens the PR.
+    app.github
+        .world()
+        .activity
+        .push(("feature/widgets".into(), SHA1.into(), "quinn".into()));
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    let (own, _) = app.comment("quinn", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(own), vec!["-1"]);
+    assert!(
+        app.last_reply().contains("an author of this head"),
+        "{}",
+        app.last_reply()
+    );
+    app.comment("rob", "/lgtm").await;
+    assert_eq!(app.dispatch_count(), 1);
+}
+
+#[tokio::test]
+async fn a_push_whose_delivery_is_late_is_read_from_the_activity_log() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    // quinn pushes; the `synchronize` is late, the activity log has it.
+    {
+        let mut w = app.github.world();
+        w.prs.get_mut(&crate::harness::PR).expect("pr").head = SHA2.into();
+        w.activity
+            .push(("feature/widgets".into(), SHA2.into(), "quinn".into()));
+    }
+    app.add_check_run(SHA2, "build", "success");
+    app.comment("rob", "/gates").await;
+    let (own, _) = app.comment("quinn", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(own), vec!["-1"]);
+    assert!(
+        app.last_reply().contains("an author of this head"),
+        "{}",
+        app.last_reply()
+    );
+    let (other, _) = app.comment("rob", "/lgtm").await;
+    assert_eq!(app.github.world().reactions_on(other), vec!["+1"]);
+    assert_eq!(app.dispatch_count(), 1);
+}
