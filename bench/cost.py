@@ -61,7 +61,7 @@ def units(ops):
     """(write units, read units) of one delivery's DynamoDB requests.
 
     Writes: as gatebot counted them (`gatebot_dynamodb_write_units_total`,
-    src/store/write_units.rs): per item written, its size rounded up to a
+    src/adapters/store/write_units.rs): per item written, its size rounded up to a
     KB, at least one unit, twice in a transaction; an update or a delete as
     one. Reads: one unit per strongly consistent read of up to 4 KB
     (gatebot's items are smaller; every read is counted as strongly

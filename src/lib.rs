@@ -1,28 +1,21 @@
 //! gatebot: a GitHub App that puts human verification gates between a pull
 //! request and production.
 //!
-//! The pure core ([`signature`], [`events`], [`commands`], [`config`],
-//! [`gate`]) is kept apart from the adapters around it ([`github`],
-//! [`store`], [`http`], [`telemetry`]); [`app`] ties them together.
+//! The layers, bottom to top, each a folder; a layer uses only itself and
+//! the layers below (`scripts/import-graph.py` checks it):
+//!
+//! * [`core`]: pure — signatures, events, commands, config, the gate machine;
+//! * [`adapters`]: GitHub, the store, AWS, secrets, telemetry;
+//! * [`app`]: the service that ties them together, and the reconciler;
+//! * [`entry`]: the HTTP router, the Lambda handler, the CLI.
 
+pub mod adapters;
 pub mod app;
-pub mod aws;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod domain;
-pub mod events;
-pub mod fuzzing;
-pub mod gate;
-pub mod github;
-pub mod http;
-pub mod lambda;
-pub mod markdown;
-pub mod panics;
-pub mod reconcile;
-pub mod run_identity;
-pub mod secrets;
-pub mod settings;
-pub mod signature;
-pub mod store;
-pub mod telemetry;
+pub mod core;
+pub mod entry;
+
+// The paths of the flat layout, until the public surface is narrowed.
+pub use crate::adapters::{aws, github, secrets, store, telemetry};
+pub use crate::app::{panics, reconcile};
+pub use crate::core::{commands, config, domain, events, gate, markdown, run_identity, signature};
+pub use crate::entry::{cli, fuzzing, http, lambda, settings};

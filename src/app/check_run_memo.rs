@@ -4,7 +4,7 @@
 //! call, never a wrong answer.
 //!
 //! * **Syncs performed.** Each state change queues a check-run update
-//!   ([`crate::gate::Action::SyncCheckRun`]), and an update renders the
+//!   ([`crate::core::gate::Action::SyncCheckRun`]), and an update renders the
 //!   state as it is when it runs. Action ids grow with each one queued on
 //!   a PR's record (records are never deleted), so an update that
 //!   completed with id `n` rendered a state at least as new as any update
@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::{PrKey, RepoName, Sha};
-use crate::gate::ci::CheckRunInfo;
+use crate::core::domain::{PrKey, RepoName, Sha};
+use crate::core::gate::ci::CheckRunInfo;
 
 /// How long a listing may stand in for a new one: the time one delivery
 /// takes from reading CI to updating the check run, with room to spare.

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::{self, RepoConfig};
-use crate::domain::RepoName;
-use crate::github::{GhResult, GitHub, RepoRef};
+use crate::adapters::github::{GhResult, GitHub, RepoRef};
+use crate::core::config::{self, RepoConfig};
+use crate::core::domain::RepoName;
 
 pub const CONFIG_PATH: &str = ".github/gatebot.yml";
 

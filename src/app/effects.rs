@@ -4,24 +4,25 @@
 //! PR's record: a batch cut short (a timeout, a slow GitHub, a crash) never
 //! repeats what it already did. The outbox entries of done actions are then
 //! dropped: with the last done-marker where the store can write both at
-//! once ([`crate::store::Store::finish_effect`]), else in one write after
+//! once ([`crate::adapters::store::Store::finish_effect`]), else in one write after
 //! it (or by the next pass, if that write loses). A webhook spends at most
 //! [`super::EFFECTS_BUDGET`] on them; the reconciler finishes the rest.
 //!
 //! A dispatch is re-checked against the gates right before every attempt,
 //! and one whose earlier attempt may have gone through is looked for
-//! (by the checks of [`crate::run_identity`]) before it is ever sent again.
+//! (by the checks of [`crate::core::run_identity`]) before it is ever sent again.
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
 use super::{App, DEDUPE_TTL, audit_entry};
-use crate::domain::{DispatchId, PrKey};
-use crate::gate::summary;
-use crate::gate::{Action, Deploy, DeployKind, Fact, GateState};
-use crate::github::{DispatchInputs, GitHubError, RepoRef};
-use crate::store::{AuditEntry, Begin, DedupeKey, DeployRecord, DispatchRecord, PendingAction};
+use crate::adapters::github::{DispatchInputs, GitHubError, RepoRef};
+use crate::adapters::store::{AuditEntry, Begin, DedupeKey, DeployRecord, PendingAction};
+use crate::core::domain::{DispatchId, PrKey};
+use crate::core::gate::summary;
+use crate::core::gate::{Action, Deploy, DeployKind, Fact, GateState};
+use crate::core::run_identity::DispatchRecord;
 
 /// An action is not started with less time than this left: a call cut off
 /// half-way is worse than one made later.
@@ -523,7 +524,11 @@ impl App {
         }
     }
 
-    async fn gate_config(&self, repo: &RepoRef, pr: &PrKey) -> Option<crate::config::RepoConfig> {
+    async fn gate_config(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+    ) -> Option<crate::core::config::RepoConfig> {
         self.gate_and_config(repo, pr).await.ok()?.map(|(_, c)| c)
     }
 
@@ -535,7 +540,7 @@ impl App {
         repo: &RepoRef,
         pr: &PrKey,
         judged: &super::guard::Judged,
-        environment: &crate::domain::Environment,
+        environment: &crate::core::domain::Environment,
     ) {
         if judged.lost.is_empty() {
             return;
@@ -681,7 +686,7 @@ impl App {
                 if rec.state.head_sha != sha {
                     return false;
                 }
-                rec.check_run = Some(crate::gate::state::CheckRunRef {
+                rec.check_run = Some(crate::core::gate::state::CheckRunRef {
                     sha: sha.clone(),
                     id,
                 });
@@ -702,7 +707,7 @@ impl App {
 /// The workflow `deploy` runs under `config`: its stage's (or the stage's
 /// verify workflow, for a verify run). `None` when its environment is no
 /// stage of the chain.
-fn workflow_now(config: &crate::config::RepoConfig, deploy: &Deploy) -> Option<String> {
+fn workflow_now(config: &crate::core::config::RepoConfig, deploy: &Deploy) -> Option<String> {
     let (_, stage) = config.pipeline.find(&deploy.environment)?;
     Some(match deploy.kind {
         DeployKind::Verify => stage

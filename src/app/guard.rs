@@ -12,16 +12,16 @@
 //! * the roles of the people whose entry commands the dispatch rests on,
 //!   under that config: only those who still hold the stage's role count.
 //!
-//! [`crate::gate::machine::dispatch_blocker`] then judges the dispatch on
+//! [`crate::core::gate::machine::dispatch_blocker`] then judges the dispatch on
 //! them.
 
 use super::permissions::Roles;
 use super::{App, AppError};
-use crate::config::{Entry, RepoConfig};
-use crate::domain::{DispatchId, PrKey, UserId};
-use crate::gate::machine::{Role, dispatch_blocker};
-use crate::gate::{DeployKind, Fact, GateState, Refusal, ci};
-use crate::github::RepoRef;
+use crate::adapters::github::RepoRef;
+use crate::core::config::{Entry, RepoConfig};
+use crate::core::domain::{DispatchId, PrKey, UserId};
+use crate::core::gate::machine::{Role, dispatch_blocker};
+use crate::core::gate::{DeployKind, Fact, GateState, Refusal, ci};
 
 /// A dispatch judged on fresh facts.
 pub struct Judged {

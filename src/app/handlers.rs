@@ -12,17 +12,17 @@ use chrono::{DateTime, Utc};
 use super::permissions::Roles;
 use super::runs::RunMatch;
 use super::{App, AppError, DEDUPE_TTL, Delivery, Guarded, MAX_COMMANDS_PER_COMMENT, Outcome};
-use crate::commands::{self, Command};
-use crate::config::RepoConfig;
-use crate::domain::{Environment, PrKey, RepoName, Sha};
-use crate::events::{
+use crate::adapters::github::{PullRequestInfo, RepoRef};
+use crate::adapters::store::{Begin, DedupeKey, rollback_target};
+use crate::core::commands::{self, Command};
+use crate::core::config::RepoConfig;
+use crate::core::domain::{Environment, PrKey, RepoName, Sha};
+use crate::core::events::{
     ChecksEvent, Event, IssueCommentEvent, ProtectionRuleEvent, PullRequestAction,
     PullRequestEvent, Repository, WorkflowRunEvent,
 };
-use crate::gate::machine::required_role;
-use crate::gate::{Actor, DeployKind, DeployStatus, Fact, GateState, ci};
-use crate::github::{PullRequestInfo, RepoRef};
-use crate::store::{Begin, DedupeKey, rollback_target};
+use crate::core::gate::machine::required_role;
+use crate::core::gate::{Actor, DeployKind, DeployStatus, Fact, GateState, ci};
 
 fn bad(msg: impl std::fmt::Display) -> AppError {
     AppError::BadInput(msg.to_string())
@@ -112,7 +112,7 @@ impl App {
         &self,
         repo: &RepoRef,
         pr: &PullRequestInfo,
-        config: &crate::config::RepoConfig,
+        config: &crate::core::config::RepoConfig,
         ci_wanted: bool,
         synchronize_of: Option<&Sha>,
     ) -> Result<Vec<Fact>, AppError> {
@@ -568,8 +568,8 @@ impl App {
         e: &WorkflowRunEvent<'_>,
         repo: &RepoRef,
         branch: &str,
-        record: &crate::store::DispatchRecord,
-        run: &crate::github::RunInfo,
+        record: &crate::core::run_identity::DispatchRecord,
+        run: &crate::adapters::github::RunInfo,
     ) -> Result<Outcome, AppError> {
         let key = PrKey {
             repo: repo.name.clone(),
@@ -689,7 +689,7 @@ impl App {
             None => {
                 // Not linked: it must prove to be the dispatch its name claims.
                 let run = self.github.workflow_run(repo, run_id).await?;
-                let claimed = crate::events::dispatch_id_in_title(&run.display_title);
+                let claimed = crate::core::run_identity::dispatch_id_in_title(&run.display_title);
                 let record = match claimed {
                     Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
                     None => None,

@@ -7,7 +7,9 @@ pub mod config_cache;
 pub mod effects;
 pub mod guard;
 pub mod handlers;
+pub mod panics;
 pub mod permissions;
+pub mod reconcile;
 pub mod refusals;
 pub mod runs;
 
@@ -18,11 +20,13 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::config::RepoConfig;
-use crate::domain::PrKey;
-use crate::gate::{self, Fact, GateState, Policy};
-use crate::github::{GitHub, GitHubError, RepoRef};
-use crate::store::{AuditEntry, GateRecord, PendingAction, Store, StoreError, TransitionWrite};
+use crate::adapters::github::{GitHub, GitHubError, RepoRef};
+use crate::adapters::store::{
+    AuditEntry, GateRecord, PendingAction, Store, StoreError, TransitionWrite,
+};
+use crate::core::config::RepoConfig;
+use crate::core::domain::PrKey;
+use crate::core::gate::{self, Fact, GateState, Policy};
 use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
 use refusals::Refusals;
@@ -153,7 +157,7 @@ pub enum AppError {
     GitHub(#[from] GitHubError),
     /// A bug, contained to the work it happened in.
     #[error(transparent)]
-    Panicked(#[from] crate::panics::Panicked),
+    Panicked(#[from] crate::app::panics::Panicked),
 }
 
 /// The application: a store, a GitHub, and the config cache.

@@ -14,9 +14,9 @@
 //! last minute is refused again without a read ([`super::refusals`]).
 
 use super::refusals::Refusals;
-use crate::config::{Principal, RepoConfig};
-use crate::gate::machine::Role;
-use crate::github::{GitHub, Permission, RepoRef};
+use crate::adapters::github::{GitHub, Permission, RepoRef};
+use crate::core::config::{Principal, RepoConfig};
+use crate::core::gate::machine::Role;
 
 /// One commenter's roles in one repository, for one delivery.
 pub struct Roles<'a> {

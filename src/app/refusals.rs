@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::RepoName;
-use crate::github::Permission;
+use crate::adapters::github::Permission;
+use crate::core::domain::RepoName;
 
 /// How long a refusal is remembered.
 pub const REFUSAL_TTL: Duration = Duration::from_secs(60);

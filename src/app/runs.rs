@@ -1,12 +1,12 @@
 //! Deciding whether a workflow run is gatebot's dispatch, and linking it:
-//! the I/O around [`crate::run_identity::identify`]. Used alike by
+//! the I/O around [`crate::core::run_identity::identify`]. Used alike by
 //! `workflow_run` deliveries, the deployment protection rule and the
 //! reconciler, so that they can never disagree about a run.
 
 use super::{App, AppError};
-use crate::github::{GitHubError, RepoRef, RunInfo};
-use crate::run_identity::{Expected, Identity, identify};
-use crate::store::DispatchRecord;
+use crate::adapters::github::{GitHubError, RepoRef, RunInfo};
+use crate::core::run_identity::DispatchRecord;
+use crate::core::run_identity::{Expected, Identity, identify};
 
 /// A run judged against a dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gatebot::app::App;
-use gatebot::github::octo::{AppCredentials, OctoGitHub};
+use gatebot::github::octo::OctoGitHub;
 use gatebot::http::{HttpState, router};
+use gatebot::secrets::AppCredentials;
 use gatebot::signature::{WebhookSecrets, sign_with};
 use gatebot::store::Store;
 use gatebot::store::sqlite::SqliteStore;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gatebot::github::GitHub;
-use gatebot::github::octo::{AppCredentials, OctoGitHub};
+use gatebot::github::octo::OctoGitHub;
+use gatebot::secrets::AppCredentials;
 use gatebot::secrets::{SecretSource, SecretsError, SecretsManagerSource};
 use gatebot::signature::{WebhookSecrets, sign_with};
 use serde_json::json;

@@ -1,0 +1,903 @@
+//! The GitHub adapter over octocrab: GitHub App auth (JWT → installation
+//! token, cached by octocrab until shortly before expiry), `GITHUB_API_URL`
+//! respected, bounded retries for reads only. octocrab is built without its
+//! own retry layer so that a `workflow_dispatch` is never repeated blindly.
+//!
+//! The App's credentials come from a [`SecretSource`]; when they change (a
+//! rotated private key), the clients are built anew on the next call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use base64::Engine;
+use http::{HeaderMap, StatusCode};
+use octocrab::Octocrab;
+use octocrab::models::{AppId, InstallationId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::retry;
+use super::{
+    BranchPush, DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery,
+    Permission, PullRequestInfo, RepoRef, RunInfo,
+};
+use crate::adapters::secrets::{AppCredentials, SecretSource, StaticSecrets};
+use crate::core::domain::{Person, Sha, UserId};
+use crate::core::gate::ci::{CheckRunInfo, GATEBOT_CHECK};
+use crate::core::gate::summary::CheckRunView;
+
+pub struct OctoGitHub {
+    api_url: String,
+    credentials: Arc<dyn SecretSource>,
+    /// The App's id, as the credentials last said.
+    app_id: AtomicU64,
+    /// The App's slug, read once from `GET /app`.
+    slug: tokio::sync::OnceCell<String>,
+    /// The clients for the current credentials.
+    clients: Mutex<Option<Clients>>,
+}
+
+/// The App client and one client per installation, for one set of
+/// credentials. Shared, not cloned: a cloned octocrab client copies its
+/// token cache instead of sharing it.
+struct Clients {
+    credentials: AppCredentials,
+    app: Arc<Octocrab>,
+    installations: HashMap<u64, Arc<Octocrab>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("GITHUB_APP_PRIVATE_KEY is not a valid RSA PEM key: {0}")]
+    Key(String),
+    #[error("GITHUB_API_URL is not a valid URL: {0}")]
+    Url(String),
+    #[error("cannot build the GitHub client: {0}")]
+    Client(String),
+}
+
+impl OctoGitHub {
+    /// A client for fixed credentials.
+    pub fn new(api_url: &str, creds: &AppCredentials) -> Result<Self, SetupError> {
+        build_app(api_url, creds)?;
+        Ok(Self::with_source(
+            api_url,
+            StaticSecrets::source(None, Some(creds.clone())),
+            creds.app_id,
+        ))
+    }
+
+    /// A client whose credentials are read from `source` on every call
+    /// (the source caches them), rebuilt when they change.
+    pub async fn from_source(
+        api_url: &str,
+        source: Arc<dyn SecretSource>,
+    ) -> Result<Self, SetupError> {
+        let creds = source
+            .app_credentials()
+            .await
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        build_app(api_url, &creds)?;
+        Ok(Self::with_source(api_url, source, creds.app_id))
+    }
+
+    fn with_source(api_url: &str, credentials: Arc<dyn SecretSource>, app_id: u64) -> Self {
+        OctoGitHub {
+            api_url: api_url.to_string(),
+            credentials,
+            app_id: AtomicU64::new(app_id),
+            slug: tokio::sync::OnceCell::new(),
+            clients: Mutex::new(None),
+        }
+    }
+
+    /// The clients for the current credentials (built anew when they
+    /// changed), as `(app, installation)` for `installation`.
+    async fn clients(
+        &self,
+        installation: Option<u64>,
+    ) -> GhResult<(Arc<Octocrab>, Option<Arc<Octocrab>>)> {
+        let creds = self
+            .credentials
+            .app_credentials()
+            .await
+            .map_err(|e| GitHubError::Transport(e.to_string()))?;
+        let mut guard = self
+            .clients
+            .lock()
+            .map_err(|_| GitHubError::Transport("client cache poisoned".into()))?;
+        if guard.as_ref().is_none_or(|c| c.credentials != creds) {
+            if guard.is_some() {
+                tracing::info!(
+                    app_id = creds.app_id,
+                    "GitHub App credentials changed: new clients"
+                );
+            }
+            let app = build_app(&self.api_url, &creds)
+                .map_err(|e| GitHubError::Transport(e.to_string()))?;
+            self.app_id.store(creds.app_id, Ordering::Relaxed);
+            *guard = Some(Clients {
+                credentials: creds,
+                app: Arc::new(app),
+                installations: HashMap::new(),
+            });
+        }
+        let Some(clients) = guard.as_mut() else {
+            return Err(GitHubError::Transport("no GitHub client".into()));
+        };
+        let app = clients.app.clone();
+        let Some(id) = installation else {
+            return Ok((app, None));
+        };
+        if let Some(c) = clients.installations.get(&id) {
+            return Ok((app, Some(c.clone())));
+        }
+        let c = Arc::new(
+            clients
+                .app
+                .installation(InstallationId(id))
+                .map_err(|e| GitHubError::Transport(e.to_string()))?,
+        );
+        clients.installations.insert(id, c.clone());
+        Ok((app, Some(c)))
+    }
+
+    /// The App's own client (App JWT).
+    async fn app_client(&self) -> GhResult<Arc<Octocrab>> {
+        Ok(self.clients(None).await?.0)
+    }
+
+    /// The client of the installation `repo` belongs to.
+    async fn client(&self, repo: &RepoRef) -> GhResult<Arc<Octocrab>> {
+        let id = repo
+            .installation
+            .ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
+        let (_, c) = self.clients(Some(id)).await?;
+        c.ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))
+    }
+}
+
+/// The App client for `creds`, without octocrab's retry layer.
+fn build_app(api_url: &str, creds: &AppCredentials) -> Result<Octocrab, SetupError> {
+    let key = octocrab::EncodingKey::from_rsa_pem(creds.private_key_pem.as_bytes())
+        .map_err(|e| SetupError::Key(e.to_string()))?;
+    Octocrab::builder()
+        .base_uri(api_url)
+        .map_err(|e| SetupError::Url(e.to_string()))?
+        .app(AppId(creds.app_id), key)
+        .set_connect_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .build()
+        .map_err(|e| SetupError::Client(e.to_string()))
+}
+
+/// A raw answer: status, headers, body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+enum Method<'a> {
+    Get,
+    Post(&'a serde_json::Value),
+    Patch(&'a serde_json::Value),
+}
+
+async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
+    let started = Instant::now();
+    let (verb, result) = match method {
+        Method::Get => ("GET", client._get(route).await),
+        Method::Post(b) => ("POST", client._post(route, Some(b)).await),
+        Method::Patch(b) => ("PATCH", client._patch(route, Some(b)).await),
+    };
+    let response = result.map_err(|e| GitHubError::Transport(e.to_string()))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = client
+        .body_to_string(response)
+        .await
+        .map_err(|e| GitHubError::Transport(e.to_string()))?;
+    metrics::counter!("gatebot_github_requests_total", "method" => verb, "status" => status.as_u16().to_string())
+        .increment(1);
+    tracing::debug!(
+        verb,
+        route,
+        status = status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "GitHub call"
+    );
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Turns a non-2xx answer into an error (rate limits recognised).
+fn check(a: Answer) -> GhResult<Answer> {
+    if a.status.is_success() {
+        return Ok(a);
+    }
+    let limited = a.status == StatusCode::TOO_MANY_REQUESTS
+        || (a.status == StatusCode::FORBIDDEN
+            && (a.headers.contains_key("retry-after")
+                || header_u64(&a.headers, "x-ratelimit-remaining") == Some(0)));
+    if limited {
+        let retry_after_secs = header_u64(&a.headers, "retry-after").or_else(|| {
+            let reset = header_u64(&a.headers, "x-ratelimit-reset")?;
+            let now = chrono::Utc::now().timestamp().max(0) as u64;
+            Some(reset.saturating_sub(now))
+        });
+        return Err(GitHubError::RateLimited { retry_after_secs });
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        message: Option<String>,
+    }
+    let message = serde_json::from_str::<Message>(&a.body)
+        .ok()
+        .and_then(|m| m.message)
+        .unwrap_or_else(|| a.body.chars().take(200).collect());
+    Err(GitHubError::Status {
+        status: a.status.as_u16(),
+        message,
+    })
+}
+
+fn decode<T: DeserializeOwned>(a: &Answer) -> GhResult<T> {
+    serde_json::from_str(&a.body).map_err(|e| GitHubError::Decode(e.to_string()))
+}
+
+async fn get_json<T: DeserializeOwned>(client: &Octocrab, route: &str) -> GhResult<T> {
+    retry::read(route, || async {
+        decode(&check(call(client, route, Method::Get).await?)?)
+    })
+    .await
+}
+
+/// A write whose failure is ambiguous unless GitHub answered 4xx.
+async fn write(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
+    match call(client, route, method).await {
+        Err(GitHubError::Transport(e)) => Err(GitHubError::Ambiguous(e)),
+        Err(e) => Err(e),
+        Ok(a) if a.status.is_server_error() => Err(GitHubError::Ambiguous(format!(
+            "GitHub answered {}",
+            a.status.as_u16()
+        ))),
+        Ok(a) => check(a),
+    }
+}
+
+/// The `cursor` of the `rel="next"` link in a `Link` header.
+fn next_cursor(link: &str) -> Option<String> {
+    link.split(',')
+        .find(|part| part.contains("rel=\"next\""))
+        .and_then(|part| {
+            let url = part
+                .split(';')
+                .next()?
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            let query = url.split_once('?')?.1;
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("cursor="))
+                .map(str::to_string)
+        })
+}
+
+fn enc(segment: &str) -> String {
+    // Path segments we build come from validated names; escape the rest.
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn repo_path(repo: &RepoRef) -> String {
+    format!(
+        "/repos/{}/{}",
+        enc(repo.name.owner()),
+        enc(repo.name.name())
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct FullName {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct RunJson {
+    id: u64,
+    #[serde(default)]
+    run_attempt: Option<u64>,
+    #[serde(default)]
+    display_title: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    head_branch: Option<String>,
+    #[serde(default)]
+    head_repository: Option<FullName>,
+    #[serde(default)]
+    repository: Option<FullName>,
+    #[serde(default)]
+    actor: Option<Login>,
+    #[serde(default)]
+    triggering_actor: Option<Login>,
+    #[serde(default)]
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<RunJson> for RunInfo {
+    fn from(r: RunJson) -> Self {
+        RunInfo {
+            id: r.id,
+            run_attempt: r.run_attempt.unwrap_or(1),
+            display_title: r.display_title.unwrap_or_default(),
+            status: r.status.unwrap_or_default(),
+            conclusion: r.conclusion,
+            html_url: r.html_url,
+            event: r.event,
+            path: r.path,
+            head_branch: r.head_branch,
+            head_repository: r.head_repository.map(|r| r.full_name),
+            repository: r.repository.map(|r| r.full_name),
+            actor: r.actor.map(|a| a.login),
+            triggering_actor: r.triggering_actor.map(|a| a.login),
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn check_run_body(view: &CheckRunView) -> serde_json::Value {
+    let mut body = json!({
+        "name": GATEBOT_CHECK,
+        "status": view.status,
+        "output": { "title": view.title, "summary": view.text },
+    });
+    if let Some(c) = view.conclusion {
+        body["conclusion"] = json!(c);
+    }
+    body
+}
+
+#[async_trait]
+impl GitHub for OctoGitHub {
+    fn app_id(&self) -> Option<u64> {
+        Some(self.app_id.load(Ordering::Relaxed))
+    }
+
+    async fn app_slug(&self) -> GhResult<String> {
+        #[derive(Deserialize)]
+        struct AppJson {
+            slug: String,
+        }
+        self.slug
+            .get_or_try_init(|| async {
+                let app = self.app_client().await?;
+                let a: AppJson = get_json(&app, "/app").await?;
+                Ok(a.slug)
+            })
+            .await
+            .cloned()
+    }
+
+    async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo> {
+        #[derive(Deserialize)]
+        struct HeadRepo {
+            full_name: String,
+        }
+        #[derive(Deserialize)]
+        struct Ref {
+            sha: String,
+            #[serde(rename = "ref")]
+            git_ref: String,
+            #[serde(default)]
+            repo: Option<HeadRepo>,
+        }
+        #[derive(Deserialize)]
+        struct User {
+            id: u64,
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            default_branch: String,
+        }
+        #[derive(Deserialize)]
+        struct Base {
+            #[serde(rename = "ref")]
+            git_ref: String,
+            repo: Repo,
+        }
+        #[derive(Deserialize)]
+        struct Pr {
+            number: u64,
+            state: String,
+            user: User,
+            head: Ref,
+            base: Base,
+        }
+        let c = self.client(repo).await?;
+        let pr: Pr = get_json(&c, &format!("{}/pulls/{number}", repo_path(repo))).await?;
+        Ok(PullRequestInfo {
+            number: pr.number,
+            head_sha: Sha::parse(&pr.head.sha).map_err(|e| GitHubError::Decode(e.to_string()))?,
+            author: Person::new(pr.user.id, &pr.user.login),
+            open: pr.state == "open",
+            base_ref: pr.base.git_ref,
+            default_branch: pr.base.repo.default_branch,
+            head_ref: pr.head.git_ref,
+            head_repo: pr.head.repo.map(|r| r.full_name),
+        })
+    }
+
+    async fn branch_pushes(&self, repo: &RepoRef, branch: &str) -> GhResult<Vec<BranchPush>> {
+        #[derive(Deserialize)]
+        struct Actor {
+            id: u64,
+            login: String,
+        }
+        #[derive(Deserialize)]
+        struct Activity {
+            after: String,
+            activity_type: String,
+            #[serde(default)]
+            actor: Option<Actor>,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "{}/activity?ref={}&per_page=100",
+            repo_path(repo),
+            enc(&format!("refs/heads/{branch}"))
+        );
+        let items: Vec<Activity> = get_json(&c, &route).await?;
+        Ok(items
+            .into_iter()
+            .filter(|a| {
+                matches!(
+                    a.activity_type.as_str(),
+                    "push" | "force_push" | "branch_creation"
+                )
+            })
+            .filter_map(|a| {
+                let actor = a.actor?;
+                Some(BranchPush {
+                    sha: Sha::parse(&a.after).ok()?,
+                    by: Person::new(actor.id, &actor.login),
+                })
+            })
+            .collect())
+    }
+
+    async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct User {
+            login: String,
+        }
+        let c = self.client(repo).await?;
+        match get_json::<User>(&c, &format!("/user/{}", id.0)).await {
+            Ok(u) => Ok(Some(u.login.to_ascii_lowercase())),
+            Err(GitHubError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn permission(&self, repo: &RepoRef, login: &str) -> GhResult<Permission> {
+        // Read into our own struct: GitHub answers admin/write/read/none
+        // plus `role_name` (maintain, triage, custom roles).
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: String,
+            #[serde(default)]
+            role_name: Option<String>,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "{}/collaborators/{}/permission",
+            repo_path(repo),
+            enc(login)
+        );
+        let a: Answer = get_json(&c, &route).await?;
+        let by_role = a.role_name.as_deref().map(Permission::parse);
+        let by_permission = Permission::parse(&a.permission);
+        // A custom role name parses to None: fall back to the base permission.
+        Ok(match by_role {
+            Some(p) if p != Permission::None => p,
+            _ => by_permission,
+        })
+    }
+
+    async fn is_team_member(
+        &self,
+        repo: &RepoRef,
+        org: &str,
+        team: &str,
+        login: &str,
+    ) -> GhResult<bool> {
+        #[derive(Deserialize)]
+        struct Membership {
+            state: String,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            enc(org),
+            enc(team),
+            enc(login)
+        );
+        match get_json::<Membership>(&c, &route).await {
+            Ok(m) => Ok(m.state == "active"),
+            Err(GitHubError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Content {
+            #[serde(default)]
+            content: Option<String>,
+            #[serde(default)]
+            encoding: Option<String>,
+        }
+        let c = self.client(repo).await?;
+        let path = path.split('/').map(enc).collect::<Vec<_>>().join("/");
+        let route = format!("{}/contents/{path}?ref={}", repo_path(repo), enc(branch));
+        let content = match get_json::<Content>(&c, &route).await {
+            Ok(c) => c,
+            Err(GitHubError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if content.encoding.as_deref() != Some("base64") {
+            return Err(GitHubError::Decode(format!("{path} is not a base64 file")));
+        }
+        let raw: String = content
+            .content
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| GitHubError::Decode(e.to_string()))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| GitHubError::Decode(e.to_string()))
+    }
+
+    async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>> {
+        #[derive(Deserialize)]
+        struct CheckApp {
+            id: u64,
+            #[serde(default)]
+            slug: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Run {
+            id: u64,
+            name: String,
+            status: String,
+            #[serde(default)]
+            conclusion: Option<String>,
+            #[serde(default)]
+            app: Option<CheckApp>,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: u64,
+            check_runs: Vec<Run>,
+        }
+        let c = self.client(repo).await?;
+        let mut out = Vec::new();
+        for page in 1..=10u32 {
+            let route = format!(
+                "{}/commits/{sha}/check-runs?per_page=100&page={page}",
+                repo_path(repo)
+            );
+            let p: Page = get_json(&c, &route).await?;
+            let got = p.check_runs.len();
+            out.extend(p.check_runs.into_iter().map(|r| CheckRunInfo {
+                id: r.id,
+                name: r.name,
+                status: r.status,
+                conclusion: r.conclusion,
+                app_id: r.app.as_ref().map(|a| a.id),
+                app_slug: r.app.and_then(|a| a.slug),
+            }));
+            if got < 100 || out.len() as u64 >= p.total_count {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn dispatch(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        git_ref: &str,
+        inputs: &DispatchInputs,
+    ) -> GhResult<Option<DispatchedRun>> {
+        #[derive(Deserialize)]
+        struct Details {
+            workflow_run_id: u64,
+            #[serde(default)]
+            html_url: Option<String>,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "{}/actions/workflows/{}/dispatches",
+            repo_path(repo),
+            enc(workflow)
+        );
+        let body = json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true });
+        let answer = match write(&c, &route, Method::Post(&body)).await {
+            // The server refused the parameter (older GHES): nothing was
+            // dispatched, so asking again without it is safe.
+            Err(GitHubError::Status {
+                status: 400 | 422,
+                message,
+            }) if message.contains("return_run_details") => {
+                tracing::info!("return_run_details refused; dispatching without it");
+                let body = json!({ "ref": git_ref, "inputs": inputs });
+                write(&c, &route, Method::Post(&body)).await?
+            }
+            other => other?,
+        };
+        if answer.status == StatusCode::NO_CONTENT || answer.body.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(serde_json::from_str::<Details>(&answer.body)
+            .ok()
+            .map(|d| DispatchedRun {
+                run_id: d.workflow_run_id,
+                html_url: d.html_url,
+            }))
+    }
+
+    async fn dispatched_runs(
+        &self,
+        repo: &RepoRef,
+        workflow: &str,
+        branch: &str,
+    ) -> GhResult<Vec<RunInfo>> {
+        #[derive(Deserialize)]
+        struct Page {
+            workflow_runs: Vec<RunJson>,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "{}/actions/workflows/{}/runs?event=workflow_dispatch&branch={}&per_page=100",
+            repo_path(repo),
+            enc(workflow),
+            enc(branch)
+        );
+        let p: Page = get_json(&c, &route).await?;
+        Ok(p.workflow_runs.into_iter().map(RunInfo::from).collect())
+    }
+
+    async fn workflow_run(&self, repo: &RepoRef, run_id: u64) -> GhResult<RunInfo> {
+        let c = self.client(repo).await?;
+        let r: RunJson =
+            get_json(&c, &format!("{}/actions/runs/{run_id}", repo_path(repo))).await?;
+        Ok(r.into())
+    }
+
+    async fn create_check_run(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        view: &CheckRunView,
+    ) -> GhResult<u64> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let c = self.client(repo).await?;
+        let mut body = check_run_body(view);
+        body["head_sha"] = json!(sha.as_str());
+        let a = write(
+            &c,
+            &format!("{}/check-runs", repo_path(repo)),
+            Method::Post(&body),
+        )
+        .await?;
+        Ok(decode::<Created>(&a)?.id)
+    }
+
+    async fn update_check_run(&self, repo: &RepoRef, id: u64, view: &CheckRunView) -> GhResult<()> {
+        let c = self.client(repo).await?;
+        let body = check_run_body(view);
+        write(
+            &c,
+            &format!("{}/check-runs/{id}", repo_path(repo)),
+            Method::Patch(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> GhResult<()> {
+        let c = self.client(repo).await?;
+        let b = json!({ "body": body });
+        write(
+            &c,
+            &format!("{}/issues/{issue}/comments", repo_path(repo)),
+            Method::Post(&b),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn react(&self, repo: &RepoRef, comment_id: u64, content: &str) -> GhResult<()> {
+        let c = self.client(repo).await?;
+        let b = json!({ "content": content });
+        write(
+            &c,
+            &format!("{}/issues/comments/{comment_id}/reactions", repo_path(repo)),
+            Method::Post(&b),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn hook_deliveries(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> GhResult<Vec<HookDelivery>> {
+        #[derive(Deserialize)]
+        struct Item {
+            id: u64,
+            guid: String,
+            delivered_at: chrono::DateTime<chrono::Utc>,
+            status_code: u16,
+        }
+        let app = self.app_client().await?;
+        let mut out = Vec::new();
+        let mut route = "/app/hook/deliveries?per_page=100".to_string();
+        for _ in 0..20 {
+            let answer = retry::read(&route, || async {
+                check(call(&app, &route, Method::Get).await?)
+            })
+            .await?;
+            let page: Vec<Item> = decode(&answer)?;
+            let done = page.is_empty() || page.iter().any(|d| d.delivered_at < since);
+            out.extend(
+                page.into_iter()
+                    .filter(|d| d.delivered_at >= since)
+                    .map(|d| HookDelivery {
+                        id: d.id,
+                        guid: d.guid,
+                        delivered_at: d.delivered_at,
+                        status_code: d.status_code,
+                    }),
+            );
+            let next = answer
+                .headers
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_cursor);
+            match next {
+                Some(cursor) if !done => {
+                    route = format!("/app/hook/deliveries?per_page=100&cursor={}", enc(&cursor))
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn redeliver(&self, id: u64) -> GhResult<()> {
+        let app = self.app_client().await?;
+        write(
+            &app,
+            &format!("/app/hook/deliveries/{id}/attempts"),
+            Method::Post(&json!({})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn review_deployment(
+        &self,
+        repo: &RepoRef,
+        run_id: u64,
+        environment: &str,
+        approve: bool,
+        comment: &str,
+    ) -> GhResult<()> {
+        let c = self.client(repo).await?;
+        let b = json!({
+            "environment_name": environment,
+            "state": if approve { "approved" } else { "rejected" },
+            "comment": comment,
+        });
+        write(
+            &c,
+            &format!(
+                "{}/actions/runs/{run_id}/deployment_protection_rule",
+                repo_path(repo)
+            ),
+            Method::Post(&b),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_cursor_from_link_header() {
+        let link = r#"<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_123>; rel="next", <https://api.github.com/app/hook/deliveries?per_page=100>; rel="first""#;
+        assert_eq!(next_cursor(link).as_deref(), Some("v1_123"));
+        assert_eq!(
+            next_cursor(r#"<https://x/y?per_page=1>; rel="first""#),
+            None
+        );
+    }
+
+    #[test]
+    fn rate_limits_are_recognised() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        headers.insert("retry-after", "7".parse().unwrap());
+        let a = Answer {
+            status: StatusCode::FORBIDDEN,
+            headers,
+            body: String::new(),
+        };
+        assert!(matches!(
+            check(a),
+            Err(GitHubError::RateLimited {
+                retry_after_secs: Some(7)
+            })
+        ));
+        let a = Answer {
+            status: StatusCode::FORBIDDEN,
+            headers: HeaderMap::new(),
+            body: r#"{"message":"Resource not accessible by integration"}"#.into(),
+        };
+        match check(a) {
+            Err(GitHubError::Status {
+                status: 403,
+                message,
+            }) => assert!(message.contains("not accessible")),
+            other => panic!("{:?}", other.err()),
+        }
+    }
+}

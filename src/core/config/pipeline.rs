@@ -1,0 +1,511 @@
+//! The promotion chain: `pipeline:` in `.github/gatebot.yml`, 1 to 10
+//! stages in order, each with its environment, workflow, entry gate
+//! (`auto`, or a command with a role and a quorum), optional verification,
+//! soak time, freeze windows and protection. Without `pipeline:`, the old
+//! keys (`workflows`, `approvals`, `freeze`, `protected_environments`) mean
+//! the two-stage chain [`Pipeline::two_stage`] describes.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::{Checked, FreezeWindow, RawFreezeWindow, workflow_file};
+use crate::core::domain::{Environment, MAX_ENVIRONMENT_LEN, is_name_byte};
+
+/// The most stages a chain may have.
+pub const MAX_STAGES: usize = 10;
+/// The most approvals a stage's entry may ask for.
+pub const MAX_APPROVALS: u32 = 20;
+/// Words every chain answers, which no stage may use for its gates.
+pub const RESERVED_WORDS: [&str; 7] = [
+    "hold", "unhold", "gates", "help", "rollback", "verify", "retry",
+];
+/// The roles that exist without being declared (empty: repository
+/// permissions decide, as described in the README).
+pub const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
+/// The longest soak a stage may have: a soak is hours or days, and a
+/// bound keeps every time computed from it far inside the clock's range.
+pub const MAX_SOAK_DAYS: i64 = 90;
+const MAX_WORD_LEN: usize = 32;
+
+/// The configured chain of stages, in promotion order, and the pull
+/// requests it gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    pub stages: Vec<StageConfig>,
+    /// The base branches whose pull requests go through the chain
+    /// (`branches:`); empty: the repository's default branch alone. A PR
+    /// into any other base is reviewed against that base, whose history
+    /// the reviewers never saw: it gets a neutral check run and nothing is
+    /// dispatched for it.
+    pub branches: Vec<String>,
+}
+
+/// One stage of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageConfig {
+    /// The `environment` dispatch input, and the GitHub environment.
+    pub environment: Environment,
+    pub workflow: String,
+    pub entry: Entry,
+    pub verify: Option<VerifyGate>,
+    /// How long after the previous stage passed this one may be dispatched.
+    pub soak: Option<Duration>,
+    pub freeze: Vec<FreezeWindow>,
+    /// gatebot answers this environment's deployment protection rule.
+    pub protected: bool,
+}
+
+/// What lets a stage be dispatched once the stages before it passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// As soon as CI is green (first stage) or the previous stage passed.
+    Auto,
+    /// A quorum of distinct, non-author holders of `role` giving `word`.
+    Command(CommandGate),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandGate {
+    pub word: String,
+    pub role: String,
+    pub approvals: u32,
+}
+
+/// A verification people give after the stage's deploy succeeded; with a
+/// `workflow`, gatebot also dispatches it and the stage passes when it
+/// succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyGate {
+    pub word: String,
+    pub role: String,
+    pub workflow: Option<String>,
+}
+
+/// One stage as written.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze` and `protected`"
+)]
+pub(super) struct RawStage {
+    environment: String,
+    workflow: String,
+    entry: Value,
+    #[serde(default)]
+    verify: Option<RawVerify>,
+    #[serde(default)]
+    soak: Option<String>,
+    #[serde(default)]
+    freeze: Option<Vec<RawFreezeWindow>>,
+    #[serde(default)]
+    protected: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `command`, `role` and optionally `workflow`"
+)]
+pub(super) struct RawVerify {
+    command: String,
+    role: String,
+    #[serde(default)]
+    workflow: Option<String>,
+}
+
+impl Pipeline {
+    /// The chain the old keys mean: staging, dispatched on `/lgtm` by qa
+    /// and verified with `/verify-stage` (running `verify_workflow`, if
+    /// any), then production on `approvals` `/approve`s by release.
+    pub fn two_stage(
+        stage_workflow: &str,
+        prod_workflow: &str,
+        verify_workflow: Option<&str>,
+        approvals: u32,
+        freeze: &[FreezeWindow],
+        protected: &[String],
+    ) -> Pipeline {
+        let is_protected = |env: &str| protected.iter().any(|p| p.eq_ignore_ascii_case(env));
+        let gate = |word: &str, role: &str, approvals: u32| {
+            Entry::Command(CommandGate {
+                word: word.into(),
+                role: role.into(),
+                approvals,
+            })
+        };
+        Pipeline {
+            branches: Vec::new(),
+            stages: vec![
+                StageConfig {
+                    environment: Environment::staging(),
+                    workflow: stage_workflow.into(),
+                    entry: gate("lgtm", "qa", 1),
+                    verify: Some(VerifyGate {
+                        word: "verify-stage".into(),
+                        role: "qa".into(),
+                        workflow: verify_workflow.map(str::to_string),
+                    }),
+                    soak: None,
+                    freeze: Vec::new(),
+                    protected: is_protected("staging"),
+                },
+                StageConfig {
+                    environment: Environment::production(),
+                    workflow: prod_workflow.into(),
+                    entry: gate("approve", "release", approvals),
+                    verify: None,
+                    soak: None,
+                    freeze: freeze.to_vec(),
+                    protected: is_protected("production"),
+                },
+            ],
+        }
+    }
+}
+
+/// Which of a stage's two gates a command word opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateKind {
+    /// The entry gate: a quorum of the word lets the stage be dispatched.
+    Entry,
+    /// The verification given once the stage's deploy succeeded.
+    Verify,
+}
+
+impl Pipeline {
+    /// Whether a PR into `base` is gated, `default_branch` being the
+    /// repository's default branch as GitHub last said.
+    pub fn gates_base(&self, base: &str, default_branch: &str) -> bool {
+        if self.branches.is_empty() {
+            base == default_branch
+        } else {
+            self.branches.iter().any(|b| b == base)
+        }
+    }
+
+    /// The stage deploying to `env`, with its position in the chain.
+    pub fn find(&self, env: &Environment) -> Option<(usize, &StageConfig)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.environment == *env)
+    }
+
+    /// The last stage: where a PR is "deployed".
+    pub fn last(&self) -> Option<&StageConfig> {
+        self.stages.last()
+    }
+
+    /// The stage a person names: its environment (any case), or `stage`
+    /// for `staging` and `prod` for `production`.
+    pub fn named(&self, word: &str) -> Option<usize> {
+        let exact = self.stages.iter().position(|s| s.environment.is(word));
+        exact.or_else(|| {
+            let alias = match word.to_ascii_lowercase().as_str() {
+                "stage" => "staging",
+                "prod" => "production",
+                _ => return None,
+            };
+            self.stages.iter().position(|s| s.environment.is(alias))
+        })
+    }
+
+    /// Every stage gate `word` opens, in chain order.
+    pub fn gates_of(&self, word: &str) -> Vec<(usize, GateKind)> {
+        let mut found = Vec::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            if matches!(&s.entry, Entry::Command(g) if g.word == word) {
+                found.push((i, GateKind::Entry));
+            }
+            if s.verify.as_ref().is_some_and(|v| v.word == word) {
+                found.push((i, GateKind::Verify));
+            }
+        }
+        found
+    }
+
+    /// How people type `word` for the stage deploying to `env`: `/lgtm`
+    /// when one stage uses the word, `/approve prod-eu` when several do.
+    pub fn typed(&self, word: &str, env: &Environment) -> String {
+        if self.gates_of(word).len() > 1 {
+            format!("/{word} {env}")
+        } else {
+            format!("/{word}")
+        }
+    }
+
+    /// Whether `word` is one of the chain's gate commands.
+    pub fn has_word(&self, word: &str) -> bool {
+        self.stages.iter().any(|s| {
+            matches!(&s.entry, Entry::Command(g) if g.word == word)
+                || s.verify.as_ref().is_some_and(|v| v.word == word)
+        })
+    }
+
+    /// The roles that open any gate of the chain: who may `/hold`.
+    pub fn gate_roles(&self) -> Vec<&str> {
+        let mut roles: Vec<&str> = self
+            .stages
+            .iter()
+            .flat_map(|s| {
+                let entry = match &s.entry {
+                    Entry::Command(g) => Some(g.role.as_str()),
+                    Entry::Auto => None,
+                };
+                entry
+                    .into_iter()
+                    .chain(s.verify.as_ref().map(|v| v.role.as_str()))
+            })
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        if roles.is_empty() {
+            roles.push("release");
+        }
+        roles
+    }
+}
+
+impl StageConfig {
+    /// Who may `/rollback` (and `/retry`) this stage: its entry role, or
+    /// `release` for an `auto` stage.
+    pub fn rollback_role(&self) -> &str {
+        match &self.entry {
+            Entry::Command(g) => &g.role,
+            Entry::Auto => "release",
+        }
+    }
+
+    /// The freeze window containing `now` (from inclusive, to exclusive).
+    pub fn active_freeze(&self, now: chrono::DateTime<chrono::Utc>) -> Option<&FreezeWindow> {
+        self.freeze.iter().find(|w| w.from <= now && now < w.to)
+    }
+
+    /// When its soak after a previous stage that passed at `passed` ends
+    /// (`passed` itself without a soak). A time past the clock's range
+    /// (which validation rules out) is the end of time: the stage waits,
+    /// it is never dispatched early and nothing panics.
+    pub fn soak_end(&self, passed: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self.soak {
+            Some(soak) => passed
+                .checked_add_signed(soak)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            None => passed,
+        }
+    }
+
+    /// How many distinct entry commands dispatch it (0 for `auto`).
+    pub fn quorum(&self) -> usize {
+        match &self.entry {
+            Entry::Command(g) => g.approvals as usize,
+            Entry::Auto => 0,
+        }
+    }
+}
+
+/// Checks the written chain against the declared `roles`.
+pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pipeline> {
+    if raw.is_empty() || raw.len() > MAX_STAGES {
+        return Err(format!(
+            "pipeline must list 1 to {MAX_STAGES} stages, not {}",
+            raw.len()
+        ));
+    }
+    let mut stages: Vec<StageConfig> = Vec::with_capacity(raw.len());
+    for (i, stage) in raw.into_iter().enumerate() {
+        let at = |key: &str| format!("pipeline[{i}].{key}");
+        let environment = environment_name(&at("environment"), stage.environment)?;
+        if let Some(j) = stages.iter().position(|s| s.environment.is(&environment)) {
+            return Err(format!(
+                "{}: `{environment}` is already the environment of pipeline[{j}]",
+                at("environment")
+            ));
+        }
+        let workflow = workflow_file(&at("workflow"), Some(stage.workflow))?.unwrap_or_default();
+        let entry = entry(&at("entry"), &stage.entry, roles)?;
+        let verify = stage
+            .verify
+            .map(|v| -> Checked<VerifyGate> {
+                let word = command_word(&at("verify.command"), v.command)?;
+                if matches!(&entry, Entry::Command(g) if g.word == word) {
+                    return Err(format!(
+                        "{}: `{word}` is already this stage's entry command",
+                        at("verify.command")
+                    ));
+                }
+                Ok(VerifyGate {
+                    word,
+                    role: role(&at("verify.role"), v.role, roles)?,
+                    workflow: workflow_file(&at("verify.workflow"), v.workflow)?,
+                })
+            })
+            .transpose()?;
+        let soak = stage
+            .soak
+            .map(|s| {
+                parse_soak(&s).ok_or_else(|| {
+                    format!(
+                        "{}: `{s}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
+                        at("soak")
+                    )
+                })
+            })
+            .transpose()?;
+        let freeze = stage
+            .freeze
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(k, w)| w.into_window(&format!("{}[{k}]", at("freeze"))))
+            .collect::<Checked<_>>()?;
+        stages.push(StageConfig {
+            environment: Environment::new(environment),
+            workflow,
+            entry,
+            verify,
+            soak,
+            freeze,
+            protected: stage.protected.unwrap_or(false),
+        });
+    }
+    Ok(Pipeline {
+        stages,
+        branches: Vec::new(),
+    })
+}
+
+/// `30m`, `2h`, `1d` (also `45s`): a positive whole number and a unit, at
+/// most [`MAX_SOAK_DAYS`] days.
+pub fn parse_soak(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let unit = s.chars().last()?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
+    if n <= 0 {
+        return None;
+    }
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs)
+        .filter(|s| *s <= MAX_SOAK_DAYS * 86_400)
+        .and_then(Duration::try_seconds)
+}
+
+fn environment_name(field: &str, name: String) -> Checked<String> {
+    let name = name.trim().to_string();
+    let ok = (1..=MAX_ENVIRONMENT_LEN).contains(&name.len()) && name.bytes().all(is_name_byte);
+    if name.eq_ignore_ascii_case("cancel") {
+        return Err(format!(
+            "{field}: `{name}` cannot name an environment: `/<word> cancel` withdraws a command"
+        ));
+    }
+    if ok {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{field}: `{name}` must be an environment name of letters, digits, `.`, `_` and `-`"
+        ))
+    }
+}
+
+/// A gate command word: lowercase `[a-z][a-z0-9-]*`, not a reserved word.
+fn command_word(field: &str, word: String) -> Checked<String> {
+    let valid = word.len() <= MAX_WORD_LEN
+        && word.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(format!(
+            "{field}: `{word}` must be a lowercase word such as `approve`: a-z, then a-z, 0-9 or `-`, at most {MAX_WORD_LEN}"
+        ));
+    }
+    if RESERVED_WORDS.contains(&word.as_str()) {
+        return Err(format!(
+            "{field}: `{word}` is one of gatebot's own commands ({})",
+            RESERVED_WORDS.join(", ")
+        ));
+    }
+    Ok(word)
+}
+
+fn role(field: &str, name: String, roles: &BTreeSet<String>) -> Checked<String> {
+    if roles.contains(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{field}: unknown role `{name}`; the roles are {}",
+            roles
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+fn entry(field: &str, value: &Value, roles: &BTreeSet<String>) -> Checked<Entry> {
+    let wrong = || {
+        format!(
+            "{field} must be `auto` or a mapping with `command`, `role` and optionally `approvals`"
+        )
+    };
+    match value {
+        Value::String(s) if s == "auto" => Ok(Entry::Auto),
+        Value::Mapping(m) => {
+            let mut command = None;
+            let mut role_name = None;
+            let mut approvals = None;
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    (Some("command"), Value::String(s)) => command = Some(s.clone()),
+                    (Some("role"), Value::String(s)) => role_name = Some(s.clone()),
+                    (Some("approvals"), v) => {
+                        approvals =
+                            Some(v.as_i64().ok_or_else(|| {
+                                format!("{field}.approvals must be a whole number")
+                            })?)
+                    }
+                    (Some(key @ ("command" | "role")), _) => {
+                        return Err(format!("{field}.{key} must be a string"));
+                    }
+                    (key, _) => {
+                        return Err(format!(
+                            "{field}: unknown key `{}`; expected `command`, `role` and optionally `approvals`",
+                            key.unwrap_or("?")
+                        ));
+                    }
+                }
+            }
+            let (Some(command), Some(role_name)) = (command, role_name) else {
+                return Err(wrong());
+            };
+            let approvals = approvals.unwrap_or(1);
+            let approvals = u32::try_from(approvals)
+                .ok()
+                .filter(|n| (1..=MAX_APPROVALS).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "{field}.approvals must be between 1 and {MAX_APPROVALS}, not {approvals}"
+                    )
+                })?;
+            Ok(Entry::Command(CommandGate {
+                word: command_word(&format!("{field}.command"), command)?,
+                role: role(&format!("{field}.role"), role_name, roles)?,
+                approvals,
+            }))
+        }
+        _ => Err(wrong()),
+    }
+}
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -1,0 +1,269 @@
+//! Renders a PR's gates as the `gatebot` check run (and the `/gates` reply):
+//! a table of every gate with who and when.
+
+use std::fmt::Write;
+
+use super::ci::CiStatus;
+use super::machine::Policy;
+use super::state::{Deploy, DeployStatus, GateState, Stage};
+use crate::core::config::Entry;
+
+/// What the `gatebot` check run should show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRunView {
+    /// `in_progress` or `completed`.
+    pub status: &'static str,
+    /// Set when `status` is `completed`.
+    pub conclusion: Option<&'static str>,
+    pub title: String,
+    /// Markdown summary.
+    pub text: String,
+}
+
+fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn deploy_cell(d: &Deploy) -> (String, String) {
+    let state = match d.status {
+        DeployStatus::Pending => "⏳ running",
+        DeployStatus::Succeeded if d.displaced_by.is_some() => "↩️ rolled back since",
+        DeployStatus::Succeeded => "✅ deployed",
+        DeployStatus::Failed => "❌ failed",
+    };
+    let run = match (&d.run_url, d.run_id) {
+        (Some(url), Some(id)) => format!(" ([run {id}]({url}))"),
+        (None, Some(id)) => format!(" (run {id})"),
+        _ => String::new(),
+    };
+    (
+        format!("{state}{run}"),
+        format!(
+            "`{}` by @{}, {}",
+            d.dispatch_id,
+            d.requested_by,
+            when(&d.at)
+        ),
+    )
+}
+
+/// `30m`, `2h`, `1d`, `90s`: a soak as people write it.
+pub fn duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
+    let chain = &policy.config.pipeline;
+    let stage = s.stage(chain);
+    let (status, conclusion) = match stage {
+        Stage::Deployed => ("completed", Some("success")),
+        Stage::Closed | Stage::NotGated => ("completed", Some("neutral")),
+        s if s.is_failure() => ("completed", Some("failure")),
+        _ => ("in_progress", None),
+    };
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "**{}** — head `{}`\n",
+        stage.describe(chain),
+        s.head_sha.short()
+    );
+    if let Some(e) = &s.config_error {
+        let _ = writeln!(t, "> ⚠️ `.github/gatebot.yml` is invalid: {e}\n");
+    }
+    if let Some(h) = &s.hold {
+        let _ = writeln!(
+            t,
+            "> ✋ held by @{} since {}{}\n",
+            h.login,
+            when(&h.at),
+            h.reason
+                .as_ref()
+                .map(|r| format!(": {}", crate::core::markdown::code_span(r)))
+                .unwrap_or_default()
+        );
+    }
+    for c in &chain.stages {
+        if let Some(f) = c.active_freeze(policy.now) {
+            let _ = writeln!(
+                t,
+                "> ❄️ {} frozen until {}{}\n",
+                c.environment,
+                f.to.to_rfc3339(),
+                f.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(t, "| gate | state | who / when |\n|---|---|---|");
+    let ci = match s.ci {
+        CiStatus::Pending => "⏳ pending",
+        CiStatus::Green => "✅ green",
+        CiStatus::Failed => "❌ failed",
+    };
+    let _ = writeln!(t, "| CI | {ci} | |");
+    let mut previous_passed = None;
+    for c in &chain.stages {
+        let env = &c.environment;
+        let gates = s.gates(env);
+        match &c.entry {
+            Entry::Command(g) => {
+                let authors = s.authors();
+                let approvers = gates
+                    .map(|x| x.approvers(&s.head_sha, authors.as_ref(), None))
+                    .unwrap_or_default();
+                let who: Vec<String> = approvers
+                    .iter()
+                    .map(|a| format!("@{}, {}", a.login, when(&a.at)))
+                    .collect();
+                let mark = if approvers.len() >= g.approvals as usize {
+                    "✅"
+                } else {
+                    "⏳"
+                };
+                let _ = writeln!(
+                    t,
+                    "| {env} /{} ({}) | {mark} {}/{} | {} |",
+                    g.word,
+                    g.role,
+                    approvers.len(),
+                    g.approvals,
+                    who.join("; ")
+                );
+            }
+            Entry::Auto => {
+                let _ = writeln!(t, "| {env} entry | automatic | |");
+            }
+        }
+        if let (Some(soak), Some(at)) = (c.soak, previous_passed) {
+            let until = c.soak_end(at);
+            let mark = if policy.now >= until { "✅" } else { "⏳" };
+            let _ = writeln!(
+                t,
+                "| {env} soak {} | {mark} until {} | |",
+                duration(soak),
+                when(&until)
+            );
+        }
+        match gates.and_then(|g| g.deploy.as_ref()) {
+            Some(d) => {
+                let (state, who) = deploy_cell(d);
+                let _ = writeln!(t, "| {env} deploy | {state} | {who} |");
+            }
+            None => {
+                let _ = writeln!(t, "| {env} deploy | — | |");
+            }
+        }
+        if let Some(verify) = &c.verify {
+            match gates.and_then(|g| g.verification.as_ref()) {
+                Some(v) => {
+                    let state = match v.run.as_ref().map(|r| r.status) {
+                        None | Some(DeployStatus::Succeeded) => "✅ verified",
+                        Some(DeployStatus::Pending) => "⏳ verify workflow running",
+                        Some(DeployStatus::Failed) => "❌ verify workflow failed",
+                    };
+                    let _ = writeln!(
+                        t,
+                        "| {env} verified (/{}) | {state} | @{}, {} |",
+                        verify.word,
+                        v.login,
+                        when(&v.at)
+                    );
+                }
+                None => {
+                    let _ = writeln!(t, "| {env} verified (/{}) | — | |", verify.word);
+                }
+            }
+        }
+        previous_passed = gates.and_then(|g| g.passed_at(&s.head_sha, c));
+    }
+    for d in &s.detached {
+        let (state, who) = deploy_cell(d);
+        let _ = writeln!(
+            t,
+            "| {} {:?} of `{}` | {state} | {who} |",
+            d.environment,
+            d.kind,
+            d.sha.short()
+        );
+    }
+    CheckRunView {
+        status,
+        conclusion,
+        title: format!("gatebot: {}", stage.describe(chain)),
+        text: t,
+    }
+}
+
+/// A plain-text status for `gatebot status`: where the PR stands in
+/// `chain`, then every stage's recorded gates.
+pub fn status_text(s: &GateState, chain: &crate::core::config::Pipeline) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "{}  {}", s.pr, s.stage(chain).describe(chain));
+    let _ = writeln!(
+        t,
+        "  head        {} (author @{}){}",
+        s.head_sha,
+        s.author,
+        if s.open { "" } else { " [closed]" }
+    );
+    let _ = writeln!(t, "  CI          {:?}", s.ci);
+    let deploy = |t: &mut String, label: &str, d: &Deploy| {
+        let _ = writeln!(
+            t,
+            "  {label:<11} {:?} {} by @{}{}",
+            d.status,
+            d.dispatch_id,
+            d.requested_by,
+            d.run_id.map(|r| format!(" run {r}")).unwrap_or_default()
+        );
+    };
+    for g in &s.stages {
+        let env = g.environment.as_str();
+        for a in g.approvals.iter().filter(|a| a.sha == s.head_sha) {
+            let _ = writeln!(t, "  {env:<11} entry by @{} at {}", a.login, when(&a.at));
+        }
+        if let Some(d) = &g.deploy {
+            deploy(&mut t, env, d);
+        }
+        if let Some(v) = &g.verification {
+            let _ = writeln!(
+                t,
+                "  {env:<11} verified by @{} at {}{}",
+                v.login,
+                when(&v.at),
+                if v.passed() {
+                    ""
+                } else {
+                    " (verify workflow not passed)"
+                }
+            );
+        }
+    }
+    if let Some(h) = &s.hold {
+        let _ = writeln!(
+            t,
+            "  HELD        by @{}{}",
+            h.login,
+            h.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+    }
+    for d in &s.detached {
+        deploy(&mut t, "other", d);
+    }
+    if let Some(e) = &s.config_error {
+        let _ = writeln!(t, "  CONFIG      {e}");
+    }
+    t
+}

@@ -1,0 +1,167 @@
+//! Settings from the environment (see the README's table), parsed once at
+//! start-up into typed values with clear errors.
+
+use std::path::PathBuf;
+
+use crate::adapters::secrets::{
+    AppCredentials, DEFAULT_TTL, SecretSource, SecretsManagerSource, StaticSecrets,
+};
+use crate::core::signature::WebhookSecrets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Where state is kept: `sqlite:PATH` or `dynamodb:TABLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+    Dynamodb(String),
+}
+
+impl StoreUrl {
+    pub fn parse(s: &str) -> Result<Self, SettingsError> {
+        let invalid = |why: &str| SettingsError::Invalid {
+            name: "GATEBOT_STORE",
+            why: format!("{why} (got {s:?}; expected sqlite:PATH or dynamodb:TABLE)"),
+        };
+        match s.split_once(':') {
+            Some(("sqlite", path)) if !path.is_empty() => Ok(StoreUrl::Sqlite(PathBuf::from(path))),
+            Some(("dynamodb", table)) if !table.is_empty() => {
+                Ok(StoreUrl::Dynamodb(table.to_string()))
+            }
+            _ => Err(invalid("unknown store")),
+        }
+    }
+
+    /// `GATEBOT_STORE`, else `dynamodb:$TABLE_NAME` on Lambda, else
+    /// `sqlite:gatebot.db`.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        if let Some(s) = var("GATEBOT_STORE") {
+            return Self::parse(&s);
+        }
+        if var("AWS_LAMBDA_RUNTIME_API").is_some()
+            && let Some(table) = var("TABLE_NAME")
+        {
+            return Ok(StoreUrl::Dynamodb(table));
+        }
+        Ok(StoreUrl::Sqlite(PathBuf::from("gatebot.db")))
+    }
+}
+
+pub fn webhook_secrets() -> Result<WebhookSecrets, SettingsError> {
+    let raw =
+        var("GITHUB_WEBHOOK_SECRET").ok_or(SettingsError::Missing("GITHUB_WEBHOOK_SECRET"))?;
+    WebhookSecrets::parse(&raw).map_err(|e| SettingsError::Invalid {
+        name: "GITHUB_WEBHOOK_SECRET",
+        why: e.to_string(),
+    })
+}
+
+pub fn api_url() -> String {
+    var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_string())
+}
+
+pub fn app_credentials() -> Result<AppCredentials, SettingsError> {
+    let id = var("GITHUB_APP_ID").ok_or(SettingsError::Missing("GITHUB_APP_ID"))?;
+    let app_id = id.trim().parse().map_err(|_| SettingsError::Invalid {
+        name: "GITHUB_APP_ID",
+        why: "not a number".into(),
+    })?;
+    let private_key_pem = match (
+        var("GITHUB_APP_PRIVATE_KEY"),
+        var("GITHUB_APP_PRIVATE_KEY_PATH"),
+    ) {
+        (Some(pem), _) => pem.replace("\\n", "\n"),
+        (None, Some(path)) => {
+            std::fs::read_to_string(&path).map_err(|e| SettingsError::Invalid {
+                name: "GITHUB_APP_PRIVATE_KEY_PATH",
+                why: format!("{path}: {e}"),
+            })?
+        }
+        (None, None) => {
+            return Err(SettingsError::Missing(
+                "GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH",
+            ));
+        }
+    };
+    Ok(AppCredentials {
+        app_id,
+        private_key_pem,
+    })
+}
+
+pub fn listen_addr() -> String {
+    format!(
+        "{}:{}",
+        var("APP_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+        var("APP_PORT").unwrap_or_else(|| "8080".into())
+    )
+}
+
+pub fn log_level() -> String {
+    var("LOG_LEVEL").unwrap_or_else(|| "info".into())
+}
+
+pub fn log_format() -> String {
+    var("LOG_FORMAT").unwrap_or_else(|| {
+        if var("AWS_LAMBDA_RUNTIME_API").is_some() {
+            "json".into()
+        } else {
+            "pretty".into()
+        }
+    })
+}
+
+/// The Lambda's secrets: from the Secrets Manager secret named by
+/// `GATEBOT_SECRET_ARN`, else from the same variables as the local server.
+pub async fn lambda_secrets(
+    config: &aws_config::SdkConfig,
+) -> anyhow::Result<std::sync::Arc<dyn SecretSource>> {
+    let Some(arn) = std::env::var("GATEBOT_SECRET_ARN")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(StaticSecrets::source(
+            Some(webhook_secrets()?),
+            Some(app_credentials()?),
+        ));
+    };
+    let ttl = std::env::var("GATEBOT_SECRET_TTL_SECS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(DEFAULT_TTL);
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    Ok(std::sync::Arc::new(
+        SecretsManagerSource::new(client, arn, ttl).await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(
+            StoreUrl::parse("sqlite:/tmp/x.db").unwrap(),
+            StoreUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("dynamodb:gatebot").unwrap(),
+            StoreUrl::Dynamodb("gatebot".into())
+        );
+        for bad in ["", "sqlite:", "postgres:x", "gatebot.db"] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
