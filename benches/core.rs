@@ -10,7 +10,7 @@ use gatebot::commands::{Command, parse_comment};
 use gatebot::config::RepoConfig;
 use gatebot::domain::{Person, PrKey, RepoName, Sha, UserId};
 use gatebot::gate::ci::CiStatus;
-use gatebot::gate::{Actor, Fact, GateState, Policy, apply, summary};
+use gatebot::gate::{Actor, Context, Fact, GateState, Grant, apply, summary};
 use gatebot::signature::{WebhookSecrets, sign_with};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -157,7 +157,7 @@ fn commands(c: &mut Criterion) {
 fn gate(c: &mut Criterion) {
     let config = RepoConfig::default();
     let now = Utc::now();
-    let policy = Policy::new(&config, now);
+    let policy = Context::new(&config, now);
     let sha = Sha::parse("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c").unwrap();
     let pr = PrKey {
         repo: RepoName::parse("acme/widgets").unwrap(),
@@ -179,7 +179,7 @@ fn gate(c: &mut Criterion) {
         actor: Actor {
             id: UserId(2_719_403),
             login: "quinn".into(),
-            authorized: true,
+            grant: Grant::Holds,
         },
         command: Command::Entry {
             word: "lgtm".into(),

@@ -17,5 +17,6 @@ pub mod entry;
 // The paths of the flat layout, until the public surface is narrowed.
 pub use crate::adapters::{aws, github, secrets, store, telemetry};
 pub use crate::app::{panics, reconcile};
-pub use crate::core::{commands, config, domain, events, gate, markdown, run_identity, signature};
+pub use crate::core::gate::commands;
+pub use crate::core::{config, domain, events, gate, markdown, run_identity, signature};
 pub use crate::entry::{cli, fuzzing, http, lambda, settings};

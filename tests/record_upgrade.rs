@@ -16,8 +16,8 @@ use std::sync::Arc;
 use gatebot::commands::Command;
 use gatebot::config;
 use gatebot::domain::{PrKey, RepoName, Sha, UserId};
-use gatebot::gate::machine::{Actor, Fact, Policy, apply};
 use gatebot::gate::{Action, Stage};
+use gatebot::gate::{Actor, Context, Fact, Grant, apply};
 use gatebot::store::sqlite::SqliteStore;
 use gatebot::store::{GATE_RECORD_SCHEMA, GateRecord, Store, StoreError};
 
@@ -123,7 +123,7 @@ fn command(id: u64, user: u64, login: &str, command: Command) -> Fact {
         actor: Actor {
             id: UserId(user),
             login: login.into(),
-            authorized: true,
+            grant: Grant::Holds,
         },
         command,
         written_at: Some(chrono::Utc::now()),
@@ -154,7 +154,7 @@ async fn carries_on(store: Arc<dyn Store>, raw: &Raw, name: &str, stage: Stage, 
     assert_eq!(loaded.value.schema, GATE_RECORD_SCHEMA);
     let cfg = config::parse(CONFIG).expect("config");
     assert_eq!(loaded.value.state.stage(&cfg.pipeline), stage, "{name}");
-    let mut policy = Policy::new(&cfg, chrono::Utc::now());
+    let mut policy = Context::new(&cfg, chrono::Utc::now());
     policy.clock_skew = chrono::Duration::zero();
     let seen = apply(&loaded.value.state, &observed(), &policy);
     assert_eq!(seen.state.author_id, Some(ALICE), "{name}");
@@ -299,7 +299,7 @@ fn the_next_dispatch_carries_on_the_old_id_scheme() {
     ] {
         let record = GateRecord::decode(&fixture(name)).expect("decodes");
         let cfg = config::parse(CONFIG).expect("config");
-        let mut policy = Policy::new(&cfg, chrono::Utc::now());
+        let mut policy = Context::new(&cfg, chrono::Utc::now());
         policy.clock_skew = chrono::Duration::zero();
         let seen = apply(&record.state, &observed(), &policy);
         let t = apply(
@@ -332,7 +332,7 @@ fn approvals_by_login_alone_count_for_nothing_after_the_upgrade() {
     assert_eq!(prod.approvals.len(), 2, "kept, for the record");
     assert!(prod.approvals.iter().all(|a| a.id.is_none()));
     let cfg = config::parse(CONFIG).expect("config");
-    let policy = Policy::new(&cfg, chrono::Utc::now());
+    let policy = Context::new(&cfg, chrono::Utc::now());
     let id = prod
         .deploy
         .as_ref()
@@ -341,11 +341,11 @@ fn approvals_by_login_alone_count_for_nothing_after_the_upgrade() {
         .clone();
     // The queued production dispatch is re-checked before it is sent (and
     // its deployment before it is approved): it no longer has a quorum.
-    let why = gatebot::gate::machine::dispatch_blocker(&record.state, &id, &policy)
+    let why = gatebot::gate::dispatch_blocker(&record.state, &id, &policy)
         .expect("blocked before the author's id is known");
     assert!(why.to_string().contains("0 of 2 /approve"), "{why}");
     let seen = apply(&record.state, &observed(), &policy);
-    let why = gatebot::gate::machine::dispatch_blocker(&seen.state, &id, &policy)
+    let why = gatebot::gate::dispatch_blocker(&seen.state, &id, &policy)
         .expect("still blocked: no approval has an id");
     assert!(why.to_string().contains("0 of 2 /approve"), "{why}");
     // And before GitHub's view of the PR is read, no command counts.

@@ -629,7 +629,7 @@ impl App {
         };
         let state = v.value.state;
         let (config, _) = self.config(repo, &state.default_branch).await?;
-        let view = summary::render(&state, &self.policy(&config));
+        let view = summary::render(&state, &self.context(&config));
         let known = v
             .value
             .check_run

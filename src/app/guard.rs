@@ -20,7 +20,8 @@ use super::{App, AppError};
 use crate::adapters::github::RepoRef;
 use crate::core::config::{Entry, RepoConfig};
 use crate::core::domain::{DispatchId, PrKey, UserId};
-use crate::core::gate::machine::{Role, dispatch_blocker};
+use crate::core::gate::commands::Role;
+use crate::core::gate::dispatch_blocker;
 use crate::core::gate::{DeployKind, Fact, GateState, Refusal, ci};
 
 /// A dispatch judged on fresh facts.
@@ -81,9 +82,9 @@ impl App {
             return Ok(None);
         };
         let resolved = self.holders(repo, &state, &config, id).await;
-        let mut policy = self.policy(&config);
-        policy.holders = resolved.as_ref().map(|r| r.holders.as_slice());
-        let blocker = dispatch_blocker(&state, id, &policy);
+        let mut cx = self.context(&config);
+        cx.holders = resolved.as_ref().map(|r| r.holders.as_slice());
+        let blocker = dispatch_blocker(&state, id, &cx);
         Ok(Some(Judged {
             state,
             config,

@@ -14,15 +14,14 @@ use super::runs::RunMatch;
 use super::{App, AppError, DEDUPE_TTL, Delivery, Guarded, MAX_COMMANDS_PER_COMMENT, Outcome};
 use crate::adapters::github::{PullRequestInfo, RepoRef};
 use crate::adapters::store::{Begin, DedupeKey, rollback_target};
-use crate::core::commands::{self, Command};
 use crate::core::config::RepoConfig;
 use crate::core::domain::{Environment, PrKey, RepoName, Sha};
 use crate::core::events::{
     ChecksEvent, Event, IssueCommentEvent, ProtectionRuleEvent, PullRequestAction,
     PullRequestEvent, Repository, WorkflowRunEvent,
 };
-use crate::core::gate::machine::required_role;
-use crate::core::gate::{Actor, DeployKind, DeployStatus, Fact, GateState, ci};
+use crate::core::gate::commands::{self, Command};
+use crate::core::gate::{Actor, DeployKind, DeployStatus, Fact, GateState, Grant, ci};
 
 fn bad(msg: impl std::fmt::Display) -> AppError {
     AppError::BadInput(msg.to_string())
@@ -87,10 +86,9 @@ fn does_nothing(event: &Event<'_>) -> bool {
     }
 }
 
-/// Gate commands (and `/retry`) act only on a green CI: they read it.
-fn is_gate_command(c: &Result<Command, commands::NotUnderstood>) -> bool {
-    c.as_ref()
-        .is_ok_and(|c| c.gives_gate() || matches!(c, Command::Retry(_)))
+/// Whether the command's spec has the shell read CI for it.
+fn reads_ci(c: &Result<Command, commands::NotUnderstood>) -> bool {
+    c.as_ref().is_ok_and(|c| c.spec().reads_ci)
 }
 
 fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
@@ -374,32 +372,32 @@ impl App {
         // config read before them left the installation token warm).
         let roles = async {
             let mut roles = Roles::new(self.github.as_ref(), &self.refusals, repo, &config, &login);
-            let mut authorized = Vec::with_capacity(parsed.len());
+            let mut grants = Vec::with_capacity(parsed.len());
             for item in &parsed {
-                authorized.push(match item {
-                    Ok(command) => match required_role(command, &config.pipeline) {
-                        Some(role) => roles.has(role).await,
-                        None => true,
+                grants.push(match item {
+                    Ok(command) => match command.required_role(&config.pipeline) {
+                        Some(role) if !roles.has(role.clone()).await => Grant::Lacks(role),
+                        _ => Grant::Holds,
                     },
-                    Err(_) => false,
+                    Err(_) => Grant::Holds,
                 });
             }
-            authorized
+            grants
         };
-        let (pr, authorized) = tokio::join!(self.github.pull_request(repo, e.issue.number), roles);
+        let (pr, grants) = tokio::join!(self.github.pull_request(repo, e.issue.number), roles);
         let pr = pr?;
         let mut facts = vec![config_fact(error)];
         // A gate command acts on CI's verdict as GitHub has it now (a
         // re-run may have turned it red since gatebot last heard).
         let ci_wanted = parsed
             .iter()
-            .zip(&authorized)
-            .any(|(c, ok)| *ok && is_gate_command(c));
+            .zip(&grants)
+            .any(|(c, g)| *g == Grant::Holds && reads_ci(c));
         facts.extend(self.pr_facts(repo, &pr, &config, ci_wanted, None).await?);
         let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
         let mut names = Vec::new();
         let acted_on = parsed.len();
-        for (item, authorized) in parsed.into_iter().zip(authorized) {
+        for (item, grant) in parsed.into_iter().zip(grants) {
             let command = match item {
                 Ok(command) => command,
                 Err(nu) => {
@@ -412,15 +410,17 @@ impl App {
                 }
             };
             let rollback_target = match &command {
-                Command::Rollback(env) => match targets.iter().find(|(e, _)| e == env) {
-                    Some((_, t)) => t.clone(),
-                    None => {
-                        let history = self.store.deploy_history(&repo.name, env, 50).await?;
-                        let t = rollback_target(&history);
-                        targets.push((env.clone(), t.clone()));
-                        t
+                Command::Rollback(env) if command.spec().reads_history => {
+                    match targets.iter().find(|(e, _)| e == env) {
+                        Some((_, t)) => t.clone(),
+                        None => {
+                            let history = self.store.deploy_history(&repo.name, env, 50).await?;
+                            let t = rollback_target(&history);
+                            targets.push((env.clone(), t.clone()));
+                            t
+                        }
                     }
-                },
+                }
                 _ => None,
             };
             metrics::counter!("gatebot_commands_total", "command" => command.name()).increment(1);
@@ -430,7 +430,7 @@ impl App {
                 actor: Actor {
                     id: person.id,
                     login: login.clone(),
-                    authorized,
+                    grant,
                 },
                 command,
                 written_at,

@@ -26,7 +26,7 @@ use crate::adapters::store::{
 };
 use crate::core::config::RepoConfig;
 use crate::core::domain::PrKey;
-use crate::core::gate::{self, Fact, GateState, Policy};
+use crate::core::gate::{self, Context, Fact, GateState};
 use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
 use refusals::Refusals;
@@ -169,7 +169,7 @@ pub struct App {
     pub check_runs: CheckRunMemo,
     /// Users without write access refused lately (see [`refusals`]).
     pub refusals: Refusals,
-    /// See [`gate::machine::Policy::clock_skew`].
+    /// See [`gate::Context::clock_skew`].
     pub clock_skew: chrono::Duration,
     /// See [`EFFECTS_BUDGET`].
     pub effects_budget: Duration,
@@ -259,16 +259,16 @@ impl App {
             configs: ConfigCache::new(Duration::from_secs(60)),
             check_runs: CheckRunMemo::default(),
             refusals: Refusals::default(),
-            clock_skew: gate::machine::CLOCK_SKEW,
+            clock_skew: gate::CLOCK_SKEW,
             effects_budget: EFFECTS_BUDGET,
             delivery_lease: DELIVERY_LEASE,
             effect_claim_ttl: EFFECT_CLAIM_TTL,
         }
     }
 
-    /// The policy of `config` now.
-    pub fn policy<'c>(&self, config: &'c RepoConfig) -> Policy<'c> {
-        Policy {
+    /// The context the gates of `config` are judged under now.
+    pub fn context<'c>(&self, config: &'c RepoConfig) -> Context<'c> {
+        Context {
             config,
             now: Utc::now(),
             clock_skew: self.clock_skew,
@@ -359,12 +359,12 @@ impl App {
                     None => return Ok(None),
                 },
             };
-            let policy = self.policy(config);
+            let cx = self.context(config);
             let mut actions = Vec::new();
             let mut notes = Vec::new();
             let mut changed = version.is_none();
             for fact in facts {
-                let t = gate::apply(&record.state, fact, &policy);
+                let t = gate::apply(&record.state, fact, &cx);
                 changed |= t.changed;
                 if t.changed || !t.actions.is_empty() {
                     let actor = match fact {
@@ -376,7 +376,7 @@ impl App {
                 record.state = t.state;
                 actions.extend(t.actions);
             }
-            let actions = gate::machine::gather(actions);
+            let actions = gate::gather(actions);
             if !changed && actions.is_empty() {
                 tracing::debug!(?notes, "no change");
                 return Ok(Some(record.state));

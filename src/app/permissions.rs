@@ -16,7 +16,7 @@
 use super::refusals::Refusals;
 use crate::adapters::github::{GitHub, Permission, RepoRef};
 use crate::core::config::{Principal, RepoConfig};
-use crate::core::gate::machine::Role;
+use crate::core::gate::commands::Role;
 
 /// One commenter's roles in one repository, for one delivery.
 pub struct Roles<'a> {

@@ -10,8 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+mod builtin;
 mod pipeline;
-pub use pipeline::{CommandGate, Entry, GateKind, Pipeline, StageConfig, VerifyGate, parse_soak};
+pub use builtin::BuiltIn;
+pub use pipeline::{
+    CommandGate, Entry, GateKind, Pipeline, StageConfig, VerifyGate, parse_soak, soak_text,
+};
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";

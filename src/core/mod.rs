@@ -4,7 +4,6 @@
 //! `(state, fact, context) -> (state, actions)`. Everything here is tested
 //! with tables and properties, without a network.
 
-pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod events;

@@ -99,16 +99,17 @@ pub fn commands(data: &[u8]) {
     });
     let text = String::from_utf8_lossy(data);
     for chain in chains {
-        let (parsed, _skipped) = crate::core::commands::parse_comment_bounded(&text, 5, chain);
+        let (parsed, _skipped) =
+            crate::core::gate::commands::parse_comment_bounded(&text, 5, chain);
         assert!(parsed.len() <= 5, "more commands kept than the bound");
         for p in &parsed {
             match p {
                 // The reply quotes it: it must render.
                 Err(e) => drop(e.to_string()),
                 // A gate command names a stage of the chain.
-                Ok(crate::core::commands::Command::Entry { env, .. })
-                | Ok(crate::core::commands::Command::Verify { env, .. })
-                | Ok(crate::core::commands::Command::Rollback(env)) => {
+                Ok(crate::core::gate::commands::Command::Entry { env, .. })
+                | Ok(crate::core::gate::commands::Command::Verify { env, .. })
+                | Ok(crate::core::gate::commands::Command::Rollback(env)) => {
                     assert!(chain.find(env).is_some(), "{env} is not in the chain")
                 }
                 Ok(_) => {}

@@ -11,7 +11,7 @@ use super::{GateRecord, PendingAction};
 use crate::core::domain::{Environment, PrKey, Sha};
 use crate::core::gate::ci::CiStatus;
 use crate::core::gate::state::{
-    Approval, CheckRunRef, Deploy, GateState, Hold, StageState, Verification,
+    Approval, CheckRunRef, Deploy, GateState, Hold, StageGates, Verification,
 };
 
 /// A layout-1 record.
@@ -67,20 +67,20 @@ struct StateV1 {
 /// machine leaves them.
 pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
     let s = v1.state;
-    let staging = StageState {
+    let staging = StageGates {
         environment: Environment::staging(),
         approvals: s.lgtm.into_iter().collect(),
         deploy: s.stage,
         verification: s.verification,
     };
-    let production = StageState {
+    let production = StageGates {
         environment: Environment::production(),
         approvals: s.approvals,
         deploy: s.prod,
         verification: None,
     };
     let given =
-        |g: &StageState| !g.approvals.is_empty() || g.deploy.is_some() || g.verification.is_some();
+        |g: &StageGates| !g.approvals.is_empty() || g.deploy.is_some() || g.verification.is_some();
     let stages = [staging, production].into_iter().filter(given).collect();
     // The machine sets it on the record's next transition; until then the
     // store's watch index keeps what layout 1 wrote (a PR with approvals

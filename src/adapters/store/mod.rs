@@ -530,7 +530,7 @@ pub fn rollback_target(history: &[DeployRecord]) -> Option<Sha> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::gate::machine::Reaction;
+    use crate::core::gate::Reaction;
 
     fn record() -> GateRecord {
         GateRecord::new(GateState::new(

@@ -11,6 +11,7 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+use super::builtin::BuiltIn;
 use super::{Checked, FreezeWindow, RawFreezeWindow, workflow_file};
 use crate::core::domain::{Environment, MAX_ENVIRONMENT_LEN, is_name_byte};
 
@@ -18,10 +19,6 @@ use crate::core::domain::{Environment, MAX_ENVIRONMENT_LEN, is_name_byte};
 pub const MAX_STAGES: usize = 10;
 /// The most approvals a stage's entry may ask for.
 pub const MAX_APPROVALS: u32 = 20;
-/// Words every chain answers, which no stage may use for its gates.
-pub const RESERVED_WORDS: [&str; 7] = [
-    "hold", "unhold", "gates", "help", "rollback", "verify", "retry",
-];
 /// The roles that exist without being declared (empty: repository
 /// permissions decide, as described in the README).
 pub const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
@@ -398,6 +395,17 @@ pub fn parse_soak(s: &str) -> Option<Duration> {
         .and_then(Duration::try_seconds)
 }
 
+/// `30m`, `2h`, `1d`, `90s`: a soak as people write it.
+pub fn soak_text(d: Duration) -> String {
+    let secs = d.num_seconds();
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 fn environment_name(field: &str, name: String) -> Checked<String> {
     let name = name.trim().to_string();
     let ok = (1..=MAX_ENVIRONMENT_LEN).contains(&name.len()) && name.bytes().all(is_name_byte);
@@ -427,10 +435,11 @@ fn command_word(field: &str, word: String) -> Checked<String> {
             "{field}: `{word}` must be a lowercase word such as `approve`: a-z, then a-z, 0-9 or `-`, at most {MAX_WORD_LEN}"
         ));
     }
-    if RESERVED_WORDS.contains(&word.as_str()) {
+    if BuiltIn::parse(&word).is_some() {
+        let words: Vec<&str> = BuiltIn::ALL.iter().map(|b| b.word()).collect();
         return Err(format!(
             "{field}: `{word}` is one of gatebot's own commands ({})",
-            RESERVED_WORDS.join(", ")
+            words.join(", ")
         ));
     }
     Ok(word)

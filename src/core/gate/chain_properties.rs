@@ -32,12 +32,14 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
-use super::machine::{Action, Actor, Fact, Policy, Role, apply, required_role};
+use super::commands::Role;
+use super::property_support::grant;
 use super::property_support::{ALL_WHO, Who, accepted, sha, t0, transition_invariants};
 use super::state::{Deploy, DeployKind, DeployStatus, GateState};
-use crate::core::commands::Command;
+use super::{Action, Actor, Context, Fact, apply};
 use crate::core::config::{self, Entry, RepoConfig, StageConfig};
 use crate::core::domain::{DispatchId, Environment, Person, PrKey, RepoName};
+use crate::core::gate::commands::Command;
 
 const PLATFORM: &str = "
 pipeline:
@@ -421,7 +423,7 @@ impl Ledger {
     }
 
     /// Why dispatching `d` now breaks a guarantee, if it does.
-    fn violation(&self, d: &Deploy, fact: &Fact, who: Option<Who>, p: &Policy) -> Option<String> {
+    fn violation(&self, d: &Deploy, fact: &Fact, who: Option<Who>, p: &Context) -> Option<String> {
         let chain = &p.config.pipeline.stages;
         let Some(i) = chain.iter().position(|s| s.environment == d.environment) else {
             return Some("a dispatch to an environment outside the chain".into());
@@ -439,7 +441,8 @@ impl Ledger {
             else {
                 return Some("a rollback dispatched without a /rollback".into());
             };
-            let may = required_role(command, &p.config.pipeline)
+            let may = command
+                .required_role(&p.config.pipeline)
                 .is_some_and(|role| who.is_some_and(|w| w.holds(&role)));
             if *env != d.environment || !may {
                 return Some("a rollback by someone without the role".into());
@@ -672,15 +675,14 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
                     continue;
                 };
                 next_comment += 1;
-                let authorized =
-                    required_role(&command, &cfg.pipeline).is_none_or(|r| who.holds(&r));
+                let grant = grant(&command, &cfg.pipeline, |r| who.holds(r));
                 (
                     Fact::Command {
                         comment_id: next_comment,
                         actor: Actor {
                             id: Person::test(who.login()).id,
                             login: who.login().into(),
-                            authorized,
+                            grant,
                         },
                         command,
                         written_at: written_ago.map(|ago| now - Duration::seconds(i64::from(ago))),
@@ -725,7 +727,7 @@ fn run_case(chain_no: usize, steps: &[Step]) -> Result<Run, String> {
             Step::Reevaluate | Step::Progress { .. } => (Fact::Reevaluate, None),
         };
         history.push((fact.clone(), who));
-        let policy = Policy {
+        let policy = Context {
             config: &cfg,
             now,
             clock_skew: Duration::zero(),

@@ -1,20 +1,54 @@
 //! The gate state machine: pure functions from recorded facts to the next
 //! state and the side effects to perform. No I/O happens here.
+//!
+//! * `state.rs` — what the store keeps about a PR (`GateState`);
+//! * `facts.rs`, `actions.rs`, `refusals.rs`, `context.rs` — what goes in
+//!   (a fact, judged under a context) and what comes out (side effects,
+//!   and why something was refused);
+//! * `status.rs` — where each stage stands, in one walk over the chain;
+//! * `blocker.rs` — the one rule for every dispatch;
+//! * `machine.rs` — `apply`, routing a fact to `observe.rs`, `runs.rs` or
+//!   `commands/`, each of which works on the `transition.rs` in the making
+//!   and may let the chain `advance.rs`;
+//! * `commands/` — each command's spec, parser and handler;
+//! * `summary.rs` — the check run and `/gates`; `ci.rs` — CI's verdict.
+
+mod actions;
+mod advance;
+mod blocker;
+pub mod ci;
+pub mod commands;
+mod context;
+mod facts;
+mod machine;
+mod observe;
+mod refusals;
+mod runs;
+pub mod state;
+mod status;
+pub mod summary;
+mod transition;
 
 #[cfg(test)]
 mod chain_properties;
-pub mod ci;
-pub mod machine;
 #[cfg(test)]
 mod machine_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod property_support;
-pub mod state;
-pub mod summary;
 #[cfg(test)]
 mod two_stage;
 
-pub use machine::{Action, Actor, Fact, Policy, Refusal, Transition, Wrong, apply};
-pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, Verification};
+pub use actions::{Action, Reaction, gather};
+pub use blocker::{blocker, dispatch_blocker};
+pub use commands::{Actor, Grant};
+pub use context::{CLOCK_SKEW, Context};
+pub use facts::Fact;
+pub use machine::apply;
+pub use refusals::Refusal;
+pub use state::{
+    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, StageGates, Verification,
+};
+pub use status::{StageStatus, walk};
+pub use transition::Transition;

@@ -26,13 +26,15 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 use super::ci::CiStatus;
-use super::machine::{Action, Actor, Fact, Policy, Role, apply, required_role};
+use super::commands::Role;
+use super::property_support::grant;
 use super::property_support::{ALL_WHO, Who, accepted, sha, t0, transition_invariants};
-use super::state::{Deploy, DeployKind, DeployStatus, GateState, StageState};
+use super::state::{Deploy, DeployKind, DeployStatus, GateState, StageGates};
 use super::two_stage::*;
-use crate::core::commands::Command;
+use super::{Action, Actor, Context, Fact, Grant, apply};
 use crate::core::config::{self, RepoConfig};
 use crate::core::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha};
+use crate::core::gate::commands::Command;
 
 /// The configs a case runs under.
 const CONFIGS: [&str; 4] = [
@@ -280,7 +282,7 @@ impl Ledger {
 
     /// A gate command counts when a non-author holding the role wrote it
     /// after the head became the head, on an open PR with a usable config.
-    fn counts(&self, who: Who, role: &Role, written: Option<DateTime<Utc>>, p: &Policy) -> bool {
+    fn counts(&self, who: Who, role: &Role, written: Option<DateTime<Utc>>, p: &Context) -> bool {
         who.holds(role)
             && who != Who::Author
             && self.pushed_heads.contains(&self.head)
@@ -341,7 +343,7 @@ impl Ledger {
     }
 
     /// Facts that bear on what may be dispatched, before the machine runs.
-    fn before(&mut self, fact: &Fact, who: Option<Who>, p: &Policy) {
+    fn before(&mut self, fact: &Fact, who: Option<Who>, p: &Context) {
         match fact {
             Fact::Observed {
                 open,
@@ -463,7 +465,7 @@ impl Ledger {
     }
 
     /// Why dispatching `d` now breaks a guarantee, if it does.
-    fn violation(&self, d: &Deploy, fact: &Fact, who: Option<Who>, p: &Policy) -> Option<String> {
+    fn violation(&self, d: &Deploy, fact: &Fact, who: Option<Who>, p: &Context) -> Option<String> {
         if self.config_error {
             return Some("dispatched with an unusable config".into());
         }
@@ -479,7 +481,8 @@ impl Ledger {
             else {
                 return Some("a rollback dispatched without a /rollback".into());
             };
-            let may = required_role(&Command::Rollback(env.clone()), &p.config.pipeline)
+            let may = Command::Rollback(env.clone())
+                .required_role(&p.config.pipeline)
                 .is_some_and(|role| who.is_some_and(|w| w.holds(&role)));
             if *env != d.environment || !may {
                 return Some("a rollback by someone without the role".into());
@@ -630,7 +633,7 @@ fn progress(
             actor: Actor {
                 id: Person::test(who.login()).id,
                 login: who.login().into(),
-                authorized: true,
+                grant: Grant::Holds,
             },
             command,
             // Written a little after the head, as people do.
@@ -671,7 +674,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
     let mut result = Run::default();
 
     for step in steps {
-        let policy = Policy {
+        let policy = Context {
             config: &cfg,
             now,
             clock_skew: if skew {
@@ -725,15 +728,14 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
                 rollback_target,
             } => {
                 next_comment += 1;
-                let authorized =
-                    required_role(command, &cfg.pipeline).is_none_or(|r| who.holds(&r));
+                let grant = grant(command, &cfg.pipeline, |r| who.holds(r));
                 (
                     Fact::Command {
                         comment_id: next_comment,
                         actor: Actor {
                             id: Person::test(who.login()).id,
                             login: who.login().into(),
-                            authorized,
+                            grant,
                         },
                         command: command.clone(),
                         written_at: written_ago.map(|ago| now - Duration::seconds(i64::from(ago))),
@@ -898,7 +900,7 @@ fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run, String> {
         // No approval ever counted for another SHA, nor one given before
         // the head became the head.
         let s = &t.state;
-        let gates_shas = s.stages.iter().flat_map(|g: &StageState| {
+        let gates_shas = s.stages.iter().flat_map(|g: &StageGates| {
             g.approvals
                 .iter()
                 .map(|a| &a.sha)

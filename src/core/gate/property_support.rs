@@ -5,8 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::machine::{Action, Fact, Policy, Reaction, Role, Transition, apply};
+use super::commands::{Command, Role};
 use super::state::{DeployStatus, GateState};
+use super::{Action, Context, Fact, Grant, Reaction, Transition, apply};
+use crate::core::config::Pipeline;
 use crate::core::domain::Sha;
 
 pub fn t0() -> DateTime<Utc> {
@@ -86,6 +88,14 @@ impl Who {
     }
 }
 
+/// The grant a command by someone who holds the roles `holds` says gets.
+pub fn grant(command: &Command, chain: &Pipeline, holds: impl Fn(&Role) -> bool) -> Grant {
+    match command.required_role(chain) {
+        Some(role) if !holds(&role) => Grant::Lacks(role),
+        _ => Grant::Holds,
+    }
+}
+
 /// Whether the transition accepted a command.
 pub fn accepted(t: &Transition) -> bool {
     t.actions.iter().any(|a| {
@@ -106,7 +116,7 @@ pub fn transition_invariants(
     before: &GateState,
     fact: &Fact,
     t: &Transition,
-    policy: &Policy<'_>,
+    policy: &Context<'_>,
 ) -> Result<(), String> {
     for old in before
         .deploys()

@@ -139,7 +139,7 @@ pub struct Hold {
 
 /// One stage's gates for the head SHA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageState {
+pub struct StageGates {
     pub environment: Environment,
     /// The entry commands given, each bound to its SHA (the head's only,
     /// since a new head clears them).
@@ -152,9 +152,9 @@ pub struct StageState {
     pub verification: Option<Verification>,
 }
 
-impl StageState {
+impl StageGates {
     pub fn new(environment: Environment) -> Self {
-        StageState {
+        StageGates {
             environment,
             approvals: Vec::new(),
             deploy: None,
@@ -279,7 +279,7 @@ pub struct GateState {
     /// they were first given, found by environment: a stage the config no
     /// longer has is ignored, one it gained starts empty).
     #[serde(default)]
-    pub stages: Vec<StageState>,
+    pub stages: Vec<StageGates>,
     #[serde(default)]
     pub hold: Option<Hold>,
     /// Dispatches not tied to the head's gates: rollbacks, and deploys of
@@ -458,16 +458,16 @@ impl GateState {
     }
 
     /// The gates of the stage deploying to `env`, if any were given.
-    pub fn gates(&self, env: &Environment) -> Option<&StageState> {
+    pub fn gates(&self, env: &Environment) -> Option<&StageGates> {
         self.stages.iter().find(|g| g.environment == *env)
     }
 
     /// The gates of the stage deploying to `env`, started if none were.
-    pub fn gates_mut(&mut self, env: &Environment) -> &mut StageState {
+    pub fn gates_mut(&mut self, env: &Environment) -> &mut StageGates {
         let at = match self.stages.iter().position(|g| g.environment == *env) {
             Some(at) => at,
             None => {
-                self.stages.push(StageState::new(env.clone()));
+                self.stages.push(StageGates::new(env.clone()));
                 self.stages.len() - 1
             }
         };
@@ -479,53 +479,6 @@ impl GateState {
         self.base_ref
             .as_deref()
             .is_some_and(|b| chain.gates_base(b, &self.default_branch))
-    }
-
-    /// Where the PR stands in `chain`.
-    pub fn stage(&self, chain: &Pipeline) -> Stage {
-        if !self.open {
-            return Stage::Closed;
-        }
-        if self.config_error.is_some() {
-            return Stage::ConfigError;
-        }
-        if !self.base_gated(chain) {
-            return Stage::NotGated;
-        }
-        let last = chain.stages.len().saturating_sub(1);
-        let ci_failed = self.ci == CiStatus::Failed;
-        for (i, config) in chain.stages.iter().enumerate() {
-            let gates = self.gates(&config.environment);
-            let status = gates.and_then(|g| g.deploy.as_ref()).map(|d| d.status);
-            // CI can turn red after a deploy (a re-run): nothing more is
-            // dispatched until it is green again. Only the last stage's
-            // deploy, once made, says more than that.
-            if ci_failed && status != Some(DeployStatus::Pending) && (i < last || status.is_none())
-            {
-                return Stage::CiFailed;
-            }
-            let displaced = gates
-                .and_then(|g| g.deploy.as_ref())
-                .is_some_and(|d| d.displaced_by.is_some());
-            match status {
-                Some(DeployStatus::Pending) => return Stage::Deploying(i),
-                Some(DeployStatus::Failed) => return Stage::DeployFailed(i),
-                Some(DeployStatus::Succeeded) if displaced => return Stage::Displaced(i),
-                Some(DeployStatus::Succeeded) => {}
-                None if i == 0 && self.ci == CiStatus::Pending => return Stage::WaitingForCi,
-                None => return Stage::WaitingForEntry(i),
-            }
-            if config.verify.is_some() {
-                let verification = gates.and_then(|g| g.verification.as_ref());
-                match verification.map(|v| v.run.as_ref().map(|r| r.status)) {
-                    None => return Stage::WaitingForVerification(i),
-                    Some(Some(DeployStatus::Pending)) => return Stage::Verifying(i),
-                    Some(Some(DeployStatus::Failed)) => return Stage::VerificationFailed(i),
-                    Some(Some(DeployStatus::Succeeded)) | Some(None) => {}
-                }
-            }
-        }
-        Stage::Deployed
     }
 
     /// Whether the reconciler should look at this PR: a dispatch is in
@@ -540,7 +493,7 @@ impl GateState {
     pub fn deploys(&self) -> impl Iterator<Item = &Deploy> {
         self.stages
             .iter()
-            .flat_map(StageState::deploys)
+            .flat_map(StageGates::deploys)
             .chain(self.detached.iter())
     }
 
@@ -553,7 +506,7 @@ impl GateState {
     pub fn deploy_mut(&mut self, dispatch_id: &DispatchId) -> Option<&mut Deploy> {
         self.stages
             .iter_mut()
-            .flat_map(StageState::deploys_mut)
+            .flat_map(StageGates::deploys_mut)
             .chain(self.detached.iter_mut())
             .find(|d| d.dispatch_id == *dispatch_id)
     }

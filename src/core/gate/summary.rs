@@ -4,9 +4,10 @@
 use std::fmt::Write;
 
 use super::ci::CiStatus;
-use super::machine::Policy;
+use super::context::Context;
 use super::state::{Deploy, DeployStatus, GateState, Stage};
-use crate::core::config::Entry;
+use super::status::walk;
+use crate::core::config::{Entry, soak_text};
 
 /// What the `gatebot` check run should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,19 +48,9 @@ fn deploy_cell(d: &Deploy) -> (String, String) {
     )
 }
 
-/// `30m`, `2h`, `1d`, `90s`: a soak as people write it.
-pub fn duration(d: chrono::Duration) -> String {
-    let secs = d.num_seconds();
-    match secs {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
-    let chain = &policy.config.pipeline;
+/// The check run's view of `s` under `cx`, also the reply to `/gates`.
+pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
+    let chain = cx.chain();
     let stage = s.stage(chain);
     let (status, conclusion) = match stage {
         Stage::Deployed => ("completed", Some("success")),
@@ -90,7 +81,7 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
         );
     }
     for c in &chain.stages {
-        if let Some(f) = c.active_freeze(policy.now) {
+        if let Some(f) = c.active_freeze(cx.now) {
             let _ = writeln!(
                 t,
                 "> ❄️ {} frozen until {}{}\n",
@@ -110,31 +101,23 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
         CiStatus::Failed => "❌ failed",
     };
     let _ = writeln!(t, "| CI | {ci} | |");
-    let mut previous_passed = None;
-    for c in &chain.stages {
+    for st in walk(s, chain) {
+        let c = st.config;
         let env = &c.environment;
-        let gates = s.gates(env);
         match &c.entry {
             Entry::Command(g) => {
-                let authors = s.authors();
-                let approvers = gates
-                    .map(|x| x.approvers(&s.head_sha, authors.as_ref(), None))
-                    .unwrap_or_default();
-                let who: Vec<String> = approvers
+                let who: Vec<String> = st
+                    .approvers
                     .iter()
                     .map(|a| format!("@{}, {}", a.login, when(&a.at)))
                     .collect();
-                let mark = if approvers.len() >= g.approvals as usize {
-                    "✅"
-                } else {
-                    "⏳"
-                };
+                let mark = if st.entry_met() { "✅" } else { "⏳" };
                 let _ = writeln!(
                     t,
                     "| {env} /{} ({}) | {mark} {}/{} | {} |",
                     g.word,
                     g.role,
-                    approvers.len(),
+                    st.approvers.len(),
                     g.approvals,
                     who.join("; ")
                 );
@@ -143,17 +126,16 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
                 let _ = writeln!(t, "| {env} entry | automatic | |");
             }
         }
-        if let (Some(soak), Some(at)) = (c.soak, previous_passed) {
-            let until = c.soak_end(at);
-            let mark = if policy.now >= until { "✅" } else { "⏳" };
+        if let (Some(soak), Some(until)) = (c.soak, st.soak_end) {
+            let mark = if cx.now >= until { "✅" } else { "⏳" };
             let _ = writeln!(
                 t,
                 "| {env} soak {} | {mark} until {} | |",
-                duration(soak),
+                soak_text(soak),
                 when(&until)
             );
         }
-        match gates.and_then(|g| g.deploy.as_ref()) {
+        match st.deploy {
             Some(d) => {
                 let (state, who) = deploy_cell(d);
                 let _ = writeln!(t, "| {env} deploy | {state} | {who} |");
@@ -163,7 +145,7 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
             }
         }
         if let Some(verify) = &c.verify {
-            match gates.and_then(|g| g.verification.as_ref()) {
+            match st.verification {
                 Some(v) => {
                     let state = match v.run.as_ref().map(|r| r.status) {
                         None | Some(DeployStatus::Succeeded) => "✅ verified",
@@ -183,7 +165,6 @@ pub fn render(s: &GateState, policy: &Policy<'_>) -> CheckRunView {
                 }
             }
         }
-        previous_passed = gates.and_then(|g| g.passed_at(&s.head_sha, c));
     }
     for d in &s.detached {
         let (state, who) = deploy_cell(d);

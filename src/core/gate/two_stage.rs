@@ -4,9 +4,9 @@
 //! and its property tests.
 
 use super::state::{Approval, Deploy, GateState, Verification};
-use crate::core::commands::{Command, help_text};
 use crate::core::config::RepoConfig;
 use crate::core::domain::Environment;
+use crate::core::gate::commands::{Command, help_text};
 
 pub fn staging() -> Environment {
     Environment::staging()

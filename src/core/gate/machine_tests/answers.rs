@@ -67,7 +67,7 @@ fn help_and_gates_replies_are_exact() {
 
     let f = pr.command("zed", Command::Gates);
     let t = pr.apply(&f);
-    let policy = Policy {
+    let policy = Context {
         config: &pr.cfg,
         now: pr.now,
         clock_skew: pr.skew,

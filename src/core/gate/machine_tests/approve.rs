@@ -102,7 +102,7 @@ fn quorum_2_a_third_approval_after_the_dispatch_is_refused() {
         },
         fact: |p| p.command("frank", approve()),
         expect: expect(Stage::Deploying(1), false)
-            .refused("wrong stage: production is already dispatched for this SHA"),
+            .refused("production is already dispatched for this SHA"),
     });
 }
 
@@ -223,7 +223,8 @@ fn approve_after_deployed_is_refused() {
         yaml: DEFAULTS,
         setup: Pr::deployed,
         fact: |p| p.command(REL2, approve()),
-        expect: expect(Stage::Deployed, false).refused("wrong stage"),
+        expect: expect(Stage::Deployed, false)
+            .refused("production is already dispatched for this SHA"),
     });
 }
 

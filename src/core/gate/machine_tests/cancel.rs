@@ -47,8 +47,7 @@ fn lgtm_cancel_after_the_dispatch_is_refused() {
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.command(QA, lgtm_cancel()),
-        expect: expect(Stage::Deploying(0), false)
-            .refused("wrong stage: staging is already dispatched"),
+        expect: expect(Stage::Deploying(0), false).refused("staging is already dispatched"),
     });
 }
 

@@ -6,7 +6,7 @@
 //! rollback of any stage.
 
 use super::*;
-use crate::core::gate::machine::dispatch_blocker;
+use crate::core::gate::dispatch_blocker;
 
 /// The platform's chain: dev on green CI, staging on `/lgtm` once dev
 /// passed, production on two `/approve`s once staging is verified, 30
@@ -80,7 +80,7 @@ impl Pr {
     }
 
     fn blocked(&self, id: &DispatchId) -> Option<String> {
-        let policy = Policy {
+        let policy = Context {
             config: &self.cfg,
             now: self.now,
             clock_skew: self.skew,
@@ -188,19 +188,16 @@ fn production_needs_every_earlier_stage_for_the_same_sha() {
     if let Some(d) = other.gates_mut(&env("dev")).deploy.as_mut() {
         d.sha = sha(B);
     }
-    let policy = Policy::new(&pr.cfg, pr.now);
+    let policy = Context::new(&pr.cfg, pr.now);
     assert_eq!(
         dispatch_blocker(&other, &prod, &policy).map(|r| r.to_string()),
-        Some(format!("wrong stage: dev is not deployed for {}", short(A)))
+        Some(format!("dev is not deployed for {}", short(A)))
     );
     let mut unverified = pr.s.clone();
     unverified.gates_mut(&staging()).verification = None;
     assert_eq!(
         dispatch_blocker(&unverified, &prod, &policy).map(|r| r.to_string()),
-        Some(format!(
-            "wrong stage: staging is not verified for {}",
-            short(A)
-        ))
+        Some(format!("staging is not verified for {}", short(A)))
     );
 }
 
@@ -274,8 +271,7 @@ fn retry_needs_a_failed_deploy() {
         yaml: PLATFORM,
         setup: |p| p.green(),
         fact: |p| p.command(REL, Command::Retry(env("dev"))),
-        expect: expect(Stage::Deploying(0), false)
-            .refused("wrong stage: no dev deploy of aaaaaaa failed"),
+        expect: expect(Stage::Deploying(0), false).refused("no dev deploy of aaaaaaa failed"),
     });
 }
 
@@ -328,12 +324,12 @@ fn rollback_works_on_every_stage_with_its_own_workflow() {
 #[test]
 fn rollback_roles_follow_each_stages_entry() {
     let chain = config::parse(PLATFORM).expect("parses").pipeline;
-    let role = |name: &str| required_role(&Command::Rollback(env(name)), &chain);
+    let role = |name: &str| Command::Rollback(env(name)).required_role(&chain);
     assert_eq!(role("dev"), Some(Role::Named("release".into())), "auto");
     assert_eq!(role("staging"), Some(Role::Named("qa".into())));
     assert_eq!(role("production"), Some(Role::Named("release".into())));
     assert_eq!(
-        required_role(&Command::Retry(env("staging")), &chain),
+        Command::Retry(env("staging")).required_role(&chain),
         Some(Role::Named("qa".into()))
     );
 }
@@ -460,8 +456,7 @@ fn a_word_opens_only_its_own_stages_gate() {
             p.passed("dev");
         },
         fact: |p| p.command(REL, entry("approve", staging(), false)),
-        expect: expect(Stage::WaitingForEntry(1), false)
-            .refused("wrong stage: staging has no /approve gate"),
+        expect: expect(Stage::WaitingForEntry(1), false).refused("staging has no /approve gate"),
     });
 }
 
@@ -479,7 +474,6 @@ fn a_stage_without_a_verification_cannot_be_verified() {
             };
             p.command(QA, verify)
         },
-        expect: expect(Stage::Deploying(0), false)
-            .refused("wrong stage: dev has no /verify-stage gate"),
+        expect: expect(Stage::Deploying(0), false).refused("dev has no /verify-stage gate"),
     });
 }

@@ -9,7 +9,7 @@ fn lgtm_fact() -> Fact {
         actor: Actor {
             id: Person::test(QA).id,
             login: QA.into(),
-            authorized: true,
+            grant: Grant::Holds,
         },
         command: lgtm(),
         written_at: Some(t0()),
@@ -23,7 +23,7 @@ fn approve_fact() -> Fact {
         actor: Actor {
             id: Person::test(REL).id,
             login: REL.into(),
-            authorized: true,
+            grant: Grant::Holds,
         },
         command: approve(),
         written_at: Some(t0()),
@@ -52,7 +52,8 @@ fn the_same_lgtm_twice_after_ci_green_dispatches_once() {
             p.step(lgtm_fact());
         },
         fact: |_| lgtm_fact(),
-        expect: expect(Stage::Deploying(0), false).refused("wrong stage"),
+        expect: expect(Stage::Deploying(0), false)
+            .refused("staging is already dispatched for this SHA"),
     });
 }
 
@@ -66,7 +67,8 @@ fn the_same_approve_twice_dispatches_once() {
             p.step(approve_fact());
         },
         fact: |_| approve_fact(),
-        expect: expect(Stage::Deploying(1), false).refused("wrong stage"),
+        expect: expect(Stage::Deploying(1), false)
+            .refused("production is already dispatched for this SHA"),
     });
 }
 

@@ -87,15 +87,14 @@ fn duplicate_ci_green_does_not_dispatch_twice() {
 }
 
 #[test]
-fn second_lgtm_after_the_dispatch_is_refused_wrong_stage() {
+fn second_lgtm_after_the_dispatch_is_refused_already_dispatched() {
     one(Case {
-        name: "second /lgtm after the dispatch is refused: wrong stage",
+        name: "second /lgtm after the dispatch is refused: already dispatched",
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.command(QA2, lgtm()),
-        expect: expect(Stage::Deploying(0), false).refused(
-            "@dave `/lgtm` refused: wrong stage: staging is already dispatched for this SHA",
-        ),
+        expect: expect(Stage::Deploying(0), false)
+            .refused("@dave `/lgtm` refused: staging is already dispatched for this SHA"),
     });
 }
 
@@ -106,7 +105,8 @@ fn lgtm_after_the_stage_deploy_succeeded_is_refused() {
         yaml: DEFAULTS,
         setup: Pr::staged,
         fact: |p| p.command(QA2, lgtm()),
-        expect: expect(Stage::WaitingForVerification(0), false).refused("wrong stage"),
+        expect: expect(Stage::WaitingForVerification(0), false)
+            .refused("staging is already dispatched for this SHA"),
     });
 }
 

@@ -1,4 +1,4 @@
-//! Tests for the pure gate state machine, [`crate::core::gate::machine::apply`].
+//! Tests for the pure gate state machine, [`crate::core::gate::apply`].
 //!
 //! Every state is built the way production builds it: by applying facts to a
 //! fresh [`GateState::new`] under a fixed clock and a config parsed from YAML
@@ -18,12 +18,11 @@ use chrono::{DateTime, Duration, Utc};
 use super::ci::CiStatus;
 use super::state::{DeployKind, DeployStatus, GateState, Stage};
 use super::two_stage::*;
-use crate::core::commands::Command;
 use crate::core::config::{self, RepoConfig};
 use crate::core::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha};
-use crate::core::gate::machine::{
-    Action, Actor, Fact, Policy, Role, Transition, apply, required_role,
-};
+use crate::core::gate::commands::Command;
+use crate::core::gate::commands::Role;
+use crate::core::gate::{Action, Actor, Context, Fact, Grant, Transition, apply};
 
 const PR: u64 = 42;
 /// The PR author (created with a capital letter: the state lowercases it).
@@ -73,7 +72,7 @@ fn freeze_end() -> DateTime<Utc> {
 struct Pr {
     cfg: RepoConfig,
     now: DateTime<Utc>,
-    /// [`Policy::clock_skew`]: none unless a test sets it.
+    /// [`Context::clock_skew`]: none unless a test sets it.
     skew: Duration,
     s: GateState,
     next_comment: u64,
@@ -99,7 +98,7 @@ impl Pr {
     }
 
     fn apply(&mut self, fact: &Fact) -> Transition {
-        let policy = Policy {
+        let policy = Context {
             config: &self.cfg,
             now: self.now,
             clock_skew: self.skew,
@@ -144,7 +143,10 @@ impl Pr {
             actor: Actor {
                 id: Person::test(login).id,
                 login: login.to_string(),
-                authorized,
+                grant: match command.required_role(&self.cfg.pipeline) {
+                    Some(role) if !authorized => Grant::Lacks(role),
+                    _ => Grant::Holds,
+                },
             },
             command,
             written_at,

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::core::domain::UserId;
-use crate::core::gate::machine::{Refusal, dispatch_blocker};
+use crate::core::gate::{Refusal, dispatch_blocker};
 
 /// A command by the account `id` under the login `login`.
 fn as_account(p: &mut Pr, id: UserId, login: &str, command: Command) -> Fact {
@@ -15,7 +15,7 @@ fn as_account(p: &mut Pr, id: UserId, login: &str, command: Command) -> Fact {
         actor: Actor {
             id,
             login: login.into(),
-            authorized: true,
+            grant: Grant::Holds,
         },
         command,
         written_at: Some(p.now),
@@ -196,7 +196,7 @@ fn judged(holders: &[UserId]) -> Option<Refusal> {
     let mut p = Pr::new(DEFAULTS);
     p.approved();
     let id = p.prod_id();
-    let policy = Policy {
+    let policy = Context {
         config: &p.cfg,
         now: p.now,
         clock_skew: p.skew,

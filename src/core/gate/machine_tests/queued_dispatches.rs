@@ -112,9 +112,9 @@ fn a_finished_dispatch_cannot_be_cancelled() {
 /// the deployment protection rule.
 #[test]
 fn dispatch_blocker_follows_the_gates() {
-    use crate::core::gate::machine::dispatch_blocker;
+    use crate::core::gate::dispatch_blocker;
     let blocked = |pr: &Pr, id: &DispatchId| {
-        let policy = Policy {
+        let policy = Context {
             config: &pr.cfg,
             now: pr.now,
             clock_skew: pr.skew,
@@ -187,7 +187,7 @@ fn dispatch_blocker_follows_the_gates() {
 
 #[test]
 fn one_delivery_gets_one_reply_and_each_reaction_once() {
-    use crate::core::gate::machine::{Reaction, gather};
+    use crate::core::gate::{Reaction, gather};
     let react = |r| Action::React {
         comment_id: 9,
         reaction: r,

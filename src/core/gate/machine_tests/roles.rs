@@ -28,7 +28,7 @@ fn required_roles() {
     ];
     let chain = RepoConfig::default().pipeline;
     for (command, role) in &table {
-        assert_eq!(required_role(command, &chain), *role, "{command:?}");
+        assert_eq!(command.required_role(&chain), *role, "{command:?}");
     }
     let described = [
         (Role::Named("qa".into()), "qa"),

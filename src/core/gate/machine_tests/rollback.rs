@@ -146,8 +146,7 @@ fn rollback_stage_while_the_stage_deploy_is_running_is_refused() {
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.rollback(QA, staging()),
-        expect: expect(Stage::Deploying(0), false)
-            .refused("wrong stage: a deploy to staging is still running"),
+        expect: expect(Stage::Deploying(0), false).refused("a deploy to staging is still running"),
     });
 }
 

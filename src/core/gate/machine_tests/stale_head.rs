@@ -148,7 +148,7 @@ fn hold_written_before_the_push_still_applies() {
     });
 }
 
-/// gatebot's and GitHub's clocks may disagree by [`Policy::clock_skew`]:
+/// gatebot's and GitHub's clocks may disagree by [`Context::clock_skew`]:
 /// a gate command counts only when written at least that long after
 /// gatebot learned of the head, since within the margin the order of the
 /// two cannot be told.
@@ -156,7 +156,7 @@ fn hold_written_before_the_push_still_applies() {
 fn clock_skew_margin() {
     let approve_at = |offset: Duration| {
         let mut pr = Pr::new(DEFAULTS);
-        pr.skew = crate::core::gate::machine::CLOCK_SKEW;
+        pr.skew = crate::core::gate::CLOCK_SKEW;
         pr.now += Duration::minutes(1);
         pr.verified_ignoring_skew();
         let at = Some(pr.s.gates_since() + offset);

@@ -32,32 +32,33 @@ fn without_a_verify_workflow_verified_at_once() {
 }
 
 #[test]
-fn before_the_stage_deploy_finished_wrong_stage() {
+fn before_the_stage_deploy_finished_not_deployed() {
     one(Case {
-        name: "before the stage deploy finished: wrong stage",
+        name: "before the stage deploy finished: not deployed yet",
         yaml: DEFAULTS,
         setup: Pr::staging,
         fact: |p| p.command(QA, verify_stage()),
         expect: expect(Stage::Deploying(0), false)
-            .refused("wrong stage: staging is not deployed for aaaaaaa yet"),
+            .refused("staging is not deployed for aaaaaaa yet"),
     });
 }
 
 #[test]
-fn before_any_stage_deploy_wrong_stage() {
+fn before_any_stage_deploy_not_deployed() {
     one(Case {
-        name: "before any stage deploy: wrong stage",
+        name: "before any stage deploy: not deployed yet",
         yaml: DEFAULTS,
         setup: Pr::green,
         fact: |p| p.command(QA, verify_stage()),
-        expect: expect(Stage::WaitingForEntry(0), false).refused("wrong stage"),
+        expect: expect(Stage::WaitingForEntry(0), false)
+            .refused("staging is not deployed for aaaaaaa yet"),
     });
 }
 
 #[test]
-fn after_the_stage_deploy_failed_wrong_stage() {
+fn after_the_stage_deploy_failed_not_deployed() {
     one(Case {
-        name: "after the stage deploy failed: wrong stage",
+        name: "after the stage deploy failed: not deployed yet",
         yaml: DEFAULTS,
         setup: |p| {
             p.staging();
@@ -65,7 +66,8 @@ fn after_the_stage_deploy_failed_wrong_stage() {
             p.finish(&id, false);
         },
         fact: |p| p.command(QA, verify_stage()),
-        expect: expect(Stage::DeployFailed(0), false).refused("wrong stage"),
+        expect: expect(Stage::DeployFailed(0), false)
+            .refused("staging is not deployed for aaaaaaa yet"),
     });
 }
 

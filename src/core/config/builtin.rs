@@ -1,0 +1,61 @@
+//! The words every chain answers, whatever its stages: one list, read by
+//! the comment parser (which command a word is) and by the config's
+//! validation (no stage may take one for its gates, or it would shadow the
+//! built-in command).
+
+/// A built-in command word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltIn {
+    Verify,
+    Rollback,
+    Retry,
+    Hold,
+    Unhold,
+    Gates,
+    Help,
+}
+
+impl BuiltIn {
+    /// Every built-in word, in the order `/help` lists them after the
+    /// chain's own.
+    pub const ALL: [BuiltIn; 7] = [
+        BuiltIn::Verify,
+        BuiltIn::Rollback,
+        BuiltIn::Retry,
+        BuiltIn::Hold,
+        BuiltIn::Unhold,
+        BuiltIn::Gates,
+        BuiltIn::Help,
+    ];
+
+    /// The word as typed after the slash.
+    pub fn word(self) -> &'static str {
+        match self {
+            BuiltIn::Verify => "verify",
+            BuiltIn::Rollback => "rollback",
+            BuiltIn::Retry => "retry",
+            BuiltIn::Hold => "hold",
+            BuiltIn::Unhold => "unhold",
+            BuiltIn::Gates => "gates",
+            BuiltIn::Help => "help",
+        }
+    }
+
+    /// The built-in command `word` (ASCII-lowercased) names, if any.
+    pub fn parse(word: &str) -> Option<BuiltIn> {
+        BuiltIn::ALL.into_iter().find(|b| b.word() == word)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_reads_back() {
+        for b in BuiltIn::ALL {
+            assert_eq!(BuiltIn::parse(b.word()), Some(b));
+        }
+        assert_eq!(BuiltIn::parse("lgtm"), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! Why a deploy may not be dispatched now, or `None` when every gate allows
+//! it. This one function decides the first dispatch, every retry and
+//! reconciler attempt of a queued one, and the deployment protection
+//! rule's answer, so they can never disagree. The stage rules it applies
+//! come from [`super::status::walk`].
+
+use super::ci::CiStatus;
+use super::context::Context;
+use super::refusals::Refusal;
+use super::state::{DeployKind, DeployStatus, GateState};
+use super::status::walk;
+use crate::core::config::{Entry, StageConfig};
+use crate::core::domain::{DispatchId, Environment, Sha};
+
+/// Why a `kind` deploy of `sha` to `env` may not be dispatched now.
+///
+/// A promotion to a stage needs every earlier stage passed for the same
+/// SHA (deployed, and verified where the stage has a verification), the
+/// stage's entry gate (counting only people who hold its role now, when
+/// [`Context::holders`] says who), its soak, no freeze, no hold and no
+/// other deploy running there.
+pub fn blocker(
+    s: &GateState,
+    env: &Environment,
+    kind: DeployKind,
+    sha: &Sha,
+    cx: &Context<'_>,
+) -> Option<Refusal> {
+    if let Some(e) = &s.config_error {
+        return Some(Refusal::Config(e.clone()));
+    }
+    if let Some(h) = held(s) {
+        return Some(h);
+    }
+    let chain = cx.chain();
+    let Some((i, stage)) = chain.find(env) else {
+        return Some(Refusal::NotInChain(env.clone()));
+    };
+    let freeze = || frozen(stage, cx.now);
+    if kind == DeployKind::Rollback {
+        return freeze();
+    }
+    if !s.open {
+        return Some(Refusal::Closed);
+    }
+    if !s.base_gated(chain) {
+        return Some(Refusal::NotGated(s.base_ref.clone().unwrap_or_default()));
+    }
+    if *sha != s.head_sha {
+        return Some(Refusal::NotHead {
+            sha: sha.clone(),
+            head: s.head_sha.clone(),
+        });
+    }
+    if s.ci != CiStatus::Green {
+        return Some(Refusal::CiNotGreen(sha.clone()));
+    }
+    let statuses = walk(s, chain);
+    let this = &statuses[i];
+    match kind {
+        DeployKind::Promote => {
+            for earlier in &statuses[..i] {
+                if earlier.passed_at.is_none() {
+                    let env = earlier.environment().clone();
+                    let sha = sha.clone();
+                    return Some(if earlier.deployed {
+                        Refusal::NotVerified { env, sha }
+                    } else {
+                        Refusal::NotDeployed { env, sha }
+                    });
+                }
+            }
+            if let Entry::Command(gate) = &stage.entry {
+                let need = gate.approvals as usize;
+                let have = match cx.holders {
+                    Some(holders) => this
+                        .approvers
+                        .iter()
+                        .filter(|a| a.id.is_some_and(|id| holders.contains(&id)))
+                        .count(),
+                    None => this.approvers.len(),
+                };
+                if have < need {
+                    return Some(Refusal::Quorum {
+                        word: gate.word.clone(),
+                        have,
+                        need,
+                        sha: sha.clone(),
+                    });
+                }
+            }
+            if let (Some(until), Some(previous)) = (this.soak_end, i.checked_sub(1))
+                && cx.now < until
+            {
+                return Some(Refusal::Soaking {
+                    env: env.clone(),
+                    previous: statuses[previous].environment().clone(),
+                    until,
+                });
+            }
+            // One deploy to an environment at a time: a promotion waits for
+            // a rollback, or for the deploy of an earlier head, still
+            // running there (whichever finished last would decide what the
+            // environment runs).
+            if s.detached.iter().any(|d| d.occupies(env)) {
+                return Some(Refusal::DeployRunning(env.clone()));
+            }
+        }
+        DeployKind::Verify => {
+            if !this.deployed {
+                return Some(Refusal::NotDeployed {
+                    env: env.clone(),
+                    sha: sha.clone(),
+                });
+            }
+        }
+        DeployKind::Rollback => {}
+    }
+    // Last, so that a freeze alone means every other gate is passed.
+    freeze()
+}
+
+/// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.
+pub fn dispatch_blocker(
+    s: &GateState,
+    dispatch_id: &DispatchId,
+    cx: &Context<'_>,
+) -> Option<Refusal> {
+    let Some(d) = s.deploy(dispatch_id) else {
+        return Some(Refusal::NotPending(dispatch_id.clone()));
+    };
+    if d.status != DeployStatus::Pending {
+        return Some(Refusal::NotPending(dispatch_id.clone()));
+    }
+    blocker(s, &d.environment, d.kind, &d.sha, cx)
+}
+
+/// The freeze `stage` is in at `now`, as a refusal.
+pub(super) fn frozen(stage: &StageConfig, now: chrono::DateTime<chrono::Utc>) -> Option<Refusal> {
+    stage.active_freeze(now).map(|w| Refusal::Frozen {
+        env: stage.environment.clone(),
+        until: w.to.to_rfc3339(),
+        reason: w.reason.clone(),
+    })
+}
+
+/// The PR's hold, as a refusal.
+pub(super) fn held(s: &GateState) -> Option<Refusal> {
+    s.hold.as_ref().map(|h| Refusal::Held {
+        by: h.login.clone(),
+        reason: h.reason.clone(),
+    })
+}

@@ -1,0 +1,13 @@
+//! `/gates` and `/help`: answered with a reply, changing nothing. `/gates`
+//! shows the gate table the check run shows; `/help` the commands of the
+//! repository's chain (`help.rs`).
+
+use crate::core::gate::summary;
+use crate::core::gate::transition::Machine;
+
+impl Machine<'_, '_> {
+    /// The reply to `/gates`.
+    pub(super) fn gates_reply(&self) -> String {
+        summary::render(&self.s, self.cx).text
+    }
+}

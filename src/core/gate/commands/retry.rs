@@ -1,0 +1,66 @@
+//! `/retry <env>`: dispatches the stage's failed deploy of the head again
+//! (an `auto` stage has no command to give again), or its deploy a
+//! rollback displaced, once every gate allows it.
+
+use super::args::{ArgError, environments, named_stage, one_of};
+use super::command::Command;
+use crate::core::config::{Pipeline, StageConfig};
+use crate::core::domain::Person;
+use crate::core::gate::blocker::blocker;
+use crate::core::gate::refusals::Refusal;
+use crate::core::gate::state::{DeployKind, DeployStatus};
+use crate::core::gate::transition::Machine;
+
+/// `/retry <env>`: the stage whose failed deploy to dispatch again.
+pub(super) fn parse_retry(args: &str, chain: &Pipeline) -> Result<Command, ArgError> {
+    let mut words = args.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(env), None) => named_stage(env, chain).map(Command::Retry),
+        _ => Err(format!(
+            "`/retry` names the stage whose failed deploy to retry: {}",
+            one_of(&environments(chain))
+        )),
+    }
+}
+
+impl Machine<'_, '_> {
+    pub(super) fn retry(
+        &mut self,
+        stage: &StageConfig,
+        by: &Person,
+    ) -> Result<Option<String>, Refusal> {
+        let env = &stage.environment;
+        let head = self.s.head_sha.clone();
+        let deploy = self.s.gates(env).and_then(|g| g.deploy.as_ref());
+        // Failed, or rolled back since it succeeded.
+        let displaced = deploy.is_some_and(|d| d.displaced_by.is_some());
+        let redo = deploy.is_some_and(|d| d.status == DeployStatus::Failed) || displaced;
+        if !redo {
+            return Err(Refusal::NothingFailed {
+                env: env.clone(),
+                sha: head,
+            });
+        }
+        let gates = self.s.gates_mut(env);
+        let (deploy, verification) = (gates.deploy.take(), gates.verification.take());
+        if let Some(b) = blocker(&self.s, env, DeployKind::Promote, &head, self.cx) {
+            let gates = self.s.gates_mut(env);
+            gates.deploy = deploy;
+            gates.verification = verification;
+            return Err(b);
+        }
+        // What was verified was rolled back: the new deploy is verified
+        // anew (a failed deploy had nothing verified). A verify run still
+        // going is kept track of, detached.
+        if displaced {
+            let run = verification.and_then(|v| v.run);
+            self.s
+                .detached
+                .extend(run.filter(|r| r.status == DeployStatus::Pending));
+        } else {
+            self.s.gates_mut(env).verification = verification;
+        }
+        self.advance(Some(&by.login));
+        Ok(None)
+    }
+}

@@ -1,0 +1,33 @@
+//! A transition: the result of applying a fact ([`Transition`]), and the
+//! one in the making ([`Machine`]) that the code of each kind of fact
+//! (`observe.rs`, `runs.rs`, `advance.rs`, `commands/`) works on.
+
+use super::actions::Action;
+use super::context::Context;
+use super::state::GateState;
+use crate::core::config::Pipeline;
+
+/// The result of applying a fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub state: GateState,
+    pub actions: Vec<Action>,
+    /// Whether the state differs from the input.
+    pub changed: bool,
+    /// One line for the audit log.
+    pub note: String,
+}
+
+/// One transition in the making: the state as it changes, the side
+/// effects it asks for, and the context it is judged under.
+pub(super) struct Machine<'p, 'c> {
+    pub(super) s: GateState,
+    pub(super) actions: Vec<Action>,
+    pub(super) cx: &'p Context<'c>,
+}
+
+impl Machine<'_, '_> {
+    pub(super) fn chain(&self) -> &Pipeline {
+        self.cx.chain()
+    }
+}
