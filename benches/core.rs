@@ -6,12 +6,12 @@ use std::hint::black_box;
 
 use chrono::Utc;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use gatebot::commands::{Command, parse_comment};
-use gatebot::config::RepoConfig;
-use gatebot::domain::{Person, PrKey, RepoName, Sha, UserId};
-use gatebot::gate::ci::CiStatus;
-use gatebot::gate::{Actor, Context, Fact, GateState, Grant, apply, summary};
-use gatebot::signature::{WebhookSecrets, sign_with};
+use gatebot::testing::commands::{Command, parse_comment};
+use gatebot::testing::config::RepoConfig;
+use gatebot::testing::domain::{Person, PrKey, RepoName, Sha, UserId};
+use gatebot::testing::gate::ci::CiStatus;
+use gatebot::testing::gate::{Actor, Context, Fact, GateState, Grant, apply, summary};
+use gatebot::testing::signature::{WebhookSecrets, sign_with};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -70,7 +70,7 @@ fn events(c: &mut Criterion) {
         let body = fixture(name);
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_function(name, |b| {
-            b.iter(|| gatebot::events::parse(event, black_box(&body)).unwrap())
+            b.iter(|| gatebot::testing::events::parse(event, black_box(&body)).unwrap())
         });
     }
     // A 5 MiB delivery: a comment whose body is a 5 MiB log paste (the
@@ -83,7 +83,7 @@ fn events(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(big.len() as u64));
     g.sample_size(20);
     g.bench_function("issue_comment.created with a 5 MiB body", |b| {
-        b.iter(|| gatebot::events::parse("issue_comment", black_box(&big)).unwrap())
+        b.iter(|| gatebot::testing::events::parse("issue_comment", black_box(&big)).unwrap())
     });
     g.finish();
 }
@@ -125,7 +125,7 @@ fn verify_and_parse(c: &mut Criterion) {
                 secrets
                     .verify(black_box(&body), Some(header.as_bytes()))
                     .unwrap();
-                gatebot::events::parse(event, black_box(&body)).unwrap()
+                gatebot::testing::events::parse(event, black_box(&body)).unwrap()
             })
         });
     }
@@ -183,7 +183,7 @@ fn gate(c: &mut Criterion) {
         },
         command: Command::Entry {
             word: "lgtm".into(),
-            env: gatebot::domain::Environment::staging(),
+            env: gatebot::testing::domain::Environment::staging(),
             cancel: false,
         },
         written_at: Some(now),
@@ -214,17 +214,20 @@ fn webhook_end_to_end(c: &mut Criterion) {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(gatebot::store::sqlite::SqliteStore::open(dir.path().join("bench.db")).unwrap());
+    let store = Arc::new(
+        gatebot::testing::store::sqlite::SqliteStore::open(dir.path().join("bench.db")).unwrap(),
+    );
     let config =
         std::fs::read_to_string(format!("{}/events/gatebot.yml", env!("CARGO_MANIFEST_DIR")))
             .unwrap();
-    let github = Arc::new(gatebot::github::dry_run::DryRunGitHub::new(Some(config)));
-    let app = Arc::new(gatebot::app::App::new(store, github));
+    let github = Arc::new(gatebot::testing::github::dry_run::DryRunGitHub::new(Some(
+        config,
+    )));
+    let app = Arc::new(gatebot::testing::app::App::new(store, github));
     let secrets = WebhookSecrets::parse("bench").unwrap();
-    let router = gatebot::http::router(Arc::new(gatebot::http::HttpState {
+    let router = gatebot::testing::http::router(Arc::new(gatebot::testing::http::HttpState {
         app,
-        secrets: gatebot::secrets::StaticSecrets::source(Some(secrets.clone()), None),
+        secrets: gatebot::testing::secrets::StaticSecrets::source(Some(secrets.clone()), None),
         metrics: None,
     }));
     let send = |event: &str, delivery: String, body: Vec<u8>| {

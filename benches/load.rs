@@ -38,7 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_github::{ACTIONS_APP_ID, CheckRun, FakeGitHub, INSTALLATION, Pr};
-use gatebot::signature::sign_with;
+use gatebot::testing::signature::sign_with;
 use serde_json::{Value, json};
 
 const SECRET: &str = "load-secret";

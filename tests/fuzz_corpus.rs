@@ -38,7 +38,7 @@ macro_rules! targets {
     ($($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
-            replay(stringify!($name), gatebot::fuzzing::$name);
+            replay(stringify!($name), gatebot::testing::fuzzing::$name);
         }
     )*};
 }

@@ -53,7 +53,8 @@ fn all_infra_yaml_and_json_parses() {
 fn the_example_config_is_valid_gatebot_config() {
     for path in ["infra/gatebot.example.yml", "events/gatebot.yml"] {
         let text = std::fs::read_to_string(root().join(path)).unwrap();
-        let config = gatebot::config::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let config =
+            gatebot::testing::config::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert!(config.is_protected_environment("production"), "{path}");
     }
 }
@@ -61,7 +62,7 @@ fn the_example_config_is_valid_gatebot_config() {
 #[test]
 fn the_example_config_is_the_platform_chain_and_names_existing_workflows() {
     let text = std::fs::read_to_string(root().join("infra/gatebot.example.yml")).unwrap();
-    let config = gatebot::config::parse(&text).unwrap();
+    let config = gatebot::testing::config::parse(&text).unwrap();
     let stages: Vec<(&str, &str)> = config
         .pipeline
         .stages
@@ -78,7 +79,7 @@ fn the_example_config_is_the_platform_chain_and_names_existing_workflows() {
     );
     assert_eq!(
         config.pipeline.stages[0].entry,
-        gatebot::config::Entry::Auto
+        gatebot::testing::config::Entry::Auto
     );
     for (_, workflow) in stages {
         assert!(
@@ -395,7 +396,7 @@ fn production_gitops_credential_and_repository_belong_to_production_alone() {
 /// the `dispatch_id` input (one alphabet, one length for both).
 #[test]
 fn the_workflows_accept_every_dispatch_id_gatebot_makes() {
-    let longest = gatebot::domain::DispatchId::MAX_LEN;
+    let longest = gatebot::testing::domain::DispatchId::MAX_LEN;
     for wf in ["cd-dev.yml", "cd-stage.yml", "cd-prod.yml"] {
         let text = std::fs::read_to_string(root().join("infra/workflows").join(wf)).unwrap();
         assert!(

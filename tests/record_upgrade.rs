@@ -13,13 +13,13 @@
 
 use std::sync::Arc;
 
-use gatebot::commands::Command;
-use gatebot::config;
-use gatebot::domain::{PrKey, RepoName, Sha, UserId};
-use gatebot::gate::{Action, Stage};
-use gatebot::gate::{Actor, Context, Fact, Grant, apply};
-use gatebot::store::sqlite::SqliteStore;
-use gatebot::store::{GATE_RECORD_SCHEMA, GateRecord, Store, StoreError};
+use gatebot::testing::commands::Command;
+use gatebot::testing::config;
+use gatebot::testing::domain::{PrKey, RepoName, Sha, UserId};
+use gatebot::testing::gate::{Action, Stage};
+use gatebot::testing::gate::{Actor, Context, Fact, Grant, apply};
+use gatebot::testing::store::sqlite::SqliteStore;
+use gatebot::testing::store::{GATE_RECORD_SCHEMA, GateRecord, Store, StoreError};
 
 /// The config the fixtures were written under.
 const CONFIG: &str = "workflows: {verify: smoke.yml}\napprovals: {prod: 2}\n";
@@ -94,9 +94,9 @@ async fn dynamodb(name: &str) -> (Arc<dyn Store>, Raw) {
         "DYNAMODB_TEST_ENDPOINT is not set: these tests need a DynamoDB-compatible server; `make test` starts one (moto)",
     );
     let table = format!("gatebot-upgrade-{}-{name}", std::process::id());
-    let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table.clone());
+    let store = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table.clone());
     store.ensure_table().await.expect("create the table");
-    let client = gatebot::store::dynamo::local_client(&endpoint);
+    let client = gatebot::testing::store::dynamo::local_client(&endpoint);
     (Arc::new(store), Raw::Dynamo { client, table })
 }
 
@@ -248,7 +248,7 @@ on_both_stores! {
 fn verify_stage() -> Command {
     Command::Verify {
         word: "verify-stage".into(),
-        env: gatebot::domain::Environment::staging(),
+        env: gatebot::testing::domain::Environment::staging(),
         cancel: false,
     }
 }
@@ -256,7 +256,7 @@ fn verify_stage() -> Command {
 fn approve() -> Command {
     Command::Entry {
         word: "approve".into(),
-        env: gatebot::domain::Environment::production(),
+        env: gatebot::testing::domain::Environment::production(),
         cancel: false,
     }
 }
@@ -268,12 +268,12 @@ fn layout_one_fields_land_on_the_two_stages() {
     let record = GateRecord::decode(&fixture("gate-v1-production-dispatched")).expect("decodes");
     let s = &record.state;
     let staging = s
-        .gates(&gatebot::domain::Environment::staging())
+        .gates(&gatebot::testing::domain::Environment::staging())
         .expect("staging's gates");
     assert_eq!(staging.approvals.len(), 1, "the /lgtm");
     assert!(staging.deploy.is_some() && staging.verification.is_some());
     let production = s
-        .gates(&gatebot::domain::Environment::production())
+        .gates(&gatebot::testing::domain::Environment::production())
         .expect("production's gates");
     assert!(!production.approvals.is_empty());
     assert_eq!(
@@ -327,7 +327,7 @@ fn approvals_by_login_alone_count_for_nothing_after_the_upgrade() {
     let record = GateRecord::decode(&fixture("gate-v2-production-dispatched")).expect("decodes");
     let prod = record
         .state
-        .gates(&gatebot::domain::Environment::production())
+        .gates(&gatebot::testing::domain::Environment::production())
         .expect("production's gates");
     assert_eq!(prod.approvals.len(), 2, "kept, for the record");
     assert!(prod.approvals.iter().all(|a| a.id.is_none()));
@@ -341,11 +341,11 @@ fn approvals_by_login_alone_count_for_nothing_after_the_upgrade() {
         .clone();
     // The queued production dispatch is re-checked before it is sent (and
     // its deployment before it is approved): it no longer has a quorum.
-    let why = gatebot::gate::dispatch_blocker(&record.state, &id, &policy)
+    let why = gatebot::testing::gate::dispatch_blocker(&record.state, &id, &policy)
         .expect("blocked before the author's id is known");
     assert!(why.to_string().contains("0 of 2 /approve"), "{why}");
     let seen = apply(&record.state, &observed(), &policy);
-    let why = gatebot::gate::dispatch_blocker(&seen.state, &id, &policy)
+    let why = gatebot::testing::gate::dispatch_blocker(&seen.state, &id, &policy)
         .expect("still blocked: no approval has an id");
     assert!(why.to_string().contains("0 of 2 /approve"), "{why}");
     // And before GitHub's view of the PR is read, no command counts.

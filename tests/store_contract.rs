@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use gatebot::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha, UserId};
-use gatebot::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
-use gatebot::store::sqlite::SqliteStore;
-use gatebot::store::{
+use gatebot::testing::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha, UserId};
+use gatebot::testing::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
+use gatebot::testing::store::sqlite::SqliteStore;
+use gatebot::testing::store::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
     TransitionWrite, rollback_target,
 };
@@ -974,7 +974,7 @@ async fn dynamodb() -> Arc<dyn Store> {
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     );
-    let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table);
+    let store = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table);
     store.ensure_table().await.expect("create the test table");
     Arc::new(store)
 }
@@ -988,7 +988,7 @@ async fn dynamodb_run_index_items_are_checked_against_their_dispatch() {
     let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT")
         .expect("DYNAMODB_TEST_ENDPOINT is not set: `make test` starts moto");
     let table = format!("gatebot-runindex-{}", std::process::id());
-    let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table.clone());
+    let store = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table.clone());
     store.ensure_table().await.unwrap();
     store
         .create_dispatch(&dispatch_record("42-production-aaaaaaa-9"))
@@ -999,7 +999,7 @@ async fn dynamodb_run_index_items_are_checked_against_their_dispatch() {
         .await
         .unwrap();
     // Someone writes an index item claiming run 6666 is that dispatch.
-    gatebot::store::dynamo::local_client(&endpoint)
+    gatebot::testing::store::dynamo::local_client(&endpoint)
         .put_item()
         .table_name(&table)
         .item("pk", AttributeValue::S("RUN#acme/widgets#6666".into()))

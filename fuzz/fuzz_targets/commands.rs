@@ -1,4 +1,4 @@
-//! Fuzz target `commands`: see `gatebot::fuzzing::commands`.
+//! Fuzz target `commands`: see `gatebot::testing::fuzzing::commands`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::fuzzing::commands(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::testing::fuzzing::commands(data));

@@ -1,4 +1,4 @@
-//! Fuzz target `config`: see `gatebot::fuzzing::config`.
+//! Fuzz target `config`: see `gatebot::testing::fuzzing::config`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::fuzzing::config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::testing::fuzzing::config(data));

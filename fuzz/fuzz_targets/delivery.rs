@@ -1,4 +1,4 @@
-//! Fuzz target `delivery`: see `gatebot::fuzzing::delivery`.
+//! Fuzz target `delivery`: see `gatebot::testing::fuzzing::delivery`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::fuzzing::delivery(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::testing::fuzzing::delivery(data));

@@ -1,4 +1,4 @@
-//! Fuzz target `signature`: see `gatebot::fuzzing::signature`.
+//! Fuzz target `signature`: see `gatebot::testing::fuzzing::signature`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::fuzzing::signature(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gatebot::testing::fuzzing::signature(data));

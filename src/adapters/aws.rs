@@ -22,7 +22,7 @@ pub fn http_client() -> SharedHttpClient {
 
 /// The standard AWS configuration chain (environment, profile, the
 /// Lambda's role), with [`http_client`].
-pub async fn sdk_config() -> aws_config::SdkConfig {
+pub(crate) async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http_client())
         .load()
@@ -36,7 +36,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// [`crate::adapters::store::write_units`]; the cost table in BENCHMARKS.md is
 /// computed from them). Retried attempts count once each.
 #[derive(Debug, Default)]
-pub struct CountRequests;
+pub(crate) struct CountRequests;
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for CountRequests {
     fn name(&self) -> &'static str {

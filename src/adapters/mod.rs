@@ -2,8 +2,8 @@
 //! dry-run stand-in), the store (SQLite and DynamoDB, one contract), the
 //! AWS SDK's client, the secrets' sources and telemetry.
 
-pub mod aws;
-pub mod github;
-pub mod secrets;
-pub mod store;
-pub mod telemetry;
+pub(crate) mod aws;
+pub(crate) mod github;
+pub(crate) mod secrets;
+pub(crate) mod store;
+pub(crate) mod telemetry;

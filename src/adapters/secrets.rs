@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::core::signature::WebhookSecrets;
 
 /// How long a secret read from Secrets Manager is used before it is read again.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
 /// GitHub App credentials.
 #[derive(Clone, PartialEq, Eq)]

@@ -52,7 +52,7 @@ pub fn metrics() -> Option<PrometheusHandle> {
 /// The CloudWatch namespace of gatebot's metrics on Lambda:
 /// `GATEBOT_METRICS_NAMESPACE` (the template sets `gatebot/<stack name>`),
 /// else `gatebot`.
-pub fn emf_namespace() -> String {
+pub(crate) fn emf_namespace() -> String {
     std::env::var("GATEBOT_METRICS_NAMESPACE")
         .ok()
         .filter(|s| !s.is_empty())
@@ -61,7 +61,7 @@ pub fn emf_namespace() -> String {
 
 /// Installs the Embedded Metric Format recorder (Lambda): metrics are
 /// written to stdout as EMF lines after every invocation.
-pub fn emf_metrics() -> anyhow::Result<&'static metrics_cloudwatch_embedded::Collector> {
+pub(crate) fn emf_metrics() -> anyhow::Result<&'static metrics_cloudwatch_embedded::Collector> {
     metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(emf_namespace())
         .lambda_cold_start_metric("gatebot_cold_starts_total")

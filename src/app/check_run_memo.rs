@@ -25,7 +25,7 @@ use crate::core::gate::ci::CheckRunInfo;
 
 /// How long a listing may stand in for a new one: the time one delivery
 /// takes from reading CI to updating the check run, with room to spare.
-pub const LISTING_TTL: Duration = Duration::from_secs(2);
+pub(crate) const LISTING_TTL: Duration = Duration::from_secs(2);
 /// Entries kept before the memo starts again from empty.
 const MAX_ENTRIES: usize = 4096;
 

@@ -9,11 +9,11 @@ use crate::adapters::github::{GhResult, GitHub, RepoRef};
 use crate::core::config::{self, RepoConfig};
 use crate::core::domain::RepoName;
 
-pub const CONFIG_PATH: &str = ".github/gatebot.yml";
+pub(crate) const CONFIG_PATH: &str = ".github/gatebot.yml";
 
 /// A repository's configuration, or why it is unusable (reported on the
 /// check run; commands are refused while it is).
-pub type LoadedConfig = Result<RepoConfig, String>;
+pub(crate) type LoadedConfig = Result<RepoConfig, String>;
 
 pub struct ConfigCache {
     ttl: Duration,

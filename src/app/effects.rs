@@ -37,7 +37,7 @@ enum Done {
     Later(String),
 }
 
-pub fn repo_ref(state: &GateState) -> RepoRef {
+pub(crate) fn repo_ref(state: &GateState) -> RepoRef {
     RepoRef {
         name: state.pr.repo.clone(),
         installation: state.installation_id,
@@ -72,7 +72,7 @@ impl Claims {
 }
 
 /// The dedupe key of action `id` of `pr`.
-pub fn effect_key(pr: &PrKey, action_id: u64) -> String {
+pub(crate) fn effect_key(pr: &PrKey, action_id: u64) -> String {
     DedupeKey::Effect { pr, action_id }.to_string()
 }
 

@@ -25,7 +25,7 @@ use crate::core::gate::dispatch_blocker;
 use crate::core::gate::{DeployKind, Fact, GateState, Refusal, ci};
 
 /// A dispatch judged on fresh facts.
-pub struct Judged {
+pub(crate) struct Judged {
     pub state: GateState,
     pub config: RepoConfig,
     /// Why it may not go ahead now, if it may not.

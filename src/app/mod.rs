@@ -2,16 +2,16 @@
 //! pure gate machine, stores the new state together with its side effects
 //! (one conditional write), then performs them.
 
-pub mod check_run_memo;
-pub mod config_cache;
-pub mod effects;
-pub mod guard;
-pub mod handlers;
-pub mod panics;
-pub mod permissions;
-pub mod reconcile;
-pub mod refusals;
-pub mod runs;
+pub(crate) mod check_run_memo;
+pub(crate) mod config_cache;
+pub(crate) mod effects;
+pub(crate) mod guard;
+pub(crate) mod handlers;
+pub(crate) mod panics;
+pub(crate) mod permissions;
+pub(crate) mod reconcile;
+pub(crate) mod refusals;
+pub(crate) mod runs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,18 +32,18 @@ use config_cache::ConfigCache;
 use refusals::Refusals;
 
 /// How long delivery ids and semantic keys are remembered.
-pub const DEDUPE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
+pub(crate) const DEDUPE_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
 /// How long a delivery being handled holds its keys. A copy arriving
 /// meanwhile is answered "in progress" (a retryable 503); a process that
 /// died holding them frees them when the lease runs out.
-pub const DELIVERY_LEASE: Duration = Duration::from_secs(120);
+pub(crate) const DELIVERY_LEASE: Duration = Duration::from_secs(120);
 /// The most time a webhook spends performing side effects; what is left is
 /// finished by the reconciler. GitHub gives a delivery 10 seconds.
 pub const EFFECTS_BUDGET: Duration = Duration::from_secs(5);
 /// The most command lines gatebot acts on in one comment.
-pub const MAX_COMMANDS_PER_COMMENT: usize = 5;
+pub(crate) const MAX_COMMANDS_PER_COMMENT: usize = 5;
 /// How long an effect is claimed by the process performing it.
-pub const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
+pub(crate) const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
 /// Attempts at a conditional write before giving up.
 const WRITE_ATTEMPTS: u32 = 25;
 
@@ -86,7 +86,7 @@ async fn backoff(attempt: u32) {
 }
 
 /// An audit line about `pr`, stamped now.
-pub fn audit_entry(
+pub(crate) fn audit_entry(
     pr: &PrKey,
     delivery: Option<&str>,
     actor: Option<&str>,

@@ -26,7 +26,7 @@ pub struct Panicked(pub String);
 /// interrupted by a panic is not half made) and caches of GitHub answers
 /// behind mutexes, which a panic poisons and whose users treat a poisoned
 /// lock as a miss.
-pub async fn contain<T>(
+pub(crate) async fn contain<T>(
     place: &'static str,
     context: &str,
     work: impl Future<Output = T>,

@@ -19,7 +19,7 @@ use crate::core::config::{Principal, RepoConfig};
 use crate::core::gate::commands::Role;
 
 /// One commenter's roles in one repository, for one delivery.
-pub struct Roles<'a> {
+pub(crate) struct Roles<'a> {
     gh: &'a dyn GitHub,
     refusals: &'a Refusals,
     repo: &'a RepoRef,
@@ -34,7 +34,7 @@ pub struct Roles<'a> {
 }
 
 impl<'a> Roles<'a> {
-    pub fn new(
+    pub(crate) fn new(
         gh: &'a dyn GitHub,
         refusals: &'a Refusals,
         repo: &'a RepoRef,
@@ -55,12 +55,12 @@ impl<'a> Roles<'a> {
 
     /// Whether every answer so far came from GitHub (none was a read that
     /// failed and was taken as no).
-    pub fn resolved(&self) -> bool {
+    pub(crate) fn resolved(&self) -> bool {
         !self.unresolved
     }
 
     /// Whether the commenter holds `role` (no answer is a no).
-    pub async fn has(&mut self, role: Role) -> bool {
+    pub(crate) async fn has(&mut self, role: Role) -> bool {
         match role {
             Role::Named(name) => self.holds(&name).await,
             Role::AnyGate => {

@@ -52,7 +52,7 @@ pub struct Report {
 /// The attempts to redeliver: for each delivery (by guid) that no attempt
 /// delivered successfully and that has been tried fewer than
 /// [`MAX_ATTEMPTS`] times, its newest attempt.
-pub fn to_redeliver(deliveries: &[HookDelivery]) -> Vec<u64> {
+pub(crate) fn to_redeliver(deliveries: &[HookDelivery]) -> Vec<u64> {
     let mut by_guid: BTreeMap<&str, Vec<&HookDelivery>> = BTreeMap::new();
     for d in deliveries {
         by_guid.entry(d.guid.as_str()).or_default().push(d);

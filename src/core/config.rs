@@ -12,10 +12,9 @@ use serde::Deserialize;
 
 mod builtin;
 mod pipeline;
-pub use builtin::BuiltIn;
-pub use pipeline::{
-    CommandGate, Entry, GateKind, Pipeline, StageConfig, VerifyGate, parse_soak, soak_text,
-};
+pub(crate) use builtin::BuiltIn;
+pub use pipeline::{Entry, Pipeline};
+pub(crate) use pipeline::{GateKind, StageConfig, soak_text};
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";

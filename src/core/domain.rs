@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 /// id: ASCII letters, digits, `.`, `_` and `-`. One alphabet for both, so
 /// that every environment validation accepts makes a dispatch id that
 /// [`DispatchId::parse`] reads back.
-pub fn is_name_byte(b: u8) -> bool {
+pub(crate) fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 
 /// The longest environment name (GitHub's own limit).
-pub const MAX_ENVIRONMENT_LEN: usize = 255;
+pub(crate) const MAX_ENVIRONMENT_LEN: usize = 255;
 
 /// A deploy target gatebot dispatches workflows for: a stage's
 /// `environment` in the repository's chain, as configured (see

@@ -12,10 +12,10 @@ use serde::Deserialize;
 /// A delivery that failed to parse after its signature was verified.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed {event} payload: {source}")]
-pub struct EventError {
-    pub event: String,
+pub(crate) struct EventError {
+    pub(crate) event: String,
     #[source]
-    pub source: serde_json::Error,
+    pub(crate) source: serde_json::Error,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,7 +199,7 @@ pub struct CheckRun<'a> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct CheckSuite<'a> {
+pub(crate) struct CheckSuite<'a> {
     #[serde(borrow)]
     pub head_sha: Cow<'a, str>,
     #[serde(default)]
@@ -313,12 +313,6 @@ pub struct WorkflowRunEvent<'a> {
 }
 
 // ---- deployment_protection_rule ------------------------------------------
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Deployment<'a> {
-    #[serde(borrow, default)]
-    pub sha: Option<Cow<'a, str>>,
-}
 
 #[derive(Debug, Clone)]
 pub struct ProtectionRuleEvent<'a> {
@@ -449,7 +443,7 @@ struct ProtectionRulePayload<'a> {
 }
 
 /// Parses a verified delivery body for the event named in `X-GitHub-Event`.
-pub fn parse<'a>(event: &str, body: &'a [u8]) -> Result<Event<'a>, EventError> {
+pub(crate) fn parse<'a>(event: &str, body: &'a [u8]) -> Result<Event<'a>, EventError> {
     let err = |source| EventError {
         event: event.to_string(),
         source,

@@ -6,7 +6,7 @@
 /// longest run of backticks inside it (CommonMark's rule), so no backtick in
 /// `text` can close it. Line breaks and other control characters become
 /// spaces: a code span cannot hold a line ending.
-pub fn code_span(text: &str) -> String {
+pub(crate) fn code_span(text: &str) -> String {
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

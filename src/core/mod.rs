@@ -4,10 +4,10 @@
 //! `(state, fact, context) -> (state, actions)`. Everything here is tested
 //! with tables and properties, without a network.
 
-pub mod config;
-pub mod domain;
-pub mod events;
-pub mod gate;
-pub mod markdown;
-pub mod run_identity;
-pub mod signature;
+pub(crate) mod config;
+pub(crate) mod domain;
+pub(crate) mod events;
+pub(crate) mod gate;
+pub(crate) mod markdown;
+pub(crate) mod run_identity;
+pub(crate) mod signature;

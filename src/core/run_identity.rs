@@ -43,7 +43,7 @@ pub struct DispatchRecord {
 }
 
 /// The `dispatch_id` at the end of a run name `"<env> <sha> [<dispatch_id>]"`.
-pub fn dispatch_id_in_title(title: &str) -> Option<DispatchId> {
+pub(crate) fn dispatch_id_in_title(title: &str) -> Option<DispatchId> {
     let open = title.rfind('[')?;
     DispatchId::parse(title.get(open + 1..)?.strip_suffix(']')?)
 }
@@ -87,7 +87,7 @@ impl RunInfo {
 
 /// What gatebot's own dispatched runs look like, beyond the record.
 #[derive(Debug, Clone, Copy)]
-pub struct Expected<'a> {
+pub(crate) struct Expected<'a> {
     /// The repository the run must be in (base, not a fork).
     pub repo: &'a RepoName,
     /// `<app slug>[bot]`: the actor of runs gatebot dispatches.
@@ -98,7 +98,7 @@ pub struct Expected<'a> {
 
 /// How a run relates to a dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
+pub(crate) enum Identity {
     /// The run linked to the dispatch.
     Linked,
     /// Not linked yet, and it passes every check: link it, then it counts.
@@ -108,7 +108,11 @@ pub enum Identity {
 }
 
 /// Judges `run` against the dispatch `record` (see the module docs).
-pub fn identify(record: &DispatchRecord, run: &RunInfo, expected: &Expected<'_>) -> Identity {
+pub(crate) fn identify(
+    record: &DispatchRecord,
+    run: &RunInfo,
+    expected: &Expected<'_>,
+) -> Identity {
     let id = &record.deploy.dispatch_id;
     match record.run_id {
         Some(linked) if linked == run.id => return Identity::Linked,

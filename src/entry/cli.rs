@@ -99,7 +99,7 @@ pub enum CliCommand {
     },
 }
 
-pub async fn open_store(url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
     let url = match url {
         Some(u) => StoreUrl::parse(u)?,
         None => StoreUrl::from_env()?,

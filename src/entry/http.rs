@@ -23,7 +23,7 @@ use crate::app::{App, AppError, Delivery};
 use crate::core::events;
 
 /// The Lambda request limit: larger deliveries are refused with 413.
-pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 pub struct HttpState {
     pub app: Arc<App>,

@@ -88,7 +88,7 @@ pub enum Answer {
 }
 
 /// Cold start: everything the handler needs.
-pub async fn init() -> anyhow::Result<LambdaApp> {
+pub(crate) async fn init() -> anyhow::Result<LambdaApp> {
     let config = crate::adapters::aws::sdk_config().await;
     let secrets = crate::entry::settings::lambda_secrets(&config).await?;
     let store: Arc<dyn Store> = match crate::entry::settings::StoreUrl::from_env()? {

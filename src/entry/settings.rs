@@ -9,7 +9,7 @@ use crate::adapters::secrets::{
 use crate::core::signature::WebhookSecrets;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
+pub(crate) enum SettingsError {
     #[error("{0} is required")]
     Missing(&'static str),
     #[error("{name} is invalid: {why}")]
@@ -22,13 +22,13 @@ fn var(name: &str) -> Option<String> {
 
 /// Where state is kept: `sqlite:PATH` or `dynamodb:TABLE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreUrl {
+pub(crate) enum StoreUrl {
     Sqlite(PathBuf),
     Dynamodb(String),
 }
 
 impl StoreUrl {
-    pub fn parse(s: &str) -> Result<Self, SettingsError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, SettingsError> {
         let invalid = |why: &str| SettingsError::Invalid {
             name: "GATEBOT_STORE",
             why: format!("{why} (got {s:?}; expected sqlite:PATH or dynamodb:TABLE)"),
@@ -44,7 +44,7 @@ impl StoreUrl {
 
     /// `GATEBOT_STORE`, else `dynamodb:$TABLE_NAME` on Lambda, else
     /// `sqlite:gatebot.db`.
-    pub fn from_env() -> Result<Self, SettingsError> {
+    pub(crate) fn from_env() -> Result<Self, SettingsError> {
         if let Some(s) = var("GATEBOT_STORE") {
             return Self::parse(&s);
         }
@@ -57,7 +57,7 @@ impl StoreUrl {
     }
 }
 
-pub fn webhook_secrets() -> Result<WebhookSecrets, SettingsError> {
+pub(crate) fn webhook_secrets() -> Result<WebhookSecrets, SettingsError> {
     let raw =
         var("GITHUB_WEBHOOK_SECRET").ok_or(SettingsError::Missing("GITHUB_WEBHOOK_SECRET"))?;
     WebhookSecrets::parse(&raw).map_err(|e| SettingsError::Invalid {
@@ -66,11 +66,11 @@ pub fn webhook_secrets() -> Result<WebhookSecrets, SettingsError> {
     })
 }
 
-pub fn api_url() -> String {
+pub(crate) fn api_url() -> String {
     var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_string())
 }
 
-pub fn app_credentials() -> Result<AppCredentials, SettingsError> {
+pub(crate) fn app_credentials() -> Result<AppCredentials, SettingsError> {
     let id = var("GITHUB_APP_ID").ok_or(SettingsError::Missing("GITHUB_APP_ID"))?;
     let app_id = id.trim().parse().map_err(|_| SettingsError::Invalid {
         name: "GITHUB_APP_ID",
@@ -99,7 +99,7 @@ pub fn app_credentials() -> Result<AppCredentials, SettingsError> {
     })
 }
 
-pub fn listen_addr() -> String {
+pub(crate) fn listen_addr() -> String {
     format!(
         "{}:{}",
         var("APP_HOST").unwrap_or_else(|| "127.0.0.1".into()),
@@ -123,7 +123,7 @@ pub fn log_format() -> String {
 
 /// The Lambda's secrets: from the Secrets Manager secret named by
 /// `GATEBOT_SECRET_ARN`, else from the same variables as the local server.
-pub async fn lambda_secrets(
+pub(crate) async fn lambda_secrets(
     config: &aws_config::SdkConfig,
 ) -> anyhow::Result<std::sync::Arc<dyn SecretSource>> {
     let Some(arn) = std::env::var("GATEBOT_SECRET_ARN")

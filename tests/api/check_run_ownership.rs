@@ -66,7 +66,7 @@ async fn a_failing_check_named_gatebot_by_another_app_is_ci() {
     app.ci_green(SHA1).await;
     app.comment("quinn", "/lgtm").await;
     assert_eq!(app.dispatch_count(), 0, "CI is red");
-    assert_eq!(app.stage().await, gatebot::gate::Stage::CiFailed);
+    assert_eq!(app.stage().await, gatebot::testing::gate::Stage::CiFailed);
 }
 
 /// Positive control: without the impostor, the same flow dispatches.

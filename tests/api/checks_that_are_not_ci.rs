@@ -54,8 +54,8 @@ async fn a_check_of_a_pr_in_another_repository_is_not_applied_here() {
     app.send("check_run", &p).await;
     let pr7_reads = app.github.world().calls("GET /repos/acme/widgets/pulls/7");
     assert_eq!(pr7_reads, 0, "#7 untouched");
-    let key = gatebot::domain::PrKey {
-        repo: gatebot::domain::RepoName::parse("acme/widgets").expect("repo"),
+    let key = gatebot::testing::domain::PrKey {
+        repo: gatebot::testing::domain::RepoName::parse("acme/widgets").expect("repo"),
         number: 7,
     };
     assert!(app.store.load_gate(&key).await.expect("store").is_none());

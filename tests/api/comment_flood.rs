@@ -3,7 +3,7 @@
 //! roles once, posts one reply, and keeps the PR's record small whatever
 //! happens: its audit log lives elsewhere and its outbox is bounded.
 
-use gatebot::store::MAX_PENDING;
+use gatebot::testing::store::MAX_PENDING;
 
 use crate::harness::{SHA1, TestApp};
 
@@ -88,8 +88,8 @@ async fn the_record_stays_small_while_replies_cannot_be_posted() {
     for _ in 0..60 {
         app.comment("randy", &flood(10)).await;
     }
-    let key = gatebot::domain::PrKey {
-        repo: gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+    let key = gatebot::testing::domain::PrKey {
+        repo: gatebot::testing::domain::RepoName::parse("acme/widgets").unwrap(),
         number: 42,
     };
     let record = app.store.load_gate(&key).await.unwrap().unwrap().value;

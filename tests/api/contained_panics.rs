@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gatebot::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
-use gatebot::store::sqlite::SqliteStore;
-use gatebot::store::{
+use gatebot::testing::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use gatebot::testing::store::sqlite::SqliteStore;
+use gatebot::testing::store::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
     TransitionSaved, TransitionWrite, Versioned,
 };

@@ -24,7 +24,7 @@ struct Cost {
 
 /// gatebot's counters, summed by name, and by name and `op` label.
 fn counters() -> BTreeMap<String, f64> {
-    let text = gatebot::telemetry::metrics()
+    let text = gatebot::testing::telemetry::metrics()
         .map(|h| h.render())
         .unwrap_or_default();
     crate::metrics_text::totals(&text)

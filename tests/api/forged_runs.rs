@@ -7,7 +7,7 @@
 //! protection rule, `workflow_run` deliveries and the reconciler all judge
 //! by this one rule.
 
-use gatebot::domain::RepoName;
+use gatebot::testing::domain::RepoName;
 
 use crate::fake_github::{BOT, Run};
 use crate::harness::{SHA1, TestApp, TwoStage};
@@ -84,7 +84,7 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
     let r = &app.reviews()[1];
     assert_eq!((r.0, r.1.as_str()), (real, "approved"), "{}", r.2);
     app.finish_dispatch(1, "success").await;
-    assert_eq!(app.stage().await, gatebot::gate::Stage::Deployed);
+    assert_eq!(app.stage().await, gatebot::testing::gate::Stage::Deployed);
 }
 
 /// Without run ids from GitHub (an older server refuses
@@ -107,7 +107,7 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
             .display_title
             .clone();
         (
-            gatebot::domain::DispatchId::parse(d.input("dispatch_id")).expect("an id"),
+            gatebot::testing::domain::DispatchId::parse(d.input("dispatch_id")).expect("an id"),
             real,
             title,
         )
@@ -147,7 +147,10 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
         .send("workflow_run", &app.run_payload(66_101, "failure"))
         .await;
     assert_eq!(status, "ignored", "its failure is not production's");
-    assert_eq!(app.stage().await, gatebot::gate::Stage::Deploying(1));
+    assert_eq!(
+        app.stage().await,
+        gatebot::testing::gate::Stage::Deploying(1)
+    );
     let record = app
         .store
         .dispatch_by_id(&RepoName::parse("acme/widgets").unwrap(), &id)
@@ -156,7 +159,7 @@ async fn runs_found_by_name_must_pass_every_check(app: TestApp) {
         .unwrap();
     assert_eq!(record.run_id, Some(real));
     app.finish_dispatch(1, "success").await;
-    assert_eq!(app.stage().await, gatebot::gate::Stage::Deployed);
+    assert_eq!(app.stage().await, gatebot::testing::gate::Stage::Deployed);
 }
 
 #[tokio::test]

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use gatebot::app::App;
-use gatebot::github::octo::OctoGitHub;
-use gatebot::http::{HttpState, router};
-use gatebot::secrets::AppCredentials;
-use gatebot::signature::{WebhookSecrets, sign_with};
-use gatebot::store::Store;
-use gatebot::store::sqlite::SqliteStore;
+use gatebot::testing::app::App;
+use gatebot::testing::github::octo::OctoGitHub;
+use gatebot::testing::http::{HttpState, router};
+use gatebot::testing::secrets::AppCredentials;
+use gatebot::testing::signature::{WebhookSecrets, sign_with};
+use gatebot::testing::store::Store;
+use gatebot::testing::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::fake_github::{FULL, FakeGitHub, INSTALLATION, MAIN_HEAD, Pr};
@@ -41,8 +41,8 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             clock_skew: chrono::Duration::zero(),
-            effects_budget: gatebot::app::EFFECTS_BUDGET,
-            refusal_ttl: gatebot::app::refusals::REFUSAL_TTL,
+            effects_budget: gatebot::testing::app::EFFECTS_BUDGET,
+            refusal_ttl: gatebot::testing::app::refusals::REFUSAL_TTL,
         }
     }
 }
@@ -109,11 +109,11 @@ pub fn octo(uri: &str) -> OctoGitHub {
 fn http_state(app: Arc<App>) -> Arc<HttpState> {
     Arc::new(HttpState {
         app,
-        secrets: gatebot::secrets::StaticSecrets::source(
+        secrets: gatebot::testing::secrets::StaticSecrets::source(
             Some(WebhookSecrets::parse(&format!("old-secret,{SECRET}")).expect("secrets")),
             None,
         ),
-        metrics: gatebot::telemetry::metrics(),
+        metrics: gatebot::testing::telemetry::metrics(),
     })
 }
 
@@ -254,7 +254,7 @@ impl TestApp {
             std::process::id(),
             NEXT_TABLE.fetch_add(1, Ordering::SeqCst)
         );
-        let store = gatebot::store::dynamo::DynamoStore::local(&endpoint, table);
+        let store = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table);
         store.ensure_table().await.expect("create the test table");
         Self::spawn_with_store(DEFAULT_CONFIG, Arc::new(store)).await
     }
@@ -301,7 +301,7 @@ impl TestApp {
         let mut app = App::new(store.clone(), Arc::new(octo(&github.uri())));
         app.clock_skew = tuning.clock_skew;
         app.effects_budget = tuning.effects_budget;
-        app.refusals = gatebot::app::refusals::Refusals::new(tuning.refusal_ttl);
+        app.refusals = gatebot::testing::app::refusals::Refusals::new(tuning.refusal_ttl);
         let app = Arc::new(app);
         let url = serve(app.clone()).await;
         TestApp {
@@ -324,15 +324,15 @@ impl TestApp {
     }
 
     /// A reconcile pass as if the settle time had passed.
-    pub async fn reconcile_settled(&self) -> gatebot::reconcile::Report {
-        gatebot::reconcile::run(&self.app, chrono::Duration::zero())
+    pub async fn reconcile_settled(&self) -> gatebot::testing::reconcile::Report {
+        gatebot::testing::reconcile::run(&self.app, chrono::Duration::zero())
             .await
             .expect("reconcile pass")
     }
 
     /// Where PR #42 stands, in the chain of the config the world holds on
     /// the default branch.
-    pub async fn stage(&self) -> gatebot::gate::Stage {
+    pub async fn stage(&self) -> gatebot::testing::gate::Stage {
         let yaml = self
             .github
             .world()
@@ -340,14 +340,14 @@ impl TestApp {
             .get(&("main".to_string(), ".github/gatebot.yml".to_string()))
             .cloned()
             .unwrap_or_default();
-        let config = gatebot::config::parse(&yaml).expect("the test config parses");
+        let config = gatebot::testing::config::parse(&yaml).expect("the test config parses");
         self.state().await.stage(&config.pipeline)
     }
 
     /// PR #42's gate state as stored (read with [`TwoStage`]).
-    pub async fn state(&self) -> gatebot::gate::GateState {
-        let key = gatebot::domain::PrKey {
-            repo: gatebot::domain::RepoName::parse(FULL).expect("repo"),
+    pub async fn state(&self) -> gatebot::testing::gate::GateState {
+        let key = gatebot::testing::domain::PrKey {
+            repo: gatebot::testing::domain::RepoName::parse(FULL).expect("repo"),
             number: PR,
         };
         self.store
@@ -619,24 +619,24 @@ impl TestApp {
 /// The two-stage chain's gates of a stored state.
 pub trait TwoStage {
     /// The head's staging deploy.
-    fn staging(&self) -> Option<gatebot::gate::Deploy>;
+    fn staging(&self) -> Option<gatebot::testing::gate::Deploy>;
     /// The head's production deploy.
-    fn prod(&self) -> Option<gatebot::gate::Deploy>;
+    fn prod(&self) -> Option<gatebot::testing::gate::Deploy>;
     /// Every `/approve` recorded.
-    fn approvals(&self) -> Vec<gatebot::gate::Approval>;
+    fn approvals(&self) -> Vec<gatebot::testing::gate::Approval>;
 }
 
-impl TwoStage for gatebot::gate::GateState {
-    fn staging(&self) -> Option<gatebot::gate::Deploy> {
-        self.gates(&gatebot::domain::Environment::staging())
+impl TwoStage for gatebot::testing::gate::GateState {
+    fn staging(&self) -> Option<gatebot::testing::gate::Deploy> {
+        self.gates(&gatebot::testing::domain::Environment::staging())
             .and_then(|g| g.deploy.clone())
     }
-    fn prod(&self) -> Option<gatebot::gate::Deploy> {
-        self.gates(&gatebot::domain::Environment::production())
+    fn prod(&self) -> Option<gatebot::testing::gate::Deploy> {
+        self.gates(&gatebot::testing::domain::Environment::production())
             .and_then(|g| g.deploy.clone())
     }
-    fn approvals(&self) -> Vec<gatebot::gate::Approval> {
-        self.gates(&gatebot::domain::Environment::production())
+    fn approvals(&self) -> Vec<gatebot::testing::gate::Approval> {
+        self.gates(&gatebot::testing::domain::Environment::production())
             .map(|g| g.approvals.clone())
             .unwrap_or_default()
     }

@@ -1,9 +1,9 @@
 //! The Lambda path: real Function URL events (events/lambda/) through
-//! `gatebot::lambda::handle`, the same router the local server uses.
+//! `gatebot::testing::lambda::handle`, the same router the local server uses.
 
-use gatebot::lambda::{Invocation, LambdaApp, handle};
-use gatebot::secrets::StaticSecrets;
-use gatebot::signature::WebhookSecrets;
+use gatebot::testing::lambda::{Invocation, LambdaApp, handle};
+use gatebot::testing::secrets::StaticSecrets;
+use gatebot::testing::signature::WebhookSecrets;
 use serde_json::Value;
 
 use crate::harness::TestApp;
@@ -36,7 +36,7 @@ fn written_now(mut ev: Value) -> Value {
     payload["comment"]["created_at"] = serde_json::json!(crate::harness::now_stamp());
     let raw = serde_json::to_vec(&payload).unwrap();
     ev["headers"]["x-hub-signature-256"] =
-        serde_json::json!(gatebot::signature::sign_with(b"dev-secret", &raw));
+        serde_json::json!(gatebot::testing::signature::sign_with(b"dev-secret", &raw));
     ev["body"] = serde_json::json!(b64.encode(raw));
     ev
 }
@@ -111,7 +111,7 @@ async fn a_bad_signature_is_401_and_changes_nothing() {
     assert!(
         app.store
             .audit(
-                &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+                &gatebot::testing::domain::RepoName::parse("acme/widgets").unwrap(),
                 None,
                 10
             )

@@ -10,7 +10,8 @@ use crate::harness::{DEFAULT_CONFIG, SHA1, TestApp};
 /// SDK error in the answer (that goes to the log).
 #[tokio::test]
 async fn readiness_does_not_echo_the_store_error() {
-    let store = gatebot::store::dynamo::DynamoStore::local("http://127.0.0.1:9", "secret-table");
+    let store =
+        gatebot::testing::store::dynamo::DynamoStore::local("http://127.0.0.1:9", "secret-table");
     let app = TestApp::spawn_with_store(DEFAULT_CONFIG, Arc::new(store)).await;
     let ready = reqwest::get(format!("{}/readyz", app.url)).await.unwrap();
     assert_eq!(ready.status(), 503);

@@ -93,8 +93,8 @@ async fn a_deploy_of_the_old_head_may_finish_without_touching_the_new_heads_gate
     let history = app
         .store
         .deploy_history(
-            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            &gatebot::domain::Environment::staging(),
+            &gatebot::testing::domain::RepoName::parse("acme/widgets").unwrap(),
+            &gatebot::testing::domain::Environment::staging(),
             10,
         )
         .await

@@ -2,7 +2,7 @@
 //! are read from GitHub with each delivery; a stored state that disagrees
 //! heals on the next delivery or reconcile pass.
 
-use gatebot::domain::{PrKey, RepoName};
+use gatebot::testing::domain::{PrKey, RepoName};
 
 use crate::harness::{PR, SHA1, TestApp};
 
@@ -76,7 +76,7 @@ async fn a_stored_state_that_disagrees_heals_on_a_reconcile_pass() {
     rec.state.open = false;
     let staging = rec
         .state
-        .gates_mut(&gatebot::domain::Environment::staging());
+        .gates_mut(&gatebot::testing::domain::Environment::staging());
     let in_flight = staging.deploy.take();
     rec.state.detached.extend(in_flight);
     app.store.save_gate(&rec, Some(v.version)).await.unwrap();
@@ -85,7 +85,7 @@ async fn a_stored_state_that_disagrees_heals_on_a_reconcile_pass() {
     assert!(s.open, "healed");
     assert_eq!(
         app.stage().await,
-        gatebot::gate::Stage::WaitingForEntry(0),
+        gatebot::testing::gate::Stage::WaitingForEntry(0),
         "gates start again, CI read back"
     );
 }
@@ -124,7 +124,7 @@ async fn a_payload_head_that_github_disagrees_with_is_not_believed() {
     );
     assert_eq!(
         state.ci,
-        gatebot::gate::ci::CiStatus::Green,
+        gatebot::testing::gate::ci::CiStatus::Green,
         "nothing voided"
     );
     let (id, _) = app.comment("quinn", "/lgtm").await;

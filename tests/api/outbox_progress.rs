@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use gatebot::domain::{PrKey, RepoName};
+use gatebot::testing::domain::{PrKey, RepoName};
 
 use crate::harness::{SHA1, SHA2, TestApp, Tuning, TwoStage};
 
@@ -153,9 +153,9 @@ async fn a_done_action_left_in_the_outbox_is_not_redone() {
     let mut rec = v.value;
     assert!(rec.pending.is_empty());
     let reply_id = rec.next_action_id - 1;
-    rec.pending.push(gatebot::store::PendingAction {
+    rec.pending.push(gatebot::testing::store::PendingAction {
         id: reply_id,
-        action: gatebot::gate::Action::Reply {
+        action: gatebot::testing::gate::Action::Reply {
             body: "the reply, once more".into(),
         },
         attempts: 0,

@@ -157,7 +157,7 @@ async fn the_audit_log_names_people_by_id() {
     app.open_pr().await;
     app.ci_green(SHA1).await;
     app.comment("quinn", "/lgtm").await;
-    let repo = gatebot::domain::RepoName::parse("acme/widgets").expect("repo");
+    let repo = gatebot::testing::domain::RepoName::parse("acme/widgets").expect("repo");
     let lines = app
         .store
         .audit(&repo, Some(crate::harness::PR), 100)
@@ -169,9 +169,9 @@ async fn the_audit_log_names_people_by_id() {
         .expect("the /lgtm is audited");
     assert_eq!(
         lgtm.actor_id,
-        Some(gatebot::domain::UserId(crate::fake_github::user_id(
-            "quinn"
-        )))
+        Some(gatebot::testing::domain::UserId(
+            crate::fake_github::user_id("quinn")
+        ))
     );
     assert_eq!(lgtm.actor.as_deref(), Some("quinn"));
 }

@@ -231,7 +231,7 @@ async fn two_regions_with_their_own_quorum_and_soak() {
         row("cd-prod-us.yml", "prod-us", SHA1, "rita")
     );
     app.finish_dispatch(3, "success").await;
-    assert_eq!(app.stage().await, gatebot::gate::Stage::Deployed);
+    assert_eq!(app.stage().await, gatebot::testing::gate::Stage::Deployed);
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn a_middle_stage_that_fails_is_retried() {
     app.finish_dispatch(0, "failure").await;
     assert_eq!(
         app.stage().await,
-        gatebot::gate::Stage::DeployFailed(0),
+        gatebot::testing::gate::Stage::DeployFailed(0),
         "dev failed"
     );
     let (qa_retry, _) = app.comment("quinn", "/retry dev").await;
@@ -404,9 +404,11 @@ pipeline:
     assert_eq!(reviews[0].1, "approved", "{reviews:?}");
     app.finish_last("success").await;
     assert_eq!(
-        app.state()
-            .await
-            .stage(&gatebot::config::parse(config).expect("config").pipeline),
-        gatebot::gate::Stage::Deployed
+        app.state().await.stage(
+            &gatebot::testing::config::parse(config)
+                .expect("config")
+                .pipeline
+        ),
+        gatebot::testing::gate::Stage::Deployed
     );
 }

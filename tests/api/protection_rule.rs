@@ -122,7 +122,7 @@ async fn a_run_it_cannot_check_is_rejected() {
     {
         let mut w = app.github.world();
         // Every attempt of the read fails; the review's POST then works.
-        for _ in 0..gatebot::github::retry::ATTEMPTS {
+        for _ in 0..gatebot::testing::github::retry::ATTEMPTS {
             w.fail_next
                 .push(("/actions/runs/66200".into(), 500, Vec::new()));
         }

@@ -5,7 +5,7 @@
 //! gate dispatches anew once it is allowed again.
 
 use chrono::{Duration, Utc};
-use gatebot::domain::RepoName;
+use gatebot::testing::domain::RepoName;
 
 use crate::harness::{DEFAULT_CONFIG, SHA1, SHA2, TestApp, TwoStage};
 
@@ -153,7 +153,7 @@ async fn a_retry_uses_the_current_ci_verdict() {
         1,
         "CI is red: no second staging dispatch"
     );
-    assert_eq!(app.stage().await, gatebot::gate::Stage::CiFailed);
+    assert_eq!(app.stage().await, gatebot::testing::gate::Stage::CiFailed);
     app.ci_green(SHA1).await;
     let w = app.github.world();
     assert_eq!(w.dispatches.len(), 2, "green again: staging retried");

@@ -13,8 +13,8 @@ async fn lgtm_during_outage(created: bool) -> TestApp {
 }
 
 /// A reconcile pass as if the settle time had passed.
-async fn settled_pass(app: &TestApp) -> gatebot::reconcile::Report {
-    gatebot::reconcile::run(&app.app(), chrono::Duration::zero())
+async fn settled_pass(app: &TestApp) -> gatebot::testing::reconcile::Report {
+    gatebot::testing::reconcile::run(&app.app(), chrono::Duration::zero())
         .await
         .unwrap()
 }
@@ -30,7 +30,9 @@ async fn an_ambiguous_dispatch_that_went_through_is_not_sent_again() {
     let pending = app.store.gates_with_pending().await.unwrap();
     assert_eq!(pending.len(), 1, "the dispatch stays pending");
     // A pass right away leaves it alone: the run may not be listed yet.
-    let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    let report = gatebot::testing::reconcile::run_once(&app.app())
+        .await
+        .unwrap();
     assert_eq!(report.effects_completed, 0);
     assert_eq!(app.store.gates_with_pending().await.unwrap().len(), 1);
     let report = settled_pass(&app).await;
@@ -51,7 +53,9 @@ async fn an_ambiguous_dispatch_that_went_through_is_not_sent_again() {
 async fn a_dispatch_that_failed_before_github_acted_is_sent_by_the_reconciler() {
     let app = lgtm_during_outage(false).await;
     assert_eq!(app.dispatch_count(), 0);
-    gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    gatebot::testing::reconcile::run_once(&app.app())
+        .await
+        .unwrap();
     assert_eq!(app.dispatch_count(), 0, "too recent to judge");
     settled_pass(&app).await;
     {
@@ -73,7 +77,9 @@ async fn failed_webhook_deliveries_are_redelivered() {
         (4, "retried".into(), 202),
         (5, "unreachable".into(), 0),
     ];
-    let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    let report = gatebot::testing::reconcile::run_once(&app.app())
+        .await
+        .unwrap();
     assert_eq!(report.redelivered, 2);
     let mut asked = app.github.world().redelivered.clone();
     asked.sort();
@@ -95,7 +101,9 @@ async fn a_run_whose_workflow_run_event_never_arrived_is_polled() {
     }
     // No workflow_run delivery: the reconciler reads the run itself, on
     // a pass with the production settle time.
-    let report = gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    let report = gatebot::testing::reconcile::run_once(&app.app())
+        .await
+        .unwrap();
     assert_eq!(report.runs_finished, 1, "{report:?}");
     let (id, _) = app.comment("quinn", "/verify-stage").await;
     assert_eq!(
@@ -115,10 +123,14 @@ async fn production_is_dispatched_once_the_freeze_ends() {
     app.through_staging().await;
     app.comment("rita", "/approve").await;
     assert_eq!(app.dispatch_count(), 1, "frozen");
-    gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    gatebot::testing::reconcile::run_once(&app.app())
+        .await
+        .unwrap();
     assert_eq!(app.dispatch_count(), 1, "still frozen");
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
-    gatebot::reconcile::run_once(&app.app()).await.unwrap();
+    gatebot::testing::reconcile::run_once(&app.app())
+        .await
+        .unwrap();
     let w = app.github.world();
     assert_eq!(w.dispatches.len(), 2, "the freeze ended");
     assert_eq!(w.dispatches[1].workflow, "cd-prod.yml");

@@ -20,11 +20,11 @@ async fn deploy_sha1_then_sha2(app: &TestApp) {
     app.finish_dispatch(3, "success").await;
 }
 
-async fn prod_history(app: &TestApp) -> Vec<gatebot::store::DeployRecord> {
+async fn prod_history(app: &TestApp) -> Vec<gatebot::testing::store::DeployRecord> {
     app.store
         .deploy_history(
-            &gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
-            &gatebot::domain::Environment::production(),
+            &gatebot::testing::domain::RepoName::parse("acme/widgets").unwrap(),
+            &gatebot::testing::domain::Environment::production(),
             10,
         )
         .await

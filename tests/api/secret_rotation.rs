@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gatebot::github::GitHub;
-use gatebot::github::octo::OctoGitHub;
-use gatebot::secrets::AppCredentials;
-use gatebot::secrets::{SecretSource, SecretsError, SecretsManagerSource};
-use gatebot::signature::{WebhookSecrets, sign_with};
+use gatebot::testing::github::GitHub;
+use gatebot::testing::github::octo::OctoGitHub;
+use gatebot::testing::secrets::AppCredentials;
+use gatebot::testing::secrets::{SecretSource, SecretsError, SecretsManagerSource};
+use gatebot::testing::signature::{WebhookSecrets, sign_with};
 use serde_json::json;
 
 use crate::fake_github::{FakeGitHub, INSTALLATION};
@@ -30,7 +30,7 @@ fn secrets_manager() -> aws_sdk_secretsmanager::Client {
     );
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .http_client(gatebot::aws::http_client())
+        .http_client(gatebot::testing::aws::http_client())
         .endpoint_url(endpoint)
         .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
@@ -140,8 +140,8 @@ async fn changed_app_credentials_give_new_github_clients() {
     let gh = OctoGitHub::from_source(&github.uri(), source.clone())
         .await
         .unwrap();
-    let repo = gatebot::github::RepoRef {
-        name: gatebot::domain::RepoName::parse("acme/widgets").unwrap(),
+    let repo = gatebot::testing::github::RepoRef {
+        name: gatebot::testing::domain::RepoName::parse("acme/widgets").unwrap(),
         installation: Some(INSTALLATION),
     };
     // Reads that need the installation token.

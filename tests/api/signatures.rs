@@ -1,8 +1,8 @@
 //! The webhook's answers: 401 before parsing, 400 for bad input after a
 //! valid signature, 413 over the Lambda limit, and nothing stored for any.
 
-use gatebot::domain::{PrKey, RepoName};
-use gatebot::signature::sign_with;
+use gatebot::testing::domain::{PrKey, RepoName};
+use gatebot::testing::signature::sign_with;
 
 use crate::harness::{PR, SECRET, TestApp};
 

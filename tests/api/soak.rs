@@ -36,13 +36,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatebot::app::App;
-use gatebot::domain::{PrKey, RepoName};
-use gatebot::gate::{GateState, Stage};
-use gatebot::signature::sign_with;
-use gatebot::store::Store;
-use gatebot::store::dynamo::DynamoStore;
-use gatebot::store::sqlite::SqliteStore;
+use gatebot::testing::app::App;
+use gatebot::testing::domain::{PrKey, RepoName};
+use gatebot::testing::gate::{GateState, Stage};
+use gatebot::testing::signature::sign_with;
+use gatebot::testing::store::Store;
+use gatebot::testing::store::dynamo::DynamoStore;
+use gatebot::testing::store::sqlite::SqliteStore;
 use serde_json::Value;
 
 use crate::fake_github::{ACTIONS_APP_ID, Chaos, CheckRun, FULL, FakeGitHub, Pr, run_json};
@@ -246,7 +246,7 @@ struct World {
     process: Process,
     client: reqwest::Client,
     /// The chain of [`DEFAULT_CONFIG`], which people read the record by.
-    chain: gatebot::config::Pipeline,
+    chain: gatebot::testing::config::Pipeline,
     people: Vec<Person>,
     deliveries: Vec<Delivery>,
     said: Vec<Said>,
@@ -288,7 +288,7 @@ pub async fn run(soak: Soak, store: StoreKind) -> Result<Figures, String> {
         })
         .collect();
     let mut world = World {
-        chain: gatebot::config::parse(DEFAULT_CONFIG)
+        chain: gatebot::testing::config::parse(DEFAULT_CONFIG)
             .expect("the default config parses")
             .pipeline,
         rng,
@@ -431,7 +431,7 @@ impl World {
             return;
         };
         let pass = rt.spawn(async move {
-            gatebot::reconcile::run(&app, chrono::Duration::zero())
+            gatebot::testing::reconcile::run(&app, chrono::Duration::zero())
                 .await
                 .map(|_| ())
         });
@@ -606,7 +606,7 @@ impl World {
 
     /// Completes the run of `dispatch_id` (one in ten fails), if GitHub has
     /// one that is not complete, and sends its `workflow_run.completed`.
-    async fn complete_run(&mut self, pr: u64, dispatch_id: &gatebot::domain::DispatchId) {
+    async fn complete_run(&mut self, pr: u64, dispatch_id: &gatebot::testing::domain::DispatchId) {
         let success = !self.chance(0.1);
         let conclusion = if success { "success" } else { "failure" };
         let found = {
@@ -694,7 +694,7 @@ impl World {
         }
         let pending = state
             .deploys()
-            .find(|d| d.status == gatebot::gate::DeployStatus::Pending)
+            .find(|d| d.status == gatebot::testing::gate::DeployStatus::Pending)
             .map(|d| d.dispatch_id.clone());
         if let Some(id) = pending {
             self.complete_run(pr, &id).await;

@@ -99,7 +99,7 @@ async fn a_command_written_after_the_push_counts() {
 #[tokio::test]
 async fn the_clock_skew_margin_end_to_end() {
     let app = TestApp::spawn_tuned(Tuning {
-        clock_skew: gatebot::gate::CLOCK_SKEW,
+        clock_skew: gatebot::testing::gate::CLOCK_SKEW,
         ..Tuning::default()
     })
     .await;

@@ -2,9 +2,9 @@
 //! ([`octo::OctoGitHub`]) and a logging stand-in for `--dry-run`
 //! ([`dry_run::DryRunGitHub`]).
 
-pub mod dry_run;
-pub mod octo;
-pub mod retry;
+pub(crate) mod dry_run;
+pub(crate) mod octo;
+pub(crate) mod retry;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -52,7 +52,7 @@ impl GitHubError {
     }
 }
 
-pub type GhResult<T> = Result<T, GitHubError>;
+pub(crate) type GhResult<T> = Result<T, GitHubError>;
 
 /// A pull request as GitHub's API has it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub struct DispatchInputs {
     pub rollback: String,
 }
 
-pub use crate::core::run_identity::RunInfo;
+pub(crate) use crate::core::run_identity::RunInfo;
 
 /// One attempt at delivering a webhook, as the App's delivery log shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::{GhResult, GitHubError};
 pub const ATTEMPTS: u32 = 3;
 /// The longest single pause (a Lambda invocation must not wait for an hour
 /// of rate-limit reset).
-pub const MAX_PAUSE: Duration = Duration::from_secs(10);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 fn pause(attempt: u32, err: &GitHubError) -> Duration {
     let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
@@ -23,7 +23,7 @@ fn pause(attempt: u32, err: &GitHubError) -> Duration {
     }
 }
 
-pub async fn read<T, F, Fut>(what: &str, mut call: F) -> GhResult<T>
+pub(crate) async fn read<T, F, Fut>(what: &str, mut call: F) -> GhResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = GhResult<T>>,

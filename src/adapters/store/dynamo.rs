@@ -38,9 +38,9 @@ use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 
 type Item = HashMap<String, AttributeValue>;
 
-pub const PENDING_INDEX: &str = "pending";
-pub const WATCH_INDEX: &str = "watch";
-pub const HEAD_INDEX: &str = "head";
+pub(crate) const PENDING_INDEX: &str = "pending";
+pub(crate) const WATCH_INDEX: &str = "watch";
+pub(crate) const HEAD_INDEX: &str = "head";
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -250,7 +250,7 @@ fn time_sk(at: DateTime<Utc>, suffix: &str) -> String {
 }
 
 /// A DynamoDB client from the AWS configuration, its requests counted.
-pub fn client(config: &aws_config::SdkConfig) -> Client {
+pub(crate) fn client(config: &aws_config::SdkConfig) -> Client {
     Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(config)
             .interceptor(crate::adapters::aws::CountRequests)

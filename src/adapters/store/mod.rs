@@ -2,12 +2,12 @@
 //! [`sqlite::SqliteStore`] (local) and [`dynamo::DynamoStore`] (Lambda),
 //! both pass the shared contract suite in `tests/store_contract.rs`.
 
-pub mod dynamo;
+pub(crate) mod dynamo;
 mod layout_v1;
 mod layout_v2;
-pub mod sqlite;
+pub(crate) mod sqlite;
 mod sqlite_checkpoint;
-pub mod write_units;
+pub(crate) mod write_units;
 
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ pub enum Begin {
 
 /// The keys gatebot deduplicates on, built in one place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DedupeKey<'a> {
+pub(crate) enum DedupeKey<'a> {
     /// `X-GitHub-Delivery`.
     Delivery(&'a str),
     /// A comment's commands are acted on once, whatever the delivery id.
@@ -484,7 +484,7 @@ pub trait Store: Send + Sync {
 /// [`Store::commit_transition`] as one request per part: the record,
 /// then the audit lines, the claims and the settled key. A failure after
 /// the record is written is logged and reported in what is returned.
-pub async fn commit_in_steps<S: Store + ?Sized>(
+pub(crate) async fn commit_in_steps<S: Store + ?Sized>(
     store: &S,
     t: TransitionWrite<'_>,
 ) -> Result<TransitionSaved, StoreError> {

@@ -22,18 +22,18 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// How often the log is checkpointed: the most a power loss can take back.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// The log size (pages) at which a writer checkpoints by itself.
-pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
+pub(crate) const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Runs while it lives; dropping it stops the thread.
-pub struct Checkpointer {
+pub(crate) struct Checkpointer {
     _stop: Sender<()>,
 }
 
 impl Checkpointer {
     /// Starts checkpointing the database at `path` every `every`.
-    pub fn start(path: &Path, every: Duration) -> std::io::Result<Checkpointer> {
+    pub(crate) fn start(path: &Path, every: Duration) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = mpsc::channel::<()>();
         let path: PathBuf = path.to_path_buf();
         std::thread::Builder::new()

@@ -21,7 +21,7 @@ use aws_smithy_runtime_api::client::interceptors::context::Input;
 type Item = HashMap<String, AttributeValue>;
 
 /// An item's size as DynamoDB counts it: each attribute's name and value.
-pub fn item_size(item: &Item) -> usize {
+pub(crate) fn item_size(item: &Item) -> usize {
     item.iter()
         .map(|(name, v)| name.len() + value_size(v))
         .sum()
@@ -52,7 +52,7 @@ fn value_size(v: &AttributeValue) -> usize {
 }
 
 /// Write units of writing one item of `size` bytes.
-pub fn units(size: usize) -> u64 {
+pub(crate) fn units(size: usize) -> u64 {
     size.div_ceil(1024).max(1) as u64
 }
 
@@ -61,7 +61,7 @@ fn put_units(item: Option<&Item>) -> u64 {
 }
 
 /// The operation and the write units of a request's input, if it writes.
-pub fn of_request(input: &Input) -> Option<(&'static str, u64)> {
+pub(crate) fn of_request(input: &Input) -> Option<(&'static str, u64)> {
     if let Some(p) = input.downcast_ref::<PutItemInput>() {
         return Some(("PutItem", put_units(p.item())));
     }

@@ -5,7 +5,7 @@
 
 /// A built-in command word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuiltIn {
+pub(crate) enum BuiltIn {
     Verify,
     Rollback,
     Retry,
@@ -18,7 +18,7 @@ pub enum BuiltIn {
 impl BuiltIn {
     /// Every built-in word, in the order `/help` lists them after the
     /// chain's own.
-    pub const ALL: [BuiltIn; 7] = [
+    pub(crate) const ALL: [BuiltIn; 7] = [
         BuiltIn::Verify,
         BuiltIn::Rollback,
         BuiltIn::Retry,
@@ -29,7 +29,7 @@ impl BuiltIn {
     ];
 
     /// The word as typed after the slash.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             BuiltIn::Verify => "verify",
             BuiltIn::Rollback => "rollback",
@@ -42,7 +42,7 @@ impl BuiltIn {
     }
 
     /// The built-in command `word` (ASCII-lowercased) names, if any.
-    pub fn parse(word: &str) -> Option<BuiltIn> {
+    pub(crate) fn parse(word: &str) -> Option<BuiltIn> {
         BuiltIn::ALL.into_iter().find(|b| b.word() == word)
     }
 }

@@ -16,15 +16,15 @@ use super::{Checked, FreezeWindow, RawFreezeWindow, workflow_file};
 use crate::core::domain::{Environment, MAX_ENVIRONMENT_LEN, is_name_byte};
 
 /// The most stages a chain may have.
-pub const MAX_STAGES: usize = 10;
+pub(crate) const MAX_STAGES: usize = 10;
 /// The most approvals a stage's entry may ask for.
-pub const MAX_APPROVALS: u32 = 20;
+pub(crate) const MAX_APPROVALS: u32 = 20;
 /// The roles that exist without being declared (empty: repository
 /// permissions decide, as described in the README).
-pub const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
+pub(crate) const BUILT_IN_ROLES: [&str; 2] = ["qa", "release"];
 /// The longest soak a stage may have: a soak is hours or days, and a
 /// bound keeps every time computed from it far inside the clock's range.
-pub const MAX_SOAK_DAYS: i64 = 90;
+pub(crate) const MAX_SOAK_DAYS: i64 = 90;
 const MAX_WORD_LEN: usize = 32;
 
 /// The configured chain of stages, in promotion order, and the pull
@@ -376,7 +376,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
 
 /// `30m`, `2h`, `1d` (also `45s`): a positive whole number and a unit, at
 /// most [`MAX_SOAK_DAYS`] days.
-pub fn parse_soak(s: &str) -> Option<Duration> {
+pub(crate) fn parse_soak(s: &str) -> Option<Duration> {
     let s = s.trim();
     let unit = s.chars().last()?;
     let n: i64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
@@ -396,7 +396,7 @@ pub fn parse_soak(s: &str) -> Option<Duration> {
 }
 
 /// `30m`, `2h`, `1d`, `90s`: a soak as people write it.
-pub fn soak_text(d: Duration) -> String {
+pub(crate) fn soak_text(d: Duration) -> String {
     let secs = d.num_seconds();
     match secs {
         s if s % 86_400 == 0 => format!("{}d", s / 86_400),

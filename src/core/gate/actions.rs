@@ -56,7 +56,7 @@ pub enum Action {
 /// The side effects of one delivery, as few as they can be: at most one
 /// reply (every answer gathered into it, in order), each reaction once,
 /// one check-run update. Dispatches and history records are kept as they are.
-pub fn gather(actions: Vec<Action>) -> Vec<Action> {
+pub(crate) fn gather(actions: Vec<Action>) -> Vec<Action> {
     let mut out: Vec<Action> = Vec::with_capacity(actions.len());
     let mut reply_at: Option<usize> = None;
     for a in actions {

@@ -19,7 +19,7 @@ use crate::core::domain::{DispatchId, Environment, Sha};
 /// stage's entry gate (counting only people who hold its role now, when
 /// [`Context::holders`] says who), its soak, no freeze, no hold and no
 /// other deploy running there.
-pub fn blocker(
+pub(crate) fn blocker(
     s: &GateState,
     env: &Environment,
     kind: DeployKind,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The name of gatebot's own check run; never counted as CI.
-pub const GATEBOT_CHECK: &str = "gatebot";
+pub(crate) const GATEBOT_CHECK: &str = "gatebot";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,7 +30,7 @@ pub struct CheckRunInfo {
 }
 
 /// The slug of GitHub Actions' App.
-pub const ACTIONS_SLUG: &str = "github-actions";
+pub(crate) const ACTIONS_SLUG: &str = "github-actions";
 
 impl CheckRunInfo {
     /// gatebot's own check run: its name *and* its App. Any CI job can be
@@ -57,7 +57,11 @@ fn passed(conclusion: Option<&str>) -> bool {
 /// maintainer to approve its workflows). When a name appears several times
 /// (re-runs), the newest run (highest id) counts. `own_app` is gatebot's
 /// App id: a check named `gatebot` by any other App is CI like any other.
-pub fn evaluate(runs: &[CheckRunInfo], required: &[String], own_app: Option<u64>) -> CiStatus {
+pub(crate) fn evaluate(
+    runs: &[CheckRunInfo],
+    required: &[String],
+    own_app: Option<u64>,
+) -> CiStatus {
     let mut latest: std::collections::BTreeMap<&str, &CheckRunInfo> = Default::default();
     for run in runs.iter().filter(|r| !r.is_gatebots(own_app)) {
         match latest.get(run.name.as_str()) {

@@ -16,15 +16,15 @@
 mod actions;
 mod advance;
 mod blocker;
-pub mod ci;
-pub mod commands;
+pub(crate) mod ci;
+pub(crate) mod commands;
 mod context;
 mod facts;
 mod machine;
 mod observe;
 mod refusals;
 mod runs;
-pub mod state;
+pub(crate) mod state;
 mod status;
 pub mod summary;
 mod transition;
@@ -40,15 +40,16 @@ mod property_support;
 #[cfg(test)]
 mod two_stage;
 
-pub use actions::{Action, Reaction, gather};
-pub use blocker::{blocker, dispatch_blocker};
+pub use actions::Action;
+#[cfg(test)]
+pub(crate) use actions::Reaction;
+pub(crate) use actions::gather;
+pub use blocker::dispatch_blocker;
 pub use commands::{Actor, Grant};
 pub use context::{CLOCK_SKEW, Context};
 pub use facts::Fact;
 pub use machine::apply;
-pub use refusals::Refusal;
-pub use state::{
-    Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage, StageGates, Verification,
-};
-pub use status::{StageStatus, walk};
-pub use transition::Transition;
+pub(crate) use refusals::Refusal;
+pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Stage};
+#[cfg(test)]
+pub(crate) use transition::Transition;

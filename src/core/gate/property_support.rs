@@ -11,19 +11,19 @@ use super::{Action, Context, Fact, Grant, Reaction, Transition, apply};
 use crate::core::config::Pipeline;
 use crate::core::domain::Sha;
 
-pub fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     "2026-06-01T12:00:00Z".parse().expect("fixed time")
 }
 
 /// One of four SHAs (`aaaa…`, `bbbb…`, `cccc…`, `dddd…`).
-pub fn sha(i: u8) -> Sha {
+pub(crate) fn sha(i: u8) -> Sha {
     let c = b"abcd"[usize::from(i % 4)] as char;
     Sha::parse(&c.to_string().repeat(40)).expect("fixed sha")
 }
 
 /// Who gives a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Who {
+pub(crate) enum Who {
     /// The PR author, who also holds both roles.
     Author,
     Qa,
@@ -39,7 +39,7 @@ pub enum Who {
 }
 
 /// Everyone who may act.
-pub const ALL_WHO: [Who; 8] = [
+pub(crate) const ALL_WHO: [Who; 8] = [
     Who::Author,
     Who::Qa,
     Who::Qa2,
@@ -51,7 +51,7 @@ pub const ALL_WHO: [Who; 8] = [
 ];
 
 impl Who {
-    pub fn login(self) -> &'static str {
+    pub(crate) fn login(self) -> &'static str {
         match self {
             Who::Author => "alice",
             Who::Qa => "bob",
@@ -65,7 +65,7 @@ impl Who {
     }
 
     /// Whether they hold the role named `name` (`qa` or `release`).
-    pub fn holds_named(self, name: &str) -> bool {
+    pub(crate) fn holds_named(self, name: &str) -> bool {
         let (qa, release) = match self {
             Who::Author | Who::Team => (true, true),
             Who::Qa | Who::Qa2 => (true, false),
@@ -79,7 +79,7 @@ impl Who {
         }
     }
 
-    pub fn holds(self, role: &Role) -> bool {
+    pub(crate) fn holds(self, role: &Role) -> bool {
         match role {
             Role::Named(name) => self.holds_named(name),
             Role::AnyGate => self.holds_named("qa") || self.holds_named("release"),
@@ -89,7 +89,7 @@ impl Who {
 }
 
 /// The grant a command by someone who holds the roles `holds` says gets.
-pub fn grant(command: &Command, chain: &Pipeline, holds: impl Fn(&Role) -> bool) -> Grant {
+pub(crate) fn grant(command: &Command, chain: &Pipeline, holds: impl Fn(&Role) -> bool) -> Grant {
     match command.required_role(chain) {
         Some(role) if !holds(&role) => Grant::Lacks(role),
         _ => Grant::Holds,
@@ -97,7 +97,7 @@ pub fn grant(command: &Command, chain: &Pipeline, holds: impl Fn(&Role) -> bool)
 }
 
 /// Whether the transition accepted a command.
-pub fn accepted(t: &Transition) -> bool {
+pub(crate) fn accepted(t: &Transition) -> bool {
     t.actions.iter().any(|a| {
         matches!(
             a,
@@ -112,7 +112,7 @@ pub fn accepted(t: &Transition) -> bool {
 /// The invariants of any transition from `before` by `fact` to `t`: a
 /// finished deploy never changes its result, and applying the same fact
 /// again changes nothing.
-pub fn transition_invariants(
+pub(crate) fn transition_invariants(
     before: &GateState,
     fact: &Fact,
     t: &Transition,

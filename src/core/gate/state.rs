@@ -32,7 +32,7 @@ impl Approval {
 
 /// The most SHAs [`GateState::pushed_heads`] remembers; older ones count as
 /// heads whose push gatebot has not seen (fail closed).
-pub const MAX_PUSHED_HEADS: usize = 32;
+pub(crate) const MAX_PUSHED_HEADS: usize = 32;
 
 /// Who wrote a head: the PR's author and everyone who pushed to the PR.
 /// They count for none of its gates.

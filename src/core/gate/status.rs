@@ -8,18 +8,16 @@
 use chrono::{DateTime, Utc};
 
 use super::ci::CiStatus;
-use super::state::{Approval, Deploy, DeployStatus, GateState, Stage, StageGates, Verification};
+use super::state::{Approval, Deploy, DeployStatus, GateState, Stage, Verification};
 use crate::core::config::{Pipeline, StageConfig};
 use crate::core::domain::Environment;
 
 /// One stage of the chain, for the head.
 #[derive(Debug, Clone)]
-pub struct StageStatus<'a> {
+pub(crate) struct StageStatus<'a> {
     /// Its position in the chain.
     pub index: usize,
     pub config: &'a StageConfig,
-    /// What was given for it, if anything.
-    pub gates: Option<&'a StageGates>,
     /// The entry commands that count for the head: one per person, none by
     /// an author (see [`StageGates::approvers`]).
     pub approvers: Vec<&'a Approval>,
@@ -37,18 +35,18 @@ pub struct StageStatus<'a> {
 }
 
 impl StageStatus<'_> {
-    pub fn environment(&self) -> &Environment {
+    pub(crate) fn environment(&self) -> &Environment {
         &self.config.environment
     }
 
     /// Whether its entry quorum is met (always, for an `auto` stage).
-    pub fn entry_met(&self) -> bool {
+    pub(crate) fn entry_met(&self) -> bool {
         self.approvers.len() >= self.config.quorum()
     }
 }
 
 /// Every stage of `chain`, in order, for the head of `s`.
-pub fn walk<'a>(s: &'a GateState, chain: &'a Pipeline) -> Vec<StageStatus<'a>> {
+pub(crate) fn walk<'a>(s: &'a GateState, chain: &'a Pipeline) -> Vec<StageStatus<'a>> {
     let authors = s.authors();
     let mut out: Vec<StageStatus<'a>> = Vec::with_capacity(chain.stages.len());
     for (index, config) in chain.stages.iter().enumerate() {
@@ -57,7 +55,6 @@ pub fn walk<'a>(s: &'a GateState, chain: &'a Pipeline) -> Vec<StageStatus<'a>> {
         out.push(StageStatus {
             index,
             config,
-            gates,
             approvers: gates
                 .map(|g| g.approvers(&s.head_sha, authors.as_ref(), None))
                 .unwrap_or_default(),

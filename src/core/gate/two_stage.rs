@@ -8,15 +8,15 @@ use crate::core::config::RepoConfig;
 use crate::core::domain::Environment;
 use crate::core::gate::commands::{Command, help_text};
 
-pub fn staging() -> Environment {
+pub(crate) fn staging() -> Environment {
     Environment::staging()
 }
 
-pub fn production() -> Environment {
+pub(crate) fn production() -> Environment {
     Environment::production()
 }
 
-pub fn entry(word: &str, env: Environment, cancel: bool) -> Command {
+pub(crate) fn entry(word: &str, env: Environment, cancel: bool) -> Command {
     Command::Entry {
         word: word.into(),
         env,
@@ -24,23 +24,23 @@ pub fn entry(word: &str, env: Environment, cancel: bool) -> Command {
     }
 }
 
-pub fn lgtm() -> Command {
+pub(crate) fn lgtm() -> Command {
     entry("lgtm", staging(), false)
 }
 
-pub fn lgtm_cancel() -> Command {
+pub(crate) fn lgtm_cancel() -> Command {
     entry("lgtm", staging(), true)
 }
 
-pub fn approve() -> Command {
+pub(crate) fn approve() -> Command {
     entry("approve", production(), false)
 }
 
-pub fn approve_cancel() -> Command {
+pub(crate) fn approve_cancel() -> Command {
     entry("approve", production(), true)
 }
 
-pub fn verify_stage() -> Command {
+pub(crate) fn verify_stage() -> Command {
     Command::Verify {
         word: "verify-stage".into(),
         env: staging(),
@@ -48,7 +48,7 @@ pub fn verify_stage() -> Command {
     }
 }
 
-pub fn verify_stage_cancel() -> Command {
+pub(crate) fn verify_stage_cancel() -> Command {
     Command::Verify {
         word: "verify-stage".into(),
         env: staging(),
@@ -57,12 +57,12 @@ pub fn verify_stage_cancel() -> Command {
 }
 
 /// The `/help` reply of the two-stage chain.
-pub fn help() -> String {
+pub(crate) fn help() -> String {
     help_text(&RepoConfig::default().pipeline)
 }
 
 /// The two-stage chain's gates as the fields they were before the chain.
-pub trait TwoStage {
+pub(crate) trait TwoStage {
     /// The first `/lgtm` recorded.
     fn lgtm(&self) -> Option<&Approval>;
     fn stage_deploy(&self) -> Option<&Deploy>;

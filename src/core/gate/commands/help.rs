@@ -5,7 +5,7 @@ use crate::core::config::Pipeline;
 
 /// The reply to `/help`: every command `chain` answers, who may use it and
 /// what it does.
-pub fn help_text(chain: &Pipeline) -> String {
+pub(crate) fn help_text(chain: &Pipeline) -> String {
     use std::fmt::Write as _;
     let mut t = String::from("| Command | Who may use it | Effect |\n| --- | --- | --- |\n");
     let mut row = |command: String, who: &str, effect: String| {

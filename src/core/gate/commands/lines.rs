@@ -17,6 +17,7 @@
 //! treats it, hiding everything up to the next `-->` of raw HTML. A `-->`
 //! in text closes nothing: GitHub renders it as `--&gt;`.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
@@ -157,14 +158,34 @@ fn comment_open_after(html: &str, mut open: bool) -> bool {
     }
 }
 
+/// `body` with each lone `\r` made a `\n`: both end a line in CommonMark,
+/// but pulldown-cmark misses a lone `\r` inside an indented code block.
+/// One byte for one byte, so offsets into either text are the same.
+fn lone_cr_as_lf(body: &str) -> Cow<'_, str> {
+    if !body.contains('\r') {
+        return Cow::Borrowed(body);
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\r' && chars.peek() != Some(&'\n') {
+            '\n'
+        } else {
+            c
+        });
+    }
+    Cow::Owned(out)
+}
+
 fn scan(body: &str) -> Vec<CommandLine<'_>> {
     let mut found = Vec::new();
+    let source = lone_cr_as_lf(body);
     // How deep in blocks the parser is; a top-level paragraph is at 0.
     let mut depth = 0usize;
     let mut line: Option<Line<'_>> = None;
     // An HTML comment CommonMark left unclosed.
     let mut comment = false;
-    for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
+    for (event, range) in Parser::new_ext(&source, options()).into_offset_iter() {
         match event {
             Event::Start(Tag::Paragraph) if depth == 0 => {
                 depth += 1;

@@ -29,6 +29,9 @@ mod rollback;
 mod run;
 mod verify;
 
-pub use command::{Actor, Command, Grant, Need, Role, Spec};
-pub use help::help_text;
-pub use parse::{NotUnderstood, has_command_line, parse_comment, parse_comment_bounded};
+pub(crate) use command::Role;
+pub use command::{Actor, Command, Grant};
+#[cfg(test)]
+pub(crate) use help::help_text;
+pub use parse::parse_comment;
+pub(crate) use parse::{NotUnderstood, has_command_line, parse_comment_bounded};

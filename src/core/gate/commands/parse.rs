@@ -45,7 +45,7 @@ pub fn parse_comment(body: &str, chain: &Pipeline) -> Vec<Result<Command, NotUnd
 /// The first `max` command lines of `body`, in order, and how many more
 /// command lines it holds (counted, not kept: a comment of thousands of
 /// lines costs one pass over its text).
-pub fn parse_comment_bounded(
+pub(crate) fn parse_comment_bounded(
     body: &str,
     max: usize,
     chain: &Pipeline,
@@ -76,7 +76,7 @@ pub fn parse_comment_bounded(
 
 /// Whether `body` has a line a reader would take as a `/word` command
 /// (any word: whether gatebot knows it depends on the repository's chain).
-pub fn has_command_line(body: &str) -> bool {
+pub(crate) fn has_command_line(body: &str) -> bool {
     command_lines(body).next().is_some()
 }
 
