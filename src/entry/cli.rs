@@ -12,14 +12,13 @@ use serde::Deserialize;
 
 use crate::adapters::github::GitHub;
 use crate::adapters::github::dry_run::DryRunGitHub;
-use crate::adapters::github::octo::OctoGitHub;
 use crate::adapters::store::Store;
-use crate::adapters::store::sqlite::SqliteStore;
 use crate::app::App;
 use crate::core::domain::{PrKey, RepoName};
 use crate::core::signature::WebhookSecrets;
 use crate::entry::http::{HttpState, router};
 use crate::entry::settings::{self, StoreUrl};
+use crate::entry::wiring::{self, AppKey, Aws};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,38 +98,29 @@ pub enum CliCommand {
     },
 }
 
-pub(crate) async fn open_store(url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+/// The store `--store` names, else `GATEBOT_STORE`'s.
+async fn open_store(url: Option<&str>, aws: &Aws) -> anyhow::Result<Arc<dyn Store>> {
     let url = match url {
         Some(u) => StoreUrl::parse(u)?,
         None => StoreUrl::from_env()?,
     };
-    match url {
-        StoreUrl::Sqlite(path) => Ok(Arc::new(
-            SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
-        )),
-        StoreUrl::Dynamodb(table) => {
-            let store = crate::adapters::store::dynamo::DynamoStore::from_env(table).await;
-            if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-                // A local DynamoDB-compatible server: create the table if needed.
-                store.ensure_table().await?;
-            }
-            Ok(Arc::new(store))
-        }
-    }
+    wiring::store(url, aws).await
 }
 
-fn github(dry_run: bool, config: Option<&Path>) -> anyhow::Result<Arc<dyn GitHub>> {
-    if dry_run {
-        let text = match config {
-            Some(p) => Some(
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-            ),
-            None => None,
-        };
-        return Ok(Arc::new(DryRunGitHub::new(text)));
-    }
-    let creds = settings::app_credentials()?;
-    Ok(Arc::new(OctoGitHub::new(&settings::api_url(), &creds)?))
+/// The GitHub client, with the secrets it reads its key from.
+async fn github(aws: &Aws) -> anyhow::Result<Arc<dyn GitHub>> {
+    wiring::github(wiring::secrets(aws, AppKey::Needed).await?).await
+}
+
+/// `--dry-run`'s GitHub: writes logged, the config read from `--config`.
+fn dry_run_github(config: Option<&Path>) -> anyhow::Result<Arc<dyn GitHub>> {
+    let text = match config {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    Ok(Arc::new(DryRunGitHub::new(text)))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -160,7 +150,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
         } => audit(&repo, pr, store.as_deref(), limit).await,
         CliCommand::Reconcile { store } => {
-            let app = App::new(open_store(store.as_deref()).await?, github(false, None)?);
+            let aws = Aws::default();
+            let app = App::new(
+                open_store(store.as_deref(), &aws).await?,
+                github(&aws).await?,
+            );
             let report = crate::app::reconcile::run_once(&app).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
@@ -175,9 +169,19 @@ async fn serve(
     config: Option<PathBuf>,
     reconcile_every: u64,
 ) -> anyhow::Result<()> {
-    let secrets = settings::webhook_secrets()?;
-    let store = open_store(store.as_deref()).await?;
-    let gh = github(dry_run, config.as_deref())?;
+    let aws = Aws::default();
+    let app_key = if dry_run {
+        AppKey::NotNeeded
+    } else {
+        AppKey::Needed
+    };
+    let secrets = wiring::secrets(&aws, app_key).await?;
+    let store = open_store(store.as_deref(), &aws).await?;
+    let gh = if dry_run {
+        dry_run_github(config.as_deref())?
+    } else {
+        wiring::github(secrets.clone()).await?
+    };
     if dry_run {
         tracing::warn!(
             "DRY RUN: nothing is sent to GitHub; roles come only from logins in --config. NOT FOR PRODUCTION."
@@ -195,7 +199,7 @@ async fn serve(
     let app = Arc::new(app);
     let state = Arc::new(HttpState {
         app: app.clone(),
-        secrets: crate::adapters::secrets::StaticSecrets::source(Some(secrets), None),
+        secrets,
         metrics: crate::adapters::telemetry::metrics(),
     });
     let addr = addr.unwrap_or_else(settings::listen_addr);
@@ -318,7 +322,7 @@ async fn status(
         )?,
         None => crate::core::config::RepoConfig::default(),
     };
-    let store = open_store(store).await?;
+    let store = open_store(store, &Aws::default()).await?;
     let Some(v) = store.load_gate(&key).await? else {
         bail!("gatebot has no record of {key}");
     };
@@ -377,7 +381,7 @@ async fn audit(
     limit: usize,
 ) -> anyhow::Result<()> {
     let repo = RepoName::parse(repo)?;
-    let store = open_store(store).await?;
+    let store = open_store(store, &Aws::default()).await?;
     for e in store.audit(&repo, pr, limit).await? {
         println!(
             "{} {}#{} [{}] {}{}",

@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
 use crate::adapters::secrets::SecretSource;
-use crate::adapters::store::Store;
 use crate::app::App;
 use crate::app::reconcile::Report;
 use crate::entry::http::{HttpState, router};
@@ -89,34 +88,12 @@ pub enum Answer {
 
 /// Cold start: everything the handler needs.
 pub(crate) async fn init() -> anyhow::Result<LambdaApp> {
-    let config = crate::adapters::aws::sdk_config().await;
-    let secrets = crate::entry::settings::lambda_secrets(&config).await?;
-    let store: Arc<dyn Store> = match crate::entry::settings::StoreUrl::from_env()? {
-        crate::entry::settings::StoreUrl::Dynamodb(table) => {
-            let store = crate::adapters::store::dynamo::DynamoStore::new(
-                crate::adapters::store::dynamo::client(&config),
-                table,
-            );
-            if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-                // A local DynamoDB-compatible server (`make lambda-test`):
-                // create the table as the template would.
-                store.ensure_table().await?;
-            }
-            Arc::new(store)
-        }
-        crate::entry::settings::StoreUrl::Sqlite(path) => {
-            Arc::new(crate::adapters::store::sqlite::SqliteStore::open(path)?)
-        }
-    };
-    let github = crate::adapters::github::octo::OctoGitHub::from_source(
-        &crate::entry::settings::api_url(),
-        secrets.clone(),
-    )
-    .await?;
-    Ok(LambdaApp::new(
-        Arc::new(App::new(store, Arc::new(github))),
-        secrets,
-    ))
+    use crate::entry::wiring::{self, AppKey, Aws};
+    let aws = Aws::default();
+    let secrets = wiring::secrets(&aws, AppKey::Needed).await?;
+    let store = wiring::store(crate::entry::settings::StoreUrl::from_env()?, &aws).await?;
+    let github = wiring::github(secrets.clone()).await?;
+    Ok(LambdaApp::new(Arc::new(App::new(store, github)), secrets))
 }
 
 /// Runs the function: every invocation is handled, then its metrics are

@@ -1,11 +1,13 @@
 //! The ways in: the HTTP router (served locally and on Lambda), the Lambda
-//! handler, the command line, and the settings they read at start.
+//! handler, the command line, the settings they read at start, and the
+//! wiring that builds the same parts for each of them.
 
 pub(crate) mod cli;
 pub(crate) mod fuzzing;
 pub(crate) mod http;
 pub(crate) mod lambda;
 pub(crate) mod settings;
+mod wiring;
 
 use clap::Parser;
 

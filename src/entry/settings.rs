@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::adapters::secrets::{
-    AppCredentials, DEFAULT_TTL, SecretSource, SecretsManagerSource, StaticSecrets,
-};
+use crate::adapters::secrets::AppCredentials;
 use crate::core::signature::WebhookSecrets;
 
 #[derive(Debug, thiserror::Error)]
@@ -121,29 +119,26 @@ pub fn log_format() -> String {
     })
 }
 
-/// The Lambda's secrets: from the Secrets Manager secret named by
-/// `GATEBOT_SECRET_ARN`, else from the same variables as the local server.
-pub(crate) async fn lambda_secrets(
-    config: &aws_config::SdkConfig,
-) -> anyhow::Result<std::sync::Arc<dyn SecretSource>> {
-    let Some(arn) = std::env::var("GATEBOT_SECRET_ARN")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
-        return Ok(StaticSecrets::source(
-            Some(webhook_secrets()?),
-            Some(app_credentials()?),
-        ));
-    };
-    let ttl = std::env::var("GATEBOT_SECRET_TTL_SECS")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .map(std::time::Duration::from_secs)
-        .unwrap_or(DEFAULT_TTL);
-    let client = aws_sdk_secretsmanager::Client::new(config);
-    Ok(std::sync::Arc::new(
-        SecretsManagerSource::new(client, arn, ttl).await?,
-    ))
+/// `GATEBOT_SECRET_ARN`: the Secrets Manager secret holding the webhook
+/// secret and the App's key, if they are kept there.
+pub(crate) fn secret_arn() -> Option<String> {
+    var("GATEBOT_SECRET_ARN")
+}
+
+/// `GATEBOT_SECRET_TTL_SECS`: how long secrets read from Secrets Manager
+/// are kept before they are read again.
+pub(crate) fn secret_ttl() -> Result<Option<std::time::Duration>, SettingsError> {
+    var("GATEBOT_SECRET_TTL_SECS")
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| SettingsError::Invalid {
+                    name: "GATEBOT_SECRET_TTL_SECS",
+                    why: format!("{s:?} is not a number of seconds"),
+                })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

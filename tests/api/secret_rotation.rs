@@ -158,3 +158,76 @@ async fn changed_app_credentials_give_new_github_clients() {
     );
     assert_eq!(gh.app_id(), Some(778));
 }
+
+/// `gatebot serve` builds its secrets as the Lambda does: with
+/// `GATEBOT_SECRET_ARN` set, the webhook secret comes from Secrets Manager
+/// (and a `GITHUB_WEBHOOK_SECRET` left in the environment is not used).
+#[tokio::test]
+async fn serve_reads_the_webhook_secret_from_secrets_manager() {
+    let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT").expect("moto: `make test` starts it");
+    let client = secrets_manager();
+    let arn = client
+        .create_secret()
+        .name(format!("gatebot-serve-{}", std::process::id()))
+        .secret_string(secret_json("from-secrets-manager"))
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("serve.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatebot"))
+        .args(["serve", "--dry-run", "--store", &store, "--addr", &addr])
+        .env("GATEBOT_SECRET_ARN", &arn)
+        .env("GITHUB_WEBHOOK_SECRET", "from-the-environment")
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ping = |secret: &str| {
+        let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_vec();
+        http.post(format!("{url}/webhook"))
+            .header("X-GitHub-Event", "ping")
+            .header("X-GitHub-Delivery", format!("serve-secret-{secret}"))
+            .header("X-Hub-Signature-256", sign_with(secret.as_bytes(), &body))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let from_manager = ping("from-secrets-manager")
+        .await
+        .map(|r| r.status().as_u16());
+    let from_env = ping("from-the-environment")
+        .await
+        .map(|r| r.status().as_u16());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "gatebot serve did not become ready");
+    assert_eq!(from_manager.unwrap(), 200);
+    assert_eq!(from_env.unwrap(), 401);
+}

@@ -285,12 +285,6 @@ impl DynamoStore {
         }
     }
 
-    /// A client from the standard AWS configuration chain (which honours
-    /// `AWS_ENDPOINT_URL_DYNAMODB`).
-    pub async fn from_env(table: impl Into<String>) -> Self {
-        Self::new(client(&crate::adapters::aws::sdk_config().await), table)
-    }
-
     /// A store on a local DynamoDB-compatible server (moto in tests).
     pub fn local(endpoint: &str, table: impl Into<String>) -> Self {
         Self::new(local_client(endpoint), table)

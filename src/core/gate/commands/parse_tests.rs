@@ -645,7 +645,10 @@ fn line_endings() {
         ("", &[]),
         ("\r\n\r\n", &[]),
         // A lone `\r` ends an indented code block as `\n` does.
-        ("    lgtm\r/lgtm", &[entry("lgtm", Environment::staging(), false)]),
+        (
+            "    lgtm\r/lgtm",
+            &[entry("lgtm", Environment::staging(), false)],
+        ),
         ("    /approve\r/gates\r", &[Gates]),
         ("```\r/lgtm\r```\r/gates", &[Gates]),
     ]);
