@@ -131,8 +131,7 @@ impl App {
             return None;
         };
         let mut givers: Vec<UserId> = state
-            .gates(&deploy.environment)?
-            .approvals
+            .approvals_for(&deploy.environment)
             .iter()
             .filter(|a| a.sha == deploy.sha)
             .filter_map(|a| a.id)

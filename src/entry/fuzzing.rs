@@ -67,23 +67,7 @@ pub fn events(data: &[u8]) {
 
 /// A four-stage chain where `approve` gates two stages, so that the
 /// parser's resolution of shared words is fuzzed too.
-const SHARED_WORDS_CHAIN: &str = "
-pipeline:
-  - environment: dev
-    workflow: cd-dev.yml
-    entry: auto
-  - environment: staging
-    workflow: cd-stage.yml
-    entry: { command: lgtm, role: qa }
-    verify: { command: verify-stage, role: qa }
-  - environment: prod-eu
-    workflow: cd-prod.yml
-    entry: { command: approve, role: release, approvals: 2 }
-  - environment: prod-us
-    workflow: cd-prod.yml
-    entry: { command: approve, role: release }
-    soak: 30m
-";
+const SHARED_WORDS_CHAIN: &str = include_str!("../../tests/fixtures/chains/shared-words.yml");
 
 /// The command parser on any text, with the per-comment bound, against
 /// the two-stage chain and one whose stages share a word.

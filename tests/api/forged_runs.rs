@@ -7,10 +7,10 @@
 //! protection rule, `workflow_run` deliveries and the reconciler all judge
 //! by this one rule.
 
-use gatebot::testing::domain::RepoName;
+use gatebot::testing::domain::{Environment, RepoName};
 
 use crate::fake_github::{BOT, Run};
-use crate::harness::{SHA1, TestApp, TwoStage};
+use crate::harness::{SHA1, TestApp};
 
 /// A collaborator with write access runs `cd-prod.yml` by hand, typing in
 /// the `dispatch_id` of a production dispatch whose call failed before
@@ -26,7 +26,12 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
         1,
         "the prod dispatch did not go through"
     );
-    let pending = app.state().await.prod().expect("prod dispatch pending");
+    let pending = app
+        .state()
+        .await
+        .deploy_to(&Environment::production())
+        .cloned()
+        .expect("prod dispatch pending");
     assert_eq!(pending.run_id, None);
     let title = format!("production {SHA1} [{}]", pending.dispatch_id);
     app.github
@@ -51,7 +56,12 @@ async fn a_hand_started_run_naming_a_pending_dispatch_is_rejected_and_not_adopte
         .send("workflow_run", &app.run_payload(66_001, "success"))
         .await;
     assert_eq!(status, "ignored");
-    let prod = app.state().await.prod().expect("still pending");
+    let prod = app
+        .state()
+        .await
+        .deploy_to(&Environment::production())
+        .cloned()
+        .expect("still pending");
     assert_eq!((prod.run_id, prod.status), (None, pending.status));
 
     // The reconciler does not adopt it either: it finds no run of

@@ -344,7 +344,7 @@ impl TestApp {
         self.state().await.stage(&config.pipeline)
     }
 
-    /// PR #42's gate state as stored (read with [`TwoStage`]).
+    /// PR #42's gate state as stored.
     pub async fn state(&self) -> gatebot::testing::gate::GateState {
         let key = gatebot::testing::domain::PrKey {
             repo: gatebot::testing::domain::RepoName::parse(FULL).expect("repo"),
@@ -613,31 +613,5 @@ impl TestApp {
         assert_eq!(self.dispatch_count(), 1, "stage dispatched");
         self.finish_dispatch(0, "success").await;
         self.comment("quinn", "/verify-stage").await;
-    }
-}
-
-/// The two-stage chain's gates of a stored state.
-pub trait TwoStage {
-    /// The head's staging deploy.
-    fn staging(&self) -> Option<gatebot::testing::gate::Deploy>;
-    /// The head's production deploy.
-    fn prod(&self) -> Option<gatebot::testing::gate::Deploy>;
-    /// Every `/approve` recorded.
-    fn approvals(&self) -> Vec<gatebot::testing::gate::Approval>;
-}
-
-impl TwoStage for gatebot::testing::gate::GateState {
-    fn staging(&self) -> Option<gatebot::testing::gate::Deploy> {
-        self.gates(&gatebot::testing::domain::Environment::staging())
-            .and_then(|g| g.deploy.clone())
-    }
-    fn prod(&self) -> Option<gatebot::testing::gate::Deploy> {
-        self.gates(&gatebot::testing::domain::Environment::production())
-            .and_then(|g| g.deploy.clone())
-    }
-    fn approvals(&self) -> Vec<gatebot::testing::gate::Approval> {
-        self.gates(&gatebot::testing::domain::Environment::production())
-            .map(|g| g.approvals.clone())
-            .unwrap_or_default()
     }
 }

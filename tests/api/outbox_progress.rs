@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use gatebot::testing::domain::{PrKey, RepoName};
+use gatebot::testing::domain::{Environment, PrKey, RepoName};
 
-use crate::harness::{SHA1, SHA2, TestApp, Tuning, TwoStage};
+use crate::harness::{SHA1, SHA2, TestApp, Tuning};
 
 fn key(n: u64) -> PrKey {
     PrKey {
@@ -72,7 +72,12 @@ async fn a_batch_cut_short_is_finished_without_repeating_anything() {
         );
     }
     assert_eq!(pending(&app, 42).await, 0);
-    let stage = app.state().await.staging().expect("staging");
+    let stage = app
+        .state()
+        .await
+        .deploy_to(&Environment::staging())
+        .cloned()
+        .expect("staging");
     assert!(stage.run_id.is_some(), "linked to the run GitHub started");
 }
 

@@ -10,32 +10,11 @@ use crate::harness::{SHA1, SHA2, TestApp};
 
 /// The platform's chain: dev on green CI, staging on `/lgtm` once dev
 /// passed, production on `/verify-stage` and two `/approve`s.
-pub const PLATFORM: &str = "
-required_checks: [build]
-pipeline:
-  - environment: dev
-    workflow: cd-dev.yml
-    entry: auto
-  - environment: staging
-    workflow: cd-stage.yml
-    entry: { command: lgtm, role: qa }
-    verify: { command: verify-stage, role: qa }
-  - environment: production
-    workflow: cd-prod.yml
-    entry: { command: approve, role: release, approvals: 2 }
-    protected: true
-";
+pub const PLATFORM: &str = include_str!("../../tests/fixtures/chains/platform-protected.yml");
 
 /// dev, staging, then prod-eu (two approvals) and prod-us (one, two
 /// seconds after prod-eu passed).
-const REGIONS: &str = "
-required_checks: [build]
-pipeline:
-  - { environment: dev, workflow: cd-dev.yml, entry: auto }
-  - { environment: staging, workflow: cd-stage.yml, entry: { command: lgtm, role: qa } }
-  - { environment: prod-eu, workflow: cd-prod-eu.yml, entry: { command: approve, role: release, approvals: 2 } }
-  - { environment: prod-us, workflow: cd-prod-us.yml, entry: { command: approve, role: release }, soak: 2s }
-";
+const REGIONS: &str = include_str!("../../tests/fixtures/chains/regions-short-soak.yml");
 
 impl TestApp {
     /// Completes the newest dispatch.

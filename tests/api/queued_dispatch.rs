@@ -5,9 +5,9 @@
 //! gate dispatches anew once it is allowed again.
 
 use chrono::{Duration, Utc};
-use gatebot::testing::domain::RepoName;
+use gatebot::testing::domain::{Environment, RepoName};
 
-use crate::harness::{DEFAULT_CONFIG, SHA1, SHA2, TestApp, TwoStage};
+use crate::harness::{DEFAULT_CONFIG, SHA1, SHA2, TestApp};
 
 /// Production is approved, but the dispatch call fails before GitHub acts
 /// (502): it stays queued for the reconciler.
@@ -47,7 +47,13 @@ async fn a_hold_cancels_a_queued_production_dispatch() {
             .any(|l| l.contains("cancelled: dispatches are held")),
         "an audit line says so"
     );
-    assert_eq!(app.state().await.prod(), None);
+    assert_eq!(
+        app.state()
+            .await
+            .deploy_to(&Environment::production())
+            .cloned(),
+        None
+    );
     // Released: production is dispatched anew, once.
     app.comment("rita", "/unhold").await;
     let w = app.github.world();
@@ -132,7 +138,13 @@ async fn the_protection_rule_re_checks_the_gates() {
     assert_eq!(r.1, "rejected");
     assert!(r.2.contains("held by @rita"), "{}", r.2);
     assert!(app.last_reply().contains("cancelled the production deploy"));
-    assert_eq!(app.state().await.prod(), None);
+    assert_eq!(
+        app.state()
+            .await
+            .deploy_to(&Environment::production())
+            .cloned(),
+        None
+    );
 }
 
 /// CI re-run red on the same SHA after a failed staging deploy: a retried

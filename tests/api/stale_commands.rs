@@ -3,9 +3,10 @@
 //! slow delivery, a failed one redelivered — is refused as stale, with a
 //! reply, and moves nothing.
 
+use gatebot::testing::domain::Environment;
 use serde_json::json;
 
-use crate::harness::{SHA1, SHA2, TestApp, Tuning, TwoStage};
+use crate::harness::{SHA1, SHA2, TestApp, Tuning};
 
 /// `/approve` written while the head was SHA1, delivered after SHA2 was
 /// pushed and processed: it must not approve SHA2.
@@ -27,7 +28,12 @@ async fn a_late_approve_does_not_approve_the_new_head() {
         );
         assert_eq!(w.dispatches.len(), 1, "only staging of SHA1");
     }
-    assert!(app.state().await.approvals().is_empty());
+    assert!(
+        app.state()
+            .await
+            .approvals_for(&Environment::production())
+            .is_empty()
+    );
 }
 
 /// A delivery that failed (GitHub down) and is redelivered after a push

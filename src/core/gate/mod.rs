@@ -30,15 +30,9 @@ pub mod summary;
 mod transition;
 
 #[cfg(test)]
-mod chain_properties;
-#[cfg(test)]
 mod machine_tests;
 #[cfg(test)]
 mod properties;
-#[cfg(test)]
-mod property_support;
-#[cfg(test)]
-mod two_stage;
 
 pub use actions::Action;
 #[cfg(test)]

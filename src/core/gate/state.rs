@@ -462,6 +462,32 @@ impl GateState {
         self.stages.iter().find(|g| g.environment == *env)
     }
 
+    /// The deploy to `env` gatebot tracks for the PR, if any.
+    pub fn deploy_to(&self, env: &Environment) -> Option<&Deploy> {
+        self.gates(env).and_then(|g| g.deploy.as_ref())
+    }
+
+    /// The verification of the stage deploying to `env`, if one was given.
+    pub fn verification_of(&self, env: &Environment) -> Option<&Verification> {
+        self.gates(env).and_then(|g| g.verification.as_ref())
+    }
+
+    /// Every entry command recorded for the stage deploying to `env`.
+    pub fn approvals_for(&self, env: &Environment) -> &[Approval] {
+        self.gates(env)
+            .map(|g| g.approvals.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The entry commands for `env` that count for the head: one per
+    /// person, none by an author (see [`StageGates::approvers`]).
+    pub fn approvers_of(&self, env: &Environment) -> Vec<&Approval> {
+        let authors = self.authors();
+        self.gates(env)
+            .map(|g| g.approvers(&self.head_sha, authors.as_ref(), None))
+            .unwrap_or_default()
+    }
+
     /// The gates of the stage deploying to `env`, started if none were.
     pub fn gates_mut(&mut self, env: &Environment) -> &mut StageGates {
         let at = match self.stages.iter().position(|g| g.environment == *env) {

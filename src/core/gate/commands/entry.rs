@@ -127,7 +127,7 @@ impl Machine<'_, '_> {
             gates.approvals.push(approval);
         }
         self.advance(Some(&by.login));
-        let undispatched = self.s.gates(env).is_none_or(|g| g.deploy.is_none());
+        let undispatched = self.s.deploy_to(env).is_none();
         let mut reply = self.held_note().or_else(|| self.busy_note(env));
         if reply.is_none() && undispatched {
             reply = frozen(stage, self.cx.now).map(|f| format!("Approval recorded, but {f}."));
@@ -145,11 +145,7 @@ impl Machine<'_, '_> {
     ) -> Result<Option<String>, Refusal> {
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
-        let given = self
-            .s
-            .gates(env)
-            .map(|g| g.approvals.as_slice())
-            .unwrap_or_default();
+        let given = self.s.approvals_for(env);
         if !given.iter().any(|a| a.given_by(by.id) && a.sha == head) {
             let other = given.iter().find(|a| a.sha == head);
             return Err(match other {

@@ -31,7 +31,7 @@ impl Machine<'_, '_> {
     ) -> Result<Option<String>, Refusal> {
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
-        let deploy = self.s.gates(env).and_then(|g| g.deploy.as_ref());
+        let deploy = self.s.deploy_to(env);
         // Failed, or rolled back since it succeeded.
         let displaced = deploy.is_some_and(|d| d.displaced_by.is_some());
         let redo = deploy.is_some_and(|d| d.status == DeployStatus::Failed) || displaced;

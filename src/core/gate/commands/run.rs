@@ -166,8 +166,7 @@ impl Machine<'_, '_> {
     pub(super) fn next_dispatched(&self, i: usize) -> Option<Environment> {
         let next = self.chain().stages.get(i + 1)?;
         self.s
-            .gates(&next.environment)
-            .and_then(|g| g.deploy.as_ref())
+            .deploy_to(&next.environment)
             .map(|_| next.environment.clone())
     }
 
@@ -179,7 +178,7 @@ impl Machine<'_, '_> {
     /// When the head's deploy to `env` waits only for another deploy still
     /// running there, says so.
     pub(super) fn busy_note(&self, env: &Environment) -> Option<String> {
-        if self.s.gates(env).is_some_and(|g| g.deploy.is_some()) {
+        if self.s.deploy_to(env).is_some() {
             return None;
         }
         let head = &self.s.head_sha;

@@ -92,7 +92,7 @@ impl Machine<'_, '_> {
         if let Some(next) = self.next_dispatched(i) {
             return Err(Refusal::AlreadyDispatched(next));
         }
-        if let Some(v) = self.s.gates(env).and_then(|g| g.verification.as_ref())
+        if let Some(v) = self.s.verification_of(env)
             && v.run
                 .as_ref()
                 .is_none_or(|r| r.status != DeployStatus::Failed)
@@ -135,7 +135,7 @@ impl Machine<'_, '_> {
         env: &Environment,
         by: &Person,
     ) -> Result<Option<String>, Refusal> {
-        let Some(v) = self.s.gates(env).and_then(|g| g.verification.as_ref()) else {
+        let Some(v) = self.s.verification_of(env) else {
             return Err(Refusal::NothingToCancel(format!("{env} is not verified")));
         };
         if v.id != Some(by.id) {

@@ -11,7 +11,7 @@ fn lgtm_cancel_by_its_giver_before_the_dispatch_clears_it() {
         fact: |p| p.command(QA, lgtm_cancel()),
         expect: expect(Stage::WaitingForCi, true)
             .accepted()
-            .then(|s| assert_eq!(s.lgtm(), None)),
+            .then(|s| assert_eq!(s.approvals_for(&staging()).first(), None)),
     });
 }
 
@@ -65,8 +65,8 @@ fn lgtm_cancel_after_a_failed_stage_deploy_withdraws_it() {
         expect: expect(Stage::WaitingForEntry(0), true)
             .accepted()
             .then(|s| {
-                assert_eq!(s.lgtm(), None);
-                assert_eq!(s.stage_deploy(), None);
+                assert_eq!(s.approvals_for(&staging()).first(), None);
+                assert_eq!(s.deploy_to(&staging()), None);
             }),
     });
 }
@@ -95,7 +95,7 @@ fn approve_cancel_removes_ones_own_approval() {
         fact: |p| p.command(REL, approve_cancel()),
         expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
-            .then(|s| assert!(s.approvals().is_empty())),
+            .then(|s| assert!(s.approvals_for(&production()).is_empty())),
     });
 }
 
@@ -127,7 +127,7 @@ fn approve_cancel_keeps_the_other_approvals() {
         fact: |p| p.command(REL, approve_cancel()),
         expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
-            .then(|s| assert_eq!(s.approvers(), [REL2])),
+            .then(|s| assert_eq!(logins(s.approvers_of(&production())), [REL2])),
     });
 }
 
@@ -166,7 +166,7 @@ fn verify_stage_cancel_withdraws_the_verification() {
         fact: |p| p.command(QA, verify_stage_cancel()),
         expect: expect(Stage::WaitingForVerification(0), true)
             .accepted()
-            .then(|s| assert_eq!(s.verification(), None)),
+            .then(|s| assert_eq!(s.verification_of(&staging()), None)),
     });
 }
 
@@ -220,7 +220,7 @@ fn verify_stage_cancel_while_the_verify_run_is_running_detaches_it() {
         expect: expect(Stage::WaitingForVerification(0), true)
             .accepted()
             .then(|s| {
-                assert_eq!(s.verification(), None);
+                assert_eq!(s.verification_of(&staging()), None);
                 let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
                 assert_eq!(ids, ["42-verify-aaaaaaa-2"]);
             }),
@@ -252,7 +252,7 @@ fn a_cancelled_verify_run_completing_later_changes_no_gate() {
         fact: |p| p.done(&p.detached_id(0), true),
         expect: expect(Stage::WaitingForVerification(0), true).then(|s| {
             assert!(s.detached.is_empty());
-            assert_eq!(s.prod(), None);
+            assert_eq!(s.deploy_to(&production()), None);
         }),
     });
 }

@@ -11,39 +11,12 @@ use crate::core::gate::dispatch_blocker;
 /// The platform's chain: dev on green CI, staging on `/lgtm` once dev
 /// passed, production on two `/approve`s once staging is verified, 30
 /// minutes after it passed.
-const PLATFORM: &str = "
-pipeline:
-  - environment: dev
-    workflow: cd-dev.yml
-    entry: auto
-  - environment: staging
-    workflow: cd-stage.yml
-    entry: { command: lgtm, role: qa }
-    verify: { command: verify-stage, role: qa }
-  - environment: production
-    workflow: cd-prod.yml
-    entry: { command: approve, role: release, approvals: 2 }
-    soak: 30m
-";
+const PLATFORM: &str = include_str!("../../../../tests/fixtures/chains/platform.yml");
 
 /// Two production regions that share `/approve`: prod-eu needs two,
 /// prod-us one and an hour after prod-eu passed; prod-us has its own
 /// freeze around [`t0`].
-const REGIONS: &str = r#"
-pipeline:
-  - { environment: dev, workflow: cd-dev.yml, entry: auto }
-  - environment: staging
-    workflow: cd-stage.yml
-    entry: { command: lgtm, role: qa }
-  - environment: prod-eu
-    workflow: cd-prod-eu.yml
-    entry: { command: approve, role: release, approvals: 2 }
-  - environment: prod-us
-    workflow: cd-prod-us.yml
-    entry: { command: approve, role: release }
-    soak: 1h
-    freeze: [{ from: "2026-06-01T13:30:00Z", to: "2026-06-01T14:00:00Z", reason: us launch }]
-"#;
+const REGIONS: &str = include_str!("../../../../tests/fixtures/chains/regions.yml");
 
 fn env(name: &str) -> Environment {
     Environment::new(name)

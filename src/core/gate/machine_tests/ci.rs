@@ -99,7 +99,7 @@ fn ci_red_after_the_stage_deploy_failed_a_retried_lgtm_dispatches_nothing() {
         fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::CiFailed, true)
             .accepted()
-            .then(|s| assert_eq!(s.stage_deploy(), None)),
+            .then(|s| assert_eq!(s.deploy_to(&staging()), None)),
     });
 }
 
@@ -138,6 +138,6 @@ fn ci_red_after_verification_approve_is_recorded_production_is_not_dispatched() 
         fact: |p| p.command(REL, approve()),
         expect: expect(Stage::CiFailed, true)
             .accepted()
-            .then(|s| assert_eq!(s.prod(), None)),
+            .then(|s| assert_eq!(s.deploy_to(&production()), None)),
     });
 }

@@ -11,7 +11,7 @@ fn closing_detaches_the_running_deploy() {
         fact: |p| p.closed(),
         expect: expect(Stage::Closed, true).then(|s| {
             assert!(!s.open);
-            assert_eq!(s.stage_deploy(), None);
+            assert_eq!(s.deploy_to(&staging()), None);
             assert_eq!(s.detached[0].dispatch_id, "42-staging-aaaaaaa-1");
         }),
     });
@@ -185,10 +185,14 @@ fn reopened_resets_every_gate() {
             assert_eq!(s.head_sha, sha(B));
             assert_eq!(s.ci, CiStatus::Pending);
             assert_eq!(
-                (&s.lgtm(), &s.stage_deploy(), &s.verification()),
+                (
+                    &s.approvals_for(&staging()).first(),
+                    &s.deploy_to(&staging()),
+                    &s.verification_of(&staging())
+                ),
                 (&None, &None, &None)
             );
-            assert!(s.approvals().is_empty());
+            assert!(s.approvals_for(&production()).is_empty());
         }),
     });
 }
@@ -204,7 +208,13 @@ fn reopened_on_the_same_head_still_resets() {
         },
         fact: |_| observed(true, A, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert_eq!((&s.lgtm(), &s.stage_deploy()), (&None, &None));
+            assert_eq!(
+                (
+                    &s.approvals_for(&staging()).first(),
+                    &s.deploy_to(&staging())
+                ),
+                (&None, &None)
+            );
         }),
     });
 }

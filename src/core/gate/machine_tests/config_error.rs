@@ -106,7 +106,7 @@ fn ci_green_with_lgtm_does_not_dispatch() {
         },
         fact: |p| p.ci(CiStatus::Green),
         expect: expect(Stage::ConfigError, true)
-            .then(|s| assert_eq!((s.ci, &s.stage_deploy()), (CiStatus::Green, &None))),
+            .then(|s| assert_eq!((s.ci, &s.deploy_to(&staging())), (CiStatus::Green, &None))),
     });
 }
 

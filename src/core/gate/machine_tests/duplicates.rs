@@ -183,5 +183,5 @@ fn prod_is_dispatched_exactly_once_under_quorum_two() {
     let facts = [a1, a1_again, a2.clone(), a2, a3, Fact::Reevaluate];
     assert_eq!(dispatch_count(&mut pr, &facts), 1);
     assert_eq!(pr.stage(), Stage::Deploying(1));
-    assert_eq!(pr.s.prod().unwrap().requested_by, REL2);
+    assert_eq!(pr.s.deploy_to(&production()).unwrap().requested_by, REL2);
 }

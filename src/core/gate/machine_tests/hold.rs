@@ -49,7 +49,7 @@ fn ci_green_with_a_recorded_lgtm_while_held_no_dispatch() {
         },
         fact: |p| p.ci(CiStatus::Green),
         expect: expect(Stage::WaitingForEntry(0), true)
-            .then(|s| assert_eq!(s.stage_deploy(), None)),
+            .then(|s| assert_eq!(s.deploy_to(&staging()), None)),
     });
 }
 

@@ -13,9 +13,9 @@ fn lgtm_before_ci_green_is_recorded_no_dispatch() {
         setup: none,
         fact: |p| p.command(QA, lgtm()),
         expect: expect(Stage::WaitingForCi, true).accepted().then(|s| {
-            let l = s.lgtm().expect("lgtm recorded");
+            let l = s.approvals_for(&staging()).first().expect("lgtm recorded");
             assert_eq!((l.login.as_str(), &l.sha), (QA, &sha(A)));
-            assert_eq!(s.stage_deploy(), None);
+            assert_eq!(s.deploy_to(&staging()), None);
         }),
     });
 }
@@ -30,7 +30,7 @@ fn ci_green_after_lgtm_dispatches_stage_as_the_lgtm_login() {
         expect: expect(Stage::Deploying(0), true)
             .dispatch(stage_deploy(A, QA, STAGE1))
             .then(|s| {
-                let d = s.stage_deploy().expect("stage deploy stored");
+                let d = s.deploy_to(&staging()).expect("stage deploy stored");
                 assert_eq!(d.dispatch_id, "42-staging-aaaaaaa-1");
                 assert_eq!(d.status, DeployStatus::Pending);
                 assert_eq!(s.dispatch_seq, 1);
@@ -134,7 +134,7 @@ fn the_first_lgtm_asks_for_staging_when_two_were_given() {
     pr.ok(QA2, lgtm());
     pr.green();
     assert_eq!(
-        pr.s.stage_deploy().map(|d| d.requested_by.as_str()),
+        pr.s.deploy_to(&staging()).map(|d| d.requested_by.as_str()),
         Some(QA)
     );
 }

@@ -17,12 +17,72 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::ci::CiStatus;
 use super::state::{DeployKind, DeployStatus, GateState, Stage};
-use super::two_stage::*;
 use crate::core::config::{self, RepoConfig};
 use crate::core::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha};
-use crate::core::gate::commands::Command;
 use crate::core::gate::commands::Role;
+use crate::core::gate::commands::{Command, help_text};
 use crate::core::gate::{Action, Actor, Context, Fact, Grant, Transition, apply};
+
+// The default chain's environments and commands, as the parser resolves
+// them (`/lgtm` is staging's entry command, `/approve` production's).
+
+fn staging() -> Environment {
+    Environment::staging()
+}
+
+fn production() -> Environment {
+    Environment::production()
+}
+
+fn entry(word: &str, env: Environment, cancel: bool) -> Command {
+    Command::Entry {
+        word: word.into(),
+        env,
+        cancel,
+    }
+}
+
+fn lgtm() -> Command {
+    entry("lgtm", staging(), false)
+}
+
+fn lgtm_cancel() -> Command {
+    entry("lgtm", staging(), true)
+}
+
+fn approve() -> Command {
+    entry("approve", production(), false)
+}
+
+fn approve_cancel() -> Command {
+    entry("approve", production(), true)
+}
+
+fn verify_stage() -> Command {
+    Command::Verify {
+        word: "verify-stage".into(),
+        env: staging(),
+        cancel: false,
+    }
+}
+
+fn verify_stage_cancel() -> Command {
+    Command::Verify {
+        word: "verify-stage".into(),
+        env: staging(),
+        cancel: true,
+    }
+}
+
+/// The `/help` reply of the default chain.
+fn help() -> String {
+    help_text(&RepoConfig::default().pipeline)
+}
+
+/// The logins of `approvals`, in order.
+fn logins(approvals: Vec<&super::state::Approval>) -> Vec<&str> {
+    approvals.iter().map(|a| a.login.as_str()).collect()
+}
 
 const PR: u64 = 42;
 /// The PR author (created with a capital letter: the state lowercases it).
@@ -184,18 +244,22 @@ impl Pr {
 
     fn stage_id(&self) -> DispatchId {
         self.s
-            .stage_deploy()
+            .deploy_to(&staging())
             .expect("a stage deploy")
             .dispatch_id
             .clone()
     }
 
     fn prod_id(&self) -> DispatchId {
-        self.s.prod().expect("a prod deploy").dispatch_id.clone()
+        self.s
+            .deploy_to(&production())
+            .expect("a prod deploy")
+            .dispatch_id
+            .clone()
     }
 
     fn verify_id(&self) -> DispatchId {
-        let v = self.s.verification().expect("a verification");
+        let v = self.s.verification_of(&staging()).expect("a verification");
         v.run.as_ref().expect("a verify run").dispatch_id.clone()
     }
 

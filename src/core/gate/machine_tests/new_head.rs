@@ -15,7 +15,7 @@ fn a_push_after_lgtm_voids_it_and_resets_ci() {
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(B));
-            assert_eq!(s.lgtm(), None);
+            assert_eq!(s.approvals_for(&staging()).first(), None);
             assert_eq!(s.ci, CiStatus::Pending);
             assert!(s.hold.is_some(), "a hold is about the PR, not the SHA");
         }),
@@ -30,7 +30,13 @@ fn a_push_while_staging_is_deploying_detaches_the_deploy() {
         setup: Pr::staging,
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert_eq!((&s.stage_deploy(), &s.lgtm()), (&None, &None));
+            assert_eq!(
+                (
+                    &s.deploy_to(&staging()),
+                    &s.approvals_for(&staging()).first()
+                ),
+                (&None, &None)
+            );
             let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
             assert_eq!(ids, ["42-staging-aaaaaaa-1"]);
         }),
@@ -47,11 +53,11 @@ fn a_push_after_approve_voids_every_gate_detaches_prod() {
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(B));
             assert_eq!(s.ci, CiStatus::Pending);
-            assert_eq!(s.lgtm(), None);
-            assert_eq!(s.stage_deploy(), None);
-            assert_eq!(s.verification(), None);
-            assert!(s.approvals().is_empty());
-            assert_eq!(s.prod(), None);
+            assert_eq!(s.approvals_for(&staging()).first(), None);
+            assert_eq!(s.deploy_to(&staging()), None);
+            assert_eq!(s.verification_of(&staging()), None);
+            assert!(s.approvals_for(&production()).is_empty());
+            assert_eq!(s.deploy_to(&production()), None);
             let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
             assert_eq!(ids, ["42-production-aaaaaaa-2"], "only the pending deploy");
         }),
@@ -69,8 +75,8 @@ fn a_push_before_quorum_voids_the_approvals() {
         },
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert!(s.approvals().is_empty());
-            assert_eq!(s.verification(), None);
+            assert!(s.approvals_for(&production()).is_empty());
+            assert_eq!(s.verification_of(&staging()), None);
             assert!(s.detached.is_empty());
         }),
     });
@@ -87,7 +93,7 @@ fn a_push_while_verifying_detaches_the_verify_run() {
         },
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
-            assert_eq!(s.verification(), None);
+            assert_eq!(s.verification_of(&staging()), None);
             let ids: Vec<_> = s.detached.iter().map(|d| d.dispatch_id.as_str()).collect();
             assert_eq!(ids, ["42-verify-aaaaaaa-2"]);
         }),
@@ -107,7 +113,7 @@ fn the_old_heads_verify_run_finishing_is_not_recorded() {
         fact: |p| p.done(&p.detached_id(0), true),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert!(s.detached.is_empty());
-            assert_eq!(s.verification(), None);
+            assert_eq!(s.verification_of(&staging()), None);
         }),
     });
 }
@@ -208,7 +214,7 @@ fn the_old_heads_stage_deploy_finishing_records_history_only() {
         expect: expect(Stage::WaitingForEntry(0), true)
             .records("42-staging-aaaaaaa-1")
             .then(|s| {
-                assert_eq!(s.stage_deploy(), None);
+                assert_eq!(s.deploy_to(&staging()), None);
                 assert!(s.detached.is_empty());
                 assert_eq!(s.head_sha, sha(B));
             }),
@@ -230,8 +236,8 @@ fn the_old_heads_prod_deploy_finishing_leaves_the_new_gates_alone() {
         expect: expect(Stage::Deploying(0), true)
             .records("42-production-aaaaaaa-2")
             .then(|s| {
-                assert_eq!(s.prod(), None);
-                let d = s.stage_deploy().unwrap();
+                assert_eq!(s.deploy_to(&production()), None);
+                let d = s.deploy_to(&staging()).unwrap();
                 assert_eq!((&d.sha, d.status), (&sha(B), DeployStatus::Pending));
                 assert!(s.detached.is_empty());
             }),
@@ -262,7 +268,11 @@ fn a_new_base_branch_voids_the_gates() {
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(A));
             assert_eq!(
-                (&s.lgtm(), &s.stage_deploy(), &s.verification()),
+                (
+                    &s.approvals_for(&staging()).first(),
+                    &s.deploy_to(&staging()),
+                    &s.verification_of(&staging())
+                ),
                 (&None, &None, &None)
             );
         }),

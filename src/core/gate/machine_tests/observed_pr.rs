@@ -27,7 +27,11 @@ fn recorded_closed_but_open_on_github_a_late_closed_gates_start_again() {
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert!(s.open);
             assert_eq!(
-                (&s.lgtm(), &s.stage_deploy(), &s.verification()),
+                (
+                    &s.approvals_for(&staging()).first(),
+                    &s.deploy_to(&staging()),
+                    &s.verification_of(&staging())
+                ),
                 (&None, &None, &None)
             );
             assert_eq!(s.head_seen_at, Some(t0() + Duration::minutes(1)));
@@ -44,7 +48,7 @@ fn recorded_open_but_closed_on_github_gates_stop_deploys_in_flight_detach() {
         fact: |_| observed(false, A, "main"),
         expect: expect(Stage::Closed, true).then(|s| {
             assert!(!s.open);
-            assert_eq!(s.prod(), None);
+            assert_eq!(s.deploy_to(&production()), None);
             assert_eq!(s.detached.len(), 1);
         }),
     });
@@ -59,7 +63,7 @@ fn a_head_github_has_that_gatebot_missed_approvals_void() {
         fact: |_| observed(true, B, "main"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.head_sha, sha(B));
-            assert_eq!(s.verification(), None);
+            assert_eq!(s.verification_of(&staging()), None);
         }),
     });
 }
@@ -73,7 +77,7 @@ fn a_new_base_approvals_void() {
         fact: |_| observed(true, A, "release"),
         expect: expect(Stage::WaitingForCi, true).then(|s| {
             assert_eq!(s.base_ref.as_deref(), Some("release"));
-            assert_eq!(s.lgtm(), None);
+            assert_eq!(s.approvals_for(&staging()).first(), None);
         }),
     });
 }

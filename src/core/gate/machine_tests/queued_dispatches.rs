@@ -22,8 +22,8 @@ fn a_cancelled_stage_dispatch_is_forgotten_with_a_reply() {
         expect: expect(Stage::WaitingForEntry(0), true)
             .reply("gatebot cancelled the staging deploy of `aaaaaaa` (`42-staging-aaaaaaa-1`): dispatches are held")
             .then(|s| {
-                assert_eq!(s.stage_deploy(), None);
-                assert!(s.lgtm().is_some(), "the /lgtm stands");
+                assert_eq!(s.deploy_to(&staging()), None);
+                assert!(!s.approvals_for(&staging()).is_empty(), "the /lgtm stands");
             }),
     });
 }
@@ -59,8 +59,8 @@ fn a_cancelled_prod_dispatch_keeps_the_approvals() {
         expect: expect(Stage::WaitingForEntry(1), true)
             .reply("cancelled the production deploy")
             .then(|s| {
-                assert_eq!(s.prod(), None);
-                assert_eq!(s.approvers(), vec![REL]);
+                assert_eq!(s.deploy_to(&production()), None);
+                assert_eq!(logins(s.approvers_of(&production())), vec![REL]);
             }),
     });
 }
@@ -77,7 +77,7 @@ fn a_cancelled_verify_run_takes_its_verification_with_it() {
         fact: |p| cancel_fact(p.verify_id()),
         expect: expect(Stage::WaitingForVerification(0), true)
             .reply("cancelled the staging verification")
-            .then(|s| assert_eq!(s.verification(), None)),
+            .then(|s| assert_eq!(s.verification_of(&staging()), None)),
     });
 }
 

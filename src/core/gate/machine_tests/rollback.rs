@@ -100,7 +100,10 @@ fn rollback_prod_with_a_target_dispatches_it_detached() {
                 assert_eq!(d.dispatch_id, "42-production-ccccccc-1");
                 assert_eq!(d.kind, DeployKind::Rollback);
                 assert_eq!(d.sha, sha(OLD));
-                assert_eq!((&s.stage_deploy(), &s.prod()), (&None, &None));
+                assert_eq!(
+                    (&s.deploy_to(&staging()), &s.deploy_to(&production())),
+                    (&None, &None)
+                );
             }),
     });
 }
@@ -304,7 +307,7 @@ fn a_rollback_finishing_does_not_touch_the_gates() {
         fact: |p| p.done(&p.detached_id(0), true),
         expect: expect(Stage::WaitingForEntry(1), true)
             .records("42-production-ccccccc-2")
-            .then(|s| assert_eq!(s.prod(), None)),
+            .then(|s| assert_eq!(s.deploy_to(&production()), None)),
     });
 }
 
@@ -356,7 +359,7 @@ fn retry_after_a_rollback_deploys_the_head_again_and_needs_verifying_again() {
         expect: expect(Stage::Deploying(0), true)
             .accepted()
             .dispatch(stage_deploy(A, QA, "42-staging-aaaaaaa-3"))
-            .then(|s| assert_eq!(s.verification(), None)),
+            .then(|s| assert_eq!(s.verification_of(&staging()), None)),
     });
 }
 

@@ -15,7 +15,7 @@ fn stage_run_succeeded_waiting_for_verification_recorded() {
         expect: expect(Stage::WaitingForVerification(0), true)
             .records(STAGE1)
             .then(|s| {
-                let d = s.stage_deploy().unwrap();
+                let d = s.deploy_to(&staging()).unwrap();
                 assert_eq!(d.status, DeployStatus::Succeeded);
                 assert_eq!(d.run_id, Some(7000));
                 assert_eq!(d.finished_at, Some(t0()));
@@ -129,7 +129,7 @@ fn runlinked_links_the_run() {
             url: Some("https://example.test/runs/555".into()),
         },
         expect: expect(Stage::Deploying(0), true).then(|s| {
-            let d = s.stage_deploy().unwrap();
+            let d = s.deploy_to(&staging()).unwrap();
             assert_eq!(d.run_id, Some(555));
             assert_eq!(d.run_url.as_deref(), Some("https://example.test/runs/555"));
             assert_eq!(d.status, DeployStatus::Pending);
@@ -183,7 +183,7 @@ fn runlinked_then_runcompleted_of_the_linked_run() {
         },
         expect: expect(Stage::WaitingForVerification(0), true)
             .records(STAGE1)
-            .then(|s| assert_eq!(s.stage_deploy().unwrap().run_id, Some(555))),
+            .then(|s| assert_eq!(s.deploy_to(&staging()).unwrap().run_id, Some(555))),
     });
 }
 

@@ -24,7 +24,7 @@ fn without_a_verify_workflow_verified_at_once() {
         expect: expect(Stage::WaitingForEntry(1), true)
             .accepted()
             .then(|s| {
-                let v = s.verification().unwrap();
+                let v = s.verification_of(&staging()).unwrap();
                 assert_eq!((v.login.as_str(), &v.sha), (QA, &sha(A)));
                 assert_eq!(v.run, None);
             }),
@@ -107,7 +107,7 @@ fn with_a_verify_workflow_dispatches_it() {
             .accepted()
             .dispatch(verify_run(QA, "42-verify-aaaaaaa-2"))
             .then(|s| {
-                let v = s.verification().unwrap();
+                let v = s.verification_of(&staging()).unwrap();
                 assert!(!v.passed());
                 assert_eq!(v.run.as_ref().unwrap().dispatch_id, "42-verify-aaaaaaa-2");
             }),
@@ -171,7 +171,7 @@ fn again_after_the_verify_run_failed_dispatched_again() {
         expect: expect(Stage::Verifying(0), true)
             .accepted()
             .dispatch(verify_run(QA2, "42-verify-aaaaaaa-3"))
-            .then(|s| assert_eq!(s.verification().unwrap().login, QA2)),
+            .then(|s| assert_eq!(s.verification_of(&staging()).unwrap().login, QA2)),
     });
 }
 
