@@ -58,6 +58,8 @@ lint: $(TOOLS)
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/actionlint infra/workflows/*.yml .github/workflows/*.yml
+	$(PYTHON) scripts/import-graph.py
+	$(PYTHON) scripts/doc-refs.py
 
 # Every test, then the Lambda path under `cargo lambda watch`, on one moto.
 test: lint

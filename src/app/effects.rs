@@ -549,11 +549,12 @@ impl App {
             environment: environment.clone(),
             givers: judged.lost.clone(),
         };
-        self.dispatch_fact(repo, pr, fact).await;
+        self.apply_dispatch_outcome(repo, pr, fact).await;
     }
 
-    /// Applies a fact about a dispatch (no delivery caused it).
-    async fn dispatch_fact(&self, repo: &RepoRef, pr: &PrKey, fact: Fact) {
+    /// Applies what became of a dispatch — its run, GitHub's refusal, its
+    /// cancel, roles found lost right before it. No delivery caused it.
+    async fn apply_dispatch_outcome(&self, repo: &RepoRef, pr: &PrKey, fact: Fact) {
         let Some(config) = self.gate_config(repo, pr).await else {
             tracing::error!(pr = %pr, "cannot read the config to record {fact:?}");
             return;
@@ -576,7 +577,7 @@ impl App {
             run_id,
             url,
         };
-        self.dispatch_fact(repo, pr, fact).await;
+        self.apply_dispatch_outcome(repo, pr, fact).await;
     }
 
     async fn fail_dispatch(
@@ -590,7 +591,7 @@ impl App {
             dispatch_id: dispatch_id.clone(),
             reason,
         };
-        self.dispatch_fact(repo, pr, fact).await;
+        self.apply_dispatch_outcome(repo, pr, fact).await;
     }
 
     /// Takes back a queued dispatch the gates no longer allow, with an
@@ -614,7 +615,7 @@ impl App {
             dispatch_id: dispatch_id.clone(),
             reason,
         };
-        self.dispatch_fact(repo, pr, fact).await;
+        self.apply_dispatch_outcome(repo, pr, fact).await;
     }
 
     /// Creates or updates gatebot's check run on the head SHA. Returns what

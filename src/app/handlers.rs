@@ -174,15 +174,15 @@ impl App {
         // every delivery of that comment (a redelivery included) shares:
         // the delivery's key would add two writes and no protection.
         if does_nothing(event) || matches!(event, Event::Comment(_)) {
-            return self.dispatch_event(delivery, event).await;
+            return self.route_event(delivery, event).await;
         }
         let guarded = delivery.guarded_by(DedupeKey::Delivery(&delivery.id).to_string());
-        self.once(&guarded, "delivery", self.dispatch_event(&guarded, event))
+        self.once(&guarded, "delivery", self.route_event(&guarded, event))
             .await
     }
 
     /// Hands a delivery to the handler of its event kind.
-    async fn dispatch_event(
+    async fn route_event(
         &self,
         delivery: &Delivery,
         event: &Event<'_>,

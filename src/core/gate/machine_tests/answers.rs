@@ -67,13 +67,13 @@ fn help_and_gates_replies_are_exact() {
 
     let f = pr.command("zed", Command::Gates);
     let t = pr.apply(&f);
-    let policy = Context {
+    let cx = Context {
         config: &pr.cfg,
         now: pr.now,
         clock_skew: pr.skew,
         holders: None,
     };
-    let table = crate::core::gate::summary::render(&pr.s, &policy).text;
+    let table = crate::core::gate::summary::render(&pr.s, &cx).text;
     assert_eq!(replies(&t), [table.as_str()]);
     assert!(table.contains(TABLE_HEADER));
     assert!(table.contains("| CI | ✅ green | |"));

@@ -53,13 +53,13 @@ impl Pr {
     }
 
     fn blocked(&self, id: &DispatchId) -> Option<String> {
-        let policy = Context {
+        let cx = Context {
             config: &self.cfg,
             now: self.now,
             clock_skew: self.skew,
             holders: None,
         };
-        dispatch_blocker(&self.s, id, &policy).map(|r| r.to_string())
+        dispatch_blocker(&self.s, id, &cx).map(|r| r.to_string())
     }
 }
 
@@ -161,15 +161,15 @@ fn production_needs_every_earlier_stage_for_the_same_sha() {
     if let Some(d) = other.gates_mut(&env("dev")).deploy.as_mut() {
         d.sha = sha(B);
     }
-    let policy = Context::new(&pr.cfg, pr.now);
+    let cx = Context::new(&pr.cfg, pr.now);
     assert_eq!(
-        dispatch_blocker(&other, &prod, &policy).map(|r| r.to_string()),
+        dispatch_blocker(&other, &prod, &cx).map(|r| r.to_string()),
         Some(format!("dev is not deployed for {}", short(A)))
     );
     let mut unverified = pr.s.clone();
     unverified.gates_mut(&staging()).verification = None;
     assert_eq!(
-        dispatch_blocker(&unverified, &prod, &policy).map(|r| r.to_string()),
+        dispatch_blocker(&unverified, &prod, &cx).map(|r| r.to_string()),
         Some(format!("staging is not verified for {}", short(A)))
     );
 }

@@ -158,13 +158,13 @@ impl Pr {
     }
 
     fn apply(&mut self, fact: &Fact) -> Transition {
-        let policy = Context {
+        let cx = Context {
             config: &self.cfg,
             now: self.now,
             clock_skew: self.skew,
             holders: None,
         };
-        let t = apply(&self.s, fact, &policy);
+        let t = apply(&self.s, fact, &cx);
         self.s = t.state.clone();
         t
     }
@@ -630,7 +630,7 @@ fn check(name: &str, pr: &Pr, t: &Transition, e: &Expect) {
         if let Action::Dispatch { deploy, .. } = a {
             assert_eq!(deploy.status, DeployStatus::Pending, "{name}");
             assert_eq!(deploy.run_id, None, "{name}");
-            assert_eq!(deploy.at, pr.now, "{name}: dispatched at the policy's now");
+            assert_eq!(deploy.at, pr.now, "{name}: dispatched at the context's now");
         }
     }
     assert_eq!(

@@ -201,13 +201,13 @@ fn judged(holders: &[UserId]) -> Option<Refusal> {
     let mut p = Pr::new(DEFAULTS);
     p.approved();
     let id = p.prod_id();
-    let policy = Context {
+    let cx = Context {
         config: &p.cfg,
         now: p.now,
         clock_skew: p.skew,
         holders: Some(holders),
     };
-    dispatch_blocker(&p.s, &id, &policy)
+    dispatch_blocker(&p.s, &id, &cx)
 }
 
 #[test]

@@ -114,13 +114,13 @@ fn a_finished_dispatch_cannot_be_cancelled() {
 fn dispatch_blocker_follows_the_gates() {
     use crate::core::gate::dispatch_blocker;
     let blocked = |pr: &Pr, id: &DispatchId| {
-        let policy = Context {
+        let cx = Context {
             config: &pr.cfg,
             now: pr.now,
             clock_skew: pr.skew,
             holders: None,
         };
-        dispatch_blocker(&pr.s, id, &policy).map(|r| r.to_string())
+        dispatch_blocker(&pr.s, id, &cx).map(|r| r.to_string())
     };
 
     let mut pr = Pr::new(DEFAULTS);

@@ -139,7 +139,7 @@ fn transition_invariants(
     before: &GateState,
     fact: &Fact,
     t: &Transition,
-    policy: &Context<'_>,
+    cx: &Context<'_>,
 ) -> Result<(), String> {
     for old in before
         .deploys()
@@ -151,7 +151,7 @@ fn transition_invariants(
             return Err(format!("{} changed after it finished", old.dispatch_id));
         }
     }
-    let again = apply(&t.state, fact, policy);
+    let again = apply(&t.state, fact, cx);
     let dispatches_again = again
         .actions
         .iter()
@@ -260,16 +260,16 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
             continue;
         };
         history.push((fact.clone(), who));
-        let policy = Context {
+        let cx = Context {
             config: &cfg,
             now,
             clock_skew,
             holders: None,
         };
 
-        ledger.before(&fact, who, &policy);
+        ledger.before(&fact, who, &cx);
         let before = state.clone();
-        let t = apply(&state, &fact, &policy);
+        let t = apply(&state, &fact, &cx);
         log.push(format!(
             "{now} {fact:?} -> {:?} ({})",
             t.state.stage(&cfg.pipeline),
@@ -287,7 +287,7 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
             let Action::Dispatch { deploy, .. } = a else {
                 continue;
             };
-            if let Some(why) = ledger.violation(deploy, &fact, who, &policy) {
+            if let Some(why) = ledger.violation(deploy, &fact, who, &cx) {
                 return fail(
                     format!("{} {:?}: {why}", deploy.dispatch_id, deploy.kind),
                     &log,
@@ -303,12 +303,12 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
                 return fail(format!("{} is not tracked", deploy.dispatch_id), &log);
             }
         }
-        ledger.after(&fact, who, accepted(&t), &policy);
+        ledger.after(&fact, who, accepted(&t), &cx);
 
         if let Err(why) = state_invariants(&before, &fact, &t, &ledger, &chain) {
             return fail(why, &log);
         }
-        if let Err(why) = transition_invariants(&before, &fact, &t, &policy) {
+        if let Err(why) = transition_invariants(&before, &fact, &t, &cx) {
             return fail(why, &log);
         }
         state = t.state;
