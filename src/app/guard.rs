@@ -12,7 +12,7 @@
 //! * the roles of the people whose entry commands the dispatch rests on,
 //!   under that config: only those who still hold the stage's role count.
 //!
-//! [`crate::core::gate::machine::dispatch_blocker`] then judges the dispatch on
+//! [`crate::core::gate::dispatch_blocker`] then judges the dispatch on
 //! them.
 
 use super::permissions::Roles;

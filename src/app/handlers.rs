@@ -105,7 +105,9 @@ impl App {
     /// yet; `synchronize_of` names the head a `synchronize` delivery at
     /// hand brings the pusher of); and — when `ci_wanted`, or when the
     /// stored record disagrees with GitHub (the gates will start again and
-    /// need CI) — CI's verdict on its head now.
+    /// need CI) — CI's verdict on its head now. `stored` is the PR's
+    /// record as the caller read it (once per delivery: the transition
+    /// that follows starts from the same read).
     pub async fn pr_facts(
         &self,
         repo: &RepoRef,
@@ -113,6 +115,7 @@ impl App {
         config: &crate::core::config::RepoConfig,
         ci_wanted: bool,
         synchronize_of: Option<&Sha>,
+        stored: Option<&GateState>,
     ) -> Result<Vec<Fact>, AppError> {
         let mut facts = vec![Fact::Observed {
             open: pr.open,
@@ -124,12 +127,7 @@ impl App {
         if !pr.open {
             return Ok(facts);
         }
-        let key = PrKey {
-            repo: repo.name.clone(),
-            number: pr.number,
-        };
-        let stored = self.store.load_gate(&key).await?.map(|v| v.value.state);
-        let disagrees = stored.as_ref().is_none_or(|s| {
+        let disagrees = stored.is_none_or(|s| {
             !s.open
                 || s.head_sha != pr.head_sha
                 || s.base_ref.as_deref().is_some_and(|b| b != pr.base_ref)
@@ -138,9 +136,7 @@ impl App {
         // whose `synchronize` has not arrived: their pushers are authors
         // too. Only a branch of the repository itself has a log to read.
         // Read until the log shows the push of the head (once, normally).
-        let log_seen = stored
-            .as_ref()
-            .is_some_and(|s| s.pushed_heads.contains(&pr.head_sha));
+        let log_seen = stored.is_some_and(|s| s.pushed_heads.contains(&pr.head_sha));
         let brought = stored.is_some() && synchronize_of == Some(&pr.head_sha);
         if !log_seen && !brought && pr.same_repository(&repo.name) {
             let pushes = self.github.branch_pushes(repo, &pr.head_ref).await?;
@@ -257,7 +253,8 @@ impl App {
         // The PR as it is now: a late `closed` after a `reopened` must not
         // close an open PR, nor a late `synchronize` move the head back.
         let pr = self.github.pull_request(&repo, key.number).await?;
-        if !pr.open && self.store.load_gate(&key).await?.is_none() {
+        let stored = self.store.load_gate(&key).await?;
+        if !pr.open && stored.is_none() {
             return Ok(Outcome::ignored(format!(
                 "{key} closed before gatebot saw it"
             )));
@@ -284,14 +281,15 @@ impl App {
             Some(Fact::Pushed { sha, .. }) => Some(sha),
             _ => None,
         };
+        let state_read = stored.as_ref().map(|v| &v.value.state);
         facts.extend(
-            self.pr_facts(&repo, &pr, &config, true, synchronize_of)
+            self.pr_facts(&repo, &pr, &config, true, synchronize_of, state_read)
                 .await?,
         );
         facts.extend(pushed);
         let init = initial_state(&repo, &pr);
         let state = self
-            .last_transition(&repo, &key, Some(&init), &facts, &config, d)
+            .last_transition(&repo, &key, Some(&init), &facts, &config, d, stored)
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {}",
@@ -386,6 +384,7 @@ impl App {
         };
         let (pr, grants) = tokio::join!(self.github.pull_request(repo, e.issue.number), roles);
         let pr = pr?;
+        let stored = self.store.load_gate(&key).await?;
         let mut facts = vec![config_fact(error)];
         // A gate command acts on CI's verdict as GitHub has it now (a
         // re-run may have turned it red since gatebot last heard).
@@ -393,7 +392,11 @@ impl App {
             .iter()
             .zip(&grants)
             .any(|(c, g)| *g == Grant::Holds && reads_ci(c));
-        facts.extend(self.pr_facts(repo, &pr, &config, ci_wanted, None).await?);
+        let state_read = stored.as_ref().map(|v| &v.value.state);
+        facts.extend(
+            self.pr_facts(repo, &pr, &config, ci_wanted, None, state_read)
+                .await?,
+        );
         let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
         let mut names = Vec::new();
         let acted_on = parsed.len();
@@ -445,7 +448,7 @@ impl App {
             });
         }
         let init = initial_state(repo, &pr);
-        self.last_transition(repo, &key, Some(&init), &facts, &config, d)
+        self.last_transition(repo, &key, Some(&init), &facts, &config, d, stored)
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {} by @{login}{}",

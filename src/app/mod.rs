@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::adapters::github::{GitHub, GitHubError, RepoRef};
 use crate::adapters::store::{
-    AuditEntry, GateRecord, PendingAction, Store, StoreError, TransitionWrite,
+    AuditEntry, GateRecord, PendingAction, Store, StoreError, TransitionWrite, Versioned,
 };
 use crate::core::config::RepoConfig;
 use crate::core::domain::PrKey;
@@ -320,13 +320,17 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
     ) -> Result<Option<GateState>, AppError> {
-        self.transition_step(repo, pr, init, facts, config, delivery, false)
+        self.transition_step(repo, pr, init, facts, config, delivery, false, None)
             .await
     }
 
     /// [`App::transition`] as the last step of `delivery`'s guarded work
     /// that can fail: its write also marks the delivery's dedupe key done
     /// (see [`Delivery::guarded_by`]), which saves the key its own write.
+    /// `read` is the record as the delivery already read it: the first
+    /// attempt starts from it (its write is conditional on that version, so
+    /// a record changed since is read again), which saves a read.
+    #[allow(clippy::too_many_arguments)]
     pub async fn last_transition(
         &self,
         repo: &RepoRef,
@@ -335,8 +339,9 @@ impl App {
         facts: &[Fact],
         config: &RepoConfig,
         delivery: &Delivery,
+        read: Option<Versioned<GateRecord>>,
     ) -> Result<Option<GateState>, AppError> {
-        self.transition_step(repo, pr, init, facts, config, Some(delivery), true)
+        self.transition_step(repo, pr, init, facts, config, Some(delivery), true, read)
             .await
     }
 
@@ -350,9 +355,14 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
         last: bool,
+        mut read: Option<Versioned<GateRecord>>,
     ) -> Result<Option<GateState>, AppError> {
         for attempt in 0..WRITE_ATTEMPTS {
-            let (mut record, version) = match self.store.load_gate(pr).await? {
+            let loaded = match read.take() {
+                Some(v) => Some(v),
+                None => self.store.load_gate(pr).await?,
+            };
+            let (mut record, version) = match loaded {
                 Some(v) => (v.value, Some(v.version)),
                 None => match init {
                     Some(state) => (GateRecord::new(state.clone()), None),

@@ -214,7 +214,10 @@ async fn watch(app: &App, pr: &PrKey, settle: Duration) -> Result<usize, crate::
     let info = app.github.pull_request(&repo, pr.number).await?;
     let (config, error) = app.config(&repo, &info.default_branch).await?;
     let mut facts = vec![Fact::Config { error }];
-    facts.extend(app.pr_facts(&repo, &info, &config, false, None).await?);
+    facts.extend(
+        app.pr_facts(&repo, &info, &config, false, None, Some(&state))
+            .await?,
+    );
     let in_flight: Vec<&Deploy> = state
         .deploys()
         .filter(|d| d.status == DeployStatus::Pending)

@@ -41,7 +41,8 @@ pub fn signature(data: &[u8]) {
     let _ = secrets.verify(body, None);
 }
 
-/// The event names `events::parse` knows, and one it does not.
+/// The event names `events::parse` acts on (any other parses to
+/// `Event::Ignored`).
 const EVENTS: [&str; 8] = [
     "pull_request",
     "issue_comment",

@@ -12,9 +12,10 @@ use crate::core::domain::{Environment, UserId};
 /// [`Command::spec`] and [`Command::name`], its file with a parse function
 /// (listed in `parse.rs`) and a handler (called from
 /// `run.rs`), a row in `help.rs`, its built-in word in
-/// `config/builtin.rs` if it has one, the tests beside its handler, and
-/// its case in the property ledger's model (which does not compile until
-/// it is there).
+/// `config/builtin.rs` if it has one, its tests (the machine's in
+/// `machine_tests/`, the parser's in `parse_tests.rs`), and its case in
+/// the property ledger's model (which does not compile until it is there)
+/// and in the property steps (`properties/steps.rs`), which generate it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// A stage's entry command (`/lgtm`, `/approve`, …) or its cancel.
