@@ -775,6 +775,24 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         })
         .await;
     assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    // A transition that read no record (a PR seen for the first time)
+    // creates it only if no other writer did meanwhile.
+    let created_meanwhile = store
+        .commit_transition(TransitionWrite {
+            record: &stale,
+            expected: None,
+            audits: &[note("never")],
+            claims: &later_claims,
+            claim_lease: lease,
+            settles: Some("comment:9"),
+            keep,
+            now: t0,
+        })
+        .await;
+    assert!(
+        matches!(created_meanwhile, Err(StoreError::Conflict)),
+        "{created_meanwhile:?}"
+    );
     assert_eq!(store.load_gate(&key(8)).await.unwrap().unwrap().value, rec);
     assert_eq!(store.audit(&repo(), Some(8), 10).await.unwrap().len(), 2);
     assert_eq!(

@@ -289,7 +289,7 @@ impl App {
         facts.extend(pushed);
         let init = initial_state(&repo, &pr);
         let state = self
-            .last_transition(&repo, &key, Some(&init), &facts, &config, d, stored)
+            .last_transition(&repo, &key, Some(&init), &facts, &config, d, Some(stored))
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {}",
@@ -448,7 +448,7 @@ impl App {
             });
         }
         let init = initial_state(repo, &pr);
-        self.last_transition(repo, &key, Some(&init), &facts, &config, d, stored)
+        self.last_transition(repo, &key, Some(&init), &facts, &config, d, Some(stored))
             .await?;
         Ok(Outcome::processed(format!(
             "{key}: {} by @{login}{}",

@@ -327,9 +327,10 @@ impl App {
     /// [`App::transition`] as the last step of `delivery`'s guarded work
     /// that can fail: its write also marks the delivery's dedupe key done
     /// (see [`Delivery::guarded_by`]), which saves the key its own write.
-    /// `read` is the record as the delivery already read it: the first
-    /// attempt starts from it (its write is conditional on that version, so
-    /// a record changed since is read again), which saves a read.
+    /// `read` is the record as the delivery already read it (`Some(None)`:
+    /// there was none): the first attempt starts from it (its write is
+    /// conditional on that version, so a record changed since is read
+    /// again), which saves a read.
     #[allow(clippy::too_many_arguments)]
     pub async fn last_transition(
         &self,
@@ -339,7 +340,7 @@ impl App {
         facts: &[Fact],
         config: &RepoConfig,
         delivery: &Delivery,
-        read: Option<Versioned<GateRecord>>,
+        read: Option<Option<Versioned<GateRecord>>>,
     ) -> Result<Option<GateState>, AppError> {
         self.transition_step(repo, pr, init, facts, config, Some(delivery), true, read)
             .await
@@ -355,11 +356,11 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
         last: bool,
-        mut read: Option<Versioned<GateRecord>>,
+        mut read: Option<Option<Versioned<GateRecord>>>,
     ) -> Result<Option<GateState>, AppError> {
         for attempt in 0..WRITE_ATTEMPTS {
             let loaded = match read.take() {
-                Some(v) => Some(v),
+                Some(was) => was,
                 None => self.store.load_gate(pr).await?,
             };
             let (mut record, version) = match loaded {

@@ -161,6 +161,7 @@ fn comment_open_after(html: &str, mut open: bool) -> bool {
 /// `body` with each lone `\r` made a `\n`: both end a line in CommonMark,
 /// but pulldown-cmark misses a lone `\r` inside an indented code block.
 /// One byte for one byte, so offsets into either text are the same.
+#[inline(never)]
 fn lone_cr_as_lf(body: &str) -> Cow<'_, str> {
     if !body.contains('\r') {
         return Cow::Borrowed(body);
