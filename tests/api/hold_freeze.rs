@@ -84,7 +84,11 @@ async fn a_hold_written_while_an_approve_is_in_flight_stands() {
     assert_eq!(app.dispatch_count(), 1, "the approve is still waiting");
     let (approve, _) = approve.await.unwrap();
     assert_eq!(app.github.world().reactions_on(approve), vec!["+1"]);
-    assert_eq!(app.dispatch_count(), 1, "held: production is not dispatched");
+    assert_eq!(
+        app.dispatch_count(),
+        1,
+        "held: production is not dispatched"
+    );
     let state = app.state().await;
     assert!(state.hold.is_some(), "the hold stands");
     let approvals = state.approvals_for(&gatebot::testing::domain::Environment::production());
