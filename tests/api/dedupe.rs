@@ -129,8 +129,11 @@ async fn a_copy_arriving_while_the_first_attempt_works(app: TestApp) {
     );
     let (code, body) = first.await.unwrap();
     assert_eq!(code, 500, "the first attempt failed: {body}");
+    // The delivery id is named (it holds the process id, which may
+    // itself contain "502"); nothing else of the failure is.
+    let public = body.to_string().replace(delivery.as_str(), "<delivery>");
     assert!(
-        !body.to_string().contains("502"),
+        !public.contains("502") && !public.to_lowercase().contains("gateway"),
         "no internal error text on the public URL: {body}"
     );
     assert!(app.github.world().dispatches.is_empty());
