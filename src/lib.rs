@@ -65,8 +65,9 @@ pub mod testing {
     }
     pub mod gate {
         pub use crate::core::gate::{
-            Action, Actor, Approval, CLOCK_SKEW, Context, Deploy, DeployKind, DeployStatus, Fact,
-            GateState, Grant, Stage, apply, dispatch_blocker, summary,
+            Action, Actor, Approval, CLOCK_SKEW, Context, Deploy, DeployKind, DeployStatus,
+            EnvChange, EnvRecord, Environments, Fact, GateState, Grant, Occupant, Stage, apply,
+            dispatch_blocker, summary,
         };
         pub mod ci {
             pub use crate::core::gate::ci::CiStatus;
@@ -106,9 +107,9 @@ pub mod testing {
     }
     pub mod store {
         pub use crate::adapters::store::{
-            AuditEntry, Begin, DeployRecord, DispatchRecord, GATE_RECORD_SCHEMA, GateRecord,
-            MAX_PENDING, PendingAction, Store, StoreError, TransitionSaved, TransitionWrite,
-            Versioned, rollback_target,
+            AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GATE_RECORD_SCHEMA,
+            GateRecord, MAX_PENDING, PendingAction, Store, StoreError, TransitionSaved,
+            TransitionWrite, Versioned, rollback_target,
         };
         pub mod dynamo {
             pub use crate::adapters::store::dynamo::{DynamoStore, local_client};

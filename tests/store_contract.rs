@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use gatebot::testing::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha, UserId};
-use gatebot::testing::gate::{Action, Deploy, DeployKind, DeployStatus, GateState};
+use gatebot::testing::gate::{
+    Action, Deploy, DeployKind, DeployStatus, EnvChange, EnvRecord, GateState, Occupant,
+};
 use gatebot::testing::store::sqlite::SqliteStore;
 use gatebot::testing::store::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
     TransitionWrite, rollback_target,
 };
 
@@ -706,6 +708,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
     let write = |record, expected, settles| TransitionWrite {
         record,
         expected,
+        environments: &[],
         audits: &lines,
         claims: &claims,
         claim_lease: lease,
@@ -766,6 +769,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         .commit_transition(TransitionWrite {
             record: &stale,
             expected: Some(saved.version + 7),
+            environments: &[],
             audits: &[note("never")],
             claims: &later_claims,
             claim_lease: lease,
@@ -781,6 +785,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         .commit_transition(TransitionWrite {
             record: &stale,
             expected: None,
+            environments: &[],
             audits: &[note("never")],
             claims: &later_claims,
             claim_lease: lease,
@@ -813,6 +818,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         .commit_transition(TransitionWrite {
             record: &next,
             expected: Some(saved.version),
+            environments: &[],
             audits: &[note("closed")],
             claims: &claims,
             claim_lease: lease,
@@ -839,6 +845,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         .commit_transition(TransitionWrite {
             record: &big,
             expected: Some(saved2.version),
+            environments: &[],
             audits: &lines,
             claims: &claims,
             claim_lease: lease,
@@ -928,6 +935,186 @@ pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
     assert_eq!(store.begin("e:none", lease, t0).await.unwrap(), Begin::Done);
 }
 
+fn env_record(env: Environment, deploys: &[(u64, char, &str)]) -> EnvRecord {
+    let mut r = EnvRecord::new(repo(), env);
+    for (pr, head, id) in deploys {
+        r.apply(&EnvChange::Occupy {
+            environment: r.environment.clone(),
+            occupant: Occupant::of(*pr, &deploy(id, r.environment.clone(), *head)),
+        });
+    }
+    r
+}
+
+/// What runs where: one record per environment, written only with a PR
+/// record and only if neither changed since it was read; all or nothing.
+pub async fn environment_records_are_written_with_the_pr_record_or_not_at_all(
+    store: Arc<dyn Store>,
+) {
+    assert!(store.load_environments(&repo()).await.unwrap().is_empty());
+    let a = GateRecord::new(state(20, 'a'));
+    let staging = env_record(Environment::staging(), &[(20, 'a', "20-staging-aaaaaaa-1")]);
+    let v = store
+        .save_gate_and_environments(
+            &a,
+            None,
+            &[EnvWrite {
+                record: &staging,
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let read = store.load_environments(&repo()).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].value, staging);
+    let staged_at = read[0].version;
+
+    // Two PRs race for staging from the same read: one wins, the other
+    // writes nothing, not even its own PR record.
+    let b = GateRecord::new(state(21, 'b'));
+    let c = GateRecord::new(state(22, 'c'));
+    let mut by_b = staging.clone();
+    by_b.apply(&EnvChange::Occupy {
+        environment: Environment::staging(),
+        occupant: Occupant::of(
+            21,
+            &deploy("21-staging-bbbbbbb-1", Environment::staging(), 'b'),
+        ),
+    });
+    let mut by_c = staging.clone();
+    by_c.apply(&EnvChange::Occupy {
+        environment: Environment::staging(),
+        occupant: Occupant::of(
+            22,
+            &deploy("22-staging-ccccccc-1", Environment::staging(), 'c'),
+        ),
+    });
+    let won = store
+        .save_gate_and_environments(
+            &b,
+            None,
+            &[EnvWrite {
+                record: &by_b,
+                expected: Some(staged_at),
+            }],
+        )
+        .await;
+    assert!(won.is_ok(), "{won:?}");
+    let lost = store
+        .save_gate_and_environments(
+            &c,
+            None,
+            &[EnvWrite {
+                record: &by_c,
+                expected: Some(staged_at),
+            }],
+        )
+        .await;
+    assert!(matches!(lost, Err(StoreError::Conflict)), "{lost:?}");
+    assert!(
+        store.load_gate(&key(22)).await.unwrap().is_none(),
+        "the loser's PR record is not written either"
+    );
+    let read = store.load_environments(&repo()).await.unwrap();
+    assert_eq!(read[0].value.current().map(|o| o.pr), Some(21));
+
+    // A record that did not exist may not be created twice.
+    let prod = env_record(
+        Environment::production(),
+        &[(20, 'a', "20-production-aaaaaaa-1")],
+    );
+    let mut a2 = a.clone();
+    a2.state.dispatch_seq += 1;
+    let again = store
+        .save_gate_and_environments(
+            &a2,
+            Some(v),
+            &[
+                EnvWrite {
+                    record: &prod,
+                    expected: None,
+                },
+                EnvWrite {
+                    record: &by_c,
+                    expected: None,
+                },
+            ],
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    assert_eq!(
+        store.load_gate(&key(20)).await.unwrap().unwrap().version,
+        v,
+        "nothing of it was written"
+    );
+    assert_eq!(store.load_environments(&repo()).await.unwrap().len(), 1);
+
+    // Through `commit_transition`, the same: a stale environment version
+    // leaves the record, its lines and its claims unwritten.
+    let t0 = Utc::now();
+    let keep = Duration::from_secs(3600);
+    let stale = store
+        .commit_transition(TransitionWrite {
+            record: &a2,
+            expected: Some(v),
+            environments: &[EnvWrite {
+                record: &by_c,
+                expected: Some(staged_at),
+            }],
+            audits: &[],
+            claims: &["effect:20:99".to_string()],
+            claim_lease: keep,
+            settles: None,
+            keep,
+            now: t0,
+        })
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    assert_eq!(
+        store.begin("effect:20:99", keep, t0).await.unwrap(),
+        Begin::Fresh,
+        "no claim was taken"
+    );
+    let fresh = store.load_environments(&repo()).await.unwrap();
+    let saved = store
+        .commit_transition(TransitionWrite {
+            record: &a2,
+            expected: Some(v),
+            environments: &[EnvWrite {
+                record: &prod,
+                expected: None,
+            }],
+            audits: &[],
+            claims: &[],
+            claim_lease: keep,
+            settles: None,
+            keep,
+            now: t0,
+        })
+        .await
+        .unwrap();
+    assert!(saved.version > v);
+    let mut read = store.load_environments(&repo()).await.unwrap();
+    read.sort_by(|x, y| {
+        x.value
+            .environment
+            .as_str()
+            .cmp(y.value.environment.as_str())
+    });
+    assert_eq!(read.len(), 2);
+    assert_eq!(read[0].value, prod);
+    assert_eq!(read[1], fresh[0], "staging untouched");
+    // Other repositories' environments are theirs.
+    assert!(
+        store
+            .load_environments(&RepoName::parse("acme/gadgets").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
@@ -954,6 +1141,7 @@ macro_rules! contract_tests {
                 many_keys_begun_at_once_answer_as_one_by_one,
                 a_transition_writes_its_record_lines_claims_and_key_together,
                 a_finished_effect_leaves_the_outbox,
+                environment_records_are_written_with_the_pr_record_or_not_at_all,
                 ping_answers);
         }
     };

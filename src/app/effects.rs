@@ -21,7 +21,7 @@ use crate::adapters::github::{DispatchInputs, GitHubError, RepoRef};
 use crate::adapters::store::{AuditEntry, Begin, DedupeKey, DeployRecord, PendingAction};
 use crate::core::domain::{DispatchId, PrKey};
 use crate::core::gate::summary;
-use crate::core::gate::{Action, Deploy, DeployKind, Fact, GateState};
+use crate::core::gate::{Action, Deploy, DeployKind, Environments, Fact, GateState};
 use crate::core::run_identity::DispatchRecord;
 
 /// An action is not started with less time than this left: a call cut off
@@ -296,6 +296,22 @@ impl App {
                 }
                 Err(e) => Done::Later(e.to_string()),
             },
+            Action::SyncCheckRunOf { pr: other } => {
+                let other = PrKey {
+                    repo: pr.repo.clone(),
+                    number: *other,
+                };
+                match self.sync_check_run(repo, &other).await {
+                    Ok(title) => Done::Yes(Some(audit_entry(
+                        pr,
+                        delivery,
+                        None,
+                        "check_run",
+                        format!("of #{}: {title}{dry}", other.number),
+                    ))),
+                    Err(e) => Done::Later(e.to_string()),
+                }
+            }
             Action::React {
                 comment_id,
                 reaction,
@@ -630,7 +646,15 @@ impl App {
         };
         let state = v.value.state;
         let (config, _) = self.config(repo, &state.default_branch).await?;
-        let view = summary::render(&state, &self.context(&config));
+        // What runs where matters once the PR deployed somewhere.
+        let environments = if state.deploys().next().is_some() {
+            self.environments(&pr.repo).await?
+        } else {
+            Environments::default()
+        };
+        let mut cx = self.context(&config);
+        cx.environments = &environments;
+        let view = summary::render(&state, &cx);
         let known = v
             .value
             .check_run

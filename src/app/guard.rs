@@ -9,6 +9,7 @@
 //!   on stored facts (a `synchronize` lost on the way would let the old,
 //!   approved head out);
 //! * the config, from the default branch as it is now;
+//! * what runs in each environment, as every PR's deploys left it;
 //! * the roles of the people whose entry commands the dispatch rests on,
 //!   under that config: only those who still hold the stage's role count.
 //!
@@ -82,8 +83,10 @@ impl App {
             return Ok(None);
         };
         let resolved = self.holders(repo, &state, &config, id).await;
+        let environments = self.environments(&pr.repo).await?;
         let mut cx = self.context(&config);
         cx.holders = resolved.as_ref().map(|r| r.holders.as_slice());
+        cx.environments = &environments;
         let blocker = dispatch_blocker(&state, id, &cx);
         Ok(Some(Judged {
             state,

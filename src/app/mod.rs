@@ -22,11 +22,13 @@ use serde::Serialize;
 
 use crate::adapters::github::{GitHub, GitHubError, RepoRef};
 use crate::adapters::store::{
-    AuditEntry, GateRecord, PendingAction, Store, StoreError, TransitionWrite, Versioned,
+    AuditEntry, EnvWrite, GateRecord, PendingAction, Store, StoreError, TransitionWrite, Versioned,
 };
 use crate::core::config::RepoConfig;
-use crate::core::domain::PrKey;
-use crate::core::gate::{self, Context, Fact, GateState};
+use crate::core::domain::{PrKey, RepoName, UserId};
+use crate::core::gate::{
+    self, Action, Context, EnvChange, EnvRecord, Environments, Fact, GateState,
+};
 use check_run_memo::CheckRunMemo;
 use config_cache::ConfigCache;
 use refusals::Refusals;
@@ -273,7 +275,21 @@ impl App {
             now: Utc::now(),
             clock_skew: self.clock_skew,
             holders: None,
+            environments: Environments::none(),
         }
+    }
+
+    /// What runs in each environment of `repo`, as stored now.
+    pub async fn environments(&self, repo: &RepoName) -> Result<Environments, AppError> {
+        Ok(Environments {
+            records: self
+                .store
+                .load_environments(repo)
+                .await?
+                .into_iter()
+                .map(|v| v.value)
+                .collect(),
+        })
     }
 
     pub async fn audit(
@@ -370,23 +386,34 @@ impl App {
                     None => return Ok(None),
                 },
             };
-            let cx = self.context(config);
-            let mut actions = Vec::new();
-            let mut notes = Vec::new();
-            let mut changed = version.is_none();
-            for fact in facts {
-                let t = gate::apply(&record.state, fact, &cx);
-                changed |= t.changed;
-                if t.changed || !t.actions.is_empty() {
-                    let actor = match fact {
-                        Fact::Command { actor, .. } => Some((actor.login.clone(), actor.id)),
-                        _ => None,
-                    };
-                    notes.push((t.note, actor));
+            // What runs where matters once the PR deployed somewhere, or
+            // when the transition deploys: read then, and only then.
+            let mut envs = if record.state.deploys().next().is_some() {
+                Some(self.store.load_environments(&pr.repo).await?)
+            } else {
+                None
+            };
+            let applied = loop {
+                let read = Environments {
+                    records: envs.iter().flatten().map(|v| v.value.clone()).collect(),
+                };
+                let applied = apply_facts(&record.state, facts, &self.context(config), read);
+                if envs.is_none() && !applied.env_changes.is_empty() {
+                    envs = Some(self.store.load_environments(&pr.repo).await?);
+                    continue;
                 }
-                record.state = t.state;
-                actions.extend(t.actions);
-            }
+                break applied;
+            };
+            let env_writes = changed_environments(envs.as_deref().unwrap_or_default(), &applied);
+            let Applied {
+                state,
+                actions,
+                notes,
+                changed,
+                ..
+            } = applied;
+            let changed = changed || version.is_none();
+            record.state = state;
             let actions = gate::gather(actions);
             if !changed && actions.is_empty() {
                 tracing::debug!(?notes, "no change");
@@ -407,9 +434,17 @@ impl App {
             let claims: Vec<String> = ids.iter().map(|id| effects::effect_key(pr, *id)).collect();
             let guard = delivery.and_then(|d| d.guard.as_deref().filter(|_| last));
             let now = Utc::now();
+            let environments: Vec<EnvWrite<'_>> = env_writes
+                .iter()
+                .map(|(record, expected)| EnvWrite {
+                    record,
+                    expected: *expected,
+                })
+                .collect();
             let write = TransitionWrite {
                 record: &record,
                 expected: version,
+                environments: &environments,
                 audits: &entries,
                 claims: &claims,
                 claim_lease: self.effect_claim_ttl,
@@ -466,4 +501,88 @@ impl App {
         }
         Err(too_many_writers())
     }
+}
+
+/// What a run of facts made of a PR's state.
+struct Applied {
+    state: GateState,
+    actions: Vec<Action>,
+    /// The audit note of each fact that changed something, with who gave
+    /// it (login, id) when a person did.
+    notes: Vec<(String, Option<(String, UserId)>)>,
+    changed: bool,
+    /// What runs where after the facts.
+    environments: Environments,
+    env_changes: Vec<EnvChange>,
+}
+
+/// Applies `facts` in order to `state` under `cx`, each seeing what runs
+/// where after the ones before it (starting from `environments`).
+fn apply_facts(
+    state: &GateState,
+    facts: &[Fact],
+    cx: &Context<'_>,
+    mut environments: Environments,
+) -> Applied {
+    let mut state = state.clone();
+    let mut actions = Vec::new();
+    let mut notes = Vec::new();
+    let mut changed = false;
+    let mut env_changes = Vec::new();
+    for fact in facts {
+        let t = gate::apply(
+            &state,
+            fact,
+            &Context {
+                environments: &environments,
+                ..*cx
+            },
+        );
+        for change in &t.env_changes {
+            environments.apply(&state.pr.repo, change);
+        }
+        changed |= t.changed || !t.env_changes.is_empty();
+        if t.changed || !t.actions.is_empty() {
+            let actor = match fact {
+                Fact::Command { actor, .. } => Some((actor.login.clone(), actor.id)),
+                _ => None,
+            };
+            notes.push((t.note, actor));
+        }
+        env_changes.extend(t.env_changes);
+        state = t.state;
+        actions.extend(t.actions);
+    }
+    Applied {
+        state,
+        actions,
+        notes,
+        changed,
+        environments,
+        env_changes,
+    }
+}
+
+/// The environment records `applied` changed, each with the version it
+/// was read at (`None`: there was none).
+fn changed_environments(
+    read: &[Versioned<EnvRecord>],
+    applied: &Applied,
+) -> Vec<(EnvRecord, Option<u64>)> {
+    applied
+        .environments
+        .records
+        .iter()
+        .filter_map(|after| {
+            let before = read
+                .iter()
+                .find(|v| v.value.environment == after.environment);
+            match before {
+                Some(v) if v.value == *after => None,
+                Some(v) => Some((after.clone(), Some(v.version))),
+                None if after.deploys.is_empty() => None,
+                None => Some((after.clone(), None)),
+            }
+        })
+        .collect()
 }

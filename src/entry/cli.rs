@@ -330,9 +330,17 @@ async fn status(
         println!("{}", serde_json::to_string_pretty(&v.value)?);
         return Ok(());
     }
+    let envs = crate::core::gate::Environments {
+        records: store
+            .load_environments(&key.repo)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect(),
+    };
     print!(
         "{}",
-        crate::core::gate::summary::status_text(&v.value.state, &config.pipeline)
+        crate::core::gate::summary::status_text(&v.value.state, &config.pipeline, &envs)
     );
     if !v.value.pending.is_empty() {
         println!("pending side effects: {}", v.value.pending.len());
@@ -344,6 +352,9 @@ async fn status(
                 workflow, deploy, ..
             } => format!("dispatch {} ({workflow})", deploy.dispatch_id),
             crate::core::gate::Action::SyncCheckRun => "update the gatebot check run".into(),
+            crate::core::gate::Action::SyncCheckRunOf { pr } => {
+                format!("update the gatebot check run of #{pr}")
+            }
             crate::core::gate::Action::React {
                 comment_id,
                 reaction,

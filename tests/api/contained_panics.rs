@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatebot::testing::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use gatebot::testing::gate::EnvRecord;
 use gatebot::testing::store::sqlite::SqliteStore;
 use gatebot::testing::store::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
     TransitionSaved, TransitionWrite, Versioned,
 };
 
@@ -73,6 +74,22 @@ impl Store for PanicsOnSeven {
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
         self.inner.save_gate(record, expected).await
+    }
+    async fn save_gate_and_environments(
+        &self,
+        record: &GateRecord,
+        expected: Option<u64>,
+        environments: &[EnvWrite<'_>],
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .save_gate_and_environments(record, expected, environments)
+            .await
+    }
+    async fn load_environments(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Vec<Versioned<EnvRecord>>, StoreError> {
+        self.inner.load_environments(repo).await
     }
     async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError> {
         self.inner.gates_with_pending().await
@@ -169,12 +186,13 @@ async fn a_panic_on_one_pr_stops_neither_its_neighbours_deliveries_nor_the_recon
     app.open_pr().await;
     app.open_other_pr(7, SHA2).await;
     app.ci_green(SHA1).await;
-    // #42's staging dispatch fails before GitHub acts: queued for the
-    // reconciler. #7 has a dispatch in flight too.
-    app.github.world().dispatch_outage = Some(false);
-    app.comment("quinn", "/lgtm").await;
+    // #7 has a dispatch in flight. #42's staging dispatch, queued after it
+    // (so that #42's is what staging is to run), fails before GitHub acts:
+    // queued for the reconciler.
     app.ci_green(SHA2).await;
     app.comment_on(7, "quinn", "/lgtm").await;
+    app.github.world().dispatch_outage = Some(false);
+    app.comment("quinn", "/lgtm").await;
     store.poisoned.store(true, Ordering::SeqCst);
 
     // A delivery about #7 panics: answered 500, the process goes on.

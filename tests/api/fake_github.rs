@@ -56,6 +56,8 @@ pub struct Dispatch {
     pub run_id: Option<u64>,
     /// Whether the answer carried the run's id (`return_run_details`).
     pub returned_run: bool,
+    /// When GitHub took it.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Dispatch {
@@ -759,6 +761,7 @@ fn repo_route(
                     body: b,
                     run_id: Some(id),
                     returned_run: false,
+                    at: chrono::Utc::now(),
                 });
                 return json_response(502, json!({"message": "Bad Gateway"}));
             }
@@ -767,6 +770,7 @@ fn repo_route(
                 body: b,
                 run_id: Some(id),
                 returned_run: details,
+                at: chrono::Utc::now(),
             });
             if details {
                 json_response(

@@ -37,6 +37,7 @@ mod quorum;
 mod reconcile;
 mod rollback;
 mod secret_rotation;
+mod shared_environments;
 mod signatures;
 mod soak;
 mod stale_commands;

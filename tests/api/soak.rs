@@ -17,12 +17,18 @@
 //!
 //! At the end, with faults off, it settles (redeliveries, reconcile passes,
 //! people finishing their reviews) and checks, for every PR:
-//! - exactly one successful production deploy of its final, approved head,
-//!   and no second dispatch to an environment of a SHA unless a run of the
-//!   first failed (one run in ten fails; people then give the command again);
+//! - one successful production deploy of its final, approved head (one
+//!   more for each time another PR's production deploy overtook it), and
+//!   no second dispatch to an environment of a SHA unless a run of the
+//!   first failed (one run in ten fails; people then give the command
+//!   again) or another PR's deploy displaced it there (people then
+//!   `/retry`);
 //! - no dispatch of a SHA that did not pass every gate, judged from what the
 //!   world recorded (check runs, who commented what while which SHA was the
-//!   head, which runs succeeded), not from gatebot's own records;
+//!   head, which runs succeeded, what was dispatched to staging when), not
+//!   from gatebot's own records: production only after a `/verify-stage`
+//!   given while staging ran that SHA (no other PR's deploy dispatched
+//!   there between its deploy and the verification);
 //! - every delivery accounted for: processed, or redelivered and then
 //!   processed; and the PR deployed at its final head.
 //!
@@ -526,6 +532,39 @@ impl World {
             .map(|v| v.value.state)
     }
 
+    /// What runs where, as gatebot recorded it (people read it on the
+    /// check run).
+    async fn environments(&self) -> gatebot::testing::gate::Environments {
+        let repo = RepoName::parse(FULL).expect("repo");
+        gatebot::testing::gate::Environments {
+            records: self
+                .reader
+                .load_environments(&repo)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.value)
+                .collect(),
+        }
+    }
+
+    /// Whether the PR whose deploy runs in stage `stage`'s environment
+    /// still needs it there (it is deploying or being verified).
+    async fn in_use(&self, stage: usize, envs: &gatebot::testing::gate::Environments) -> bool {
+        let env = &self.chain.stages[stage].environment;
+        let Some(occupant) = envs.get(env).and_then(|r| r.current()).map(|o| o.pr) else {
+            return false;
+        };
+        let Some(state) = self.stored(occupant).await else {
+            return false;
+        };
+        matches!(
+            state.stage_in(&self.chain, envs),
+            Stage::Deploying(i) | Stage::WaitingForVerification(i) | Stage::Verifying(i)
+                | Stage::VerificationFailed(i) if i == stage
+        )
+    }
+
     async fn comment(&mut self, pr: u64, login: &'static str, body: &'static str) {
         let head = self.people[pr as usize - 1].head.clone();
         let at = chrono::Utc::now();
@@ -700,7 +739,30 @@ impl World {
             self.complete_run(pr, &id).await;
             return;
         }
-        match state.stage(&self.chain) {
+        let envs = self.environments().await;
+        match state.stage_in(&self.chain, &envs) {
+            // Another PR's deploy runs there now: deploy this head again,
+            // once that PR is done with it (people take turns, as they
+            // would without a lock; else they redeploy over each other
+            // for ever).
+            Stage::Displaced(stage) => {
+                // Someone who did not look at the check run verifies
+                // anyway: it must be refused.
+                if stage == 0 && self.chance(0.3) {
+                    return self.comment(pr, QA, "/verify-stage").await;
+                }
+                if self.in_use(stage, &envs).await {
+                    return;
+                }
+                self.people[i].retries += 1;
+                let retry = if stage == 0 {
+                    "/retry staging"
+                } else {
+                    "/retry production"
+                };
+                let who = if stage == 0 { QA } else { RELEASE };
+                self.comment(pr, who, retry).await
+            }
             Stage::WaitingForEntry(0) => self.comment(pr, QA, "/lgtm").await,
             Stage::DeployFailed(0) => {
                 self.people[i].retries += 1;
@@ -727,7 +789,7 @@ impl World {
 
     /// The guarantees, judged from what the world recorded.
     fn check(mut self) -> Result<Figures, String> {
-        let dispatches: Vec<(u64, String, String, String)> = {
+        let dispatches: Vec<(u64, String, String, String, chrono::DateTime<chrono::Utc>)> = {
             let w = self.github.world();
             for (_, f) in w.chaos.iter().flat_map(|c| c.injected.iter()) {
                 *self.figures.faults.entry(format!("{f:?}")).or_default() += 1;
@@ -740,6 +802,7 @@ impl World {
                         d.input("dispatch_id").to_string(),
                         d.input("environment").to_string(),
                         d.input("sha").to_string(),
+                        d.at,
                     )
                 })
                 .collect()
@@ -759,8 +822,29 @@ impl World {
                 broken.push((d.pr, format!("delivery {} was never processed", d.guid)));
             }
         }
+        // Times another PR's deploy was dispatched to the same environment
+        // after one of this (PR, environment, SHA), before its next one.
+        let mut displaced: BTreeMap<(u64, String, String), usize> = BTreeMap::new();
+        for (i, (pr, id, env, sha, _)) in dispatches.iter().enumerate() {
+            if id.contains("-verify-") {
+                continue;
+            }
+            let later = &dispatches[i + 1..];
+            let until = later
+                .iter()
+                .position(|d| d.0 == *pr && d.2 == *env && !d.1.contains("-verify-"))
+                .unwrap_or(later.len());
+            if later[..until]
+                .iter()
+                .any(|d| d.0 != *pr && d.2 == *env && !d.1.contains("-verify-"))
+            {
+                *displaced
+                    .entry((*pr, env.clone(), sha.clone()))
+                    .or_default() += 1;
+            }
+        }
         let mut per: BTreeMap<(u64, String, String), usize> = BTreeMap::new();
-        for (pr, id, env, sha) in &dispatches {
+        for (pr, id, env, sha, _) in &dispatches {
             let kind = if id.contains("-verify-") {
                 "verify".to_string()
             } else {
@@ -768,7 +852,7 @@ impl World {
             };
             *self.figures.dispatches.entry(kind.clone()).or_default() += 1;
             *per.entry((*pr, kind.clone(), sha.clone())).or_default() += 1;
-            if let Some(why) = self.ungated(*pr, &kind, sha) {
+            if let Some(why) = self.ungated(*pr, &kind, sha, &dispatches) {
                 broken.push((
                     *pr,
                     format!("{id} dispatched {kind} of {}: {why}", &sha[..7]),
@@ -784,13 +868,20 @@ impl World {
                 })
                 .count()
         };
+        let displaced_n = |pr: u64, env: &str, sha: &str| {
+            displaced
+                .get(&(pr, env.to_string(), sha.to_string()))
+                .copied()
+                .unwrap_or(0)
+        };
         for ((pr, kind, sha), n) in &per {
             let failed = runs(*pr, kind, sha, false);
-            if *n > 1 + failed {
+            let moved = displaced_n(*pr, kind, sha);
+            if *n > 1 + failed + moved {
                 broken.push((
                     *pr,
                     format!(
-                        "{kind} of {} dispatched {n} times after {failed} failed run(s)",
+                        "{kind} of {} dispatched {n} times after {failed} failed run(s) and {moved} displacement(s)",
                         &sha[..7]
                     ),
                 ));
@@ -798,11 +889,12 @@ impl World {
         }
         for p in &self.people {
             let n = runs(p.pr, "production", &p.head, true);
-            if n != 1 {
+            let moved = displaced_n(p.pr, "production", &p.head);
+            if n == 0 || n > 1 + moved {
                 broken.push((
                     p.pr,
                     format!(
-                        "its approved head {} was deployed to production {n} times",
+                        "its approved head {} was deployed to production {n} times ({moved} displacement(s))",
                         &p.head[..7]
                     ),
                 ));
@@ -848,8 +940,15 @@ impl World {
     }
 
     /// Why dispatching `kind` of `sha` on `pr` was not allowed by what
-    /// people and CI gave, if it was not.
-    fn ungated(&self, pr: u64, kind: &str, sha: &str) -> Option<String> {
+    /// people and CI gave, if it was not. `dispatches` is everything GitHub
+    /// received, in order: (pr, dispatch id, environment, sha, when).
+    fn ungated(
+        &self,
+        pr: u64,
+        kind: &str,
+        sha: &str,
+        dispatches: &[(u64, String, String, String, chrono::DateTime<chrono::Utc>)],
+    ) -> Option<String> {
         if !self.has_green(sha) {
             return Some("CI was never green on it".into());
         }
@@ -873,18 +972,41 @@ impl World {
         if kind == "staging" {
             return None;
         }
-        let staged = self
+        let staged: Vec<_> = self
             .completed
             .iter()
-            .find(|(p, id, s, ok, _)| *p == pr && id.contains("-staging-") && s == sha && *ok);
-        let Some((_, _, _, _, staged_at)) = staged else {
+            .filter(|(p, id, s, ok, _)| *p == pr && id.contains("-staging-") && s == sha && *ok)
+            .collect();
+        if staged.is_empty() {
             return Some("no successful staging deploy of it".into());
-        };
+        }
         if kind == "verify" {
             return None;
         }
-        if !said(QA, "/verify-stage", *staged_at) {
-            return Some("no /verify-stage after its staging deploy".into());
+        // A /verify-stage after one of its staging deploys succeeded, with
+        // no other PR's deploy dispatched to staging between that deploy's
+        // dispatch and the verification: staging ran this SHA.
+        let verified_while_running = staged.iter().any(|(_, id, _, _, done_at)| {
+            let Some(sent) = dispatches.iter().find(|d| d.1 == *id).map(|d| d.4) else {
+                return false;
+            };
+            self.said.iter().any(|s| {
+                s.pr == pr
+                    && s.login == QA
+                    && s.body == "/verify-stage"
+                    && s.head == sha
+                    && s.at >= *done_at
+                    && !dispatches.iter().any(|d| {
+                        d.0 != pr
+                            && d.2 == "staging"
+                            && !d.1.contains("-verify-")
+                            && d.4 > sent
+                            && d.4 < s.at
+                    })
+            })
+        });
+        if !verified_while_running {
+            return Some("no /verify-stage while staging ran it".into());
         }
         if !said(RELEASE, "/approve", since) {
             return Some("no /approve by release while it was the head".into());

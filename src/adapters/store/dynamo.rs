@@ -10,6 +10,7 @@
 //! | run → dispatch | `RUN#<repo>#<run id>` | `RUN` | `dispatch_id` (trusted only when that dispatch's `run_id` agrees) |
 //! | deploy | `DEPLOYS#<repo>#<env>` | `<finished at>#<id>` | `data` (+ marker `DEPLOYID#<repo>#<env>#<id>`) |
 //! | audit | `AUDIT#<repo>` and `AUDIT#<repo>#<pr>` | `<at>#<nonce>` | `data` |
+//! | environment | `ENVS#<repo>` | `ENV#<env>` | `version`, `data` (what runs there; written in the transaction of the PR record that changed it) |
 //!
 //! Every state change is a conditional put on `version`; a lost race is
 //! [`StoreError::Conflict`], which the caller retries from a fresh,
@@ -31,10 +32,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
     TransitionSaved, TransitionWrite, Versioned,
 };
 use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use crate::core::gate::EnvRecord;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -212,6 +214,37 @@ fn gate_item(record: &GateRecord, version: u64) -> Result<Item, StoreError> {
         );
     }
     Ok(item)
+}
+
+fn envs_pk(repo: &RepoName) -> String {
+    format!("ENVS#{repo}")
+}
+
+/// The conditional put of an environment's record (see [`EnvWrite`]).
+fn env_put(table: &str, w: &EnvWrite<'_>) -> Result<TransactWriteItem, StoreError> {
+    let version = w.expected.map_or(1, |v| v + 1);
+    let put = Put::builder()
+        .table_name(table)
+        .item("pk", s(envs_pk(&w.record.repo)))
+        .item("sk", s(format!("ENV#{}", w.record.environment)))
+        .item("version", n(version))
+        .item("data", s(to_json(w.record)?));
+    put_item(match w.expected {
+        None => put.condition_expression("attribute_not_exists(pk)"),
+        Some(v) => put
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(v)),
+    })
+}
+
+/// Whether the first `guarded` items of a cancelled transaction hold a
+/// failed condition (or another transaction in the way): the records
+/// changed since they were read.
+fn guarded_conflict(reasons: &[Option<&str>], guarded: usize) -> bool {
+    reasons
+        .iter()
+        .take(guarded)
+        .any(|r| matches!(r, Some("ConditionalCheckFailed" | "TransactionConflict")))
 }
 
 /// The conditional put that begins dedupe key `key` (see [`Store::begin`]).
@@ -667,6 +700,75 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn save_gate_and_environments(
+        &self,
+        record: &GateRecord,
+        expected: Option<u64>,
+        environments: &[EnvWrite<'_>],
+    ) -> Result<u64, StoreError> {
+        if environments.is_empty() {
+            return self.save_gate(record, expected).await;
+        }
+        let version = expected.map_or(1, |v| v + 1);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(gate_item(record, version)?));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(put_item(put)?);
+        for w in environments {
+            tx = tx.transact_items(env_put(&self.table, w)?);
+        }
+        match tx.send().await {
+            Ok(_) => Ok(version),
+            Err(e) => match cancellation(&e) {
+                Some(reasons) if guarded_conflict(&reasons, reasons.len()) => {
+                    Err(StoreError::Conflict)
+                }
+                _ => Err(sdk_error(e)),
+            },
+        }
+    }
+
+    async fn load_environments(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Vec<Versioned<EnvRecord>>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(envs_pk(repo)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for item in page.items() {
+                out.push(Versioned {
+                    version: get_n(item, "version")?,
+                    value: from_item(item)?,
+                });
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn commit_transition(
         &self,
         t: TransitionWrite<'_>,
@@ -675,7 +777,8 @@ impl Store for DynamoStore {
         for entry in t.audits {
             audits.extend(self.audit_items(entry)?);
         }
-        let items = 1 + t.claims.len() + audits.len() + usize::from(t.settles.is_some());
+        let guarded = 1 + t.environments.len();
+        let items = guarded + t.claims.len() + audits.len() + usize::from(t.settles.is_some());
         if items > TRANSACTION_MAX {
             return super::commit_in_steps(self, t).await;
         }
@@ -709,6 +812,9 @@ impl Store for DynamoStore {
             .transact_write_items()
             .client_request_token(token)
             .transact_items(put_item(record)?);
+        for w in t.environments {
+            tx = tx.transact_items(env_put(&self.table, w)?);
+        }
         for key in t.claims {
             tx = tx.transact_items(put_item(claim_put(&self.table, key, t.claim_lease, t.now))?);
         }
@@ -730,16 +836,18 @@ impl Store for DynamoStore {
                 claims: vec![Begin::Fresh; t.claims.len()],
                 settled: t.settles.is_some(),
             }),
-            Err(e) => match cancellation(&e).map(|r| r.first().copied().flatten()) {
-                // The record changed since it was read (or another
-                // transaction is writing it): nothing was written.
-                Some(Some("ConditionalCheckFailed" | "TransactionConflict")) => {
-                    Err(StoreError::Conflict)
+            Err(e) => match cancellation(&e) {
+                // The record or an environment's changed since it was
+                // read (or another transaction is writing it): nothing
+                // was written.
+                Some(reasons) if guarded_conflict(&reasons, guarded) => Err(StoreError::Conflict),
+                Some(reasons) if reasons.iter().take(guarded).any(Option::is_some) => {
+                    Err(sdk_error(e))
                 }
-                Some(Some(_)) | None => Err(sdk_error(e)),
+                None => Err(sdk_error(e)),
                 // Something else was in the way (a claim held, say):
                 // nothing was written; the steps one by one say what.
-                Some(None) => super::commit_in_steps(self, t).await,
+                Some(_) => super::commit_in_steps(self, t).await,
             },
         }
     }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use crate::core::gate::state::CheckRunRef;
-use crate::core::gate::{Action, GateState};
+use crate::core::gate::{Action, EnvRecord, GateState};
 /// The record of a dispatch, which the store keeps (defined with the
 /// rules that judge its runs).
 pub use crate::core::run_identity::DispatchRecord;
@@ -296,15 +296,28 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An environment's record to write with a transition, if its stored
+/// version is still `expected` (`None`: no record may exist yet).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvWrite<'a> {
+    pub record: &'a EnvRecord,
+    pub expected: Option<u64>,
+}
+
 /// Everything one gate transition writes: the record (if its stored
-/// version is still `expected`), the transition's audit lines, the claims
-/// of the side effects it queued, and, when the transition is the last
-/// step of work a dedupe key guards, that key marked done.
+/// version is still `expected`) and the environment records it changed
+/// (each if its version is still the one read), all or nothing; then the
+/// transition's audit lines, the claims of the side effects it queued,
+/// and, when the transition is the last step of work a dedupe key guards,
+/// that key marked done.
 #[derive(Debug, Clone, Copy)]
 pub struct TransitionWrite<'a> {
     pub record: &'a GateRecord,
     /// `None`: the record must not exist yet.
     pub expected: Option<u64>,
+    /// Environment records changed by the transition: written with the
+    /// record, atomically, or neither is.
+    pub environments: &'a [EnvWrite<'a>],
     pub audits: &'a [AuditEntry],
     /// Effect keys of the actions just queued (their ids are new, so no
     /// one else can hold them yet), begun for `claim_lease`.
@@ -373,6 +386,23 @@ pub trait Store: Send + Sync {
         record: &GateRecord,
         expected: Option<u64>,
     ) -> Result<u64, StoreError>;
+
+    /// [`Store::save_gate`] of `record` together with `environments`,
+    /// each conditional on its version: all are written, or none
+    /// ([`StoreError::Conflict`] when any version moved).
+    async fn save_gate_and_environments(
+        &self,
+        record: &GateRecord,
+        expected: Option<u64>,
+        environments: &[EnvWrite<'_>],
+    ) -> Result<u64, StoreError>;
+
+    /// Every environment record of `repo`, read strongly consistent, in
+    /// no particular order. An environment without a record is free.
+    async fn load_environments(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Vec<Versioned<EnvRecord>>, StoreError>;
 
     /// PRs whose outbox still holds actions (for the reconciler).
     async fn gates_with_pending(&self) -> Result<Vec<PrKey>, StoreError>;
@@ -481,14 +511,21 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-/// [`Store::commit_transition`] as one request per part: the record,
-/// then the audit lines, the claims and the settled key. A failure after
-/// the record is written is logged and reported in what is returned.
+/// [`Store::commit_transition`] as one request per part: the record with
+/// its environment records, then the audit lines, the claims and the
+/// settled key. A failure after the record is written is logged and
+/// reported in what is returned.
 pub(crate) async fn commit_in_steps<S: Store + ?Sized>(
     store: &S,
     t: TransitionWrite<'_>,
 ) -> Result<TransitionSaved, StoreError> {
-    let version = store.save_gate(t.record, t.expected).await?;
+    let version = if t.environments.is_empty() {
+        store.save_gate(t.record, t.expected).await?
+    } else {
+        store
+            .save_gate_and_environments(t.record, t.expected, t.environments)
+            .await?
+    };
     if let Err(e) = store.append_audits(t.audits).await {
         tracing::error!(error = %e, "audit write failed");
     }

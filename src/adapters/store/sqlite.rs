@@ -14,10 +14,11 @@ use serde::de::DeserializeOwned;
 
 use super::sqlite_checkpoint::{AUTOCHECKPOINT_PAGES, CHECKPOINT_EVERY, Checkpointer};
 use super::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, GateRecord, Store, StoreError,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
     TransitionSaved, TransitionWrite, Versioned,
 };
 use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
+use crate::core::gate::EnvRecord;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -66,6 +67,13 @@ CREATE TABLE IF NOT EXISTS audit (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_pr ON audit (repo, pr);
+CREATE TABLE IF NOT EXISTS environments (
+    repo TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (repo, environment)
+) WITHOUT ROWID;
 ";
 
 /// Columns added after the first schema: (table, column, definition, what
@@ -345,6 +353,50 @@ fn write_gate(c: &Connection, row: &GateRow, expected: Option<u64>) -> Result<u6
     Ok(v + 1)
 }
 
+/// An environment record's row to write: repository, environment, the
+/// version it was read at, its JSON.
+type EnvRow = (String, String, Option<u64>, String);
+
+/// Writes each environment record if its stored version is the one
+/// expected (`None`: if there is none yet), else [`StoreError::Conflict`].
+/// Run inside a transaction, which the caller rolls back on a conflict.
+fn write_environments(c: &Connection, writes: &[EnvRow]) -> Result<(), StoreError> {
+    for (repo, env, expected, data) in writes {
+        let written = match expected {
+            None => c.exec(
+                "INSERT OR IGNORE INTO environments (repo, environment, version, data)
+                 VALUES (?1, ?2, 1, ?3)",
+                params![repo, env, data],
+            ),
+            Some(v) => c.exec(
+                "UPDATE environments SET version = version + 1, data = ?3
+                 WHERE repo = ?1 AND environment = ?2 AND version = ?4",
+                params![repo, env, data, *v as i64],
+            ),
+        }
+        .map_err(unavailable)?;
+        if written != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    Ok(())
+}
+
+/// The rows [`write_environments`] writes.
+fn env_rows(writes: &[EnvWrite<'_>]) -> Result<Vec<EnvRow>, StoreError> {
+    writes
+        .iter()
+        .map(|w| {
+            Ok((
+                w.record.repo.to_string(),
+                w.record.environment.as_str().to_string(),
+                w.expected,
+                to_json(w.record)?,
+            ))
+        })
+        .collect()
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -565,11 +617,57 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn save_gate_and_environments(
+        &self,
+        record: &GateRecord,
+        expected: Option<u64>,
+        environments: &[EnvWrite<'_>],
+    ) -> Result<u64, StoreError> {
+        let row = GateRow::of(record)?;
+        let envs = env_rows(environments)?;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let version = write_gate(&tx, &row, expected)?;
+            write_environments(&tx, &envs)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn load_environments(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Vec<Versioned<EnvRecord>>, StoreError> {
+        let repo = repo.to_string();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT version, data FROM environments WHERE repo = ?1")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![repo], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (version, data) = row.map_err(unavailable)?;
+                out.push(Versioned {
+                    version: version as u64,
+                    value: from_json(&data)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn commit_transition(
         &self,
         t: TransitionWrite<'_>,
     ) -> Result<TransitionSaved, StoreError> {
         let row = GateRow::of(t.record)?;
+        let envs = env_rows(t.environments)?;
         let audits = audit_rows(t.audits)?;
         let claims = t.claims.to_vec();
         let now_s = t.now.timestamp();
@@ -581,6 +679,7 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             let version = write_gate(&tx, &row, expected)?;
+            write_environments(&tx, &envs)?;
             insert_audit_rows(&tx, &audits)?;
             let mut begun = Vec::with_capacity(claims.len());
             for key in &claims {

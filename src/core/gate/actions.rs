@@ -40,6 +40,11 @@ pub enum Action {
     },
     /// Create or update the `gatebot` check run from the current state.
     SyncCheckRun,
+    /// Update the check run of another PR of the repository, whose deploy
+    /// this one's displaced: it says what runs there now.
+    SyncCheckRunOf {
+        pr: u64,
+    },
     React {
         comment_id: u64,
         reaction: Reaction,
@@ -73,7 +78,8 @@ pub(crate) fn gather(actions: Vec<Action>) -> Vec<Action> {
                     out.push(Action::Reply { body });
                 }
             },
-            Action::SyncCheckRun | Action::React { .. } if out.contains(&a) => {}
+            Action::SyncCheckRun | Action::SyncCheckRunOf { .. } | Action::React { .. }
+                if out.contains(&a) => {}
             a => out.push(a),
         }
     }

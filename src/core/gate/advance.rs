@@ -5,6 +5,7 @@
 
 use super::actions::Action;
 use super::blocker::blocker;
+use super::occupancy::{EnvChange, Occupant};
 use super::refusals::Refusal;
 use super::state::{Deploy, DeployKind, DeployStatus, Stage};
 use super::status::walk;
@@ -20,7 +21,7 @@ impl Machine<'_, '_> {
         let head = self.s.head_sha.clone();
         let cx = self.cx;
         let chain = cx.chain();
-        let next = walk(&self.s, chain)
+        let next = walk(&self.s, chain, cx.environments)
             .into_iter()
             .find(|st| st.passed_at.is_none())
             .map(|st| (st.index, st.deploy.is_some()));
@@ -57,7 +58,7 @@ impl Machine<'_, '_> {
     /// completed its quorum, else whoever asked for the stage before, else
     /// the PR's author (an `auto` first stage goes on their push).
     fn requester(&self, i: usize) -> String {
-        let statuses = walk(&self.s, self.chain());
+        let statuses = walk(&self.s, self.chain(), self.cx.environments);
         let own = statuses.get(i).and_then(|st| {
             st.approvers
                 .get(st.config.quorum().saturating_sub(1))
@@ -115,6 +116,24 @@ impl Machine<'_, '_> {
             git_ref,
             deploy: deploy.clone(),
         });
+        if kind != DeployKind::Verify {
+            // From now on it is what runs there, for every PR; the PR it
+            // displaces hears of it on its check run.
+            let displaced = self
+                .cx
+                .environments
+                .get(&stage.environment)
+                .and_then(|r| r.current())
+                .map(|o| o.pr)
+                .filter(|pr| *pr != self.s.pr.number);
+            if let Some(pr) = displaced {
+                self.actions.push(Action::SyncCheckRunOf { pr });
+            }
+            self.env_changes.push(EnvChange::Occupy {
+                environment: stage.environment.clone(),
+                occupant: Occupant::of(self.s.pr.number, &deploy),
+            });
+        }
         deploy
     }
 
@@ -125,14 +144,14 @@ impl Machine<'_, '_> {
     /// no-op.
     pub(super) fn awaits_time(&self) -> bool {
         let chain = self.chain();
-        let Stage::WaitingForEntry(i) = self.s.stage(chain) else {
+        let Stage::WaitingForEntry(i) = self.s.stage_in(chain, self.cx.environments) else {
             return false;
         };
-        let statuses = walk(&self.s, chain);
+        let statuses = walk(&self.s, chain, self.cx.environments);
         let Some(st) = statuses.get(i) else {
             return false;
         };
         let timed = st.config.soak.is_some() || !st.config.freeze.is_empty();
-        timed && st.entry_met()
+        timed && st.entry_met() && st.soak_cut.is_none()
     }
 }

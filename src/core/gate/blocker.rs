@@ -17,8 +17,10 @@ use crate::core::domain::{DispatchId, Environment, Sha};
 /// A promotion to a stage needs every earlier stage passed for the same
 /// SHA (deployed, and verified where the stage has a verification), the
 /// stage's entry gate (counting only people who hold its role now, when
-/// [`Context::holders`] says who), its soak, no freeze, no hold and no
-/// other deploy running there.
+/// [`Context::holders`] says who), its soak (during which the stage before
+/// kept running the SHA), no freeze, no hold and no other deploy of the PR
+/// running there. A verification needs the stage's deploy of the SHA to be
+/// what runs there ([`Context::environments`]).
 pub(crate) fn blocker(
     s: &GateState,
     env: &Environment,
@@ -55,7 +57,7 @@ pub(crate) fn blocker(
     if s.ci != CiStatus::Green {
         return Some(Refusal::CiNotGreen(sha.clone()));
     }
-    let statuses = walk(s, chain);
+    let statuses = walk(s, chain, cx.environments);
     let this = &statuses[i];
     match kind {
         DeployKind::Promote => {
@@ -63,6 +65,12 @@ pub(crate) fn blocker(
                 if earlier.passed_at.is_none() {
                     let env = earlier.environment().clone();
                     let sha = sha.clone();
+                    if earlier.displaced_at.is_some() {
+                        return Some(Refusal::Displaced {
+                            env,
+                            now: earlier.runs_now(),
+                        });
+                    }
                     return Some(if earlier.deployed {
                         Refusal::NotVerified { env, sha }
                     } else {
@@ -89,6 +97,13 @@ pub(crate) fn blocker(
                     });
                 }
             }
+            if let (Some(_), Some(previous)) = (this.soak_cut, i.checked_sub(1)) {
+                return Some(Refusal::SoakCut {
+                    env: env.clone(),
+                    previous: statuses[previous].environment().clone(),
+                    now: statuses[previous].runs_now(),
+                });
+            }
             if let (Some(until), Some(previous)) = (this.soak_end, i.checked_sub(1))
                 && cx.now < until
             {
@@ -107,6 +122,12 @@ pub(crate) fn blocker(
             }
         }
         DeployKind::Verify => {
+            if this.displaced_at.is_some() {
+                return Some(Refusal::Displaced {
+                    env: env.clone(),
+                    now: this.runs_now(),
+                });
+            }
             if !this.deployed {
                 return Some(Refusal::NotDeployed {
                     env: env.clone(),
@@ -121,6 +142,10 @@ pub(crate) fn blocker(
 }
 
 /// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.
+/// A deploy another deploy was queued after, in the same environment, may
+/// not go ahead (nor its run be approved): what runs there is the later
+/// one, and sending this one now would put the environment back to it
+/// behind the record's back.
 pub fn dispatch_blocker(
     s: &GateState,
     dispatch_id: &DispatchId,
@@ -131,6 +156,18 @@ pub fn dispatch_blocker(
     };
     if d.status != DeployStatus::Pending {
         return Some(Refusal::NotPending(dispatch_id.clone()));
+    }
+    if cx.environments.displaced_at(d).is_some() {
+        let now = cx
+            .environments
+            .get(&d.environment)
+            .and_then(|r| r.displaced_by(d))
+            .map(|o| format!("#{} ({})", o.pr, o.sha.short()))
+            .unwrap_or_else(|| "another deploy".into());
+        return Some(Refusal::Displaced {
+            env: d.environment.clone(),
+            now,
+        });
     }
     blocker(s, &d.environment, d.kind, &d.sha, cx)
 }

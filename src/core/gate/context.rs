@@ -1,9 +1,11 @@
 //! What a fact is judged under: the repository's config, the clock, the
 //! margin allowed between GitHub's clock and gatebot's, and — right before
-//! a dispatch — who holds the stage's role now.
+//! a dispatch — who holds the stage's role now, and what runs in each
+//! environment.
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::occupancy::Environments;
 use crate::core::config::{Pipeline, RepoConfig};
 use crate::core::domain::UserId;
 
@@ -27,6 +29,9 @@ pub struct Context<'a> {
     /// was resolved: each command then counts with the role it was given
     /// with.
     pub holders: Option<&'a [UserId]>,
+    /// What runs where, for every PR of the repository, as read with the
+    /// PR's record (none read: every environment is free).
+    pub environments: &'a Environments,
 }
 
 impl<'a> Context<'a> {
@@ -37,6 +42,7 @@ impl<'a> Context<'a> {
             now,
             clock_skew: CLOCK_SKEW,
             holders: None,
+            environments: Environments::none(),
         }
     }
 

@@ -18,6 +18,7 @@ pub fn apply(state: &GateState, fact: &Fact, cx: &Context<'_>) -> Transition {
     let mut m = Machine {
         s: state.clone(),
         actions: Vec::new(),
+        env_changes: Vec::new(),
         cx,
     };
     let note = m.fact(fact);
@@ -32,6 +33,7 @@ pub fn apply(state: &GateState, fact: &Fact, cx: &Context<'_>) -> Transition {
     Transition {
         state: m.s,
         actions: m.actions,
+        env_changes: m.env_changes,
         changed,
         note,
     }

@@ -6,6 +6,7 @@
 //!   (a fact, judged under a context) and what comes out (side effects,
 //!   and why something was refused);
 //! * `status.rs` — where each stage stands, in one walk over the chain;
+//! * `occupancy.rs` — what runs in each environment, shared by every PR;
 //! * `blocker.rs` — the one rule for every dispatch;
 //! * `machine.rs` — `apply`, routing a fact to `observe.rs`, `runs.rs` or
 //!   `commands/`, each of which works on the `transition.rs` in the making
@@ -22,6 +23,7 @@ mod context;
 mod facts;
 mod machine;
 mod observe;
+pub(crate) mod occupancy;
 mod refusals;
 mod runs;
 pub(crate) mod state;
@@ -43,6 +45,7 @@ pub use commands::{Actor, Grant};
 pub use context::{CLOCK_SKEW, Context};
 pub use facts::Fact;
 pub use machine::apply;
+pub use occupancy::{EnvChange, EnvRecord, Environments, Occupant};
 pub(crate) use refusals::Refusal;
 pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Stage};
 #[cfg(test)]

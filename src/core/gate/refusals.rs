@@ -76,6 +76,16 @@ pub enum Refusal {
         previous: Environment,
         until: DateTime<Utc>,
     },
+    #[error("{env} now runs {now}; `/retry {env}` deploys this head again")]
+    Displaced { env: Environment, now: String },
+    #[error(
+        "{previous} stopped running this head before {env}'s soak ended (it now runs {now}); `/retry {previous}` deploys this head again and starts a new soak"
+    )]
+    SoakCut {
+        env: Environment,
+        previous: Environment,
+        now: String,
+    },
     #[error("a deploy to {0} is still running")]
     DeployRunning(Environment),
     #[error("dispatch {0} is no longer pending")]

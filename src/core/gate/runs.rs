@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::actions::Action;
+use super::occupancy::EnvChange;
 use super::state::{Deploy, DeployKind, DeployStatus};
 use super::transition::Machine;
 use crate::core::domain::{DispatchId, Environment, UserId};
@@ -18,6 +19,26 @@ pub(super) fn kind_word(kind: DeployKind) -> &'static str {
     }
 }
 
+/// How a deploy's run, now linked or finished, changes its environment's
+/// record (a verify run occupies nothing).
+fn progress(d: &Deploy) -> Option<EnvChange> {
+    (d.kind != DeployKind::Verify).then(|| EnvChange::Progress {
+        environment: d.environment.clone(),
+        dispatch_id: d.dispatch_id.clone(),
+        status: d.status,
+        finished_at: d.finished_at,
+        run_url: d.run_url.clone(),
+    })
+}
+
+/// A dispatch GitHub never acted on leaves its environment's record.
+fn withdraw(d: &Deploy) -> Option<EnvChange> {
+    (d.kind != DeployKind::Verify).then(|| EnvChange::Withdraw {
+        environment: d.environment.clone(),
+        dispatch_id: d.dispatch_id.clone(),
+    })
+}
+
 impl Machine<'_, '_> {
     pub(super) fn run_linked(&mut self, id: &DispatchId, run_id: u64, url: Option<&str>) -> String {
         match self.s.deploy_mut(id) {
@@ -25,6 +46,8 @@ impl Machine<'_, '_> {
             Some(d) if d.run_id.is_none() && d.status == DeployStatus::Pending => {
                 d.run_id = Some(run_id);
                 d.run_url = url.map(str::to_string).or(d.run_url.take());
+                let progress = progress(d);
+                self.env_changes.extend(progress);
                 format!("dispatch {id} is run {run_id}")
             }
             _ => "run already linked or unknown".into(),
@@ -60,6 +83,7 @@ impl Machine<'_, '_> {
             d.run_url = Some(u.to_string());
         }
         let deploy = d.clone();
+        self.env_changes.extend(progress(&deploy));
         if success && deploy.kind != DeployKind::Verify {
             self.actions.push(Action::RecordDeploy {
                 deploy: deploy.clone(),
@@ -96,6 +120,8 @@ impl Machine<'_, '_> {
             kind_word(d.kind),
             d.sha.short()
         );
+        let withdrawn = withdraw(d);
+        self.env_changes.extend(withdrawn);
         self.undo_displacement(id);
         self.s
             .detached
@@ -130,6 +156,7 @@ impl Machine<'_, '_> {
         if !found {
             self.s.detached.retain(|x| x.dispatch_id != *id);
         }
+        self.env_changes.extend(withdraw(&d));
         self.undo_displacement(id);
         self.actions.push(Action::Reply {
             body: format!(

@@ -313,8 +313,9 @@ pub enum Stage {
     WaitingForEntry(usize),
     Deploying(usize),
     DeployFailed(usize),
-    /// The stage's deploy succeeded, but something else was deployed there
-    /// since (a rollback): `/retry` deploys the head again.
+    /// The stage's deploy no longer runs there: a rollback, or another
+    /// PR's deploy, displaced it before the stage passed (or before the
+    /// next stage's soak ended): `/retry` deploys the head again.
     Displaced(usize),
     WaitingForVerification(usize),
     Verifying(usize),
@@ -355,7 +356,7 @@ impl Stage {
             Stage::Deploying(i) => format!("deploying to {}", env(i)),
             Stage::DeployFailed(i) => format!("{} deploy failed", env(i)),
             Stage::Displaced(i) => format!(
-                "{} no longer runs this head (rolled back); `/retry {}` deploys it again",
+                "{} no longer runs this head; `/retry {}` deploys it again",
                 env(i),
                 env(i)
             ),

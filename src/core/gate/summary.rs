@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use super::ci::CiStatus;
 use super::context::Context;
+use super::occupancy::Environments;
 use super::state::{Deploy, DeployStatus, GateState, Stage};
-use super::status::walk;
+use super::status::{StageStatus, walk};
 use crate::core::config::{Entry, soak_text};
 
 /// What the `gatebot` check run should show.
@@ -48,10 +49,64 @@ fn deploy_cell(d: &Deploy) -> (String, String) {
     )
 }
 
+/// What the stage's deploy became once another deploy was dispatched
+/// there: displaced after it ran, or overtaken while it ran.
+fn displacement_cell(st: &StageStatus<'_>) -> Option<String> {
+    let (at, d) = (st.displaced_at?, st.deploy?);
+    let overtaken = d.status == DeployStatus::Pending || d.finished_at.is_none_or(|f| f > at);
+    Some(format!(
+        "{} by {} at {}",
+        if overtaken {
+            "⤵️ overtaken"
+        } else {
+            "⤵️ displaced"
+        },
+        st.runs_now(),
+        when(&at)
+    ))
+}
+
+/// The headline: where the PR stands, naming what it waits for. A stage
+/// that no longer runs the head says what runs there instead.
+fn headline(stage: Stage, statuses: &[StageStatus<'_>], cx: &Context<'_>) -> String {
+    let chain = cx.chain();
+    if let Stage::Displaced(i) = stage
+        && let Some(env) = chain.stages.get(i).map(|c| &c.environment)
+    {
+        if let Some(next) = statuses.get(i + 1).filter(|n| n.soak_cut.is_some()) {
+            return format!(
+                "{env} stopped running this head before {}'s soak ended (it now runs {}); `/retry {env}` deploys it again",
+                next.environment(),
+                statuses[i].runs_now()
+            );
+        }
+        if let Some(st) = statuses.get(i).filter(|st| st.displaced_at.is_some()) {
+            let overtaken = st
+                .deploy
+                .zip(st.displaced_at)
+                .is_some_and(|(d, at)| d.finished_at.is_none_or(|f| f > at));
+            return if overtaken {
+                format!(
+                    "{env} deploy was overtaken by {}; `/retry {env}` deploys this head again",
+                    st.runs_now()
+                )
+            } else {
+                format!(
+                    "{env} no longer runs this head: it now runs {}; `/retry {env}` deploys it again",
+                    st.runs_now()
+                )
+            };
+        }
+    }
+    stage.describe(chain)
+}
+
 /// The check run's view of `s` under `cx`, also the reply to `/gates`.
 pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
     let chain = cx.chain();
-    let stage = s.stage(chain);
+    let statuses = walk(s, chain, cx.environments);
+    let stage = s.stage_in(chain, cx.environments);
+    let title = headline(stage, &statuses, cx);
     let (status, conclusion) = match stage {
         Stage::Deployed => ("completed", Some("success")),
         Stage::Closed | Stage::NotGated => ("completed", Some("neutral")),
@@ -59,12 +114,7 @@ pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
         _ => ("in_progress", None),
     };
     let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "**{}** — head `{}`\n",
-        stage.describe(chain),
-        s.head_sha.short()
-    );
+    let _ = writeln!(t, "**{}** — head `{}`\n", title, s.head_sha.short());
     if let Some(e) = &s.config_error {
         let _ = writeln!(t, "> ⚠️ `.github/gatebot.yml` is invalid: {e}\n");
     }
@@ -101,7 +151,7 @@ pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
         CiStatus::Failed => "❌ failed",
     };
     let _ = writeln!(t, "| CI | {ci} | |");
-    for st in walk(s, chain) {
+    for st in &statuses {
         let c = st.config;
         let env = &c.environment;
         match &c.entry {
@@ -137,7 +187,10 @@ pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
         }
         match st.deploy {
             Some(d) => {
-                let (state, who) = deploy_cell(d);
+                let (mut state, who) = deploy_cell(d);
+                if let Some(moved) = displacement_cell(st) {
+                    state = format!("{state}; {moved}");
+                }
                 let _ = writeln!(t, "| {env} deploy | {state} | {who} |");
             }
             None => {
@@ -179,16 +232,21 @@ pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
     CheckRunView {
         status,
         conclusion,
-        title: format!("gatebot: {}", stage.describe(chain)),
+        title: format!("gatebot: {title}"),
         text: t,
     }
 }
 
 /// A plain-text status for `gatebot status`: where the PR stands in
-/// `chain`, then every stage's recorded gates.
-pub fn status_text(s: &GateState, chain: &crate::core::config::Pipeline) -> String {
+/// `chain` (with what runs in each environment as `envs` says), then
+/// every stage's recorded gates.
+pub fn status_text(
+    s: &GateState,
+    chain: &crate::core::config::Pipeline,
+    envs: &Environments,
+) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "{}  {}", s.pr, s.stage(chain).describe(chain));
+    let _ = writeln!(t, "{}  {}", s.pr, s.stage_in(chain, envs).describe(chain));
     let _ = writeln!(
         t,
         "  head        {} (author @{}){}",

@@ -4,6 +4,7 @@
 
 use super::actions::Action;
 use super::context::Context;
+use super::occupancy::EnvChange;
 use super::state::GateState;
 use crate::core::config::Pipeline;
 
@@ -12,6 +13,8 @@ use crate::core::config::Pipeline;
 pub struct Transition {
     pub state: GateState,
     pub actions: Vec<Action>,
+    /// How what runs where changes (written with the state).
+    pub env_changes: Vec<EnvChange>,
     /// Whether the state differs from the input.
     pub changed: bool,
     /// One line for the audit log.
@@ -23,6 +26,7 @@ pub struct Transition {
 pub(super) struct Machine<'p, 'c> {
     pub(super) s: GateState,
     pub(super) actions: Vec<Action>,
+    pub(super) env_changes: Vec<EnvChange>,
     pub(super) cx: &'p Context<'c>,
 }
 

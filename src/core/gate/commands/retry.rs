@@ -1,6 +1,10 @@
 //! `/retry <env>`: dispatches the stage's failed deploy of the head again
-//! (an `auto` stage has no command to give again), or its deploy a
-//! rollback displaced, once every gate allows it.
+//! (an `auto` stage has no command to give again), or its deploy that
+//! something else displaced there (a rollback, or another PR's deploy)
+//! before the stage passed or before the next stage's soak ended, once
+//! every gate allows it. The entry commands for the head stand; the
+//! verification and the soak start again, since they were about what ran
+//! there.
 
 use super::args::{ArgError, environments, named_stage, one_of};
 use super::command::Command;
@@ -9,6 +13,7 @@ use crate::core::domain::Person;
 use crate::core::gate::blocker::blocker;
 use crate::core::gate::refusals::Refusal;
 use crate::core::gate::state::{DeployKind, DeployStatus};
+use crate::core::gate::status::walk;
 use crate::core::gate::transition::Machine;
 
 /// `/retry <env>`: the stage whose failed deploy to dispatch again.
@@ -32,8 +37,19 @@ impl Machine<'_, '_> {
         let env = &stage.environment;
         let head = self.s.head_sha.clone();
         let deploy = self.s.deploy_to(env);
-        // Failed, or rolled back since it succeeded.
-        let displaced = deploy.is_some_and(|d| d.displaced_by.is_some());
+        // Another deploy runs there, and the stage's pass (or the next
+        // stage's soak) needed this one.
+        let elsewhere = {
+            let statuses = walk(&self.s, self.chain(), self.cx.environments);
+            let at = statuses.iter().position(|st| st.environment() == env);
+            let this = at.and_then(|i| statuses.get(i));
+            let next_cut = at
+                .and_then(|i| statuses.get(i + 1))
+                .is_some_and(|n| n.soak_cut.is_some());
+            this.is_some_and(|st| st.displaced_at.is_some() && (st.passed_at.is_none() || next_cut))
+        };
+        // Failed, or rolled back since it succeeded, or displaced.
+        let displaced = deploy.is_some_and(|d| d.displaced_by.is_some()) || elsewhere;
         let redo = deploy.is_some_and(|d| d.status == DeployStatus::Failed) || displaced;
         if !redo {
             return Err(Refusal::NothingFailed {
@@ -49,8 +65,8 @@ impl Machine<'_, '_> {
             gates.verification = verification;
             return Err(b);
         }
-        // What was verified was rolled back: the new deploy is verified
-        // anew (a failed deploy had nothing verified). A verify run still
+        // What was verified no longer runs there: the new deploy is
+        // verified anew (a failed deploy had nothing verified). A verify run still
         // going is kept track of, detached.
         if displaced {
             let run = verification.and_then(|v| v.run);

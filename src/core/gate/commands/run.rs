@@ -175,8 +175,9 @@ impl Machine<'_, '_> {
         held(&self.s).map(|h| format!("Recorded, but {h} to let gatebot dispatch."))
     }
 
-    /// When the head's deploy to `env` waits only for another deploy still
-    /// running there, says so.
+    /// When the head's deploy to `env` waits for another deploy still
+    /// running there, or for a stage before it to run the head again (another
+    /// deploy displaced it), says so.
     pub(super) fn busy_note(&self, env: &Environment) -> Option<String> {
         if self.s.deploy_to(env).is_some() {
             return None;
@@ -187,6 +188,9 @@ impl Machine<'_, '_> {
                 "Recorded, but {running}: gatebot dispatches `{}` to {env} when it finishes.",
                 head.short()
             )),
+            Some(moved @ (Refusal::Displaced { .. } | Refusal::SoakCut { .. })) => {
+                Some(format!("Recorded, but {moved}."))
+            }
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ use crate::core::domain::{Environment, Person};
 use crate::core::gate::blocker::blocker;
 use crate::core::gate::refusals::Refusal;
 use crate::core::gate::state::{DeployKind, DeployStatus, Verification};
+use crate::core::gate::status::walk;
 use crate::core::gate::transition::Machine;
 
 /// `/verify <env> [cancel]`: the verification of the stage named.
@@ -99,6 +100,17 @@ impl Machine<'_, '_> {
         {
             // Already verified or verifying: nothing more to do.
             return Ok(None);
+        }
+        // What runs there now is another deploy: verifying would vouch
+        // for code that is not there.
+        if let Some(st) = walk(&self.s, self.chain(), self.cx.environments)
+            .get(i)
+            .filter(|st| st.displaced_at.is_some())
+        {
+            return Err(Refusal::Displaced {
+                env: env.clone(),
+                now: st.runs_now(),
+            });
         }
         let runs_workflow = stage.verify.as_ref().is_some_and(|v| v.workflow.is_some());
         let run = if runs_workflow {

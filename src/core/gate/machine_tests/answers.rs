@@ -72,6 +72,7 @@ fn help_and_gates_replies_are_exact() {
         now: pr.now,
         clock_skew: pr.skew,
         holders: None,
+        environments: &pr.envs,
     };
     let table = crate::core::gate::summary::render(&pr.s, &cx).text;
     assert_eq!(replies(&t), [table.as_str()]);

@@ -58,6 +58,7 @@ impl Pr {
             now: self.now,
             clock_skew: self.skew,
             holders: None,
+            environments: &self.envs,
         };
         dispatch_blocker(&self.s, id, &cx).map(|r| r.to_string())
     }

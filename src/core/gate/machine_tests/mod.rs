@@ -21,7 +21,7 @@ use crate::core::config::{self, RepoConfig};
 use crate::core::domain::{DispatchId, Environment, Person, PrKey, RepoName, Sha};
 use crate::core::gate::commands::Role;
 use crate::core::gate::commands::{Command, help_text};
-use crate::core::gate::{Action, Actor, Context, Fact, Grant, Transition, apply};
+use crate::core::gate::{Action, Actor, Context, Environments, Fact, Grant, Transition, apply};
 
 // The default chain's environments and commands, as the parser resolves
 // them (`/lgtm` is staging's entry command, `/approve` production's).
@@ -136,6 +136,9 @@ struct Pr {
     skew: Duration,
     s: GateState,
     next_comment: u64,
+    /// What runs in each environment, as this PR's facts (and whatever a
+    /// test copies in from another PR) left it.
+    envs: Environments,
 }
 
 impl Pr {
@@ -154,7 +157,28 @@ impl Pr {
             skew: Duration::zero(),
             s,
             next_comment: 1000,
+            envs: Environments::default(),
         }
+    }
+
+    /// Another PR of the same repository, `number`, opened at `head`, with
+    /// the same config and clock.
+    fn other(yaml: &str, number: u64, head: char) -> Pr {
+        let mut p = Pr::new(yaml);
+        let key = PrKey {
+            repo: p.s.pr.repo.clone(),
+            number,
+        };
+        p.s = GateState::new(
+            key,
+            &Person::test("Alice"),
+            sha(head),
+            "main",
+            Some(7),
+            t0(),
+        );
+        p.s.base_ref = Some("main".into());
+        p
     }
 
     fn apply(&mut self, fact: &Fact) -> Transition {
@@ -163,9 +187,13 @@ impl Pr {
             now: self.now,
             clock_skew: self.skew,
             holders: None,
+            environments: &self.envs,
         };
         let t = apply(&self.s, fact, &cx);
         self.s = t.state.clone();
+        for change in &t.env_changes {
+            self.envs.apply(&self.s.pr.repo, change);
+        }
         t
     }
 
@@ -175,7 +203,7 @@ impl Pr {
 
     /// Where the PR stands in its chain.
     fn stage(&self) -> Stage {
-        self.s.stage(&self.cfg.pipeline)
+        self.s.stage_in(&self.cfg.pipeline, &self.envs)
     }
 
     /// When a command written now says it was written.
@@ -703,6 +731,7 @@ mod promotion;
 mod queued_dispatches;
 mod roles;
 mod rollback;
+mod shared;
 mod stage_runs;
 mod stale_head;
 mod verify_stage;

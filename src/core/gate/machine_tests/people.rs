@@ -206,6 +206,7 @@ fn judged(holders: &[UserId]) -> Option<Refusal> {
         now: p.now,
         clock_skew: p.skew,
         holders: Some(holders),
+        environments: &p.envs,
     };
     dispatch_blocker(&p.s, &id, &cx)
 }

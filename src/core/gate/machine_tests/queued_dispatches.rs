@@ -119,6 +119,7 @@ fn dispatch_blocker_follows_the_gates() {
             now: pr.now,
             clock_skew: pr.skew,
             holders: None,
+            environments: &pr.envs,
         };
         dispatch_blocker(&pr.s, id, &cx).map(|r| r.to_string())
     };

@@ -324,7 +324,9 @@ fn approve_after_staging_was_rolled_back_dispatches_nothing() {
             p.step(f);
         },
         fact: |p| p.command(REL, approve()),
-        expect: expect(Stage::Displaced(0), true).accepted(),
+        expect: expect(Stage::Displaced(0), true).accepted().reply(
+            "Recorded, but staging now runs #42 (ccccccc); `/retry staging` deploys this head again.",
+        ),
     });
 }
 

@@ -265,6 +265,7 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
             now,
             clock_skew,
             holders: None,
+            environments: crate::core::gate::Environments::none(),
         };
 
         ledger.before(&fact, who, &cx);
