@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::{App, DEDUPE_TTL, audit_entry};
+
+/// How old an unlinked dispatch of a woken PR must be before its run is
+/// looked for (as the reconciler's pass does).
+const WAKE_SETTLE: chrono::Duration = chrono::Duration::minutes(2);
 use crate::adapters::github::{DispatchInputs, GitHubError, RepoRef};
 use crate::adapters::store::{AuditEntry, Begin, DedupeKey, DeployRecord, PendingAction};
 use crate::core::domain::{DispatchId, PrKey};
@@ -308,6 +312,27 @@ impl App {
                         None,
                         "check_run",
                         format!("of #{}: {title}{dry}", other.number),
+                    ))),
+                    Err(e) => Done::Later(e.to_string()),
+                }
+            }
+            Action::Wake { pr: other } => {
+                let other = PrKey {
+                    repo: pr.repo.clone(),
+                    number: *other,
+                };
+                // As the reconciler would look at it; its own record and
+                // outbox take it from there.
+                match Box::pin(self.watch(&other, WAKE_SETTLE)).await {
+                    Ok(_) => Done::Yes(Some(audit_entry(
+                        pr,
+                        delivery,
+                        None,
+                        "wake",
+                        format!(
+                            "#{} looked at again: an environment it waits for was freed{dry}",
+                            other.number
+                        ),
                     ))),
                     Err(e) => Done::Later(e.to_string()),
                 }
@@ -647,7 +672,7 @@ impl App {
         let state = v.value.state;
         let (config, _) = self.config(repo, &state.default_branch).await?;
         // What runs where matters once the PR deployed somewhere.
-        let environments = if state.deploys().next().is_some() {
+        let environments = if super::reads_environments(&state, &config) {
             self.environments(&pr.repo).await?
         } else {
             Environments::default()

@@ -12,6 +12,7 @@ pub(crate) mod permissions;
 pub(crate) mod reconcile;
 pub(crate) mod refusals;
 pub(crate) mod runs;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -388,7 +389,7 @@ impl App {
             };
             // What runs where matters once the PR deployed somewhere, or
             // when the transition deploys: read then, and only then.
-            let mut envs = if record.state.deploys().next().is_some() {
+            let mut envs = if reads_environments(&record.state, config) {
                 Some(self.store.load_environments(&pr.repo).await?)
             } else {
                 None
@@ -503,6 +504,13 @@ impl App {
     }
 }
 
+/// Whether what runs where can matter to `state`'s gates: the PR deployed
+/// somewhere, or the chain has a locked stage (a hold or a queue may be
+/// the PR's without a deploy).
+pub(crate) fn reads_environments(state: &GateState, config: &RepoConfig) -> bool {
+    state.deploys().next().is_some() || config.pipeline.stages.iter().any(|s| s.lock)
+}
+
 /// What a run of facts made of a PR's state.
 struct Applied {
     state: GateState,
@@ -580,7 +588,9 @@ fn changed_environments(
             match before {
                 Some(v) if v.value == *after => None,
                 Some(v) => Some((after.clone(), Some(v.version))),
-                None if after.deploys.is_empty() => None,
+                None if *after == EnvRecord::new(after.repo.clone(), after.environment.clone()) => {
+                    None
+                }
                 None => Some((after.clone(), None)),
             }
         })

@@ -71,6 +71,14 @@ impl<'a> Roles<'a> {
                 }
                 false
             }
+            Role::AnyOf(names) => {
+                for name in &names {
+                    if self.holds(name).await {
+                        return true;
+                    }
+                }
+                false
+            }
             Role::Read => self.permission_at_least(Permission::Read).await,
         }
     }

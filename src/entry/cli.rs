@@ -355,6 +355,9 @@ async fn status(
             crate::core::gate::Action::SyncCheckRunOf { pr } => {
                 format!("update the gatebot check run of #{pr}")
             }
+            crate::core::gate::Action::Wake { pr } => {
+                format!("look at #{pr} again (an environment it waits for was freed)")
+            }
             crate::core::gate::Action::React {
                 comment_id,
                 reaction,

@@ -1,7 +1,8 @@
 //! The local walkthroughs as a user runs them: `gatebot serve --dry-run`,
 //! `gatebot send events/lifecycle/*.json` (the two-stage default) or
 //! `events/pipeline/*.json` (the platform's dev → staging → production),
-//! `gatebot status`, `gatebot audit`.
+//! `events/shared/*.json` (two PRs sharing a locked staging), `gatebot
+//! status`, `gatebot audit`.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -41,6 +42,8 @@ struct Walk {
     dispatches: &'static [&'static str],
     /// The production dispatch's id.
     production: &'static str,
+    /// Other PRs: (`OWNER/REPO#N`, what `gatebot status` says of each).
+    others: &'static [(&'static str, &'static [&'static str])],
 }
 
 const LIFECYCLE: Walk = Walk {
@@ -49,6 +52,7 @@ const LIFECYCLE: Walk = Walk {
     deliveries: 7,
     dispatches: &["cd-stage.yml@main staging", "cd-prod.yml@main production"],
     production: "42-production-0d1a26e-2",
+    others: &[],
 };
 
 const PIPELINE: Walk = Walk {
@@ -61,6 +65,24 @@ const PIPELINE: Walk = Walk {
         "cd-prod.yml@main production",
     ],
     production: "42-production-0d1a26e-3",
+    others: &[],
+};
+
+/// #42 holds the locked staging; #43's `/lgtm` queues; #42's production
+/// dispatch releases staging, and #43 is dispatched there at once.
+const SHARED: Walk = Walk {
+    dir: "shared",
+    config: "events/shared/gatebot.yml",
+    deliveries: 11,
+    dispatches: &["cd-stage.yml@main staging", "cd-prod.yml@main production"],
+    production: "42-production-0d1a26e-2",
+    others: &[(
+        "acme/widgets#43",
+        &[
+            "waiting for staging verification",
+            "Succeeded 43-staging-7c9d1b3-1 by @quinn",
+        ],
+    )],
 };
 
 #[tokio::test]
@@ -68,6 +90,13 @@ async fn the_lifecycle_events_walk_a_pr_to_production_in_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("gatebot.db").display());
     walkthrough(&LIFECYCLE, &store, &[]).await;
+}
+
+#[tokio::test]
+async fn the_shared_events_walk_two_prs_through_a_locked_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("gatebot.db").display());
+    walkthrough(&SHARED, &store, &[]).await;
 }
 
 #[tokio::test]
@@ -202,6 +231,18 @@ async fn walkthrough(walk: &Walk, store: &str, env: &[(&str, &str)]) {
             .find(dispatch)
             .unwrap_or_else(|| panic!("{dispatch} missing or out of order\n{audit}"));
         from += at + dispatch.len();
+    }
+
+    for (pr, says) in walk.others {
+        let status = bin()
+            .args(["status", pr, "--store", &store])
+            .args(["--config", walk.config])
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&status.stdout);
+        for said in *says {
+            assert!(status.contains(said), "{pr}: {said}\n{status}");
+        }
     }
 }
 

@@ -25,6 +25,7 @@ mod ignored_commands;
 mod lambda;
 mod leaks;
 mod lifecycle;
+mod locked_environments;
 mod new_push;
 mod out_of_order;
 mod outbox_progress;

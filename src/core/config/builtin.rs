@@ -11,6 +11,8 @@ pub(crate) enum BuiltIn {
     Retry,
     Hold,
     Unhold,
+    Lock,
+    Unlock,
     Gates,
     Help,
 }
@@ -18,12 +20,14 @@ pub(crate) enum BuiltIn {
 impl BuiltIn {
     /// Every built-in word, in the order `/help` lists them after the
     /// chain's own.
-    pub(crate) const ALL: [BuiltIn; 7] = [
+    pub(crate) const ALL: [BuiltIn; 9] = [
         BuiltIn::Verify,
         BuiltIn::Rollback,
         BuiltIn::Retry,
         BuiltIn::Hold,
         BuiltIn::Unhold,
+        BuiltIn::Lock,
+        BuiltIn::Unlock,
         BuiltIn::Gates,
         BuiltIn::Help,
     ];
@@ -36,6 +40,8 @@ impl BuiltIn {
             BuiltIn::Retry => "retry",
             BuiltIn::Hold => "hold",
             BuiltIn::Unhold => "unhold",
+            BuiltIn::Lock => "lock",
+            BuiltIn::Unlock => "unlock",
             BuiltIn::Gates => "gates",
             BuiltIn::Help => "help",
         }

@@ -53,6 +53,20 @@ pub struct StageConfig {
     pub freeze: Vec<FreezeWindow>,
     /// gatebot answers this environment's deployment protection rule.
     pub protected: bool,
+    /// One PR at a time: a PR whose deploy is dispatched here holds the
+    /// environment until it moves on; others queue (`lock: true`).
+    pub lock: bool,
+    /// How long a hold lasts at most, from the holder's dispatch or
+    /// `/lock` (`lock_timeout`, default [`DEFAULT_LOCK_TIMEOUT_HOURS`]).
+    pub lock_timeout: Duration,
+}
+
+/// The default `lock_timeout`, in hours.
+pub(crate) const DEFAULT_LOCK_TIMEOUT_HOURS: i64 = 4;
+
+/// The default `lock_timeout`.
+pub(crate) fn default_lock_timeout() -> Duration {
+    Duration::hours(DEFAULT_LOCK_TIMEOUT_HOURS)
 }
 
 /// What lets a stage be dispatched once the stages before it passed.
@@ -85,7 +99,7 @@ pub struct VerifyGate {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze` and `protected`"
+    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze`, `protected`, `lock` and `lock_timeout`"
 )]
 pub(super) struct RawStage {
     environment: String,
@@ -99,6 +113,10 @@ pub(super) struct RawStage {
     freeze: Option<Vec<RawFreezeWindow>>,
     #[serde(default)]
     protected: Option<bool>,
+    #[serde(default)]
+    lock: Option<bool>,
+    #[serde(default)]
+    lock_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +166,8 @@ impl Pipeline {
                     soak: None,
                     freeze: Vec::new(),
                     protected: is_protected("staging"),
+                    lock: false,
+                    lock_timeout: default_lock_timeout(),
                 },
                 StageConfig {
                     environment: Environment::production(),
@@ -157,6 +177,8 @@ impl Pipeline {
                     soak: None,
                     freeze: freeze.to_vec(),
                     protected: is_protected("production"),
+                    lock: false,
+                    lock_timeout: default_lock_timeout(),
                 },
             ],
         }
@@ -358,6 +380,22 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             .enumerate()
             .map(|(k, w)| w.into_window(&format!("{}[{k}]", at("freeze"))))
             .collect::<Checked<_>>()?;
+        let lock = stage.lock.unwrap_or(false);
+        let lock_timeout = match stage.lock_timeout {
+            None => default_lock_timeout(),
+            Some(_) if !lock => {
+                return Err(format!(
+                    "{}: only a stage with `lock: true` has a lock timeout",
+                    at("lock_timeout")
+                ));
+            }
+            Some(t) => parse_soak(&t).ok_or_else(|| {
+                format!(
+                    "{}: `{t}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
+                    at("lock_timeout")
+                )
+            })?,
+        };
         stages.push(StageConfig {
             environment: Environment::new(environment),
             workflow,
@@ -366,6 +404,8 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             soak,
             freeze,
             protected: stage.protected.unwrap_or(false),
+            lock,
+            lock_timeout,
         });
     }
     Ok(Pipeline {

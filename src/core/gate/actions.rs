@@ -45,6 +45,11 @@ pub enum Action {
     SyncCheckRunOf {
         pr: u64,
     },
+    /// Look at another PR of the repository again now (as the reconciler
+    /// would): the environment it is queued for was freed.
+    Wake {
+        pr: u64,
+    },
     React {
         comment_id: u64,
         reaction: Reaction,
@@ -78,7 +83,10 @@ pub(crate) fn gather(actions: Vec<Action>) -> Vec<Action> {
                     out.push(Action::Reply { body });
                 }
             },
-            Action::SyncCheckRun | Action::SyncCheckRunOf { .. } | Action::React { .. }
+            Action::SyncCheckRun
+            | Action::SyncCheckRunOf { .. }
+            | Action::Wake { .. }
+            | Action::React { .. }
                 if out.contains(&a) => {}
             a => out.push(a),
         }

@@ -5,7 +5,7 @@
 
 use super::actions::Action;
 use super::blocker::blocker;
-use super::occupancy::{EnvChange, Occupant};
+use super::occupancy::{EnvChange, Occupant, Queued};
 use super::refusals::Refusal;
 use super::state::{Deploy, DeployKind, DeployStatus, Stage};
 use super::status::walk;
@@ -19,9 +19,8 @@ impl Machine<'_, '_> {
     /// this one passed.
     pub(super) fn advance(&mut self, requested_by: Option<&str>) -> String {
         let head = self.s.head_sha.clone();
-        let cx = self.cx;
-        let chain = cx.chain();
-        let next = walk(&self.s, chain, cx.environments)
+        let chain = self.cx.chain();
+        let next = walk(&self.s, chain, &self.envs)
             .into_iter()
             .find(|st| st.passed_at.is_none())
             .map(|st| (st.index, st.deploy.is_some()));
@@ -34,7 +33,13 @@ impl Machine<'_, '_> {
             return String::new();
         }
         let stage = &chain.stages[i];
-        match blocker(&self.s, &stage.environment, DeployKind::Promote, &head, cx) {
+        match blocker(
+            &self.s,
+            &stage.environment,
+            DeployKind::Promote,
+            &head,
+            &self.cx(),
+        ) {
             None => {}
             // A freeze is checked last: every other gate is passed.
             Some(Refusal::Frozen { .. }) => {
@@ -42,6 +47,25 @@ impl Machine<'_, '_> {
                     "; {} dispatch waits for the freeze to end",
                     stage.environment
                 );
+            }
+            // Its gates are met: it waits in the environment's queue.
+            Some(Refusal::Queued { .. }) => {
+                let me = self.s.pr.number;
+                let queued = self
+                    .envs
+                    .get(&stage.environment)
+                    .is_some_and(|r| r.position(me).is_some());
+                if !queued {
+                    self.env_change(EnvChange::Enqueue {
+                        environment: stage.environment.clone(),
+                        entry: Queued {
+                            pr: me,
+                            sha: head.clone(),
+                            since: self.cx.now,
+                        },
+                    });
+                }
+                return format!("; {} queued", stage.environment);
             }
             Some(_) => return String::new(),
         }
@@ -58,7 +82,7 @@ impl Machine<'_, '_> {
     /// completed its quorum, else whoever asked for the stage before, else
     /// the PR's author (an `auto` first stage goes on their push).
     fn requester(&self, i: usize) -> String {
-        let statuses = walk(&self.s, self.chain(), self.cx.environments);
+        let statuses = walk(&self.s, self.chain(), &self.envs);
         let own = statuses.get(i).and_then(|st| {
             st.approvers
                 .get(st.config.quorum().saturating_sub(1))
@@ -129,11 +153,12 @@ impl Machine<'_, '_> {
             if let Some(pr) = displaced {
                 self.actions.push(Action::SyncCheckRunOf { pr });
             }
-            self.env_changes.push(EnvChange::Occupy {
+            self.env_change(EnvChange::Occupy {
                 environment: stage.environment.clone(),
                 occupant: Occupant::of(self.s.pr.number, &deploy),
             });
         }
+        self.lock_on_dispatch(stage, kind);
         deploy
     }
 
@@ -144,10 +169,10 @@ impl Machine<'_, '_> {
     /// no-op.
     pub(super) fn awaits_time(&self) -> bool {
         let chain = self.chain();
-        let Stage::WaitingForEntry(i) = self.s.stage_in(chain, self.cx.environments) else {
+        let Stage::WaitingForEntry(i) = self.s.stage_in(chain, &self.envs) else {
             return false;
         };
-        let statuses = walk(&self.s, chain, self.cx.environments);
+        let statuses = walk(&self.s, chain, &self.envs);
         let Some(st) = statuses.get(i) else {
             return false;
         };

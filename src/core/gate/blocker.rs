@@ -137,8 +137,15 @@ pub(crate) fn blocker(
         }
         DeployKind::Rollback => {}
     }
-    // Last, so that a freeze alone means every other gate is passed.
-    freeze()
+    // A freeze, then a lock, last: so that a freeze alone means every
+    // other gate is passed, and a PR queues only with its gates met.
+    if let Some(f) = freeze() {
+        return Some(f);
+    }
+    match kind {
+        DeployKind::Promote => locked(s, stage, cx),
+        _ => None,
+    }
 }
 
 /// Why the queued dispatch `dispatch_id` may no longer go ahead, or `None`.
@@ -170,6 +177,34 @@ pub fn dispatch_blocker(
         });
     }
     blocker(s, &d.environment, d.kind, &d.sha, cx)
+}
+
+/// Why a promotion of `s` to `stage` must wait for the environment's lock
+/// or its queue, if it must.
+pub(super) fn locked(s: &GateState, stage: &StageConfig, cx: &Context<'_>) -> Option<Refusal> {
+    if !stage.lock {
+        return None;
+    }
+    let record = cx.environments.get(&stage.environment)?;
+    let me = s.pr.number;
+    let lock = record.live_lock(cx.now, stage.lock_timeout);
+    if lock.is_some_and(|l| l.pr == me) {
+        return None;
+    }
+    let position = record.position(me).unwrap_or(record.queue.len() + 1);
+    if let Some(l) = lock {
+        return Some(Refusal::Queued {
+            env: stage.environment.clone(),
+            holder: Some(l.pr),
+            position,
+        });
+    }
+    // Free: those queued before it go first.
+    (position > 1).then(|| Refusal::Queued {
+        env: stage.environment.clone(),
+        holder: None,
+        position,
+    })
 }
 
 /// The freeze `stage` is in at `now`, as a refusal.

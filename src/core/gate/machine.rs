@@ -19,10 +19,14 @@ pub fn apply(state: &GateState, fact: &Fact, cx: &Context<'_>) -> Transition {
         s: state.clone(),
         actions: Vec::new(),
         env_changes: Vec::new(),
+        envs: cx.environments.clone(),
         cx,
     };
     let note = m.fact(fact);
-    m.s.awaits_time = m.awaits_time();
+    m.tidy_locks();
+    // A queued PR is watched too: the reconciler notices a hold that
+    // timed out, or a wake that was lost.
+    m.s.awaits_time = m.awaits_time() || m.queued_anywhere();
     let changed = m.s != *state;
     if changed {
         m.s.updated_at = cx.now;

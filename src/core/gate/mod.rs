@@ -7,7 +7,8 @@
 //!   and why something was refused);
 //! * `status.rs` — where each stage stands, in one walk over the chain;
 //! * `occupancy.rs` — what runs in each environment, shared by every PR;
-//! * `blocker.rs` — the one rule for every dispatch;
+//! * `blocker.rs` — the one rule for every dispatch; `locks.rs` — locked
+//!   environments, their holder and their queue;
 //! * `machine.rs` — `apply`, routing a fact to `observe.rs`, `runs.rs` or
 //!   `commands/`, each of which works on the `transition.rs` in the making
 //!   and may let the chain `advance.rs`;
@@ -21,6 +22,7 @@ pub(crate) mod ci;
 pub(crate) mod commands;
 mod context;
 mod facts;
+mod locks;
 mod machine;
 mod observe;
 pub(crate) mod occupancy;

@@ -6,15 +6,20 @@
 //! nothing, and a dispatch GitHub never acted on (refused, or cancelled
 //! before it was sent) is taken back out.
 //!
+//! On a stage with `lock: true` the record also holds the environment's
+//! [`EnvLock`] (the PR holding it, from its deploy's dispatch or its
+//! `/lock`) and the [`Queued`] PRs waiting for it, in the order their
+//! gates were met.
+//!
 //! The machine reads these records through [`super::Context`] and says
 //! how they change as [`EnvChange`]s; the shell writes the changes in the
 //! same conditional write as the PR's record.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::state::{Deploy, DeployKind, DeployStatus};
-use crate::core::domain::{DispatchId, Environment, RepoName, Sha};
+use crate::core::domain::{DispatchId, Environment, RepoName, Sha, UserId};
 
 /// How many deploys an environment's record keeps (older ones are
 /// dropped, and [`EnvRecord::dropped_before`] remembers that they were).
@@ -36,6 +41,46 @@ pub struct Occupant {
     pub run_url: Option<String>,
 }
 
+/// The PR holding a locked environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvLock {
+    pub pr: u64,
+    /// The head it holds it for: a push ends the hold.
+    pub sha: Sha,
+    /// Its deploy's dispatch, or its `/lock`: the timeout counts from it.
+    pub since: DateTime<Utc>,
+    /// Taken by `/lock` (not by a deploy): who, and why.
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub by_id: Option<UserId>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl EnvLock {
+    /// Whether it still holds at `now`, lasting at most `timeout`.
+    pub fn live(&self, now: DateTime<Utc>, timeout: Duration) -> bool {
+        self.since
+            .checked_add_signed(timeout)
+            .is_none_or(|end| now < end)
+    }
+
+    /// Whether it was taken by `/lock` rather than by a deploy.
+    pub fn manual(&self) -> bool {
+        self.by_id.is_some()
+    }
+}
+
+/// A PR waiting for a locked environment, its gates met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub pr: u64,
+    pub sha: Sha,
+    /// When its gates were met: the queue's order.
+    pub since: DateTime<Utc>,
+}
+
 /// What gatebot knows of one environment of one repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvRecord {
@@ -50,6 +95,13 @@ pub struct EnvRecord {
     /// was displaced at a time no longer known.
     #[serde(default)]
     pub dropped_before: Option<DateTime<Utc>>,
+    /// Who holds it, on a stage with `lock: true` (a hold past its
+    /// timeout no longer holds, whether or not it was taken off yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<EnvLock>,
+    /// Who waits for it, first come first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<Queued>,
 }
 
 impl EnvRecord {
@@ -59,7 +111,19 @@ impl EnvRecord {
             environment,
             deploys: Vec::new(),
             dropped_before: None,
+            lock: None,
+            queue: Vec::new(),
         }
+    }
+
+    /// The hold that still holds at `now` under `timeout`.
+    pub fn live_lock(&self, now: DateTime<Utc>, timeout: Duration) -> Option<&EnvLock> {
+        self.lock.as_ref().filter(|l| l.live(now, timeout))
+    }
+
+    /// Where `pr` is in the queue, from 1.
+    pub fn position(&self, pr: u64) -> Option<usize> {
+        self.queue.iter().position(|q| q.pr == pr).map(|i| i + 1)
     }
 
     /// What runs there now (or is being deployed).
@@ -121,6 +185,33 @@ impl EnvRecord {
                 }
                 true
             }
+            EnvChange::Lock { lock, .. } => {
+                if self.lock.as_ref() == Some(lock) {
+                    return false;
+                }
+                self.lock = Some(lock.clone());
+                true
+            }
+            EnvChange::Unlock { pr, .. } => match (&self.lock, pr) {
+                (Some(l), Some(pr)) if l.pr != *pr => false,
+                (None, _) => false,
+                _ => {
+                    self.lock = None;
+                    true
+                }
+            },
+            EnvChange::Enqueue { entry, .. } => {
+                if self.queue.iter().any(|q| q.pr == entry.pr) {
+                    return false;
+                }
+                self.queue.push(entry.clone());
+                true
+            }
+            EnvChange::Dequeue { pr, .. } => {
+                let before = self.queue.len();
+                self.queue.retain(|q| q.pr != *pr);
+                self.queue.len() != before
+            }
             EnvChange::Withdraw { dispatch_id, .. } => {
                 let before = self.deploys.len();
                 self.deploys.retain(|d| d.dispatch_id != *dispatch_id);
@@ -178,6 +269,23 @@ pub enum EnvChange {
         finished_at: Option<DateTime<Utc>>,
         run_url: Option<String>,
     },
+    /// A PR holds the environment from now on.
+    Lock {
+        environment: Environment,
+        lock: EnvLock,
+    },
+    /// The hold ends: `pr`'s only, or anyone's (`None`).
+    Unlock {
+        environment: Environment,
+        pr: Option<u64>,
+    },
+    /// A PR whose gates are met waits for the environment.
+    Enqueue {
+        environment: Environment,
+        entry: Queued,
+    },
+    /// A PR waits no longer (dispatched, or its gates no longer hold).
+    Dequeue { environment: Environment, pr: u64 },
 }
 
 impl EnvChange {
@@ -185,7 +293,11 @@ impl EnvChange {
         match self {
             EnvChange::Occupy { environment, .. }
             | EnvChange::Withdraw { environment, .. }
-            | EnvChange::Progress { environment, .. } => environment,
+            | EnvChange::Progress { environment, .. }
+            | EnvChange::Lock { environment, .. }
+            | EnvChange::Unlock { environment, .. }
+            | EnvChange::Enqueue { environment, .. }
+            | EnvChange::Dequeue { environment, .. } => environment,
         }
     }
 }

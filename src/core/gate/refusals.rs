@@ -86,6 +86,17 @@ pub enum Refusal {
         previous: Environment,
         now: String,
     },
+    #[error("{}", queued_text(.env, *.holder, *.position))]
+    Queued {
+        env: Environment,
+        /// Who holds it (`None`: free, and others were queued first).
+        holder: Option<u64>,
+        position: usize,
+    },
+    #[error("{0} has no lock (`lock: true` in the chain)")]
+    NotLockable(Environment),
+    #[error("{env} is already held by #{pr}")]
+    AlreadyLocked { env: Environment, pr: u64 },
     #[error("a deploy to {0} is still running")]
     DeployRunning(Environment),
     #[error("dispatch {0} is no longer pending")]
@@ -100,6 +111,17 @@ pub enum Refusal {
     NothingToCancel(String),
     #[error("no earlier {0} deploy in gatebot's history to roll back to")]
     NoRollbackTarget(Environment),
+}
+
+fn queued_text(env: &Environment, holder: Option<u64>, position: usize) -> String {
+    match holder {
+        Some(pr) => format!(
+            "{env} is held by #{pr} (`/unlock {env}` to release it); this PR is queued, position {position}"
+        ),
+        None => format!(
+            "{env} goes to the pull requests queued before this one first; this PR is queued, position {position}"
+        ),
+    }
 }
 
 fn quorum_text(word: &str, have: usize, need: usize, sha: &Sha) -> String {

@@ -46,8 +46,9 @@ impl Machine<'_, '_> {
             Some(d) if d.run_id.is_none() && d.status == DeployStatus::Pending => {
                 d.run_id = Some(run_id);
                 d.run_url = url.map(str::to_string).or(d.run_url.take());
-                let progress = progress(d);
-                self.env_changes.extend(progress);
+                if let Some(c) = progress(d) {
+                    self.env_change(c);
+                }
                 format!("dispatch {id} is run {run_id}")
             }
             _ => "run already linked or unknown".into(),
@@ -83,7 +84,9 @@ impl Machine<'_, '_> {
             d.run_url = Some(u.to_string());
         }
         let deploy = d.clone();
-        self.env_changes.extend(progress(&deploy));
+        if let Some(c) = progress(&deploy) {
+            self.env_change(c);
+        }
         if success && deploy.kind != DeployKind::Verify {
             self.actions.push(Action::RecordDeploy {
                 deploy: deploy.clone(),
@@ -120,8 +123,9 @@ impl Machine<'_, '_> {
             kind_word(d.kind),
             d.sha.short()
         );
-        let withdrawn = withdraw(d);
-        self.env_changes.extend(withdrawn);
+        if let Some(c) = withdraw(d) {
+            self.env_change(c);
+        }
         self.undo_displacement(id);
         self.s
             .detached
@@ -156,7 +160,9 @@ impl Machine<'_, '_> {
         if !found {
             self.s.detached.retain(|x| x.dispatch_id != *id);
         }
-        self.env_changes.extend(withdraw(&d));
+        if let Some(c) = withdraw(&d) {
+            self.env_change(c);
+        }
         self.undo_displacement(id);
         self.actions.push(Action::Reply {
             body: format!(

@@ -3,10 +3,11 @@
 
 use std::fmt::Write;
 
+use super::blocker::{blocker, held};
 use super::ci::CiStatus;
 use super::context::Context;
 use super::occupancy::Environments;
-use super::state::{Deploy, DeployStatus, GateState, Stage};
+use super::state::{Deploy, DeployKind, DeployStatus, GateState, Stage};
 use super::status::{StageStatus, walk};
 use crate::core::config::{Entry, soak_text};
 
@@ -68,7 +69,7 @@ fn displacement_cell(st: &StageStatus<'_>) -> Option<String> {
 
 /// The headline: where the PR stands, naming what it waits for. A stage
 /// that no longer runs the head says what runs there instead.
-fn headline(stage: Stage, statuses: &[StageStatus<'_>], cx: &Context<'_>) -> String {
+fn headline(s: &GateState, stage: Stage, statuses: &[StageStatus<'_>], cx: &Context<'_>) -> String {
     let chain = cx.chain();
     if let Stage::Displaced(i) = stage
         && let Some(env) = chain.stages.get(i).map(|c| &c.environment)
@@ -98,7 +99,20 @@ fn headline(stage: Stage, statuses: &[StageStatus<'_>], cx: &Context<'_>) -> Str
             };
         }
     }
-    stage.describe(chain)
+    // Its entry is met: what it waits for is the rule that holds it back
+    // (a hold, a soak, a freeze, a lock).
+    if let Stage::WaitingForEntry(i) = stage
+        && let Some(st) = statuses.get(i).filter(|st| st.entry_met())
+        && let Some(why) = blocker(s, st.environment(), DeployKind::Promote, &s.head_sha, cx)
+    {
+        return format!("waiting for {}: {why}", st.environment());
+    }
+    match held(s) {
+        Some(h) if !matches!(stage, Stage::Deployed | Stage::Closed | Stage::NotGated) => {
+            format!("{}; {h}", stage.describe(chain))
+        }
+        _ => stage.describe(chain),
+    }
 }
 
 /// The check run's view of `s` under `cx`, also the reply to `/gates`.
@@ -106,7 +120,7 @@ pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
     let chain = cx.chain();
     let statuses = walk(s, chain, cx.environments);
     let stage = s.stage_in(chain, cx.environments);
-    let title = headline(stage, &statuses, cx);
+    let title = headline(s, stage, &statuses, cx);
     let (status, conclusion) = match stage {
         Stage::Deployed => ("completed", Some("success")),
         Stage::Closed | Stage::NotGated => ("completed", Some("neutral")),

@@ -4,7 +4,7 @@
 
 use super::actions::Action;
 use super::context::Context;
-use super::occupancy::EnvChange;
+use super::occupancy::{EnvChange, Environments};
 use super::state::GateState;
 use crate::core::config::Pipeline;
 
@@ -27,11 +27,29 @@ pub(super) struct Machine<'p, 'c> {
     pub(super) s: GateState,
     pub(super) actions: Vec<Action>,
     pub(super) env_changes: Vec<EnvChange>,
+    /// What runs where: the context's records with this transition's
+    /// changes applied so far.
+    pub(super) envs: Environments,
     pub(super) cx: &'p Context<'c>,
 }
 
 impl Machine<'_, '_> {
     pub(super) fn chain(&self) -> &Pipeline {
         self.cx.chain()
+    }
+
+    /// The context, with what runs where as this transition left it so
+    /// far.
+    pub(super) fn cx(&self) -> Context<'_> {
+        Context {
+            environments: &self.envs,
+            ..*self.cx
+        }
+    }
+
+    /// Records a change to what runs where.
+    pub(super) fn env_change(&mut self, change: EnvChange) {
+        self.envs.apply(&self.s.pr.repo, &change);
+        self.env_changes.push(change);
     }
 }

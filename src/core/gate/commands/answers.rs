@@ -8,6 +8,6 @@ use crate::core::gate::transition::Machine;
 impl Machine<'_, '_> {
     /// The reply to `/gates`.
     pub(super) fn gates_reply(&self) -> String {
-        summary::render(&self.s, self.cx).text
+        summary::render(&self.s, &self.cx()).text
     }
 }

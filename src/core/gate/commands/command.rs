@@ -41,6 +41,13 @@ pub enum Command {
         reason: Option<String>,
     },
     Unhold,
+    /// `/lock <env> [reason]`: hold a locked environment for this PR.
+    Lock {
+        env: Environment,
+        reason: Option<String>,
+    },
+    /// `/unlock <env>`: end anyone's hold on it.
+    Unlock(Environment),
     Gates,
     Help,
 }
@@ -58,6 +65,8 @@ pub enum Need {
     VerifyRole,
     /// The stage's entry role, or `release` for an `auto` stage.
     StageRole,
+    /// The stage's entry role, or `release`.
+    StageRoleOrRelease,
     /// Any role that opens a gate of the chain.
     AnyGateRole,
     /// Read access to the repository.
@@ -89,6 +98,9 @@ pub enum Role {
     Named(String),
     /// Any role that opens a gate of the chain (who may `/hold`).
     AnyGate,
+    /// Any of these roles (who may `/unlock`: the stage's entry role or
+    /// `release`).
+    AnyOf(Vec<String>),
     /// Read access to the repository.
     Read,
 }
@@ -99,6 +111,7 @@ impl Role {
         match self {
             Role::Named(name) => name.clone(),
             Role::AnyGate => chain.gate_roles().join(" or "),
+            Role::AnyOf(names) => names.join(" or "),
             Role::Read => "read".into(),
         }
     }
@@ -145,6 +158,16 @@ impl Command {
                 reads_ci: true,
                 ..base
             },
+            Command::Lock { .. } => Spec {
+                need: Need::EntryRole,
+                ..base
+            },
+            // On any PR, open or not: whoever holds it may have merged.
+            Command::Unlock(_) => Spec {
+                need: Need::StageRoleOrRelease,
+                needs_open_pr: false,
+                ..base
+            },
             Command::Hold { .. } | Command::Unhold => Spec {
                 need: Need::AnyGateRole,
                 under_invalid_config: true,
@@ -171,7 +194,8 @@ impl Command {
         let stage = |env: &Environment| chain.find(env).map(|(_, s)| s);
         let env = match self {
             Command::Entry { env, .. } | Command::Verify { env, .. } => Some(env),
-            Command::Rollback(env) | Command::Retry(env) => Some(env),
+            Command::Rollback(env) | Command::Retry(env) | Command::Unlock(env) => Some(env),
+            Command::Lock { env, .. } => Some(env),
             _ => None,
         };
         let stage = env.and_then(stage);
@@ -188,6 +212,14 @@ impl Command {
                     .map(|v| v.role.as_str()),
             ),
             Need::StageRole => named(stage.map(StageConfig::rollback_role)),
+            Need::StageRoleOrRelease => {
+                let own = stage.map(StageConfig::rollback_role).unwrap_or("release");
+                Some(if own == "release" {
+                    Role::Named("release".into())
+                } else {
+                    Role::AnyOf(vec![own.to_string(), "release".into()])
+                })
+            }
             Need::AnyGateRole => Some(Role::AnyGate),
             Need::Read => Some(Role::Read),
         }
@@ -207,6 +239,8 @@ impl Command {
             Command::Retry(_) => "retry".into(),
             Command::Hold { .. } => "hold".into(),
             Command::Unhold => "unhold".into(),
+            Command::Lock { .. } => "lock".into(),
+            Command::Unlock(_) => "unlock".into(),
             Command::Gates => "gates".into(),
             Command::Help => "help".into(),
         }

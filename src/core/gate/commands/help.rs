@@ -98,7 +98,7 @@ pub(crate) fn help_text(chain: &Pipeline) -> String {
     row(
         "/retry <environment>".into(),
         &rollback_roles.join(", "),
-        "Dispatch the stage's failed deploy of the head commit again, every gate checked anew"
+        "Deploy the head commit to the stage again after its deploy failed or something else was deployed there, every gate checked anew"
             .into(),
     );
     let holders = chain.gate_roles().join(" or ");
@@ -108,6 +108,35 @@ pub(crate) fn help_text(chain: &Pipeline) -> String {
         "Stop gatebot dispatching anything for this pull request".into(),
     );
     row("/unhold".into(), &holders, "Lift the hold".into());
+    let locked: Vec<&crate::core::config::StageConfig> =
+        chain.stages.iter().filter(|s| s.lock).collect();
+    if !locked.is_empty() {
+        let roles = |own: bool| -> String {
+            locked
+                .iter()
+                .map(|s| {
+                    let role = s.rollback_role();
+                    if own || role == "release" {
+                        format!("{role} ({})", s.environment)
+                    } else {
+                        format!("{role} or release ({})", s.environment)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        row(
+            "/lock <environment> [reason]".into(),
+            &roles(true),
+            "Hold a locked environment for this pull request without deploying".into(),
+        );
+        row(
+            "/unlock <environment>".into(),
+            &roles(false),
+            "End the hold on a locked environment (any pull request's); the first queued goes next"
+                .into(),
+        );
+    }
     row(
         "/gates".into(),
         "anyone",

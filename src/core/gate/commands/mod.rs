@@ -9,6 +9,7 @@
 //! | `rollback.rs` | `/rollback [<env>]` |
 //! | `retry.rs` | `/retry <env>` |
 //! | `hold.rs` | `/hold [reason]`, `/unhold` |
+//! | `lock.rs` | `/lock <env> [reason]`, `/unlock <env>` |
 //! | `answers.rs` | `/gates`, `/help` (and `help.rs`, the table `/help` replies) |
 //!
 //! `parse.rs` finds the command lines of a comment (`lines.rs` reads it as
@@ -23,6 +24,7 @@ mod entry;
 mod help;
 mod hold;
 mod lines;
+mod lock;
 mod parse;
 mod retry;
 mod rollback;

@@ -14,6 +14,7 @@ use super::command::Command;
 use super::entry::parse_gate;
 use super::hold::parse_hold;
 use super::lines::command_lines;
+use super::lock::{parse_lock, parse_unlock};
 use super::retry::parse_retry;
 use super::rollback::parse_rollback;
 use super::verify::parse_verify;
@@ -115,6 +116,8 @@ impl<'w> Word<'w> {
                 BuiltIn::Retry => parse_retry(args, chain),
                 BuiltIn::Hold => parse_hold(args),
                 BuiltIn::Unhold => no_args(b, Command::Unhold),
+                BuiltIn::Lock => parse_lock(args, chain),
+                BuiltIn::Unlock => parse_unlock(args, chain),
                 BuiltIn::Gates => no_args(b, Command::Gates),
                 BuiltIn::Help => no_args(b, Command::Help),
             },

@@ -40,7 +40,7 @@ impl Machine<'_, '_> {
         // Another deploy runs there, and the stage's pass (or the next
         // stage's soak) needed this one.
         let elsewhere = {
-            let statuses = walk(&self.s, self.chain(), self.cx.environments);
+            let statuses = walk(&self.s, self.chain(), &self.envs);
             let at = statuses.iter().position(|st| st.environment() == env);
             let this = at.and_then(|i| statuses.get(i));
             let next_cut = at
@@ -59,7 +59,7 @@ impl Machine<'_, '_> {
         }
         let gates = self.s.gates_mut(env);
         let (deploy, verification) = (gates.deploy.take(), gates.verification.take());
-        if let Some(b) = blocker(&self.s, env, DeployKind::Promote, &head, self.cx) {
+        if let Some(b) = blocker(&self.s, env, DeployKind::Promote, &head, &self.cx()) {
             let gates = self.s.gates_mut(env);
             gates.deploy = deploy;
             gates.verification = verification;

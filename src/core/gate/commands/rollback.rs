@@ -36,7 +36,7 @@ impl Machine<'_, '_> {
         target: Option<&Sha>,
     ) -> Result<Option<String>, Refusal> {
         let head = self.s.head_sha.clone();
-        if let Some(b) = blocker(&self.s, env, DeployKind::Rollback, &head, self.cx) {
+        if let Some(b) = blocker(&self.s, env, DeployKind::Rollback, &head, &self.cx()) {
             return Err(b);
         }
         let Some(target) = target else {

@@ -118,6 +118,10 @@ impl Machine<'_, '_> {
             Command::Retry(env) => self.retry(args::stage_of(chain, env)?.1, &by),
             Command::Hold { reason } => self.hold(&by, reason.as_ref()),
             Command::Unhold => self.unhold(&by),
+            Command::Lock { env, reason } => {
+                self.lock(args::stage_of(chain, env)?.1, &by, reason.as_ref())
+            }
+            Command::Unlock(env) => self.unlock(args::stage_of(chain, env)?.1),
             Command::Gates => Ok(Some(self.gates_reply())),
             Command::Help => Ok(Some(help_text(chain))),
         }
@@ -183,14 +187,16 @@ impl Machine<'_, '_> {
             return None;
         }
         let head = &self.s.head_sha;
-        match blocker(&self.s, env, DeployKind::Promote, head, self.cx) {
+        match blocker(&self.s, env, DeployKind::Promote, head, &self.cx()) {
             Some(running @ Refusal::DeployRunning(_)) => Some(format!(
                 "Recorded, but {running}: gatebot dispatches `{}` to {env} when it finishes.",
                 head.short()
             )),
-            Some(moved @ (Refusal::Displaced { .. } | Refusal::SoakCut { .. })) => {
-                Some(format!("Recorded, but {moved}."))
-            }
+            Some(
+                moved @ (Refusal::Displaced { .. }
+                | Refusal::SoakCut { .. }
+                | Refusal::Queued { .. }),
+            ) => Some(format!("Recorded, but {moved}.")),
             _ => None,
         }
     }

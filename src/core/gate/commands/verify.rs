@@ -103,7 +103,7 @@ impl Machine<'_, '_> {
         }
         // What runs there now is another deploy: verifying would vouch
         // for code that is not there.
-        if let Some(st) = walk(&self.s, self.chain(), self.cx.environments)
+        if let Some(st) = walk(&self.s, self.chain(), &self.envs)
             .get(i)
             .filter(|st| st.displaced_at.is_some())
         {
@@ -114,7 +114,7 @@ impl Machine<'_, '_> {
         }
         let runs_workflow = stage.verify.as_ref().is_some_and(|v| v.workflow.is_some());
         let run = if runs_workflow {
-            if let Some(b) = blocker(&self.s, env, DeployKind::Verify, &head, self.cx) {
+            if let Some(b) = blocker(&self.s, env, DeployKind::Verify, &head, &self.cx()) {
                 return Err(b);
             }
             Some(self.queue_deploy(stage, DeployKind::Verify, head.clone(), &by.login))

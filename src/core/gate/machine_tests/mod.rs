@@ -724,6 +724,7 @@ mod freeze;
 mod gated_bases;
 mod hold;
 mod lgtm;
+mod locks;
 mod new_head;
 mod observed_pr;
 mod people;

@@ -265,6 +265,10 @@ impl Ledger {
                     | Command::Retry(_)
                     | Command::Gates
                     | Command::Help => {}
+                    // A PR's own hold on an environment never stands in
+                    // its own way, and gives no gate (the queue is about
+                    // other PRs, which this ledger does not have).
+                    Command::Lock { .. } | Command::Unlock(_) => {}
                 }
             }
             Fact::RolesLost {
@@ -351,6 +355,8 @@ impl Ledger {
             | Command::Retry(_)
             | Command::Hold { .. }
             | Command::Unhold
+            | Command::Lock { .. }
+            | Command::Unlock(_)
             | Command::Gates
             | Command::Help => {}
         }

@@ -42,13 +42,14 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
 /// The configs a case runs under: the two-stage chain (the first
 /// [`TWO_STAGE`]), then the longer chains.
-const CONFIGS: [&str; 6] = [
+const CONFIGS: [&str; 7] = [
     "",
     "workflows: {verify: smoke.yml}\napprovals: {prod: 2}",
     "approvals: {prod: 2}\nfreeze: [{from: \"2026-06-01T12:30:00Z\", to: \"2026-06-01T14:00:00Z\"}]",
     "workflows: {verify: smoke.yml}\napprovals: {prod: 3}",
     include_str!("../../../../tests/fixtures/chains/platform-smoke.yml"),
     include_str!("../../../../tests/fixtures/chains/regions-frozen.yml"),
+    include_str!("../../../../tests/fixtures/chains/locked.yml"),
 ];
 
 /// How many of [`CONFIGS`] are the two-stage chain.

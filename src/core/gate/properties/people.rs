@@ -90,6 +90,7 @@ impl Who {
         match role {
             Role::Named(name) => self.holds_named(name),
             Role::AnyGate => self.holds_named("qa") || self.holds_named("release"),
+            Role::AnyOf(names) => names.iter().any(|n| self.holds_named(n)),
             Role::Read => self != Who::Outsider,
         }
     }

@@ -232,6 +232,8 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
     let mut state = GateState::new(pr, &Who::Author.person(), sha(0), "main", Some(7), t0());
     state.base_ref = Some("main".into());
     let mut now = t0();
+    // What runs where: this PR's own deploys and holds only.
+    let mut envs = crate::core::gate::Environments::default();
     let mut ledger = Ledger::new(chain.len(), sha(0), now);
     let mut history: Vec<(Fact, Option<Who>)> = Vec::new();
     let mut log: Vec<String> = Vec::new();
@@ -265,7 +267,7 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
             now,
             clock_skew,
             holders: None,
-            environments: crate::core::gate::Environments::none(),
+            environments: &envs,
         };
 
         ledger.before(&fact, who, &cx);
@@ -273,7 +275,7 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
         let t = apply(&state, &fact, &cx);
         log.push(format!(
             "{now} {fact:?} -> {:?} ({})",
-            t.state.stage(&cfg.pipeline),
+            t.state.stage_in(&cfg.pipeline, &envs),
             t.note
         ));
         let fail = |why: String, log: &[String]| {
@@ -311,6 +313,9 @@ pub(super) fn run_case(config: usize, skew: bool, steps: &[Step]) -> Result<Run,
         }
         if let Err(why) = transition_invariants(&before, &fact, &t, &cx) {
             return fail(why, &log);
+        }
+        for change in &t.env_changes {
+            envs.apply(&t.state.pr.repo, change);
         }
         state = t.state;
     }

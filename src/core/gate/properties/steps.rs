@@ -29,6 +29,8 @@ pub(super) enum Kind {
     Rollback,
     Hold(Option<String>),
     Unhold,
+    Lock(Option<String>),
+    Unlock,
     Gates,
     Help,
 }
@@ -173,6 +175,11 @@ pub(super) fn command_for(kind: &Kind, chain: &[StageConfig], n: u8) -> Option<C
             reason: reason.clone(),
         }),
         Kind::Unhold => Some(Command::Unhold),
+        Kind::Lock(reason) => any_stage().map(|env| Command::Lock {
+            env,
+            reason: reason.clone(),
+        }),
+        Kind::Unlock => any_stage().map(Command::Unlock),
         Kind::Gates => Some(Command::Gates),
         Kind::Help => Some(Command::Help),
     }
@@ -201,6 +208,8 @@ fn kind() -> impl Strategy<Value = Kind> {
         2 => Just(Kind::Rollback),
         1 => prop::option::of("[a-z ]{0,8}").prop_map(Kind::Hold),
         1 => Just(Kind::Unhold),
+        1 => prop::option::of("[a-z ]{0,8}").prop_map(Kind::Lock),
+        1 => Just(Kind::Unlock),
         1 => Just(Kind::Gates),
         1 => Just(Kind::Help),
     ]
