@@ -10,6 +10,9 @@
 //!   approved head out);
 //! * the config, from the default branch as it is now;
 //! * what runs in each environment, as every PR's deploys left it;
+//! * for a promotion to a stage with `up_to_date`, how many commits of its
+//!   base branch the head lacks (GitHub's compare API): a read that fails
+//!   is an error, and the dispatch does not go (fail closed);
 //! * the roles of the people whose entry commands the dispatch rests on,
 //!   under that config: only those who still hold the stage's role count.
 //!
@@ -23,6 +26,7 @@ use crate::core::config::{Entry, RepoConfig};
 use crate::core::domain::{DispatchId, PrKey, UserId};
 use crate::core::gate::commands::Role;
 use crate::core::gate::dispatch_blocker;
+use crate::core::gate::state::BehindBase;
 use crate::core::gate::{DeployKind, Fact, GateState, Refusal, ci};
 
 /// A dispatch judged on fresh facts.
@@ -79,9 +83,24 @@ impl App {
         if !fresh {
             self.refresh(repo, pr).await?;
         }
-        let Some((state, config)) = self.gate_and_config(repo, pr).await? else {
+        let Some((mut state, config)) = self.gate_and_config(repo, pr).await? else {
             return Ok(None);
         };
+        if let Some(d) = state.deploy(id)
+            && d.kind == DeployKind::Promote
+            && config
+                .pipeline
+                .find(&d.environment)
+                .is_some_and(|(_, stage)| stage.up_to_date)
+        {
+            let sha = d.sha.clone();
+            let base = state
+                .base_ref
+                .clone()
+                .unwrap_or_else(|| state.default_branch.clone());
+            let by = self.github.behind_by(repo, &base, &sha).await?;
+            state.behind_base = Some(BehindBase { sha, by });
+        }
         let resolved = self.holders(repo, &state, &config, id).await;
         let environments = self.environments(&pr.repo).await?;
         let mut cx = self.context(&config);

@@ -145,8 +145,29 @@ impl App {
                 by: p.by,
             }));
         }
+        // A gate command may dispatch a stage that needs the head to
+        // contain its base: how many commits it lacks is read with CI, at
+        // the same time.
+        let compare = ci_wanted && config.pipeline.stages.iter().any(|s| s.up_to_date);
+        let behind = async {
+            if compare {
+                self.github
+                    .behind_by(repo, &pr.base_ref, &pr.head_sha)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         if ci_wanted || disagrees {
-            let runs = self.github.check_runs(repo, &pr.head_sha).await?;
+            let (runs, behind) = tokio::join!(self.github.check_runs(repo, &pr.head_sha), behind);
+            let runs = runs?;
+            if let Some(behind_by) = behind? {
+                facts.push(Fact::BaseCompared {
+                    sha: pr.head_sha.clone(),
+                    behind_by,
+                });
+            }
             let own_app = self.github.app_id();
             self.check_runs
                 .listed(&repo.name, &pr.head_sha, &runs, own_app);

@@ -142,6 +142,9 @@ pub struct World {
     /// The repository's activity log of pushes: (branch, SHA it made the
     /// head, login of who pushed), oldest first.
     pub activity: Vec<(String, String, String)>,
+    /// head SHA → how many commits of the base branch it lacks (0 unless
+    /// a test says otherwise), as the compare API reports it.
+    pub behind: HashMap<String, u64>,
     /// (branch, path) → text
     pub files: HashMap<(String, String), String>,
     /// login → role_name (admin, maintain, write, triage, read)
@@ -597,6 +600,32 @@ fn repo_route(
                         "ref": pr.base,
                         "repo": {"id": 1296269, "full_name": FULL, "default_branch": w.default_branch},
                     },
+                }),
+            )
+        }
+        // `GET /repos/{owner}/{repo}/compare/{basehead}`, `basehead` being
+        // `BASE...HEAD`: shaped as GitHub's REST description says (the
+        // fields gatebot reads, and a few around them).
+        ("GET", ["compare", basehead]) => {
+            let Some((base_ref, head)) = basehead.split_once("...") else {
+                return not_found();
+            };
+            let behind = w.behind.get(head).copied().unwrap_or(0);
+            let status = if behind == 0 { "ahead" } else { "diverged" };
+            json_response(
+                200,
+                json!({
+                    "url": format!("{base}/repos/{FULL}/compare/{basehead}"),
+                    "html_url": format!("https://github.com/{FULL}/compare/{basehead}"),
+                    "base_commit": {"sha": MAIN_HEAD},
+                    "merge_base_commit": {"sha": MAIN_HEAD},
+                    "status": status,
+                    "ahead_by": 1,
+                    "behind_by": behind,
+                    "total_commits": 1,
+                    "commits": [],
+                    "files": [],
+                    "base_ref_seen": base_ref,
                 }),
             )
         }

@@ -42,3 +42,4 @@ mod shared_environments;
 mod signatures;
 mod soak;
 mod stale_commands;
+mod up_to_date;

@@ -157,6 +157,11 @@ impl GitHub for DryRunGitHub {
         Ok(Vec::new())
     }
 
+    /// The dry run sees no branches: every head counts as up to date.
+    async fn behind_by(&self, _repo: &RepoRef, _base: &str, _head: &Sha) -> GhResult<u64> {
+        Ok(0)
+    }
+
     async fn user_login(&self, _repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {
         Ok(self.seen()?.logins.get(&id.0).cloned())
     }

@@ -163,6 +163,10 @@ pub trait GitHub: Send + Sync {
     /// The login of the account `id` now (`GET /user/{id}`); `None` when
     /// there is no such account any more.
     async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>>;
+    /// How many commits of `base` (a branch) `head` lacks: `behind_by` of
+    /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`; 0 when `head`
+    /// contains the branch's current head.
+    async fn behind_by(&self, repo: &RepoRef, base: &str, head: &Sha) -> GhResult<u64>;
     /// The pushes to `branch` of the repository (its activity log: pushes,
     /// force pushes, the branch's creation), newest first, at most 100.
     async fn branch_pushes(&self, repo: &RepoRef, branch: &str) -> GhResult<Vec<BranchPush>>;

@@ -502,6 +502,21 @@ impl GitHub for OctoGitHub {
             .collect())
     }
 
+    async fn behind_by(&self, repo: &RepoRef, base: &str, head: &Sha) -> GhResult<u64> {
+        #[derive(Deserialize)]
+        struct Comparison {
+            behind_by: u64,
+        }
+        let c = self.client(repo).await?;
+        let route = format!(
+            "{}/compare/{}...{}?per_page=1",
+            repo_path(repo),
+            enc(base),
+            head
+        );
+        Ok(get_json::<Comparison>(&c, &route).await?.behind_by)
+    }
+
     async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {
         #[derive(Deserialize)]
         struct User {

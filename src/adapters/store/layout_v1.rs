@@ -109,6 +109,7 @@ pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
             dispatch_seq: s.dispatch_seq,
             config_error: s.config_error,
             awaits_time,
+            behind_base: None,
             updated_at: s.updated_at,
         },
         pending: v1.pending,

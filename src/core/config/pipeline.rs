@@ -59,6 +59,9 @@ pub struct StageConfig {
     /// How long a hold lasts at most, from the holder's dispatch or
     /// `/lock` (`lock_timeout`, default [`DEFAULT_LOCK_TIMEOUT_HOURS`]).
     pub lock_timeout: Duration,
+    /// Dispatched only for a head that contains the current head of its
+    /// base branch (`up_to_date`; default: true for the last stage).
+    pub up_to_date: bool,
 }
 
 /// The default `lock_timeout`, in hours.
@@ -99,7 +102,7 @@ pub struct VerifyGate {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze`, `protected`, `lock` and `lock_timeout`"
+    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze`, `protected`, `lock`, `lock_timeout` and `up_to_date`"
 )]
 pub(super) struct RawStage {
     environment: String,
@@ -117,6 +120,8 @@ pub(super) struct RawStage {
     lock: Option<bool>,
     #[serde(default)]
     lock_timeout: Option<String>,
+    #[serde(default)]
+    up_to_date: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +173,7 @@ impl Pipeline {
                     protected: is_protected("staging"),
                     lock: false,
                     lock_timeout: default_lock_timeout(),
+                    up_to_date: false,
                 },
                 StageConfig {
                     environment: Environment::production(),
@@ -179,6 +185,7 @@ impl Pipeline {
                     protected: is_protected("production"),
                     lock: false,
                     lock_timeout: default_lock_timeout(),
+                    up_to_date: true,
                 },
             ],
         }
@@ -334,6 +341,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
         ));
     }
     let mut stages: Vec<StageConfig> = Vec::with_capacity(raw.len());
+    let last = raw.len() - 1;
     for (i, stage) in raw.into_iter().enumerate() {
         let at = |key: &str| format!("pipeline[{i}].{key}");
         let environment = environment_name(&at("environment"), stage.environment)?;
@@ -406,6 +414,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             protected: stage.protected.unwrap_or(false),
             lock,
             lock_timeout,
+            up_to_date: stage.up_to_date.unwrap_or(i == last),
         });
     }
     Ok(Pipeline {

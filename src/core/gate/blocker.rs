@@ -113,6 +113,21 @@ pub(crate) fn blocker(
                     until,
                 });
             }
+            // Production never goes backwards: a head that lacks commits
+            // of its base would take them out of the environment.
+            if stage.up_to_date
+                && let Some(b) = s.behind_base.as_ref().filter(|b| b.sha == *sha && b.by > 0)
+            {
+                return Some(Refusal::Behind {
+                    env: env.clone(),
+                    base: s
+                        .base_ref
+                        .clone()
+                        .unwrap_or_else(|| s.default_branch.clone()),
+                    sha: sha.clone(),
+                    behind: b.by,
+                });
+            }
             // One deploy to an environment at a time: a promotion waits for
             // a rollback, or for the deploy of an earlier head, still
             // running there (whichever finished last would decide what the

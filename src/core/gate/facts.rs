@@ -30,6 +30,9 @@ pub enum Fact {
     Pushed { sha: Sha, by: Person },
     /// CI's verdict on `sha`, read from GitHub's check runs.
     Ci { sha: Sha, status: CiStatus },
+    /// How many commits of the PR's base branch `sha` lacks, read from
+    /// GitHub's compare API (for a stage with `up_to_date`).
+    BaseCompared { sha: Sha, behind_by: u64 },
     /// The repository configuration was (re)read; `error` when unusable.
     Config { error: Option<String> },
     /// A command from a PR comment, by `actor`, whose role the shell

@@ -60,6 +60,7 @@ impl Machine<'_, '_> {
             } => self.observed(*open, head, base_ref, *author_id, default_branch),
             Fact::Pushed { sha, by } => self.pushed(sha, by),
             Fact::Ci { sha, status } => self.ci(sha, *status),
+            Fact::BaseCompared { sha, behind_by } => self.base_compared(sha, *behind_by),
             Fact::Config { error } => self.config(error.as_ref()),
             Fact::Command {
                 comment_id,

@@ -86,6 +86,27 @@ impl Machine<'_, '_> {
         format!("CI {status:?} on {}{dispatched}", sha.short())
     }
 
+    /// GitHub's compare API said how many commits of the base branch `sha`
+    /// lacks.
+    pub(super) fn base_compared(&mut self, sha: &Sha, behind_by: u64) -> String {
+        if *sha != self.s.head_sha {
+            return format!("base comparison for old SHA {} ignored", sha.short());
+        }
+        let known = super::state::BehindBase {
+            sha: sha.clone(),
+            by: behind_by,
+        };
+        if self.s.behind_base.as_ref() == Some(&known) {
+            return "base comparison unchanged".into();
+        }
+        self.s.behind_base = Some(known);
+        let dispatched = self.advance(None);
+        format!(
+            "{} lacks {behind_by} commit(s) of its base{dispatched}",
+            sha.short()
+        )
+    }
+
     /// The repository's config was read: usable, or why not.
     pub(super) fn config(&mut self, error: Option<&String>) -> String {
         if self.s.config_error.as_ref() == error {

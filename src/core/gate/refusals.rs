@@ -97,6 +97,16 @@ pub enum Refusal {
     NotLockable(Environment),
     #[error("{env} is already held by #{pr}")]
     AlreadyLocked { env: Environment, pr: u64 },
+    #[error(
+        "{env} needs the head to contain `{base}`: {} lacks {behind} commit(s) of it; update the branch (its gates start again for the new head)",
+        .sha.short()
+    )]
+    Behind {
+        env: Environment,
+        base: String,
+        sha: Sha,
+        behind: u64,
+    },
     #[error("a deploy to {0} is still running")]
     DeployRunning(Environment),
     #[error("dispatch {0} is no longer pending")]

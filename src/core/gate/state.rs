@@ -296,7 +296,20 @@ pub struct GateState {
     /// by the machine, read by the store to have the reconciler look again.
     #[serde(default)]
     pub awaits_time: bool,
+    /// How many commits of the base branch a head lacked when last read
+    /// (`up_to_date` stages): a head known to lack some is not dispatched
+    /// there. Every dispatch reads it again, fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_base: Option<BehindBase>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What GitHub's compare API said of a head against its base branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehindBase {
+    pub sha: Sha,
+    /// Commits of the base branch the head does not contain.
+    pub by: u64,
 }
 
 /// Where a PR stands, derived from its facts under the chain; the stage
@@ -417,6 +430,7 @@ impl GateState {
             dispatch_seq: 0,
             config_error: None,
             awaits_time: false,
+            behind_base: None,
             updated_at: now,
         }
     }

@@ -107,6 +107,29 @@ fn headline(s: &GateState, stage: Stage, statuses: &[StageStatus<'_>], cx: &Cont
     {
         return format!("waiting for {}: {why}", st.environment());
     }
+    // Known to lack commits of its base, for a stage that needs them.
+    if let Stage::WaitingForEntry(i) = stage
+        && let Some(st) = statuses.get(i).filter(|st| st.config.up_to_date)
+        && let Some(b) = s
+            .behind_base
+            .as_ref()
+            .filter(|b| b.sha == s.head_sha && b.by > 0)
+    {
+        let base = s
+            .base_ref
+            .clone()
+            .unwrap_or_else(|| s.default_branch.clone());
+        return format!(
+            "waiting for {}: {}",
+            st.environment(),
+            super::refusals::Refusal::Behind {
+                env: st.environment().clone(),
+                base,
+                sha: s.head_sha.clone(),
+                behind: b.by,
+            }
+        );
+    }
     match held(s) {
         Some(h) if !matches!(stage, Stage::Deployed | Stage::Closed | Stage::NotGated) => {
             format!("{}; {h}", stage.describe(chain))

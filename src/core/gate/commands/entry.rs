@@ -7,9 +7,9 @@ use super::args::ArgError;
 use super::command::Command;
 use crate::core::config::{Entry, GateKind, Pipeline, StageConfig};
 use crate::core::domain::{Environment, Person};
-use crate::core::gate::blocker::frozen;
+use crate::core::gate::blocker::{blocker, frozen};
 use crate::core::gate::refusals::Refusal;
-use crate::core::gate::state::{Approval, Deploy, DeployStatus};
+use crate::core::gate::state::{Approval, Deploy, DeployKind, DeployStatus};
 use crate::core::gate::transition::Machine;
 
 /// `/<word> [<env>] [cancel]`: a gate command of the chain (an entry or a
@@ -125,6 +125,20 @@ impl Machine<'_, '_> {
             .any(|a| a.sha == approval.sha && a.given_by(by.id));
         if !given {
             gates.approvals.push(approval);
+        }
+        // The command that would dispatch a head lacking commits of its
+        // base is refused (and what it gave taken back).
+        let head = self.s.head_sha.clone();
+        if let Some(behind @ Refusal::Behind { .. }) =
+            blocker(&self.s, env, DeployKind::Promote, &head, &self.cx())
+        {
+            if !given {
+                self.s
+                    .gates_mut(env)
+                    .approvals
+                    .retain(|a| !(a.sha == head && a.given_by(by.id)));
+            }
+            return Err(behind);
         }
         self.advance(Some(&by.login));
         let undispatched = self.s.deploy_to(env).is_none();

@@ -195,7 +195,8 @@ impl Machine<'_, '_> {
             Some(
                 moved @ (Refusal::Displaced { .. }
                 | Refusal::SoakCut { .. }
-                | Refusal::Queued { .. }),
+                | Refusal::Queued { .. }
+                | Refusal::Behind { .. }),
             ) => Some(format!("Recorded, but {moved}.")),
             _ => None,
         }

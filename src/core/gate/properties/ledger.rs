@@ -57,6 +57,8 @@ pub(super) struct Ledger {
     config_error: bool,
     held: bool,
     ci: CiStatus,
+    /// How many commits of its base the head lacked, as last compared.
+    behind: Option<(Sha, u64)>,
     /// Per stage: who gave its entry command for the head.
     pub givers: Vec<BTreeSet<&'static str>>,
     /// Everyone who pushed to the PR: authors, whose commands do not count.
@@ -83,6 +85,7 @@ impl Ledger {
             config_error: false,
             held: false,
             ci: CiStatus::Pending,
+            behind: None,
             givers: vec![BTreeSet::new(); stages],
             pushers: BTreeSet::new(),
             pushed_heads: BTreeSet::from([head]),
@@ -213,6 +216,11 @@ impl Ledger {
             Fact::Ci { sha, status } => {
                 if *sha == self.head {
                     self.ci = *status;
+                }
+            }
+            Fact::BaseCompared { sha, behind_by } => {
+                if *sha == self.head {
+                    self.behind = Some((sha.clone(), *behind_by));
                 }
             }
             Fact::Config { error } => self.config_error = error.is_some(),
@@ -406,6 +414,17 @@ impl Ledger {
             return Some("dispatched while held".into());
         }
         let frozen = stage.active_freeze(p.now).is_some();
+        // Production never goes backwards: an `up_to_date` stage is never
+        // promoted for a head known to lack commits of its base.
+        if d.kind == DeployKind::Promote
+            && stage.up_to_date
+            && self
+                .behind
+                .as_ref()
+                .is_some_and(|(sha, by)| *sha == d.sha && *by > 0)
+        {
+            return Some("an up_to_date stage dispatched for a head that lacks its base".into());
+        }
         if d.kind == DeployKind::Rollback {
             let Fact::Command {
                 command: command @ Command::Rollback(env),

@@ -68,6 +68,17 @@ fn progress(s: &GateState, ledger: &Ledger, chain: &[StageConfig], pick: u8) -> 
             status: CiStatus::Green,
         };
     }
+    if s.behind_base
+        .as_ref()
+        .is_some_and(|b| b.sha == s.head_sha && b.by > 0)
+    {
+        // The branch is brought up to date (as a push would, without
+        // voiding the gates, so that the case goes on).
+        return Step::BaseCompared {
+            sha: ShaSel::Head,
+            behind_by: 0,
+        };
+    }
     // Someone holding `role`, by preference one who did not push to the
     // PR (whose command would not count).
     let holder = |role: &str, turn: u8| {
@@ -376,6 +387,10 @@ fn fact_of(
         Step::Ci { sha, status } => fact(Fact::Ci {
             sha: resolve(*sha),
             status: *status,
+        }),
+        Step::BaseCompared { sha, behind_by } => fact(Fact::BaseCompared {
+            sha: resolve(*sha),
+            behind_by: *behind_by,
         }),
         Step::Command {
             who,

@@ -83,6 +83,11 @@ pub(super) enum Step {
         sha: ShaSel,
         status: CiStatus,
     },
+    /// GitHub's compare API: the SHA lacks `behind_by` commits of its base.
+    BaseCompared {
+        sha: ShaSel,
+        behind_by: u64,
+    },
     Command {
         who: Who,
         kind: Kind,
@@ -252,6 +257,8 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (open, sha_sel(), prop::bool::weighted(0.1))
             .prop_map(|(open, head, other)| Step::Observe { open, head, ungated_base: Some(other) }),
         3 => (sha_sel(), ci).prop_map(|(sha, status)| Step::Ci { sha, status }),
+        1 => (sha_sel(), prop_oneof![3 => Just(0u64), 1 => 1u64..5])
+            .prop_map(|(sha, behind_by)| Step::BaseCompared { sha, behind_by }),
         2 => (sha_sel(), who()).prop_map(|(sha, by)| Step::Pushed { sha, by }),
         14 => (who(), kind(), any::<u8>(), written(), rollback_to())
             .prop_map(|(who, kind, stage, written, rollback_to)| Step::Command {
