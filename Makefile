@@ -62,8 +62,11 @@ lint: $(TOOLS)
 	$(PYTHON) scripts/doc-refs.py
 
 # Every test, then the Lambda path under `cargo lambda watch`, on one moto.
+# Test threads get 8 MiB of stack, as the server's runtime threads do: a
+# debug build's async call chain through the AWS SDK is deep (a delivery
+# needs about 1.8 MiB there, more than release builds).
 test: lint
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) \
+	RUST_MIN_STACK=8388608 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) \
 		sh -c '$(CARGO) test --locked --all-targets && $(PYTHON) scripts/lambda-test.py'
 
 # The long fault soak (tests/api/soak.rs): about 20 PRs per seed, 30% of

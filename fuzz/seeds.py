@@ -30,7 +30,7 @@ def event_of(path):
 
 shutil.rmtree(OUT, ignore_errors=True)
 bodies = []
-for path in sorted(glob.glob("tests/fixtures/*.json") + glob.glob("events/lifecycle/*.json") + glob.glob("events/samples/*.json")):
+for path in sorted(glob.glob("tests/fixtures/*.json") + glob.glob("events/lifecycle/*.json") + glob.glob("events/samples/*.json") + glob.glob("events/shared/*.json")):
     event = event_of(path)
     if event is None:
         continue
@@ -61,6 +61,8 @@ for i, text in enumerate([
     "/hold deploy freeze for the incident", "/unhold", "/rollback prod", "/rollback stage",
     "/gates", "/help", "/LGTM please", "/deploy now", "/approve /approve",
     "text\n\n/lgtm\n\n> quoted\n/approve\n", "~~~\n/lgtm\n~~~", "/lgtm\r\n/approve\r\n",
+    "/lock staging checking a migration", "/lock", "/unlock stage", "/unlock staging now",
+    "/envs", "/envs please", "/retry staging", "/lock production\n/unlock production\n/envs",
 ]):
     write("commands", f"hand-{i:02}", text.encode())
 
@@ -80,5 +82,11 @@ for i, text in enumerate([
     "pipeline:\n  - {environment: dev, workflow: cd-dev.yml, entry: auto}\n"
     "  - {environment: prod-eu, workflow: eu.yml, entry: {command: approve, role: release}, soak: 30m,\n"
     "     freeze: [{from: '2026-12-20T00:00:00Z', to: '2027-01-02T00:00:00Z'}]}\n",
+    "pipeline:\n  - {environment: staging, workflow: s.yml, entry: {command: lgtm, role: qa},\n"
+    "     lock: true, lock_timeout: 45s}\n"
+    "  - {environment: production, workflow: p.yml, entry: {command: approve, role: release},\n"
+    "     up_to_date: false, lock: true}\n",
+    "pipeline:\n  - {environment: staging, workflow: s.yml, entry: auto, lock_timeout: 2h}\n",
+    "pipeline:\n  - {environment: staging, workflow: s.yml, entry: {command: lock, role: qa}}\n",
 ]):
     write("config", f"hand-{i:02}", text.encode())

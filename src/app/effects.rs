@@ -322,8 +322,16 @@ impl App {
                     number: *other,
                 };
                 // As the reconciler would look at it; its own record and
-                // outbox take it from there.
-                match Box::pin(self.watch(&other, WAKE_SETTLE)).await {
+                // outbox take it from there. On a task of its own where it
+                // can: nested in this PR's effects, one PR's work after
+                // another's would only grow the stack.
+                let looked = match self.shared() {
+                    Some(app) => tokio::spawn(app.watch_task(other.clone(), WAKE_SETTLE))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("wake of {other} failed: {e}"))),
+                    None => self.watch_boxed(&other, WAKE_SETTLE).await,
+                };
+                match looked {
                     Ok(_) => Done::Yes(Some(audit_entry(
                         pr,
                         delivery,
@@ -334,7 +342,7 @@ impl App {
                             other.number
                         ),
                     ))),
-                    Err(e) => Done::Later(e.to_string()),
+                    Err(e) => Done::Later(e),
                 }
             }
             Action::React {

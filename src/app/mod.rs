@@ -180,6 +180,10 @@ pub struct App {
     pub delivery_lease: Duration,
     /// See [`EFFECT_CLAIM_TTL`].
     pub effect_claim_ttl: Duration,
+    /// The app itself, once shared ([`App::share`]): work it starts for
+    /// another PR (a wake) runs as a task of its own, not nested in the
+    /// work that started it.
+    me: std::sync::OnceLock<std::sync::Weak<App>>,
 }
 
 /// One delivery being handled (for audit and logs).
@@ -266,7 +270,20 @@ impl App {
             effects_budget: EFFECTS_BUDGET,
             delivery_lease: DELIVERY_LEASE,
             effect_claim_ttl: EFFECT_CLAIM_TTL,
+            me: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The app, shared: what the server, the Lambda and the CLI run.
+    pub fn share(self) -> Arc<App> {
+        let app = Arc::new(self);
+        let _ = app.me.set(Arc::downgrade(&app));
+        app
+    }
+
+    /// The shared app, if [`App::share`] made it.
+    pub(crate) fn shared(&self) -> Option<Arc<App>> {
+        self.me.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// The context the gates of `config` are judged under now.
@@ -389,7 +406,10 @@ impl App {
             };
             // What runs where matters once the PR deployed somewhere, or
             // when the transition deploys: read then, and only then.
-            let mut envs = if reads_environments(&record.state, config) {
+            let shows = facts.iter().any(
+                |f| matches!(f, Fact::Command { command, .. } if command.spec().reads_environments),
+            );
+            let mut envs = if shows || reads_environments(&record.state, config) {
                 Some(self.store.load_environments(&pr.repo).await?)
             } else {
                 None

@@ -4,7 +4,10 @@
 //! reconciler does it for every watched PR; a PR whose environment was
 //! freed is woken with it at once.
 
+use std::sync::Arc;
+
 use chrono::{Duration, Utc};
+use futures_util::future::BoxFuture;
 
 use crate::app::App;
 use crate::app::effects::repo_ref;
@@ -12,6 +15,26 @@ use crate::core::domain::PrKey;
 use crate::core::gate::{Deploy, DeployStatus, Fact};
 
 impl App {
+    /// [`App::watch`], boxed: the effects that start it for another PR
+    /// see a future of a named type, not one that contains themselves.
+    pub(crate) fn watch_boxed<'a>(
+        &'a self,
+        pr: &'a PrKey,
+        settle: Duration,
+    ) -> BoxFuture<'a, Result<usize, String>> {
+        Box::pin(async move { self.watch(pr, settle).await.map_err(|e| e.to_string()) })
+    }
+
+    /// [`App::watch`] of `pr` as a task of its own (see
+    /// [`App::watch_boxed`]).
+    pub(crate) fn watch_task(
+        self: Arc<Self>,
+        pr: PrKey,
+        settle: Duration,
+    ) -> BoxFuture<'static, Result<usize, String>> {
+        Box::pin(async move { self.watch(&pr, settle).await.map_err(|e| e.to_string()) })
+    }
+
     /// Heals `pr`'s record from GitHub, polls its in-flight dispatches and
     /// re-evaluates its gates. Returns how many runs it found finished.
     pub(crate) async fn watch(

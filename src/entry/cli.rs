@@ -67,6 +67,18 @@ pub enum CliCommand {
         keep_times: bool,
     },
     /// Show a pull request's gates from the store.
+    /// What runs in each environment of a repository's chain, who holds
+    /// it and who waits for it (as `/envs` replies).
+    Envs {
+        /// OWNER/REPO
+        repo: String,
+        #[arg(long)]
+        store: Option<String>,
+        /// The repository's `.github/gatebot.yml`, for its chain of stages
+        /// (the two-stage default when not given).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     Status {
         /// OWNER/REPO#N
         pr: String,
@@ -149,6 +161,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             limit,
         } => audit(&repo, pr, store.as_deref(), limit).await,
+        CliCommand::Envs {
+            repo,
+            store,
+            config,
+        } => envs(&repo, store.as_deref(), config.as_deref()).await,
         CliCommand::Reconcile { store } => {
             let aws = Aws::default();
             let app = App::new(
@@ -196,7 +213,7 @@ async fn serve(
         // clock, so there is no skew between two clocks to allow for.
         app.clock_skew = chrono::Duration::zero();
     }
-    let app = Arc::new(app);
+    let app = app.share();
     let state = Arc::new(HttpState {
         app: app.clone(),
         secrets,
@@ -307,6 +324,30 @@ fn parse_pr(s: &str) -> anyhow::Result<PrKey> {
         repo: RepoName::parse(repo)?,
         number: n.parse().context("expected OWNER/REPO#N")?,
     })
+}
+
+async fn envs(repo: &str, store: Option<&str>, config: Option<&Path>) -> anyhow::Result<()> {
+    let repo = RepoName::parse(repo)?;
+    let config = match config {
+        Some(p) => crate::core::config::parse(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => crate::core::config::RepoConfig::default(),
+    };
+    let store = open_store(store, &Aws::default()).await?;
+    let envs = crate::core::gate::Environments {
+        records: store
+            .load_environments(&repo)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect(),
+    };
+    print!(
+        "{}",
+        crate::core::gate::envs_table(&config.pipeline, &envs, chrono::Utc::now())
+    );
+    Ok(())
 }
 
 async fn status(

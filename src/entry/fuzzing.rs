@@ -94,7 +94,10 @@ pub fn commands(data: &[u8]) {
                 // A gate command names a stage of the chain.
                 Ok(crate::core::gate::commands::Command::Entry { env, .. })
                 | Ok(crate::core::gate::commands::Command::Verify { env, .. })
-                | Ok(crate::core::gate::commands::Command::Rollback(env)) => {
+                | Ok(crate::core::gate::commands::Command::Rollback(env))
+                | Ok(crate::core::gate::commands::Command::Retry(env))
+                | Ok(crate::core::gate::commands::Command::Lock { env, .. })
+                | Ok(crate::core::gate::commands::Command::Unlock(env)) => {
                     assert!(chain.find(env).is_some(), "{env} is not in the chain")
                 }
                 Ok(_) => {}

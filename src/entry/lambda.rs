@@ -93,7 +93,7 @@ pub(crate) async fn init() -> anyhow::Result<LambdaApp> {
     let secrets = wiring::secrets(&aws, AppKey::Needed).await?;
     let store = wiring::store(crate::entry::settings::StoreUrl::from_env()?, &aws).await?;
     let github = wiring::github(secrets.clone()).await?;
-    Ok(LambdaApp::new(Arc::new(App::new(store, github)), secrets))
+    Ok(LambdaApp::new(App::new(store, github).share(), secrets))
 }
 
 /// Runs the function: every invocation is handled, then its metrics are

@@ -44,6 +44,8 @@ struct Walk {
     production: &'static str,
     /// Other PRs: (`OWNER/REPO#N`, what `gatebot status` says of each).
     others: &'static [(&'static str, &'static [&'static str])],
+    /// What `gatebot envs acme/widgets` prints, line by line (in part).
+    envs: &'static [&'static str],
 }
 
 const LIFECYCLE: Walk = Walk {
@@ -53,6 +55,7 @@ const LIFECYCLE: Walk = Walk {
     dispatches: &["cd-stage.yml@main staging", "cd-prod.yml@main production"],
     production: "42-production-0d1a26e-2",
     others: &[],
+    envs: &[],
 };
 
 const PIPELINE: Walk = Walk {
@@ -66,6 +69,7 @@ const PIPELINE: Walk = Walk {
     ],
     production: "42-production-0d1a26e-3",
     others: &[],
+    envs: &[],
 };
 
 /// #42 holds the locked staging; #43's `/lgtm` queues; #42's production
@@ -83,6 +87,12 @@ const SHARED: Walk = Walk {
             "Succeeded 43-staging-7c9d1b3-1 by @quinn",
         ],
     )],
+    envs: &[
+        "| staging | #43 `7c9d1b3` |",
+        "✅ succeeded ([run](https://github.com/acme/widgets/actions/runs/9101)) | #43 since",
+        "| production | #42 `0d1a26e` |",
+        "| no lock | — |",
+    ],
 };
 
 #[tokio::test]
@@ -231,6 +241,18 @@ async fn walkthrough(walk: &Walk, store: &str, env: &[(&str, &str)]) {
             .find(dispatch)
             .unwrap_or_else(|| panic!("{dispatch} missing or out of order\n{audit}"));
         from += at + dispatch.len();
+    }
+
+    if !walk.envs.is_empty() {
+        let envs = bin()
+            .args(["envs", "acme/widgets", "--store", &store])
+            .args(["--config", walk.config])
+            .output()
+            .unwrap();
+        let envs = String::from_utf8_lossy(&envs.stdout);
+        for said in walk.envs {
+            assert!(envs.contains(said), "{said}\n{envs}");
+        }
     }
 
     for (pr, says) in walk.others {

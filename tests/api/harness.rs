@@ -302,7 +302,7 @@ impl TestApp {
         app.clock_skew = tuning.clock_skew;
         app.effects_budget = tuning.effects_budget;
         app.refusals = gatebot::testing::app::refusals::Refusals::new(tuning.refusal_ttl);
-        let app = Arc::new(app);
+        let app = app.share();
         let url = serve(app.clone()).await;
         TestApp {
             app,

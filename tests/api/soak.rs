@@ -138,7 +138,7 @@ impl Process {
             // again after seconds, not minutes.
             app.delivery_lease = Duration::from_secs(2);
             app.effect_claim_ttl = Duration::from_secs(3);
-            let app = Arc::new(app);
+            let app = app.share();
             // The server runs on this process's runtime, and dies with it.
             let url = serve(app.clone()).await;
             let _ = tx.send((url, app));

@@ -14,13 +14,14 @@ pub(crate) enum BuiltIn {
     Lock,
     Unlock,
     Gates,
+    Envs,
     Help,
 }
 
 impl BuiltIn {
     /// Every built-in word, in the order `/help` lists them after the
     /// chain's own.
-    pub(crate) const ALL: [BuiltIn; 9] = [
+    pub(crate) const ALL: [BuiltIn; 10] = [
         BuiltIn::Verify,
         BuiltIn::Rollback,
         BuiltIn::Retry,
@@ -29,6 +30,7 @@ impl BuiltIn {
         BuiltIn::Lock,
         BuiltIn::Unlock,
         BuiltIn::Gates,
+        BuiltIn::Envs,
         BuiltIn::Help,
     ];
 
@@ -43,6 +45,7 @@ impl BuiltIn {
             BuiltIn::Lock => "lock",
             BuiltIn::Unlock => "unlock",
             BuiltIn::Gates => "gates",
+            BuiltIn::Envs => "envs",
             BuiltIn::Help => "help",
         }
     }

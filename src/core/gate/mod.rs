@@ -13,7 +13,8 @@
 //!   `commands/`, each of which works on the `transition.rs` in the making
 //!   and may let the chain `advance.rs`;
 //! * `commands/` — each command's spec, parser and handler;
-//! * `summary.rs` — the check run and `/gates`; `ci.rs` — CI's verdict.
+//! * `summary.rs` — the check run and `/gates`; `envs_table.rs` — `/envs`;
+//!   `ci.rs` — CI's verdict.
 
 mod actions;
 mod advance;
@@ -21,6 +22,7 @@ mod blocker;
 pub(crate) mod ci;
 pub(crate) mod commands;
 mod context;
+mod envs_table;
 mod facts;
 mod locks;
 mod machine;
@@ -45,6 +47,7 @@ pub(crate) use actions::gather;
 pub use blocker::dispatch_blocker;
 pub use commands::{Actor, Grant};
 pub use context::{CLOCK_SKEW, Context};
+pub(crate) use envs_table::envs_table;
 pub use facts::Fact;
 pub use machine::apply;
 pub use occupancy::{EnvChange, EnvRecord, Environments, Occupant};

@@ -49,6 +49,8 @@ pub enum Command {
     /// `/unlock <env>`: end anyone's hold on it.
     Unlock(Environment),
     Gates,
+    /// `/envs`: what runs in each environment, its holder and its queue.
+    Envs,
     Help,
 }
 
@@ -89,6 +91,8 @@ pub struct Spec {
     pub reads_ci: bool,
     /// The shell reads the environment's deploy history for it.
     pub reads_history: bool,
+    /// The shell reads what runs in every environment for it.
+    pub reads_environments: bool,
 }
 
 /// The role a command needs, resolved against the chain by the shell.
@@ -127,6 +131,7 @@ impl Command {
             gives_gate: false,
             reads_ci: false,
             reads_history: false,
+            reads_environments: false,
         };
         match self {
             Command::Entry { cancel: false, .. } => Spec {
@@ -177,6 +182,12 @@ impl Command {
                 need: Need::Read,
                 under_invalid_config: true,
                 needs_open_pr: false,
+                ..base
+            },
+            Command::Envs => Spec {
+                need: Need::Read,
+                needs_open_pr: false,
+                reads_environments: true,
                 ..base
             },
             Command::Help => Spec {
@@ -242,6 +253,7 @@ impl Command {
             Command::Lock { .. } => "lock".into(),
             Command::Unlock(_) => "unlock".into(),
             Command::Gates => "gates".into(),
+            Command::Envs => "envs".into(),
             Command::Help => "help".into(),
         }
     }

@@ -142,6 +142,11 @@ pub(crate) fn help_text(chain: &Pipeline) -> String {
         "anyone",
         "Show the state of every gate".into(),
     );
+    row(
+        "/envs".into(),
+        "anyone with read access",
+        "Show what runs in each environment, who holds it and who waits for it".into(),
+    );
     row("/help".into(), "anyone", "Show this table".into());
     t.push_str(
         "\nPut each command at the start of its own line; case does not matter. \

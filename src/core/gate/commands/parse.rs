@@ -119,6 +119,7 @@ impl<'w> Word<'w> {
                 BuiltIn::Lock => parse_lock(args, chain),
                 BuiltIn::Unlock => parse_unlock(args, chain),
                 BuiltIn::Gates => no_args(b, Command::Gates),
+                BuiltIn::Envs => no_args(b, Command::Envs),
                 BuiltIn::Help => no_args(b, Command::Help),
             },
         }

@@ -123,6 +123,7 @@ impl Machine<'_, '_> {
             }
             Command::Unlock(env) => self.unlock(args::stage_of(chain, env)?.1),
             Command::Gates => Ok(Some(self.gates_reply())),
+            Command::Envs => Ok(Some(self.envs_reply())),
             Command::Help => Ok(Some(help_text(chain))),
         }
     }

@@ -319,3 +319,22 @@ fn the_last_stages_hold_ends_when_it_passes() {
     a.finish(&id, true);
     assert_eq!(holder(&a, production()), None);
 }
+
+#[test]
+fn envs_shows_what_runs_where_the_holder_and_the_queue() {
+    let (_, mut b) = a_holds_b_queued();
+    let f = b.command(READER_LOGIN, Command::Envs);
+    let t = b.apply(&f);
+    assert_eq!(reactions(&t), ["+1"]);
+    let table = replies(&t)[0].to_string();
+    assert!(
+        table.contains("| staging | #42 `aaaaaaa` | 2026-06-01 12:00 UTC | ⏳ dispatched | #42 since 2026-06-01 12:00 UTC | #43 |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| production | — | — | free | no lock | — |"),
+        "{table}"
+    );
+}
+
+const READER_LOGIN: &str = "randy";

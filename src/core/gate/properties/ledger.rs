@@ -272,6 +272,7 @@ impl Ledger {
                     | Command::Rollback(_)
                     | Command::Retry(_)
                     | Command::Gates
+                    | Command::Envs
                     | Command::Help => {}
                     // A PR's own hold on an environment never stands in
                     // its own way, and gives no gate (the queue is about
@@ -366,6 +367,7 @@ impl Ledger {
             | Command::Lock { .. }
             | Command::Unlock(_)
             | Command::Gates
+            | Command::Envs
             | Command::Help => {}
         }
     }

@@ -162,7 +162,20 @@ fn transition_invariants(
             return Err(format!("{} changed after it finished", old.dispatch_id));
         }
     }
-    let again = apply(&t.state, fact, cx);
+    // Applied again, it sees what runs where as the first application
+    // left it, as the store hands it to the next delivery.
+    let mut envs = cx.environments.clone();
+    for change in &t.env_changes {
+        envs.apply(&t.state.pr.repo, change);
+    }
+    let again = apply(
+        &t.state,
+        fact,
+        &Context {
+            environments: &envs,
+            ..*cx
+        },
+    );
     let dispatches_again = again
         .actions
         .iter()

@@ -32,6 +32,7 @@ pub(super) enum Kind {
     Lock(Option<String>),
     Unlock,
     Gates,
+    Envs,
     Help,
 }
 
@@ -186,6 +187,7 @@ pub(super) fn command_for(kind: &Kind, chain: &[StageConfig], n: u8) -> Option<C
         }),
         Kind::Unlock => any_stage().map(Command::Unlock),
         Kind::Gates => Some(Command::Gates),
+        Kind::Envs => Some(Command::Envs),
         Kind::Help => Some(Command::Help),
     }
 }
@@ -216,6 +218,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => prop::option::of("[a-z ]{0,8}").prop_map(Kind::Lock),
         1 => Just(Kind::Unlock),
         1 => Just(Kind::Gates),
+        1 => Just(Kind::Envs),
         1 => Just(Kind::Help),
     ]
 }
