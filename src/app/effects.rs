@@ -316,6 +316,12 @@ impl App {
                     Err(e) => Done::Later(e.to_string()),
                 }
             }
+            Action::Merge { sha, method } => {
+                match self.merge_pr(repo, pr, sha, *method, delivery).await {
+                    Ok(line) => Done::Yes(Some(line)),
+                    Err(e) => Done::Later(e),
+                }
+            }
             Action::Wake { pr: other } => {
                 let other = PrKey {
                     repo: pr.repo.clone(),

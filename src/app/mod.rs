@@ -7,6 +7,7 @@ pub(crate) mod config_cache;
 pub(crate) mod effects;
 pub(crate) mod guard;
 pub(crate) mod handlers;
+mod merging;
 pub(crate) mod panics;
 pub(crate) mod permissions;
 pub(crate) mod reconcile;

@@ -14,7 +14,7 @@ mod builtin;
 mod pipeline;
 pub(crate) use builtin::BuiltIn;
 pub use pipeline::{Entry, Pipeline};
-pub(crate) use pipeline::{GateKind, StageConfig, soak_text};
+pub(crate) use pipeline::{GateKind, MergeMethod, StageConfig, soak_text};
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";

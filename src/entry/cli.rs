@@ -396,6 +396,9 @@ async fn status(
             crate::core::gate::Action::SyncCheckRunOf { pr } => {
                 format!("update the gatebot check run of #{pr}")
             }
+            crate::core::gate::Action::Merge { sha, method } => {
+                format!("merge {} ({})", sha.short(), method.as_str())
+            }
             crate::core::gate::Action::Wake { pr } => {
                 format!("look at #{pr} again (an environment it waits for was freed)")
             }

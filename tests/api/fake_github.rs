@@ -142,6 +142,11 @@ pub struct World {
     /// The repository's activity log of pushes: (branch, SHA it made the
     /// head, login of who pushed), oldest first.
     pub activity: Vec<(String, String, String)>,
+    /// Merges made: (PR, sha, merge_method).
+    pub merges: Vec<(u64, String, String)>,
+    /// The next merge is refused with this status and message (405: not
+    /// mergeable, 409: the head moved, as GitHub answers).
+    pub merge_refusal: Option<(u16, String)>,
     /// head SHA → how many commits of the base branch it lacks (0 unless
     /// a test says otherwise), as the compare API reports it.
     pub behind: HashMap<String, u64>,
@@ -602,6 +607,49 @@ fn repo_route(
                     },
                 }),
             )
+        }
+        // `PUT /repos/{owner}/{repo}/pulls/{n}/merge`, as GitHub's REST
+        // description has it: 200 with `sha`, `merged` and `message`; 405
+        // when it is not mergeable; 409 when `sha` is not the head.
+        ("PUT", ["pulls", n, "merge"]) => {
+            let Some(n) = n.parse::<u64>().ok().filter(|n| w.prs.contains_key(n)) else {
+                return not_found();
+            };
+            if let Some((status, message)) = w.merge_refusal.take() {
+                return json_response(
+                    status,
+                    json!({"message": message, "documentation_url": "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request"}),
+                );
+            }
+            let b: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let sha = b["sha"].as_str().unwrap_or_default().to_string();
+            let method = b["merge_method"].as_str().unwrap_or("merge").to_string();
+            let pr = w.prs.get_mut(&n).expect("checked above");
+            if pr.state != "open" || w.merges.iter().any(|m| m.0 == n) {
+                return json_response(405, json!({"message": "Pull Request is not mergeable"}));
+            }
+            if !sha.is_empty() && sha != pr.head {
+                return json_response(
+                    409,
+                    json!({"message": "Head branch was modified. Review and try the merge again."}),
+                );
+            }
+            pr.state = "closed".into();
+            w.merges.push((n, sha, method));
+            json_response(
+                200,
+                json!({"sha": MAIN_HEAD, "merged": true, "message": "Pull Request successfully merged"}),
+            )
+        }
+        ("GET", ["pulls", n, "merge"]) => {
+            let merged = n
+                .parse::<u64>()
+                .is_ok_and(|n| w.merges.iter().any(|m| m.0 == n));
+            if merged {
+                ResponseTemplate::new(204)
+            } else {
+                not_found()
+            }
         }
         // `GET /repos/{owner}/{repo}/compare/{basehead}`, `basehead` being
         // `BASE...HEAD`: shaped as GitHub's REST description says (the

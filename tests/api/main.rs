@@ -26,6 +26,7 @@ mod lambda;
 mod leaks;
 mod lifecycle;
 mod locked_environments;
+mod merge;
 mod new_push;
 mod out_of_order;
 mod outbox_progress;

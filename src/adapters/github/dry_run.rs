@@ -157,6 +157,16 @@ impl GitHub for DryRunGitHub {
         Ok(Vec::new())
     }
 
+    async fn merge(&self, repo: &RepoRef, number: u64, sha: &Sha, method: &str) -> GhResult<()> {
+        tracing::info!(repo = %repo.name, number, %sha, method, "dry-run: would merge");
+        Ok(())
+    }
+
+    /// The dry run merges nothing.
+    async fn merged(&self, _repo: &RepoRef, _number: u64) -> GhResult<bool> {
+        Ok(false)
+    }
+
     /// The dry run sees no branches: every head counts as up to date.
     async fn behind_by(&self, _repo: &RepoRef, _base: &str, _head: &Sha) -> GhResult<u64> {
         Ok(0)

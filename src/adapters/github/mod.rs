@@ -163,6 +163,13 @@ pub trait GitHub: Send + Sync {
     /// The login of the account `id` now (`GET /user/{id}`); `None` when
     /// there is no such account any more.
     async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>>;
+    /// Merges PR `number` with `method`, only if its head is still `sha`
+    /// (`PUT /repos/{owner}/{repo}/pulls/{number}/merge`). A 4xx is
+    /// GitHub's refusal (a conflict, branch protection, a required review,
+    /// the head moved); a 5xx or a lost answer is ambiguous.
+    async fn merge(&self, repo: &RepoRef, number: u64, sha: &Sha, method: &str) -> GhResult<()>;
+    /// Whether PR `number` is merged (`GET …/pulls/{number}/merge`).
+    async fn merged(&self, repo: &RepoRef, number: u64) -> GhResult<bool>;
     /// How many commits of `base` (a branch) `head` lacks: `behind_by` of
     /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`; 0 when `head`
     /// contains the branch's current head.

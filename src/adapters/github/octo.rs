@@ -187,6 +187,7 @@ enum Method<'a> {
     Get,
     Post(&'a serde_json::Value),
     Patch(&'a serde_json::Value),
+    Put(&'a serde_json::Value),
 }
 
 async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
@@ -195,6 +196,7 @@ async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<An
         Method::Get => ("GET", client._get(route).await),
         Method::Post(b) => ("POST", client._post(route, Some(b)).await),
         Method::Patch(b) => ("PATCH", client._patch(route, Some(b)).await),
+        Method::Put(b) => ("PUT", client._put(route, Some(b)).await),
     };
     let response = result.map_err(|e| GitHubError::Transport(e.to_string()))?;
     let status = response.status();
@@ -500,6 +502,28 @@ impl GitHub for OctoGitHub {
                 })
             })
             .collect())
+    }
+
+    async fn merge(&self, repo: &RepoRef, number: u64, sha: &Sha, method: &str) -> GhResult<()> {
+        let c = self.client(repo).await?;
+        let route = format!("{}/pulls/{number}/merge", repo_path(repo));
+        let body = json!({ "sha": sha.as_str(), "merge_method": method });
+        write(&c, &route, Method::Put(&body)).await?;
+        Ok(())
+    }
+
+    async fn merged(&self, repo: &RepoRef, number: u64) -> GhResult<bool> {
+        let c = self.client(repo).await?;
+        let route = format!("{}/pulls/{number}/merge", repo_path(repo));
+        retry::read(&route, || async {
+            let a = call(&c, &route, Method::Get).await?;
+            match a.status.as_u16() {
+                204 => Ok(true),
+                404 => Ok(false),
+                _ => check(a).map(|_| false),
+            }
+        })
+        .await
     }
 
     async fn behind_by(&self, repo: &RepoRef, base: &str, head: &Sha) -> GhResult<u64> {

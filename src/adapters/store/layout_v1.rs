@@ -110,6 +110,7 @@ pub(super) fn upgrade(v1: RecordV1) -> GateRecord {
             config_error: s.config_error,
             awaits_time,
             behind_base: None,
+            merge_queued: None,
             updated_at: s.updated_at,
         },
         pending: v1.pending,

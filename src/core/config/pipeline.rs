@@ -62,6 +62,38 @@ pub struct StageConfig {
     /// Dispatched only for a head that contains the current head of its
     /// base branch (`up_to_date`; default: true for the last stage).
     pub up_to_date: bool,
+    /// On the last stage only: once it passes, gatebot merges the PR this
+    /// way (`merge`).
+    pub merge: Option<MergeMethod>,
+}
+
+/// How gatebot merges a PR whose last stage passed (`merge_method` of
+/// GitHub's merge API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMethod {
+    Merge,
+    Squash,
+    Rebase,
+}
+
+impl MergeMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMethod::Merge => "merge",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => "rebase",
+        }
+    }
+
+    fn parse(s: &str) -> Option<MergeMethod> {
+        match s {
+            "merge" => Some(MergeMethod::Merge),
+            "squash" => Some(MergeMethod::Squash),
+            "rebase" => Some(MergeMethod::Rebase),
+            _ => None,
+        }
+    }
 }
 
 /// The default `lock_timeout`, in hours.
@@ -102,7 +134,7 @@ pub struct VerifyGate {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze`, `protected`, `lock`, `lock_timeout` and `up_to_date`"
+    expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze`, `protected`, `lock`, `lock_timeout`, `up_to_date` and `merge`"
 )]
 pub(super) struct RawStage {
     environment: String,
@@ -122,6 +154,8 @@ pub(super) struct RawStage {
     lock_timeout: Option<String>,
     #[serde(default)]
     up_to_date: Option<bool>,
+    #[serde(default)]
+    merge: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +208,7 @@ impl Pipeline {
                     lock: false,
                     lock_timeout: default_lock_timeout(),
                     up_to_date: false,
+                    merge: None,
                 },
                 StageConfig {
                     environment: Environment::production(),
@@ -186,6 +221,7 @@ impl Pipeline {
                     lock: false,
                     lock_timeout: default_lock_timeout(),
                     up_to_date: true,
+                    merge: None,
                 },
             ],
         }
@@ -404,6 +440,21 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
                 )
             })?,
         };
+        let merge = match stage.merge {
+            None => None,
+            Some(_) if i != last => {
+                return Err(format!(
+                    "{}: only the last stage merges the pull request",
+                    at("merge")
+                ));
+            }
+            Some(m) => Some(MergeMethod::parse(m.trim()).ok_or_else(|| {
+                format!(
+                    "{}: `{m}` is not one of merge, squash or rebase",
+                    at("merge")
+                )
+            })?),
+        };
         stages.push(StageConfig {
             environment: Environment::new(environment),
             workflow,
@@ -415,6 +466,7 @@ pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pip
             lock,
             lock_timeout,
             up_to_date: stage.up_to_date.unwrap_or(i == last),
+            merge,
         });
     }
     Ok(Pipeline {

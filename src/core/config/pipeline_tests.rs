@@ -275,3 +275,56 @@ fn a_soak_ending_past_the_clock_is_the_end_of_time() {
         chrono::DateTime::<chrono::Utc>::MAX_UTC
     );
 }
+
+const SHARED_KEYS: &str = "pipeline:
+  - {environment: staging, workflow: s.yml, entry: {command: lgtm, role: qa}, lock: true, lock_timeout: 30m}
+  - {environment: production, workflow: p.yml, entry: {command: approve, role: release}, merge: squash}
+";
+
+#[test]
+fn lock_up_to_date_and_merge_are_read_with_their_defaults() {
+    let c = parse(SHARED_KEYS).expect("valid");
+    let (staging, production) = (&c.pipeline.stages[0], &c.pipeline.stages[1]);
+    assert!(staging.lock && !production.lock);
+    assert_eq!(staging.lock_timeout, Duration::minutes(30));
+    assert_eq!(production.lock_timeout, Duration::hours(4), "the default");
+    assert!(
+        !staging.up_to_date && production.up_to_date,
+        "the last stage by default"
+    );
+    assert_eq!(production.merge, Some(super::MergeMethod::Squash));
+    let old = parse("").expect("defaults");
+    assert!(
+        old.pipeline.stages[1].up_to_date,
+        "production, without pipeline: too"
+    );
+    assert!(!old.pipeline.stages[0].up_to_date);
+}
+
+#[test]
+fn merge_only_on_the_last_stage_and_only_a_known_method() {
+    let early = SHARED_KEYS.replace("lock_timeout: 30m}", "lock_timeout: 30m, merge: merge}");
+    let e = parse(&early).expect_err("merge on staging");
+    assert!(
+        e.to_string()
+            .contains("pipeline[0].merge: only the last stage merges"),
+        "{e}"
+    );
+    let bad = SHARED_KEYS.replace("merge: squash", "merge: octopus");
+    let e = parse(&bad).expect_err("unknown method");
+    assert!(
+        e.to_string()
+            .contains("`octopus` is not one of merge, squash or rebase"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_lock_timeout_needs_a_lock() {
+    let e = parse(&SHARED_KEYS.replace("lock: true, ", "")).expect_err("timeout without lock");
+    assert!(
+        e.to_string()
+            .contains("pipeline[0].lock_timeout: only a stage with `lock: true`"),
+        "{e}"
+    );
+}

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::state::Deploy;
+use crate::core::config::MergeMethod;
+use crate::core::domain::Sha;
 
 /// The reaction on a command's comment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,12 @@ pub enum Action {
     },
     Reply {
         body: String,
+    },
+    /// Merge the PR with `method`, `sha` being the head that was deployed
+    /// (GitHub refuses if the head moved); re-checked before it is sent.
+    Merge {
+        sha: Sha,
+        method: MergeMethod,
     },
     /// Append a successful deploy to the environment's history.
     RecordDeploy {

@@ -24,6 +24,7 @@ pub fn apply(state: &GateState, fact: &Fact, cx: &Context<'_>) -> Transition {
     };
     let note = m.fact(fact);
     m.tidy_locks();
+    m.merge_when_passed();
     // A queued PR is watched too: the reconciler notices a hold that
     // timed out, or a wake that was lost.
     m.s.awaits_time = m.awaits_time() || m.queued_anywhere();

@@ -7,6 +7,7 @@
 //!   and why something was refused);
 //! * `status.rs` — where each stage stands, in one walk over the chain;
 //! * `occupancy.rs` — what runs in each environment, shared by every PR;
+//! * `merge.rs` — merging the PR once its last stage passed (`merge:`);
 //! * `blocker.rs` — the one rule for every dispatch; `locks.rs` — locked
 //!   environments, their holder and their queue;
 //! * `machine.rs` — `apply`, routing a fact to `observe.rs`, `runs.rs` or
@@ -26,6 +27,7 @@ mod envs_table;
 mod facts;
 mod locks;
 mod machine;
+mod merge;
 mod observe;
 pub(crate) mod occupancy;
 mod refusals;

@@ -301,6 +301,9 @@ pub struct GateState {
     /// there. Every dispatch reads it again, fresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behind_base: Option<BehindBase>,
+    /// The head whose merge gatebot queued (`merge:`): at most once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_queued: Option<Sha>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -431,6 +434,7 @@ impl GateState {
             config_error: None,
             awaits_time: false,
             behind_base: None,
+            merge_queued: None,
             updated_at: now,
         }
     }

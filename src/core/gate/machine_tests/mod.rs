@@ -725,6 +725,7 @@ mod gated_bases;
 mod hold;
 mod lgtm;
 mod locks;
+mod merge;
 mod new_head;
 mod observed_pr;
 mod people;
