@@ -144,6 +144,9 @@ pub struct World {
     pub activity: Vec<(String, String, String)>,
     /// Merges made: (PR, sha, merge_method).
     pub merges: Vec<(u64, String, String)>,
+    /// The next merge is made, and then answered 502 (GitHub acted, the
+    /// answer was lost).
+    pub merge_acts_then_fails: bool,
     /// The next merge is refused with this status and message (405: not
     /// mergeable, 409: the head moved, as GitHub answers).
     pub merge_refusal: Option<(u16, String)>,
@@ -636,6 +639,9 @@ fn repo_route(
             }
             pr.state = "closed".into();
             w.merges.push((n, sha, method));
+            if std::mem::take(&mut w.merge_acts_then_fails) {
+                return json_response(502, json!({"message": "Bad Gateway"}));
+            }
             json_response(
                 200,
                 json!({"sha": MAIN_HEAD, "merged": true, "message": "Pull Request successfully merged"}),

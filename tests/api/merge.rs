@@ -121,3 +121,50 @@ async fn a_merge_refused_409_on_dynamodb() {
     )
     .await;
 }
+
+/// GitHub merged, then answered 502: gatebot reads it back, and never
+/// sends the merge again.
+async fn a_merge_github_acted_on_then_answered_502(app: TestApp) {
+    app.github.world().merge_acts_then_fails = true;
+    deployed(&app).await;
+    // Read back at once: settled by the delivery itself.
+    let audit = app
+        .app()
+        .store
+        .audit(
+            &gatebot::testing::domain::RepoName::parse("acme/widgets").unwrap(),
+            Some(42),
+            100,
+        )
+        .await
+        .expect("audit");
+    assert!(
+        audit.iter().any(|e| e.kind == "merge"
+            && e.detail
+                .starts_with("merged 0d1a26e (squash), confirmed after")),
+        "{audit:?}"
+    );
+    app.reconcile_settled().await;
+    let w = app.github.world();
+    assert_eq!(w.merges.len(), 1);
+    let puts = w
+        .requests
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.ends_with("/pulls/42/merge"))
+        .count();
+    assert_eq!(puts, 1, "{:?}", w.requests);
+    assert!(
+        w.comments.iter().all(|c| !c.body.contains("did not merge")),
+        "no refusal was said"
+    );
+}
+
+#[tokio::test]
+async fn a_merge_github_acted_on_then_answered_502_on_sqlite() {
+    a_merge_github_acted_on_then_answered_502(spawn(false).await).await;
+}
+
+#[tokio::test]
+async fn a_merge_github_acted_on_then_answered_502_on_dynamodb() {
+    a_merge_github_acted_on_then_answered_502(spawn(true).await).await;
+}
