@@ -32,6 +32,11 @@
 //! - every delivery accounted for: processed, or redelivered and then
 //!   processed; and the PR deployed at its final head.
 //!
+//! - over a locked staging (`short_soak_over_a_locked_staging_*`): between
+//!   a PR's staging dispatch and the end of its run (or its next push), no
+//!   other PR's deploy is dispatched there — and every PR still reaches
+//!   production through the queue.
+//!
 //! It prints the seed and its figures. A broken PR fails the test with its
 //! whole history. `SOAK_SEED` replays a seed; `make soak` runs the long
 //! version (`SOAK_PRS`, `SOAK_SEEDS`).
@@ -73,7 +78,16 @@ pub struct Soak {
     pub kill_rate: f64,
     /// Steps of people's work while faults are on, per PR.
     pub steps_per_pr: u64,
+    /// The repository's `.github/gatebot.yml`.
+    pub config: &'static str,
 }
+
+/// The two-stage chain with a locked staging: one PR at a time there.
+const LOCKED: &str = "required_checks: [build]
+pipeline:
+  - {environment: staging, workflow: cd-stage.yml, entry: {command: lgtm, role: qa}, verify: {command: verify-stage, role: qa}, lock: true}
+  - {environment: production, workflow: cd-prod.yml, entry: {command: approve, role: release}}
+";
 
 impl Soak {
     pub fn short(seed: u64) -> Soak {
@@ -83,6 +97,15 @@ impl Soak {
             fault_rate: 0.3,
             kill_rate: 0.25,
             steps_per_pr: 14,
+            config: DEFAULT_CONFIG,
+        }
+    }
+
+    /// [`Soak::short`] over a locked staging.
+    pub fn short_locked(seed: u64) -> Soak {
+        Soak {
+            config: LOCKED,
+            ..Soak::short(seed)
         }
     }
 
@@ -93,6 +116,7 @@ impl Soak {
             fault_rate: 0.3,
             kill_rate: 0.25,
             steps_per_pr: 20,
+            config: DEFAULT_CONFIG,
         }
     }
 }
@@ -269,7 +293,7 @@ pub async fn run(soak: Soak, store: StoreKind) -> Result<Figures, String> {
     let github = FakeGitHub::start().await;
     {
         let mut w = github.world();
-        repository(&mut w, DEFAULT_CONFIG);
+        repository(&mut w, soak.config);
         for (login, role) in [
             (AUTHOR, "write"),
             (QA, "write"),
@@ -294,8 +318,8 @@ pub async fn run(soak: Soak, store: StoreKind) -> Result<Figures, String> {
         })
         .collect();
     let mut world = World {
-        chain: gatebot::testing::config::parse(DEFAULT_CONFIG)
-            .expect("the default config parses")
+        chain: gatebot::testing::config::parse(soak.config)
+            .expect("the soak's config parses")
             .pipeline,
         rng,
         reader: store.open().await,
@@ -887,6 +911,50 @@ impl World {
                 ));
             }
         }
+        // A locked staging runs one PR's deploy at a time: between a
+        // PR's staging dispatch and its run's end (or its next push, which
+        // ends its hold), no other PR's deploy is dispatched there.
+        if self.chain.stages.first().is_some_and(|s| s.lock) {
+            for (pr, id, env, sha, sent) in &dispatches {
+                if env != "staging" || id.contains("-verify-") {
+                    continue;
+                }
+                let finished = self
+                    .completed
+                    .iter()
+                    .filter(|(p, i, _, _, at)| p == pr && i == id && at >= sent)
+                    .map(|(_, _, _, _, at)| *at)
+                    .min();
+                let pushed = self.people[*pr as usize - 1]
+                    .heads
+                    .iter()
+                    .map(|(_, at)| *at)
+                    .filter(|at| at > sent)
+                    .min();
+                let end = match (finished, pushed) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let Some(end) = end else { continue };
+                if let Some(other) = dispatches.iter().find(|d| {
+                    d.0 != *pr
+                        && d.2 == "staging"
+                        && !d.1.contains("-verify-")
+                        && d.4 > *sent
+                        && d.4 < end
+                }) {
+                    broken.push((
+                        *pr,
+                        format!(
+                            "{id} ({}) was still running on the locked staging when #{} was dispatched there ({})",
+                            &sha[..7],
+                            other.0,
+                            other.1
+                        ),
+                    ));
+                }
+            }
+        }
         for p in &self.people {
             let n = runs(p.pr, "production", &p.head, true);
             let moved = displaced_n(p.pr, "production", &p.head);
@@ -1053,6 +1121,17 @@ async fn dynamo(seed: u64) -> StoreKind {
 async fn short_soak_on_sqlite() {
     let (_dir, store) = sqlite_file();
     report(Soak::short(seed_from_env(20261201)), store, "SQLite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_soak_over_a_locked_staging_on_sqlite() {
+    let (_dir, store) = sqlite_file();
+    report(
+        Soak::short_locked(seed_from_env(20261203)),
+        store,
+        "SQLite, locked staging",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
