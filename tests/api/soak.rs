@@ -1135,6 +1135,17 @@ async fn short_soak_over_a_locked_staging_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_soak_over_a_locked_staging_on_dynamodb() {
+    let seed = seed_from_env(20261204);
+    report(
+        Soak::short_locked(seed),
+        dynamo(seed).await,
+        "DynamoDB, locked staging",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_soak_on_dynamodb() {
     let seed = seed_from_env(20261202);
     report(Soak::short(seed), dynamo(seed).await, "DynamoDB").await;
