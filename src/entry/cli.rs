@@ -326,23 +326,37 @@ fn parse_pr(s: &str) -> anyhow::Result<PrKey> {
     })
 }
 
-async fn envs(repo: &str, store: Option<&str>, config: Option<&Path>) -> anyhow::Result<()> {
-    let repo = RepoName::parse(repo)?;
-    let config = match config {
+/// The chain of the config file given (`--config`), or the two-stage
+/// default.
+fn config_file(path: Option<&Path>) -> anyhow::Result<crate::core::config::RepoConfig> {
+    Ok(match path {
         Some(p) => crate::core::config::parse(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         )?,
         None => crate::core::config::RepoConfig::default(),
-    };
-    let store = open_store(store, &Aws::default()).await?;
-    let envs = crate::core::gate::Environments {
+    })
+}
+
+/// What runs in each environment of `repo`, as stored.
+async fn environments(
+    store: &dyn crate::adapters::store::Store,
+    repo: &RepoName,
+) -> anyhow::Result<crate::core::gate::Environments> {
+    Ok(crate::core::gate::Environments {
         records: store
-            .load_environments(&repo)
+            .load_environments(repo)
             .await?
             .into_iter()
             .map(|v| v.value)
             .collect(),
-    };
+    })
+}
+
+async fn envs(repo: &str, store: Option<&str>, config: Option<&Path>) -> anyhow::Result<()> {
+    let repo = RepoName::parse(repo)?;
+    let config = config_file(config)?;
+    let store = open_store(store, &Aws::default()).await?;
+    let envs = environments(store.as_ref(), &repo).await?;
     print!(
         "{}",
         crate::core::gate::envs_table(&config.pipeline, &envs, chrono::Utc::now())
@@ -357,12 +371,7 @@ async fn status(
     json: bool,
 ) -> anyhow::Result<()> {
     let key = parse_pr(pr)?;
-    let config = match config {
-        Some(p) => crate::core::config::parse(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-        None => crate::core::config::RepoConfig::default(),
-    };
+    let config = config_file(config)?;
     let store = open_store(store, &Aws::default()).await?;
     let Some(v) = store.load_gate(&key).await? else {
         bail!("gatebot has no record of {key}");
@@ -371,14 +380,7 @@ async fn status(
         println!("{}", serde_json::to_string_pretty(&v.value)?);
         return Ok(());
     }
-    let envs = crate::core::gate::Environments {
-        records: store
-            .load_environments(&key.repo)
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .collect(),
-    };
+    let envs = environments(store.as_ref(), &key.repo).await?;
     print!(
         "{}",
         crate::core::gate::summary::status_text(&v.value.state, &config.pipeline, &envs)

@@ -184,7 +184,7 @@ pub fn dispatch_blocker(
             .environments
             .get(&d.environment)
             .and_then(|r| r.displaced_by(d))
-            .map(|o| format!("#{} ({})", o.pr, o.sha.short()))
+            .map(|o| o.describe())
             .unwrap_or_else(|| "another deploy".into());
         return Some(Refusal::Displaced {
             env: d.environment.clone(),

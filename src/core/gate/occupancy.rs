@@ -303,6 +303,11 @@ impl EnvChange {
 }
 
 impl Occupant {
+    /// In words, for replies: "#43 (abc1234)".
+    pub fn describe(&self) -> String {
+        format!("#{} ({})", self.pr, self.sha.short())
+    }
+
     /// The occupant a deploy of PR `pr` is, when it is queued.
     pub fn of(pr: u64, deploy: &Deploy) -> Occupant {
         Occupant {

@@ -54,7 +54,7 @@ impl StageStatus<'_> {
     /// (abc1234)".
     pub(crate) fn runs_now(&self) -> String {
         match self.displaced_by {
-            Some(o) => format!("#{} ({})", o.pr, o.sha.short()),
+            Some(o) => o.describe(),
             None => "another deploy".into(),
         }
     }

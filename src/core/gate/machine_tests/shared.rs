@@ -78,7 +78,7 @@ fn the_displaced_prs_check_run_is_updated_by_the_deploy_that_displaced_it() {
     let f = b.command(QA, lgtm());
     let t = b.apply(&f);
     assert!(t.actions.contains(&Action::SyncCheckRunOf { pr: PR }));
-    // Its own deploys displace nothing of another PR.
+    // The change is in the record once: applied again, it changes nothing.
     let mut again = b.envs.clone();
     assert!(
         !again.apply(&b.s.pr.repo, &t.env_changes[0]),
