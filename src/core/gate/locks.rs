@@ -125,14 +125,20 @@ impl Machine<'_, '_> {
     }
 
     /// Whether the PR is done with stage `i`: its next stage is dispatched
-    /// for the head, or, for the last stage, the stage passed.
+    /// for the head after this stage's deploy (a redeploy of this stage
+    /// made after the next one's holds it again), or, for the last stage,
+    /// the stage passed.
     fn moved_on(&self, i: usize) -> bool {
         let chain = self.chain();
+        let this = chain
+            .stages
+            .get(i)
+            .and_then(|st| self.s.deploy_to(&st.environment));
         match chain.stages.get(i + 1) {
             Some(next) => self
                 .s
                 .deploy_to(&next.environment)
-                .is_some_and(|d| d.sha == self.s.head_sha),
+                .is_some_and(|d| d.sha == self.s.head_sha && !d.dispatched_before(this)),
             None => walk(&self.s, chain, &self.envs)
                 .get(i)
                 .is_some_and(|st| st.passed_at.is_some()),

@@ -89,6 +89,17 @@ pub struct Deploy {
 }
 
 impl Deploy {
+    /// Whether it was dispatched before `other` (both by the PR whose
+    /// dispatch counter numbered them; `false` when either id is not of
+    /// today's shape).
+    pub fn dispatched_before(&self, other: Option<&Deploy>) -> bool {
+        let seq = |d: &Deploy| d.dispatch_id.parts().map(|p| p.seq);
+        match (seq(self), other.and_then(seq)) {
+            (Some(mine), Some(theirs)) => mine < theirs,
+            _ => false,
+        }
+    }
+
     /// Whether it is a deploy to `env` still in flight (a verify run
     /// deploys nothing).
     pub fn occupies(&self, env: &Environment) -> bool {

@@ -2,7 +2,7 @@
 //! (an `auto` stage has no command to give again), or its deploy that
 //! something else displaced there (a rollback, or another PR's deploy)
 //! before the stage passed or before the next stage's soak ended, once
-//! every gate allows it. The entry commands for the head stand; the
+//! its run finished and every gate allows it. The entry commands for the head stand; the
 //! verification and the soak start again, since they were about what ran
 //! there.
 
@@ -56,6 +56,11 @@ impl Machine<'_, '_> {
                 env: env.clone(),
                 sha: head,
             });
+        }
+        // Overtaken, but its run still goes: one run of the PR there at a
+        // time.
+        if deploy.is_some_and(|d| d.status == DeployStatus::Pending) {
+            return Err(Refusal::DeployRunning(env.clone()));
         }
         let gates = self.s.gates_mut(env);
         let (deploy, verification) = (gates.deploy.take(), gates.verification.take());

@@ -304,6 +304,35 @@ fn a_rollback_is_not_held_up_and_ends_the_hold() {
     assert_eq!(holder(&b, staging()), None);
 }
 
+/// Found by the property tests over several PRs: a PR redeploying its
+/// stage after its next stage was dispatched (a rollback there, then
+/// `/retry`) took the hold and let it go at once, as if it had moved on.
+#[test]
+fn a_redeploy_after_the_next_stage_was_dispatched_holds_the_environment() {
+    let mut a = Pr::new(LOCKED);
+    a.staging();
+    let id = a.stage_id();
+    a.finish(&id, true);
+    a.ok(QA, verify_stage());
+    a.ok(REL, approve());
+    assert_eq!(holder(&a, staging()), None, "moved on to production");
+    let f = a.rollback(QA, staging());
+    let t = a.apply(&f);
+    let id = t.actions.iter().find_map(|x| match x {
+        Action::Dispatch { deploy, .. } => Some(deploy.dispatch_id.clone()),
+        _ => None,
+    });
+    a.finish(&id.expect("the rollback"), true);
+    let f = a.command(QA, Command::Retry(staging()));
+    let t = a.apply(&f);
+    assert_eq!(dispatches(&t).len(), 1, "{}", t.note);
+    assert_eq!(
+        holder(&a, staging()),
+        Some(PR),
+        "held while it is redeployed"
+    );
+}
+
 #[test]
 fn the_last_stages_hold_ends_when_it_passes() {
     let mut a = Pr::new(BOTH_LOCKED);

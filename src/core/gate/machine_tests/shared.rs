@@ -167,6 +167,32 @@ fn a_retry_is_refused_while_the_stage_still_runs_the_head() {
     assert!(dispatches(&t).is_empty());
 }
 
+/// Found by the property tests over several PRs: a retry of a deploy
+/// another PR overtook, sent while its own run still went, put two runs of
+/// the PR in flight there.
+#[test]
+fn a_retry_waits_for_the_overtaken_run_to_finish() {
+    let (mut a, mut b) = two(DEFAULTS);
+    a.staging();
+    other_deploys_staging(&mut a, &mut b);
+    later(&mut a, 1);
+    let f = a.command(REL, Command::Retry(staging()));
+    let t = a.apply(&f);
+    assert_eq!(reactions(&t), ["-1"], "{}", t.note);
+    assert!(dispatches(&t).is_empty());
+    assert_eq!(
+        replies(&t),
+        ["@carol `/retry` refused: a deploy to staging is still running."]
+    );
+    // Once it finished (overtaken), the retry goes out.
+    let id = a.stage_id();
+    a.finish(&id, true);
+    let f = a.command(REL, Command::Retry(staging()));
+    let t = a.apply(&f);
+    assert_eq!(reactions(&t), ["+1"], "{}", t.note);
+    assert_eq!(dispatches(&t).len(), 1);
+}
+
 #[test]
 fn a_soak_cut_short_by_another_deploy_is_not_met() {
     let yaml = "pipeline:\n  - {environment: staging, workflow: cd-stage.yml, entry: {command: lgtm, role: qa}, verify: {command: verify-stage, role: qa}}\n  - {environment: production, workflow: cd-prod.yml, entry: {command: approve, role: release}, soak: 1h}\n";

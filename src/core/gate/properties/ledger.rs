@@ -5,6 +5,11 @@
 //! know whether the machine accepted something (a cancel), it can only
 //! make a check stricter, never hide a violation.
 //!
+//! One ledger per PR; the dispatches of every PR of the case are kept in
+//! one list (in the order they were made), since environments are shared:
+//! another PR's deploy displaces this one's, and who holds a locked
+//! environment is a question across PRs.
+//!
 //! Its matches list every fact and every command: a new one does not
 //! compile until the ledger says what it gives.
 
@@ -33,6 +38,10 @@ pub(super) enum Outcome {
 /// A dispatch the machine made, and what the world did with it.
 #[derive(Debug, Clone)]
 pub(super) struct Dispatched {
+    /// The PR (its index in the case) that made it.
+    pub pr: usize,
+    /// When it was made.
+    pub at: DateTime<Utc>,
     pub deploy: Deploy,
     pub epoch: u32,
     pub run_id: u64,
@@ -48,6 +57,8 @@ pub(super) struct Dispatched {
 /// alone.
 #[derive(Debug, Clone)]
 pub(super) struct Ledger {
+    /// Its PR's index in the case.
+    pub pr: usize,
     pub open: bool,
     pub head: Sha,
     /// The PR's base is not the default branch: nothing is gated.
@@ -71,12 +82,24 @@ pub(super) struct Ledger {
     verified_by_command: Vec<Option<(usize, DateTime<Utc>)>>,
     /// Per stage: verification cancels accepted in this epoch.
     verify_cancels: Vec<u32>,
-    pub dispatches: Vec<Dispatched>,
+    /// Per stage: the hold this PR certainly has on the stage's (locked)
+    /// environment, a lower bound of what the machine records: every way
+    /// a hold can end ends it here, some sooner.
+    holds: Vec<Option<Hold>>,
+}
+
+/// A hold on a locked environment, as the ledger counts it.
+#[derive(Debug, Clone)]
+struct Hold {
+    /// The deploy whose dispatch took it; `None` for a `/lock`.
+    dispatch: Option<DispatchId>,
+    since: DateTime<Utc>,
 }
 
 impl Ledger {
-    pub(super) fn new(stages: usize, head: Sha, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(pr: usize, stages: usize, head: Sha, now: DateTime<Utc>) -> Self {
         Ledger {
+            pr,
             open: true,
             head: head.clone(),
             ungated_base: false,
@@ -91,7 +114,7 @@ impl Ledger {
             pushed_heads: BTreeSet::from([head]),
             verified_by_command: vec![None; stages],
             verify_cancels: vec![0; stages],
-            dispatches: Vec::new(),
+            holds: vec![None; stages],
         }
     }
 
@@ -102,6 +125,46 @@ impl Ledger {
         self.givers.iter_mut().for_each(BTreeSet::clear);
         self.verified_by_command.iter_mut().for_each(|v| *v = None);
         self.verify_cancels.iter_mut().for_each(|c| *c = 0);
+        self.let_go();
+    }
+
+    /// Every hold of this PR ends (a close, a push, a new head).
+    fn let_go(&mut self) {
+        self.holds.iter_mut().for_each(|h| *h = None);
+    }
+
+    /// The hold on stage `i`'s environment ends (an `/unlock`, a rollback
+    /// there), whichever PR had it.
+    pub(super) fn unlocked(&mut self, i: usize) {
+        if let Some(h) = self.holds.get_mut(i) {
+            *h = None;
+        }
+    }
+
+    /// Whether this PR certainly holds stage `i`'s locked environment now.
+    pub(super) fn certainly_holds(
+        &self,
+        ds: &[Dispatched],
+        chain: &[StageConfig],
+        i: usize,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let (Some(Some(hold)), Some(stage)) = (self.holds.get(i), chain.get(i)) else {
+            return false;
+        };
+        if !stage.lock || hold.since + stage.lock_timeout <= now {
+            return false;
+        }
+        match &hold.dispatch {
+            None => true,
+            Some(id) => {
+                // Its dispatch was sent, and (for the last stage) the
+                // stage has not passed.
+                ds.iter()
+                    .any(|d| d.deploy.dispatch_id == *id && d.outcome != Outcome::NotSent)
+                    && (i + 1 < chain.len() || self.passed(ds, chain, i).is_none())
+            }
+        }
     }
 
     /// A gate command counts when a non-author holding `role` wrote it
@@ -123,47 +186,73 @@ impl Ledger {
         self.pushers.contains(who.login())
     }
 
-    /// Whether a rollback of `env` GitHub may have run was dispatched
-    /// after dispatch `at` (which then no longer runs there; a rollback
-    /// never sent displaced nothing).
-    fn rolled_back_after(&self, env: &Environment, at: usize) -> bool {
-        self.dispatches.iter().skip(at + 1).any(|x| {
-            x.deploy.kind == DeployKind::Rollback
+    /// Whether this PR dispatched a rollback of `env` GitHub may have run
+    /// after dispatch `at` (which then no longer runs there, and no gate
+    /// rests on it; a rollback never sent displaced nothing).
+    fn rolled_back_after(&self, ds: &[Dispatched], env: &Environment, at: usize) -> bool {
+        ds.iter().skip(at + 1).any(|x| {
+            x.pr == self.pr
+                && x.deploy.kind == DeployKind::Rollback
                 && x.deploy.environment == *env
                 && x.outcome != Outcome::NotSent
         })
     }
 
-    /// The head's deploy to `stage` in this epoch that succeeded and still
-    /// runs there (its index in `dispatches`).
-    pub(super) fn live_deploy(&self, stage: &StageConfig) -> Option<usize> {
-        self.dispatches.iter().enumerate().position(|(i, d)| {
-            d.epoch == self.epoch
+    /// When another PR's deploy there, dispatched after dispatch `at` and
+    /// not refused, displaced it: from then on it no longer runs there.
+    pub(super) fn displaced_at(&self, ds: &[Dispatched], at: usize) -> Option<DateTime<Utc>> {
+        let env = &ds.get(at)?.deploy.environment;
+        ds.iter()
+            .skip(at + 1)
+            .filter(|x| {
+                x.pr != self.pr
+                    && x.deploy.environment == *env
+                    && x.deploy.kind != DeployKind::Verify
+                    && x.outcome != Outcome::NotSent
+            })
+            .map(|x| x.at)
+            .min()
+    }
+
+    /// The head's latest deploy to `stage` in this epoch that succeeded
+    /// and was not rolled back (its index in `ds`).
+    pub(super) fn live_deploy(&self, ds: &[Dispatched], stage: &StageConfig) -> Option<usize> {
+        ds.iter().enumerate().rposition(|(i, d)| {
+            d.pr == self.pr
+                && d.epoch == self.epoch
                 && d.deploy.environment == stage.environment
                 && d.deploy.kind == DeployKind::Promote
                 && d.deploy.sha == self.head
                 && d.outcome == Outcome::Succeeded
-                && !self.rolled_back_after(&stage.environment, i)
+                && !self.rolled_back_after(ds, &stage.environment, i)
         })
     }
 
     /// When stage `i` passed for the head in this epoch — deployed, and
-    /// verified where it has a verification — from what was given.
-    pub(super) fn passed(&self, chain: &[StageConfig], i: usize) -> Option<DateTime<Utc>> {
+    /// verified where it has a verification, both before another PR's
+    /// deploy displaced it — from what was given.
+    pub(super) fn passed(
+        &self,
+        ds: &[Dispatched],
+        chain: &[StageConfig],
+        i: usize,
+    ) -> Option<DateTime<Utc>> {
         let stage = &chain[i];
-        let live = self.live_deploy(stage)?;
-        let deployed = self.dispatches[live].completed_at?;
+        let live = self.live_deploy(ds, stage)?;
+        let deployed = ds[live].completed_at?;
+        let displaced = self.displaced_at(ds, live);
+        let stands = |at: DateTime<Utc>| displaced.is_none_or(|t| at <= t).then_some(at);
         let Some(verify) = &stage.verify else {
-            return Some(deployed);
+            return stands(deployed);
         };
         let verified = if verify.workflow.is_some() {
             // A verify run of the deploy that still runs there, not
             // cancelled since.
-            self.dispatches
-                .iter()
+            ds.iter()
                 .enumerate()
                 .filter(|(j, d)| {
                     *j > live
+                        && d.pr == self.pr
                         && d.epoch == self.epoch
                         && d.deploy.environment == stage.environment
                         && d.deploy.kind == DeployKind::Verify
@@ -179,11 +268,17 @@ impl Ledger {
                 _ => return None,
             }
         };
-        Some(deployed.max(verified))
+        stands(deployed.max(verified))
     }
 
     /// Facts that bear on what may be dispatched, before the machine runs.
-    pub(super) fn before(&mut self, fact: &Fact, who: Option<Who>, p: &Context) {
+    pub(super) fn before(
+        &mut self,
+        ds: &mut [Dispatched],
+        fact: &Fact,
+        who: Option<Who>,
+        p: &Context,
+    ) {
         let chain = &p.config.pipeline.stages;
         let stage_of = |env: &Environment| chain.iter().position(|s| s.environment == *env);
         match fact {
@@ -198,11 +293,15 @@ impl Ledger {
                 if (*open && !self.open) || *head != self.head || ungated != self.ungated_base {
                     self.new_epoch(p.now);
                 }
+                if !*open {
+                    self.let_go();
+                }
                 self.open = *open;
                 self.head = head.clone();
                 self.ungated_base = ungated;
             }
             Fact::Pushed { sha, by } => {
+                self.let_go();
                 self.pushed_heads.insert(sha.clone());
                 if let Some(w) = Who::with_id(by.id) {
                     self.pushers.insert(w.login());
@@ -223,7 +322,12 @@ impl Ledger {
                     self.behind = Some((sha.clone(), *behind_by));
                 }
             }
-            Fact::Config { error } => self.config_error = error.is_some(),
+            Fact::Config { error } => {
+                self.config_error = error.is_some();
+                if self.config_error {
+                    self.let_go();
+                }
+            }
             Fact::Command {
                 command,
                 written_at,
@@ -248,7 +352,10 @@ impl Ledger {
                             && let Some(v) = &chain[i].verify
                             && v.workflow.is_none()
                             && self.counts(who, &v.role, *written_at, p)
-                            && let Some(live) = self.live_deploy(&chain[i])
+                            && let Some(live) = self.live_deploy(ds, &chain[i])
+                            // What another PR deployed over it is not what
+                            // QA looked at.
+                            && self.displaced_at(ds, live).is_none()
                             && self.verified_by_command[i].is_none_or(|(d, _)| d != live)
                         {
                             self.verified_by_command[i] = Some((live, p.now));
@@ -274,9 +381,9 @@ impl Ledger {
                     | Command::Gates
                     | Command::Envs
                     | Command::Help => {}
-                    // A PR's own hold on an environment never stands in
-                    // its own way, and gives no gate (the queue is about
-                    // other PRs, which this ledger does not have).
+                    // Holds are counted once the machine accepted them
+                    // (`after`), and an `/unlock` by the role ends a hold
+                    // whichever PR it is given on (the case's loop).
                     Command::Lock { .. } | Command::Unlock(_) => {}
                 }
             }
@@ -295,7 +402,7 @@ impl Ledger {
                 run_id,
                 ..
             } => {
-                if let Some(d) = self.dispatch_mut(dispatch_id)
+                if let Some(d) = dispatch_mut(ds, dispatch_id)
                     && d.run_id == *run_id
                 {
                     d.linked = true;
@@ -308,7 +415,7 @@ impl Ledger {
                 ..
             } => {
                 let now = p.now;
-                if let Some(d) = self.dispatch_mut(dispatch_id)
+                if let Some(d) = dispatch_mut(ds, dispatch_id)
                     && d.run_id == *run_id
                     && d.outcome == Outcome::InFlight
                 {
@@ -322,7 +429,7 @@ impl Ledger {
             }
             Fact::DispatchFailed { dispatch_id, .. }
             | Fact::DispatchCancelled { dispatch_id, .. } => {
-                if let Some(d) = self.dispatch_mut(dispatch_id)
+                if let Some(d) = dispatch_mut(ds, dispatch_id)
                     && d.outcome == Outcome::InFlight
                 {
                     d.outcome = Outcome::NotSent;
@@ -358,13 +465,22 @@ impl Ledger {
                     self.verify_cancels[i] += 1;
                 }
             }
+            // A `/lock` the machine took holds the environment (counting
+            // it only makes the one-holder check stricter).
+            Command::Lock { env, .. } => {
+                if let Some(i) = stage_of(env) {
+                    self.holds[i] = Some(Hold {
+                        dispatch: None,
+                        since: p.now,
+                    });
+                }
+            }
             Command::Entry { cancel: false, .. }
             | Command::Verify { cancel: false, .. }
             | Command::Rollback(_)
             | Command::Retry(_)
             | Command::Hold { .. }
             | Command::Unhold
-            | Command::Lock { .. }
             | Command::Unlock(_)
             | Command::Gates
             | Command::Envs
@@ -373,16 +489,38 @@ impl Ledger {
     }
 
     /// Records a dispatch the machine made (after [`Self::violation`]
-    /// allowed it).
-    pub(super) fn dispatched(&mut self, deploy: &Deploy, chain: &[StageConfig]) {
+    /// allowed it): a promotion to a locked stage holds it, and ends the
+    /// holds of the stages before (the PR moved on).
+    pub(super) fn dispatched(
+        &mut self,
+        ds: &mut Vec<Dispatched>,
+        deploy: &Deploy,
+        chain: &[StageConfig],
+        now: DateTime<Utc>,
+    ) {
         let i = chain
             .iter()
             .position(|s| s.environment == deploy.environment)
             .unwrap_or(0);
-        self.dispatches.push(Dispatched {
+        if deploy.kind == DeployKind::Promote {
+            for h in self.holds.iter_mut().take(i) {
+                if h.as_ref().is_some_and(|h| h.dispatch.is_some()) {
+                    *h = None;
+                }
+            }
+            if chain[i].lock {
+                self.holds[i] = Some(Hold {
+                    dispatch: Some(deploy.dispatch_id.clone()),
+                    since: now,
+                });
+            }
+        }
+        ds.push(Dispatched {
+            pr: self.pr,
+            at: now,
             deploy: deploy.clone(),
             epoch: self.epoch,
-            run_id: 10_000 + self.dispatches.len() as u64,
+            run_id: 10_000 + ds.len() as u64,
             linked: false,
             outcome: Outcome::InFlight,
             completed_at: None,
@@ -390,22 +528,17 @@ impl Ledger {
         });
     }
 
-    fn dispatch_mut(&mut self, id: &DispatchId) -> Option<&mut Dispatched> {
-        self.dispatches
-            .iter_mut()
-            .find(|d| d.deploy.dispatch_id == *id)
-    }
-
     /// Why dispatching `d` now breaks a guarantee, if it does.
     pub(super) fn violation(
         &self,
-        d: &Deploy,
+        ds: &[Dispatched],
+        d: Asked<'_>,
         fact: &Fact,
         who: Option<Who>,
         p: &Context,
     ) -> Option<String> {
         let chain = &p.config.pipeline.stages;
-        let Some(i) = chain.iter().position(|s| s.environment == d.environment) else {
+        let Some(i) = chain.iter().position(|s| s.environment == *d.environment) else {
             return Some("a dispatch to an environment outside the chain".into());
         };
         let stage = &chain[i];
@@ -423,7 +556,7 @@ impl Ledger {
             && self
                 .behind
                 .as_ref()
-                .is_some_and(|(sha, by)| *sha == d.sha && *by > 0)
+                .is_some_and(|(sha, by)| *sha == *d.sha && *by > 0)
         {
             return Some("an up_to_date stage dispatched for a head that lacks its base".into());
         }
@@ -438,7 +571,7 @@ impl Ledger {
             let may = command
                 .required_role(&p.config.pipeline)
                 .is_some_and(|role| who.is_some_and(|w| w.holds(&role)));
-            if *env != d.environment || !may {
+            if *env != *d.environment || !may {
                 return Some("a rollback by someone without the role".into());
             }
             if frozen {
@@ -452,7 +585,7 @@ impl Ledger {
         if self.ungated_base {
             return Some("dispatched for a PR into an ungated base".into());
         }
-        if d.sha != self.head {
+        if *d.sha != self.head {
             return Some(format!(
                 "dispatched {} which is not the head",
                 d.sha.short()
@@ -462,7 +595,7 @@ impl Ledger {
             return Some(format!("dispatched with CI {:?}", self.ci));
         }
         if d.kind == DeployKind::Verify {
-            return self.live_deploy(stage).is_none().then(|| {
+            return self.live_deploy(ds, stage).is_none().then(|| {
                 format!(
                     "{} verified without a deploy of this head there",
                     d.environment
@@ -470,7 +603,7 @@ impl Ledger {
             });
         }
         for (j, earlier) in chain.iter().enumerate().take(i) {
-            if self.passed(chain, j).is_none() {
+            if self.passed(ds, chain, j).is_none() {
                 return Some(format!(
                     "{} dispatched before {} passed for this head",
                     d.environment, earlier.environment
@@ -489,12 +622,25 @@ impl Ledger {
             ));
         }
         if let (Some(soak), Some(j)) = (stage.soak, i.checked_sub(1))
-            && self.passed(chain, j).is_some_and(|at| p.now < at + soak)
+            && let Some(at) = self.passed(ds, chain, j)
         {
-            return Some(format!(
-                "{} dispatched before its soak ended",
-                d.environment
-            ));
+            if p.now < at + soak {
+                return Some(format!(
+                    "{} dispatched before its soak ended",
+                    d.environment
+                ));
+            }
+            // The soak counts only while the stage before ran the head.
+            if self
+                .live_deploy(ds, &chain[j])
+                .and_then(|live| self.displaced_at(ds, live))
+                .is_some_and(|t| t < at + soak)
+            {
+                return Some(format!(
+                    "{} dispatched after a soak that {} did not run through",
+                    d.environment, chain[j].environment
+                ));
+            }
         }
         if frozen {
             return Some(format!("{} dispatched during its freeze", d.environment));
@@ -502,15 +648,37 @@ impl Ledger {
         None
     }
 
-    /// How many deploys to `env` GitHub may be running.
-    pub(super) fn in_flight(&self, env: &Environment) -> usize {
-        self.dispatches
-            .iter()
+    /// How many of this PR's deploys to `env` GitHub may be running.
+    pub(super) fn in_flight(&self, ds: &[Dispatched], env: &Environment) -> usize {
+        ds.iter()
             .filter(|d| {
-                d.deploy.environment == *env
+                d.pr == self.pr
+                    && d.deploy.environment == *env
                     && d.deploy.kind != DeployKind::Verify
                     && d.outcome == Outcome::InFlight
             })
             .count()
     }
+}
+
+/// A dispatch asked about: where, what kind, of which SHA.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub environment: &'a Environment,
+    pub kind: DeployKind,
+    pub sha: &'a Sha,
+}
+
+impl<'a> From<&'a Deploy> for Asked<'a> {
+    fn from(d: &'a Deploy) -> Self {
+        Asked {
+            environment: &d.environment,
+            kind: d.kind,
+            sha: &d.sha,
+        }
+    }
+}
+
+fn dispatch_mut<'a>(ds: &'a mut [Dispatched], id: &DispatchId) -> Option<&'a mut Dispatched> {
+    ds.iter_mut().find(|d| d.deploy.dispatch_id == *id)
 }

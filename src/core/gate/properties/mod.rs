@@ -5,7 +5,9 @@
 //! and dev → staging → prod-eu → prod-us with a shared word, two quorums,
 //! a soak and a freeze per region.
 //!
-//! A case is an arbitrary sequence of steps (`steps.rs`): pushes by
+//! A case is one to three PRs of one repository, sharing its
+//! environments, and an arbitrary sequence of steps (`steps.rs`), each
+//! given to one of them: pushes by
 //! anyone, closes, reopens, new bases, CI verdicts for any SHA, every
 //! command of every stage by every kind of actor (the author, QA, release,
 //! someone holding both roles, a reader, an outsider) written on time,
@@ -25,9 +27,29 @@
 //!   of its freeze;
 //! * no approval counts that was not given for that stage and head, by
 //!   someone who did not push to the PR; no gate is kept for another SHA;
-//! * at most one deploy per environment in flight;
-//! * a result for a deploy that is not pending changes nothing; a finished
-//!   deploy never changes; applying any fact twice changes nothing.
+//! * at most one deploy per environment in flight per PR;
+//! * a result for a deploy that is not pending changes nothing a plain
+//!   look at the PR would not; a finished deploy never changes; applying
+//!   any fact twice changes nothing.
+//!
+//! And across PRs (the ledger counts another PR's deploy there, sent and
+//! not refused, as displacing this one's from its dispatch):
+//!
+//! * no stage passes, and no next stage is dispatched, for a SHA its
+//!   environment was not running when it was deployed and verified; a soak
+//!   counts only while the stage before ran the head;
+//! * a locked environment has at most one holder: nothing is dispatched
+//!   there, and no `/lock` taken, while another PR certainly holds it (by
+//!   its dispatch or `/lock`, not yet ended by any of the ways a hold ends);
+//! * its queue is first come, first served: those who wait keep their
+//!   order, newcomers join at the end, and no PR is dispatched there ahead
+//!   of one queued before it whose gates still hold;
+//! * an `up_to_date` stage is never dispatched for a head that lacked the
+//!   base head at dispatch (the compare is a fact of the step sequence).
+//!
+//! A wake ([`super::Action::Wake`]) is followed at once, as the server's
+//! watch task does; a lost one is a reconciler's re-evaluation, which the
+//! steps also give.
 //!
 //! Shrunk failures become table tests in `machine_tests/`.
 
@@ -63,10 +85,8 @@ proptest! {
     })]
 
     #[test]
-    fn gate_invariants_hold_for_any_sequence_of_facts_on_any_chain(
-        (config, skew, steps) in steps::case()
-    ) {
-        if let Err(e) = run::run_case(config, skew, &steps) {
+    fn gate_invariants_hold_for_any_sequence_of_facts_on_any_chain(case in steps::case()) {
+        if let Err(e) = run::run_case(&case) {
             return Err(TestCaseError::fail(e));
         }
     }
@@ -82,13 +102,13 @@ fn generated_cases_reach_the_last_stage() {
     let mut cases = [0usize; CONFIGS.len()];
     let mut reached = [0usize; CONFIGS.len()];
     for _ in 0..900 {
-        let (config, skew, steps) = strategy
+        let case = strategy
             .new_tree(&mut runner)
             .expect("generate a case")
             .current();
-        cases[config] += 1;
-        match run::run_case(config, skew, &steps) {
-            Ok(run) if run.last_stage_dispatches > 0 => reached[config] += 1,
+        cases[case.config] += 1;
+        match run::run_case(&case) {
+            Ok(run) if run.last_stage_dispatches > 0 => reached[case.config] += 1,
             Ok(_) => {}
             Err(e) => panic!("{e}"),
         }

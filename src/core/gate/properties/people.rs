@@ -12,9 +12,12 @@ pub(super) fn t0() -> DateTime<Utc> {
     "2026-06-01T12:00:00Z".parse().expect("fixed time")
 }
 
-/// One of four SHAs (`aaaa…`, `bbbb…`, `cccc…`, `dddd…`).
-pub(super) fn sha(i: u8) -> Sha {
-    let c = b"abcd"[usize::from(i % 4)] as char;
+/// One of the four SHAs of the case's `pr`th PR (the first PR's are
+/// `aaaa…`, `bbbb…`, `cccc…`, `dddd…`; the others' are digits, so no two
+/// PRs share a SHA).
+pub(super) fn sha(pr: usize, i: u8) -> Sha {
+    const DIGITS: [&[u8; 4]; 3] = [b"abcd", b"1234", b"5678"];
+    let c = DIGITS[pr % 3][usize::from(i % 4)] as char;
     Sha::parse(&c.to_string().repeat(40)).expect("fixed sha")
 }
 

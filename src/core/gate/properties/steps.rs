@@ -289,10 +289,34 @@ fn step() -> impl Strategy<Value = Step> {
 
 /// A case: the config (an index into [`super::CONFIGS`]), whether the
 /// clock-skew margin is on, and the steps.
-pub(super) fn case() -> impl Strategy<Value = (usize, bool, Vec<Step>)> {
+pub(super) fn case() -> impl Strategy<Value = Case> {
     (
         0..super::CONFIGS.len(),
         any::<bool>(),
-        prop::collection::vec(step(), 1..120),
+        prop_oneof![2 => Just(1usize), 2 => Just(2usize), 1 => Just(3usize)],
+        prop::collection::vec((any::<u8>(), step()), 1..160),
     )
+        .prop_map(|(config, skew, prs, steps)| Case {
+            config,
+            skew,
+            prs,
+            steps: steps
+                .into_iter()
+                .map(|(pr, step)| (usize::from(pr) % prs, step))
+                .collect(),
+        })
+}
+
+/// One generated case: several PRs of one repository, sharing its
+/// environments, each step given to one of them.
+#[derive(Debug, Clone)]
+pub(super) struct Case {
+    /// An index into [`super::CONFIGS`].
+    pub config: usize,
+    /// Whether the clock-skew margin is on.
+    pub skew: bool,
+    /// How many PRs (1 to 3).
+    pub prs: usize,
+    /// Each step, with the PR (an index below `prs`) it happens to.
+    pub steps: Vec<(usize, Step)>,
 }
