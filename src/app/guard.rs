@@ -94,10 +94,7 @@ impl App {
                 .is_some_and(|(_, stage)| stage.up_to_date)
         {
             let sha = d.sha.clone();
-            let base = state
-                .base_ref
-                .clone()
-                .unwrap_or_else(|| state.default_branch.clone());
+            let base = state.base_branch().to_string();
             let by = self.github.behind_by(repo, &base, &sha).await?;
             state.behind_base = Some(BehindBase { sha, by });
         }

@@ -120,10 +120,7 @@ pub(crate) fn blocker(
             {
                 return Some(Refusal::Behind {
                     env: env.clone(),
-                    base: s
-                        .base_ref
-                        .clone()
-                        .unwrap_or_else(|| s.default_branch.clone()),
+                    base: s.base_branch().to_string(),
                     sha: sha.clone(),
                     behind: b.by,
                 });

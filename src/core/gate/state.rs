@@ -530,6 +530,13 @@ impl GateState {
         &mut self.stages[at]
     }
 
+    /// The branch the PR merges into: its base, or the default branch
+    /// while the base is not known. An `up_to_date` stage compares the
+    /// head with this branch's head.
+    pub fn base_branch(&self) -> &str {
+        self.base_ref.as_deref().unwrap_or(&self.default_branch)
+    }
+
     /// Whether `chain` gates the PR's base (an unknown base is not).
     pub fn base_gated(&self, chain: &Pipeline) -> bool {
         self.base_ref

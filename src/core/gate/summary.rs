@@ -115,10 +115,7 @@ fn headline(s: &GateState, stage: Stage, statuses: &[StageStatus<'_>], cx: &Cont
             .as_ref()
             .filter(|b| b.sha == s.head_sha && b.by > 0)
     {
-        let base = s
-            .base_ref
-            .clone()
-            .unwrap_or_else(|| s.default_branch.clone());
+        let base = s.base_branch().to_string();
         return format!(
             "waiting for {}: {}",
             st.environment(),
