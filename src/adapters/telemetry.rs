@@ -12,8 +12,12 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. `format` is `json` or `pretty`.
 pub fn init_logging(level: &str, format: &str) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal: not in a file, a pipe or
+    // a log collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = if format == "json" {
         builder

@@ -12,9 +12,14 @@ use serde::Deserialize;
 
 mod builtin;
 mod pipeline;
+mod positions;
+mod problems;
+mod summary;
 pub(crate) use builtin::BuiltIn;
 pub use pipeline::{Entry, Pipeline};
 pub(crate) use pipeline::{GateKind, MergeMethod, StageConfig, soak_text};
+pub(crate) use problems::Problem;
+pub(crate) use summary::summary;
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";
@@ -144,9 +149,54 @@ impl Principal {
 pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigError> {
     let raw: Option<RawConfig> =
         serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    raw.unwrap_or_default()
-        .into_config()
-        .map_err(ConfigError::Invalid)
+    let mut errors = Errors::default();
+    match raw.unwrap_or_default().into_config(&mut errors) {
+        Some(config) if errors.0.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid(
+            errors
+                .0
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "the file could not be read".to_string()),
+        )),
+    }
+}
+
+/// Parses `.github/gatebot.yml` as [`parse`] does, and names everything
+/// wrong with it rather than the first thing: each [`Problem`] with its
+/// key and where that key is in the file.
+pub(crate) fn check(yaml: &str) -> Result<RepoConfig, Vec<Problem>> {
+    let raw: Option<RawConfig> = match serde_yaml_ng::from_str(yaml) {
+        Ok(raw) => raw,
+        Err(e) => return Err(problems::unreadable(yaml, e)),
+    };
+    let mut errors = Errors::default();
+    match raw.unwrap_or_default().into_config(&mut errors) {
+        Some(config) if errors.0.is_empty() => Ok(config),
+        _ => Err(problems::locate(yaml, errors.0)),
+    }
+}
+
+/// The checks' messages so far: each check goes on after one fails, so
+/// that the file's every problem is named at once.
+#[derive(Debug, Default)]
+struct Errors(Vec<String>);
+
+impl Errors {
+    /// The value, or `None` with its message kept.
+    fn take<T>(&mut self, checked: Checked<T>) -> Option<T> {
+        match checked {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// The file as written; `None` is an absent (or null) key.
@@ -207,24 +257,25 @@ struct RawFreezeWindow {
 type Checked<T> = Result<T, String>;
 
 impl RawConfig {
-    fn into_config(mut self) -> Checked<RepoConfig> {
-        let roles = roles(self.roles.take().unwrap_or_default())?;
-        let branches = self
+    /// The config, or `None` with every problem in `errors`.
+    fn into_config(mut self, errors: &mut Errors) -> Option<RepoConfig> {
+        let roles = roles(self.roles.take().unwrap_or_default(), errors);
+        let branches: Vec<String> = self
             .branches
             .take()
             .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(i, b)| branch_name(&format!("branches[{i}]"), b))
-            .collect::<Checked<Vec<String>>>()?;
-        let mut config = self.into_chain(roles)?;
+            .filter_map(|(i, b)| errors.take(branch_name(&format!("branches[{i}]"), b)))
+            .collect();
+        let mut config = self.into_chain(roles, errors)?;
         config.pipeline.branches = branches;
-        Ok(config)
+        Some(config)
     }
 
-    fn into_chain(mut self, roles: Roles) -> Checked<RepoConfig> {
+    fn into_chain(mut self, roles: Roles, errors: &mut Errors) -> Option<RepoConfig> {
         let Some(stages) = self.pipeline.take() else {
-            return self.into_two_stage(roles);
+            return self.into_two_stage(roles, errors);
         };
         let workflows = self.workflows.take().unwrap_or_default();
         let old: Vec<&str> = [
@@ -242,7 +293,7 @@ impl RawConfig {
         .filter_map(|(key, present)| present.then_some(key))
         .collect();
         if !old.is_empty() {
-            return Err(format!(
+            errors.0.push(format!(
                 "pipeline: cannot be combined with the keys it replaces ({}); move them into the stages",
                 old.iter()
                     .map(|k| format!("`{k}`"))
@@ -255,48 +306,57 @@ impl RawConfig {
             .map(|r| r.to_string())
             .chain(roles.other.keys().cloned())
             .collect();
-        let chain = pipeline::parse(stages, &declared)?;
+        let chain = pipeline::parse(stages, &declared, errors);
+        let required_checks = errors.take(non_empty_names("required_checks", self.required_checks));
+        let git_ref = errors.take(workflows.git_ref.map(git_ref).transpose());
+        let chain = chain?;
         let protected_environments = chain
             .stages
             .iter()
             .filter(|s| s.protected)
             .map(|s| s.environment.to_string())
             .collect();
-        Ok(RepoConfig {
+        old.is_empty().then_some(())?;
+        Some(RepoConfig {
             pipeline: chain,
-            required_checks: non_empty_names("required_checks", self.required_checks)?,
+            required_checks: required_checks?,
             roles,
-            git_ref: workflows.git_ref.map(git_ref).transpose()?,
+            git_ref: git_ref?,
             protected_environments,
         })
     }
 
     /// The old keys: the two-stage chain.
-    fn into_two_stage(self, roles: Roles) -> Checked<RepoConfig> {
+    fn into_two_stage(self, roles: Roles, errors: &mut Errors) -> Option<RepoConfig> {
+        let before = errors.count();
         let workflows = self.workflows.unwrap_or_default();
         let approvals = self.approvals.unwrap_or_default();
-        let stage = workflow_file("workflows.stage", workflows.stage)?
-            .unwrap_or_else(|| DEFAULT_STAGE_WORKFLOW.to_string());
-        let prod = workflow_file("workflows.prod", workflows.prod)?
-            .unwrap_or_else(|| DEFAULT_PROD_WORKFLOW.to_string());
-        let verify = workflow_file("workflows.verify", workflows.verify)?;
-        let approvals = approvals
-            .prod
-            .map(prod_approvals)
-            .transpose()?
-            .unwrap_or(DEFAULT_PROD_APPROVALS);
+        let stage = errors.take(workflow_file("workflows.stage", workflows.stage));
+        let prod = errors.take(workflow_file("workflows.prod", workflows.prod));
+        let verify = errors.take(workflow_file("workflows.verify", workflows.verify));
+        let approvals = errors.take(approvals.prod.map(prod_approvals).transpose());
         let freeze: Vec<FreezeWindow> = self
             .freeze
             .unwrap_or_default()
             .into_iter()
             .enumerate()
-            .map(|(i, w)| w.into_window(&format!("freeze[{i}]")))
-            .collect::<Checked<_>>()?;
+            .filter_map(|(i, w)| errors.take(w.into_window(&format!("freeze[{i}]"))))
+            .collect();
         let protected_environments = match self.protected_environments {
-            Some(names) => non_empty_names("protected_environments", Some(names))?,
-            None => vec![DEFAULT_PROTECTED_ENVIRONMENT.to_string()],
+            Some(names) => errors.take(non_empty_names("protected_environments", Some(names))),
+            None => Some(vec![DEFAULT_PROTECTED_ENVIRONMENT.to_string()]),
         };
-        Ok(RepoConfig {
+        let required_checks = errors.take(non_empty_names("required_checks", self.required_checks));
+        let git_ref = errors.take(workflows.git_ref.map(git_ref).transpose());
+        if errors.count() > before {
+            return None;
+        }
+        let stage = stage?.unwrap_or_else(|| DEFAULT_STAGE_WORKFLOW.to_string());
+        let prod = prod?.unwrap_or_else(|| DEFAULT_PROD_WORKFLOW.to_string());
+        let verify = verify?;
+        let approvals = approvals?.unwrap_or(DEFAULT_PROD_APPROVALS);
+        let protected_environments = protected_environments?;
+        Some(RepoConfig {
             pipeline: Pipeline::two_stage(
                 &stage,
                 &prod,
@@ -305,9 +365,9 @@ impl RawConfig {
                 &freeze,
                 &protected_environments,
             ),
-            required_checks: non_empty_names("required_checks", self.required_checks)?,
+            required_checks: required_checks?,
             roles,
-            git_ref: workflows.git_ref.map(git_ref).transpose()?,
+            git_ref: git_ref?,
             protected_environments,
         })
     }
@@ -315,7 +375,7 @@ impl RawConfig {
 
 /// The `roles:` mapping: `qa` and `release` always exist; other names are
 /// declared for `pipeline:` stages.
-fn roles(raw: BTreeMap<String, Option<Vec<String>>>) -> Checked<Roles> {
+fn roles(raw: BTreeMap<String, Option<Vec<String>>>, errors: &mut Errors) -> Roles {
     let mut roles = Roles {
         qa: Vec::new(),
         release: Vec::new(),
@@ -328,11 +388,12 @@ fn roles(raw: BTreeMap<String, Option<Vec<String>>>) -> Checked<Roles> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'));
         if !valid {
-            return Err(format!(
+            errors.0.push(format!(
                 "roles: `{name}` must be a lowercase role name such as `qa`: a-z, then a-z, 0-9, `-` or `_`"
             ));
+            continue;
         }
-        let list = principals(&format!("roles.{name}"), entries)?;
+        let list = principals(&format!("roles.{name}"), entries, errors);
         match name.as_str() {
             "qa" => roles.qa = list,
             "release" => roles.release = list,
@@ -341,7 +402,7 @@ fn roles(raw: BTreeMap<String, Option<Vec<String>>>) -> Checked<Roles> {
             }
         }
     }
-    Ok(roles)
+    roles
 }
 
 impl RawFreezeWindow {
@@ -422,12 +483,14 @@ fn non_empty_names(field: &str, names: Option<Vec<String>>) -> Checked<Vec<Strin
     }
 }
 
-fn principals(field: &str, entries: Option<Vec<String>>) -> Checked<Vec<Principal>> {
+fn principals(field: &str, entries: Option<Vec<String>>, errors: &mut Errors) -> Vec<Principal> {
     entries
         .unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(i, entry)| parse_principal(entry).map_err(|e| format!("{field}[{i}]: {e}")))
+        .filter_map(|(i, entry)| {
+            errors.take(parse_principal(entry).map_err(|e| format!("{field}[{i}]: {e}")))
+        })
         .collect()
 }
 

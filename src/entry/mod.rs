@@ -2,11 +2,13 @@
 //! handler, the command line, the settings they read at start, and the
 //! wiring that builds the same parts for each of them.
 
+mod check_config;
 pub(crate) mod cli;
 pub(crate) mod fuzzing;
 pub(crate) mod http;
 pub(crate) mod lambda;
 pub(crate) mod settings;
+mod stdout;
 mod wiring;
 
 use clap::Parser;

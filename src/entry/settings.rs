@@ -25,33 +25,66 @@ pub(crate) enum StoreUrl {
     Dynamodb(String),
 }
 
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            StoreUrl::Dynamodb(table) => write!(f, "dynamodb:{table}"),
+        }
+    }
+}
+
 impl StoreUrl {
-    pub(crate) fn parse(s: &str) -> Result<Self, SettingsError> {
-        let invalid = |why: &str| SettingsError::Invalid {
-            name: "GATEBOT_STORE",
-            why: format!("{why} (got {s:?}; expected sqlite:PATH or dynamodb:TABLE)"),
-        };
+    /// A store URL given by `name` (`--store` or `GATEBOT_STORE`), which
+    /// its error names.
+    pub(crate) fn parse_from(s: &str, name: &'static str) -> Result<Self, SettingsError> {
         match s.split_once(':') {
             Some(("sqlite", path)) if !path.is_empty() => Ok(StoreUrl::Sqlite(PathBuf::from(path))),
             Some(("dynamodb", table)) if !table.is_empty() => {
                 Ok(StoreUrl::Dynamodb(table.to_string()))
             }
-            _ => Err(invalid("unknown store")),
+            _ => {
+                // A bare file name is the usual slip: say what was meant.
+                let hint = if !s.contains(':') && !s.trim().is_empty() {
+                    format!("; for a SQLite file, write sqlite:{s}")
+                } else {
+                    String::new()
+                };
+                Err(SettingsError::Invalid {
+                    name,
+                    why: format!(
+                        "unknown store {s:?}: expected sqlite:PATH or dynamodb:TABLE{hint}"
+                    ),
+                })
+            }
         }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, SettingsError> {
+        Self::parse_from(s, "GATEBOT_STORE")
     }
 
     /// `GATEBOT_STORE`, else `dynamodb:$TABLE_NAME` on Lambda, else
     /// `sqlite:gatebot.db`.
     pub(crate) fn from_env() -> Result<Self, SettingsError> {
+        Ok(Self::chosen(None)?.0)
+    }
+
+    /// The store `flag` (`--store`) names, else as [`Self::from_env`]
+    /// says, with where the choice came from.
+    pub(crate) fn chosen(flag: Option<&str>) -> Result<(Self, &'static str), SettingsError> {
+        if let Some(s) = flag {
+            return Ok((Self::parse_from(s, "--store")?, "--store"));
+        }
         if let Some(s) = var("GATEBOT_STORE") {
-            return Self::parse(&s);
+            return Ok((Self::parse(&s)?, "GATEBOT_STORE"));
         }
         if var("AWS_LAMBDA_RUNTIME_API").is_some()
             && let Some(table) = var("TABLE_NAME")
         {
-            return Ok(StoreUrl::Dynamodb(table));
+            return Ok((StoreUrl::Dynamodb(table), "TABLE_NAME"));
         }
-        Ok(StoreUrl::Sqlite(PathBuf::from("gatebot.db")))
+        Ok((StoreUrl::Sqlite(PathBuf::from("gatebot.db")), "the default"))
     }
 }
 

@@ -17,6 +17,7 @@ mod dedupe;
 mod dispatch_time_facts;
 mod dry_run_cli;
 mod economy;
+mod first_hour;
 mod forged_runs;
 mod gated_bases;
 mod github_faults;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::builtin::BuiltIn;
-use super::{Checked, FreezeWindow, RawFreezeWindow, workflow_file};
+use super::{Checked, Errors, FreezeWindow, RawFreezeWindow, workflow_file};
 use crate::core::domain::{Environment, MAX_ENVIRONMENT_LEN, is_name_byte};
 
 /// The most stages a chain may have.
@@ -369,109 +369,138 @@ impl StageConfig {
 }
 
 /// Checks the written chain against the declared `roles`.
-pub(super) fn parse(raw: Vec<RawStage>, roles: &BTreeSet<String>) -> Checked<Pipeline> {
+pub(super) fn parse(
+    raw: Vec<RawStage>,
+    roles: &BTreeSet<String>,
+    errors: &mut Errors,
+) -> Option<Pipeline> {
     if raw.is_empty() || raw.len() > MAX_STAGES {
-        return Err(format!(
+        errors.0.push(format!(
             "pipeline must list 1 to {MAX_STAGES} stages, not {}",
             raw.len()
         ));
+        return None;
     }
+    let before = errors.count();
     let mut stages: Vec<StageConfig> = Vec::with_capacity(raw.len());
     let last = raw.len() - 1;
     for (i, stage) in raw.into_iter().enumerate() {
-        let at = |key: &str| format!("pipeline[{i}].{key}");
-        let environment = environment_name(&at("environment"), stage.environment)?;
-        if let Some(j) = stages.iter().position(|s| s.environment.is(&environment)) {
-            return Err(format!(
-                "{}: `{environment}` is already the environment of pipeline[{j}]",
-                at("environment")
+        if let Some(s) = parse_stage(i, i == last, stage, roles, &stages, errors) {
+            stages.push(s);
+        }
+    }
+    (errors.count() == before).then_some(Pipeline {
+        stages,
+        branches: Vec::new(),
+    })
+}
+
+/// Stage `i` (the last one when `last`), with `earlier` the stages before
+/// it that were valid; `None` with its every problem in `errors`.
+fn parse_stage(
+    i: usize,
+    last: bool,
+    stage: RawStage,
+    roles: &BTreeSet<String>,
+    earlier: &[StageConfig],
+    errors: &mut Errors,
+) -> Option<StageConfig> {
+    let before = errors.count();
+    let at = |key: &str| format!("pipeline[{i}].{key}");
+    let environment = errors.take(environment_name(&at("environment"), stage.environment));
+    if let Some(env) = &environment
+        && let Some(j) = earlier.iter().position(|s| s.environment.is(env))
+    {
+        errors.0.push(format!(
+            "{}: `{env}` is already the environment of pipeline[{j}]",
+            at("environment")
+        ));
+    }
+    let workflow = errors.take(workflow_file(&at("workflow"), Some(stage.workflow)));
+    let entry = errors.take(entry(&at("entry"), &stage.entry, roles));
+    let verify = stage.verify.map(|v| {
+        let word = errors.take(command_word(&at("verify.command"), v.command));
+        if let (Some(word), Some(Entry::Command(g))) = (&word, &entry)
+            && g.word == *word
+        {
+            errors.0.push(format!(
+                "{}: `{word}` is already this stage's entry command",
+                at("verify.command")
             ));
         }
-        let workflow = workflow_file(&at("workflow"), Some(stage.workflow))?.unwrap_or_default();
-        let entry = entry(&at("entry"), &stage.entry, roles)?;
-        let verify = stage
-            .verify
-            .map(|v| -> Checked<VerifyGate> {
-                let word = command_word(&at("verify.command"), v.command)?;
-                if matches!(&entry, Entry::Command(g) if g.word == word) {
-                    return Err(format!(
-                        "{}: `{word}` is already this stage's entry command",
-                        at("verify.command")
-                    ));
-                }
-                Ok(VerifyGate {
-                    word,
-                    role: role(&at("verify.role"), v.role, roles)?,
-                    workflow: workflow_file(&at("verify.workflow"), v.workflow)?,
-                })
-            })
-            .transpose()?;
-        let soak = stage
-            .soak
-            .map(|s| {
-                parse_soak(&s).ok_or_else(|| {
-                    format!(
-                        "{}: `{s}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
-                        at("soak")
-                    )
-                })
-            })
-            .transpose()?;
-        let freeze = stage
-            .freeze
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(k, w)| w.into_window(&format!("{}[{k}]", at("freeze"))))
-            .collect::<Checked<_>>()?;
-        let lock = stage.lock.unwrap_or(false);
-        let lock_timeout = match stage.lock_timeout {
-            None => default_lock_timeout(),
-            Some(_) if !lock => {
-                return Err(format!(
-                    "{}: only a stage with `lock: true` has a lock timeout",
-                    at("lock_timeout")
-                ));
-            }
-            Some(t) => parse_soak(&t).ok_or_else(|| {
-                format!(
-                    "{}: `{t}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
-                    at("lock_timeout")
-                )
-            })?,
-        };
-        let merge = match stage.merge {
-            None => None,
-            Some(_) if i != last => {
-                return Err(format!(
-                    "{}: only the last stage merges the pull request",
-                    at("merge")
-                ));
-            }
-            Some(m) => Some(MergeMethod::parse(m.trim()).ok_or_else(|| {
+        let role = errors.take(role(&at("verify.role"), v.role, roles));
+        let workflow = errors.take(workflow_file(&at("verify.workflow"), v.workflow));
+        Some(VerifyGate {
+            word: word?,
+            role: role?,
+            workflow: workflow?,
+        })
+    });
+    let soak = stage.soak.map(|s| {
+        errors.take(parse_soak(&s).ok_or_else(|| {
+            format!(
+                "{}: `{s}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
+                at("soak")
+            )
+        }))
+    });
+    let freeze: Vec<FreezeWindow> = stage
+        .freeze
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, w)| errors.take(w.into_window(&format!("{}[{k}]", at("freeze")))))
+        .collect();
+    let lock = stage.lock.unwrap_or(false);
+    let lock_timeout = match stage.lock_timeout {
+        None => Some(default_lock_timeout()),
+        Some(_) if !lock => errors.take(Err(format!(
+            "{}: only a stage with `lock: true` has a lock timeout",
+            at("lock_timeout")
+        ))),
+        Some(t) => errors.take(parse_soak(&t).ok_or_else(|| {
+            format!(
+                "{}: `{t}` is not a duration such as 30m, 2h or 1d, of at most {MAX_SOAK_DAYS}d",
+                at("lock_timeout")
+            )
+        })),
+    };
+    let merge = match stage.merge {
+        None => Some(None),
+        Some(_) if !last => errors.take(Err(format!(
+            "{}: only the last stage merges the pull request",
+            at("merge")
+        ))),
+        Some(m) => errors
+            .take(MergeMethod::parse(m.trim()).ok_or_else(|| {
                 format!(
                     "{}: `{m}` is not one of merge, squash or rebase",
                     at("merge")
                 )
-            })?),
-        };
-        stages.push(StageConfig {
-            environment: Environment::new(environment),
-            workflow,
-            entry,
-            verify,
-            soak,
-            freeze,
-            protected: stage.protected.unwrap_or(false),
-            lock,
-            lock_timeout,
-            up_to_date: stage.up_to_date.unwrap_or(i == last),
-            merge,
-        });
+            }))
+            .map(Some),
+    };
+    if errors.count() > before {
+        return None;
     }
-    Ok(Pipeline {
-        stages,
-        branches: Vec::new(),
+    Some(StageConfig {
+        environment: Environment::new(environment?),
+        workflow: workflow?.unwrap_or_default(),
+        entry: entry?,
+        verify: match verify {
+            None => None,
+            Some(v) => Some(v?),
+        },
+        soak: match soak {
+            None => None,
+            Some(d) => Some(d?),
+        },
+        freeze,
+        protected: stage.protected.unwrap_or(false),
+        lock,
+        lock_timeout: lock_timeout?,
+        up_to_date: stage.up_to_date.unwrap_or(last),
+        merge: merge?,
     })
 }
 

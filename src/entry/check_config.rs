@@ -1,0 +1,57 @@
+//! `gatebot check-config [FILE]`: a `.github/gatebot.yml` checked offline,
+//! before it merges. Every problem is printed with its line, column and
+//! key; a valid file gets a one-screen summary of the chain it defines.
+//! The exit status (0 or 1) lets a repository run it in its own CI. The
+//! dry run's `--config` is checked the same way before `serve` starts.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::core::config::{self, RepoConfig};
+
+/// The default file, as in a repository's checkout.
+pub(crate) const DEFAULT_FILE: &str = ".github/gatebot.yml";
+
+/// Why a file was rejected: every problem, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {count} problem(s)\n{text}", count = .problems.len(), text = lines(.problems))]
+pub(crate) struct Invalid {
+    file: String,
+    problems: Vec<config::Problem>,
+}
+
+fn lines(problems: &[config::Problem]) -> String {
+    let mut t = String::new();
+    for p in problems {
+        let _ = writeln!(t, "  {p}");
+    }
+    t.trim_end().to_string()
+}
+
+/// Reads and checks `path`: the config, or every problem with it.
+pub(crate) fn read(path: &Path) -> anyhow::Result<RepoConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    config::check(&text).map_err(|problems| {
+        Invalid {
+            file: path.display().to_string(),
+            problems,
+        }
+        .into()
+    })
+}
+
+/// `gatebot check-config`: prints the summary, or fails with every
+/// problem.
+pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
+    let config = read(path)?;
+    crate::entry::stdout::print(&format!(
+        "{}: valid; the chain it defines ({} stage(s)):\n{}",
+        path.display(),
+        config.pipeline.stages.len(),
+        config::summary(&config)
+    ));
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! The first hour of a new user, as they run it: `gatebot check-config`,
+//! a dry run that refuses a broken `--config`, the read-only commands that
+//! never create a database and say which store they read, errors that say
+//! what to do, output cut short by `| head`, an unknown route, help that
+//! lists flags, defaults, environment and an example, and a server that
+//! stops cleanly on SIGTERM.
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gatebot"));
+    c.env("GITHUB_WEBHOOK_SECRET", "first-hour-secret")
+        .env_remove("GATEBOT_STORE")
+        .env("LOG_LEVEL", "info")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A scratch directory, removed after the test.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("gatebot-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, file: &str) -> String {
+        self.0.join(file).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const BROKEN: &str = "roles:\n  qa: [not a login!]\npipeline:\n  - environment: staging\n    workflow: cd stage.yml\n    entry: { command: lgtm, role: qa }\n    soak: 1x\n  - environment: production\n    workflow: cd-prod.yml\n    entry: { command: approve, role: nobody }\n";
+
+#[test]
+fn check_config_names_every_problem_with_its_line_and_exits_1() {
+    let dir = Scratch::new("check-config");
+    let file = dir.path("gatebot.yml");
+    std::fs::write(&file, BROKEN).unwrap();
+    let out = bin().args(["check-config", &file]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("4 problem(s)"), "{err}");
+    for said in [
+        "line 2, column 8: roles.qa[0]: `not a login!` is not a GitHub login",
+        "line 5, column 5: pipeline[0].workflow: `cd stage.yml`",
+        "line 7, column 5: pipeline[0].soak: `1x` is not a duration",
+        "line 10, column 32: pipeline[1].entry.role: unknown role `nobody`",
+    ] {
+        assert!(err.contains(said), "{said}\n{err}");
+    }
+}
+
+#[test]
+fn check_config_summarises_every_example_and_fixture_chain() {
+    let mut files = vec![
+        "events/gatebot.yml".to_string(),
+        "infra/gatebot.example.yml".to_string(),
+    ];
+    for e in std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/chains"
+    ))
+    .unwrap()
+    {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        files.push(format!("tests/fixtures/chains/{name}"));
+    }
+    for file in files {
+        let out = bin().args(["check-config", &file]).output().unwrap();
+        let said = text(&out.stdout);
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        assert!(said.contains(": valid; the chain it defines"), "{said}");
+        assert!(said.contains("  1. "), "{said}");
+        assert!(said.contains("required checks: "), "{said}");
+    }
+    // No file: it says which one it looked for.
+    let dir = Scratch::new("check-config-missing");
+    let out = bin()
+        .arg("check-config")
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read .github/gatebot.yml"));
+}
+
+#[test]
+fn the_dry_run_refuses_to_start_on_a_broken_config_and_creates_nothing() {
+    let dir = Scratch::new("dry-run-broken");
+    let file = dir.path("gatebot.yml");
+    std::fs::write(&file, BROKEN).unwrap();
+    let db = dir.path("gatebot.db");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = bin()
+        .args(["serve", "--dry-run", "--config", &file])
+        .args(["--store", &format!("sqlite:{db}"), "--addr", &addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("is not a valid gatebot.yml"), "{err}");
+    assert!(err.contains("pipeline[0].soak"), "{err}");
+    assert!(!std::path::Path::new(&db).exists(), "no database created");
+    // An address that is not one: named, and nothing created either.
+    let out = bin()
+        .args(["serve", "--dry-run", "--store", &format!("sqlite:{db}")])
+        .args(["--addr", "localhost"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--addr localhost is not an address"));
+    assert!(!std::path::Path::new(&db).exists());
+}
+
+#[test]
+fn the_read_commands_never_create_a_database_and_say_which_they_read() {
+    let dir = Scratch::new("read-commands");
+    for args in [
+        vec!["status", "acme/widgets#42"],
+        vec!["audit", "acme/widgets"],
+        vec!["envs", "acme/widgets"],
+        vec!["reconcile"],
+    ] {
+        let out = bin().args(&args).current_dir(&dir.0).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("no store at sqlite:gatebot.db (from the default): nothing was created"),
+            "{args:?}: {err}"
+        );
+        assert!(!dir.0.join("gatebot.db").exists(), "{args:?} created it");
+    }
+    // A bare file name is blamed on the flag, with what was meant.
+    let out = bin()
+        .args(["audit", "acme/widgets", "--store", "gatebot-dev.db"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--store is invalid") && err.contains("write sqlite:gatebot-dev.db"),
+        "{err}"
+    );
+}
+
+#[test]
+fn send_to_a_stopped_server_says_where_and_what_to_run() {
+    let url = format!("http://127.0.0.1:{}/webhook", free_port());
+    let out = bin()
+        .args([
+            "send",
+            "--url",
+            &url,
+            "events/lifecycle/01-pull_request-opened.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach gatebot at {url}")),
+        "{err}"
+    );
+    assert!(err.contains("make run") && err.contains("--url"), "{err}");
+}
+
+#[test]
+fn every_command_says_its_flags_environment_and_an_example() {
+    for command in ["serve", "send", "status", "audit", "reconcile", "envs"] {
+        let out = bin().args([command, "--help"]).output().unwrap();
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{command}");
+        assert!(help.contains("Environment:"), "{command}: {help}");
+        assert!(help.contains("Example:\n  gatebot "), "{command}: {help}");
+    }
+    let serve = text(&bin().args(["serve", "--help"]).output().unwrap().stdout);
+    for said in [
+        "[default: 60]",
+        "[default: 10s]",
+        "GATEBOT_STORE",
+        "GITHUB_WEBHOOK_SECRET",
+    ] {
+        assert!(serve.contains(said), "{said}\n{serve}");
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn ready(url: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gatebot serve did not become ready");
+}
+
+#[tokio::test]
+async fn a_served_dry_run_names_its_routes_cuts_output_quietly_and_stops_on_sigterm() {
+    let dir = Scratch::new("served");
+    let store = format!("sqlite:{}", dir.path("gatebot.db"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = Server(
+        bin()
+            .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
+            .args(["--store", &store, "--addr", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}");
+    ready(&url).await;
+
+    // An unknown path: one JSON line naming the routes.
+    let r = reqwest::get(format!("{url}/hooks")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["routes"][0], "POST /webhook", "{body}");
+
+    let out = bin()
+        .args(["send", "--url", &format!("{url}/webhook")])
+        .args([
+            "events/lifecycle/01-pull_request-opened.json",
+            "events/lifecycle/02-check_run-completed.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let full = bin()
+        .args(["audit", "acme/widgets", "--store", &store])
+        .output()
+        .unwrap();
+    assert!(
+        text(&full.stdout).lines().count() >= 2,
+        "{}",
+        text(&full.stdout)
+    );
+    // `gatebot audit | head -1`: the reader goes away; gatebot exits
+    // quietly.
+    let mut audit = bin()
+        .args(["audit", "acme/widgets", "--store", &store])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(audit.stdout.take());
+    let status = audit.wait().unwrap();
+    let mut err = String::new();
+    audit
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&format!("reading {store} (from --store)")),
+        "{err}"
+    );
+
+    // SIGTERM: it drains, logs it, and exits 0 in time.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let began = Instant::now();
+    let code = loop {
+        if let Some(code) = server.0.try_wait().unwrap() {
+            break code;
+        }
+        assert!(began.elapsed() < Duration::from_secs(20), "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut log = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(code.success(), "{code}: {log}");
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("gatebot stopped"), "{log}");
+    // Not a terminal: no colours in the log.
+    assert!(!log.contains('\u{1b}'), "{log}");
+}
