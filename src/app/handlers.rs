@@ -425,6 +425,7 @@ impl App {
             let command = match item {
                 Ok(command) => command,
                 Err(nu) => {
+                    names.push(format!("{} (not understood)", nu.line));
                     facts.push(Fact::NotUnderstood {
                         comment_id: e.comment.id,
                         login: login.clone(),

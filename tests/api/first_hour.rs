@@ -324,3 +324,54 @@ async fn a_served_dry_run_names_its_routes_cuts_output_quietly_and_stops_on_sigt
     // Not a terminal: no colours in the log.
     assert!(!log.contains('\u{1b}'), "{log}");
 }
+
+#[tokio::test]
+async fn the_hold_and_unhold_samples_hold_production_then_let_it_go() {
+    let dir = Scratch::new("hold-unhold");
+    let store = format!("sqlite:{}", dir.path("gatebot.db"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _server = Server(
+        bin()
+            .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
+            .args(["--store", &store, "--addr", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}");
+    ready(&url).await;
+    let send = |files: &[&str]| {
+        let out = bin()
+            .args(["send", "--url", &format!("{url}/webhook")])
+            .args(files)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let status = || {
+        text(
+            &bin()
+                .args(["status", "acme/widgets#42", "--store", &store])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    send(&[
+        "events/lifecycle/01-pull_request-opened.json",
+        "events/lifecycle/02-check_run-completed.json",
+        "events/lifecycle/03-issue_comment-lgtm.json",
+        "events/lifecycle/04-workflow_run-stage-completed.json",
+        "events/lifecycle/05-issue_comment-verify-stage.json",
+        "events/samples/issue_comment-hold.json",
+        "events/lifecycle/06-issue_comment-approve.json",
+    ]);
+    let held = status();
+    assert!(held.contains("held by @rita"), "{held}");
+    assert!(!held.contains("deploying to production"), "{held}");
+    send(&["events/samples/issue_comment-unhold.json"]);
+    let going = status();
+    assert!(going.contains("deploying to production"), "{going}");
+}

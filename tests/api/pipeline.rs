@@ -181,6 +181,17 @@ async fn two_regions_with_their_own_quorum_and_soak() {
         app.last_reply()
     );
 
+    // The delivery's answer names the line it did not understand.
+    let payload = app.comment_payload(99_001, "rita", "/approve");
+    let (code, answer) = app
+        .send_as("issue_comment", &app.delivery_id(), &payload)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        answer["detail"], "acme/widgets#42: /approve (not understood) by @rita",
+        "{answer}"
+    );
+
     // prod-us's approval, given early, waits for prod-eu and its soak.
     app.comment("rita", "/approve prod-us").await;
     app.comment("rita", "/approve prod-eu").await;

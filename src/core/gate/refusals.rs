@@ -32,7 +32,7 @@ pub enum Refusal {
     #[error("this pull request is closed")]
     Closed,
     #[error(
-        "stale SHA: this comment was written before gatebot saw the current head {} (a push, a reopen or a new base since); review {} and comment again",
+        "stale SHA: this comment was written before gatebot saw the current head {}; review {} and comment again",
         .0.short(),
         .0.short()
     )]

@@ -6,7 +6,6 @@ use std::fmt::Write;
 use super::blocker::{blocker, held};
 use super::ci::CiStatus;
 use super::context::Context;
-use super::occupancy::Environments;
 use super::state::{Deploy, DeployKind, DeployStatus, GateState, Stage};
 use super::status::{StageStatus, walk};
 use crate::core::config::{Entry, soak_text};
@@ -274,13 +273,13 @@ pub fn render(s: &GateState, cx: &Context<'_>) -> CheckRunView {
 /// A plain-text status for `gatebot status`: where the PR stands in
 /// `chain` (with what runs in each environment as `envs` says), then
 /// every stage's recorded gates.
-pub fn status_text(
-    s: &GateState,
-    chain: &crate::core::config::Pipeline,
-    envs: &Environments,
-) -> String {
+pub fn status_text(s: &GateState, cx: &Context<'_>) -> String {
+    let chain = cx.chain();
+    let stage = s.stage_in(chain, cx.environments);
+    let statuses = walk(s, chain, cx.environments);
     let mut t = String::new();
-    let _ = writeln!(t, "{}  {}", s.pr, s.stage_in(chain, envs).describe(chain));
+    // The check run's headline: what the PR waits for (a hold included).
+    let _ = writeln!(t, "{}  {}", s.pr, headline(s, stage, &statuses, cx));
     let _ = writeln!(
         t,
         "  head        {} (author @{}){}",

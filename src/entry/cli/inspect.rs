@@ -100,7 +100,11 @@ pub(super) async fn status(
         return Ok(());
     }
     let envs = environments(store.as_ref(), &key.repo).await?;
-    let mut text = crate::core::gate::summary::status_text(&v.value.state, &config.pipeline, &envs);
+    let cx = crate::core::gate::Context {
+        environments: &envs,
+        ..crate::core::gate::Context::new(&config, chrono::Utc::now())
+    };
+    let mut text = crate::core::gate::summary::status_text(&v.value.state, &cx);
     if !v.value.pending.is_empty() {
         text.push_str(&format!(
             "pending side effects: {}\n",

@@ -24,7 +24,7 @@ fn approve_written_before_gatebot_learned_of_a_push_is_refused_nothing_moves() {
         },
         expect: expect(Stage::WaitingForEntry(0), false)
             .refused(
-                "stale SHA: this comment was written before gatebot saw the current head bbbbbbb",
+                "stale SHA: this comment was written before gatebot saw the current head bbbbbbb; review bbbbbbb and comment again",
             )
             .then(|s| {
                 assert_eq!(s.head_sha, sha(B));
