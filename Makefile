@@ -153,4 +153,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(RUN_DB) $(RUN_DB)-wal $(RUN_DB)-shm dist
+	rm -rf $(VENV) $(RUN_DB) $(RUN_DB)-wal $(RUN_DB)-shm $(RUN_DB).dry-run.json dist

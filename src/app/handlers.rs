@@ -191,11 +191,11 @@ impl App {
         // every delivery of that comment (a redelivery included) shares:
         // the delivery's key would add two writes and no protection.
         if does_nothing(event) || matches!(event, Event::Comment(_)) {
-            return self.route_event(delivery, event).await;
+            return terminal(self.route_event(delivery, event).await);
         }
         let guarded = delivery.guarded_by(DedupeKey::Delivery(&delivery.id).to_string());
-        self.once(&guarded, "delivery", self.route_event(&guarded, event))
-            .await
+        let work = async { terminal(self.route_event(&guarded, event).await) };
+        self.once(&guarded, "delivery", work).await
     }
 
     /// Hands a delivery to the handler of its event kind.
@@ -811,5 +811,21 @@ impl Verdict {
             reason: reason.into(),
             pr,
         }
+    }
+}
+
+/// A delivery that failed because GitHub says something it names does not
+/// exist (404, 410) is done: answered 200 with status `not_found` and
+/// logged, so that neither GitHub nor the reconciler redelivers what can
+/// never succeed. Nothing was dispatched on the way (a read that guards a
+/// dispatch failing fails closed). Anything that may succeed later (5xx,
+/// rate limits, timeouts) stays an error, and is redelivered.
+fn terminal(result: Result<Outcome, AppError>) -> Result<Outcome, AppError> {
+    match result {
+        Err(AppError::GitHub(e)) if e.is_not_found() => {
+            tracing::warn!(error = %e, "not found on GitHub: the delivery is done");
+            Ok(Outcome::not_found(e.to_string()))
+        }
+        other => other,
     }
 }

@@ -116,6 +116,11 @@ pub enum Status {
     Processed,
     Ignored,
     Duplicate,
+    /// Something the delivery names does not exist on GitHub (a deleted
+    /// run, a PR gatebot cannot read): done, since redelivering it can
+    /// never succeed.
+    #[serde(rename = "not_found")]
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,6 +139,12 @@ impl Outcome {
     pub fn ignored(detail: impl Into<String>) -> Self {
         Outcome {
             status: Status::Ignored,
+            detail: detail.into(),
+        }
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::NotFound,
             detail: detail.into(),
         }
     }

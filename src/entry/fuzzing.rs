@@ -164,9 +164,10 @@ fn router() -> Option<&'static Router> {
 /// in-memory store that live across runs: the first byte picks the event
 /// (and whether the body is signed), the rest is the body. gatebot must
 /// answer and never panic: an unsigned delivery with `401`, a signed one it
-/// cannot parse with a `4xx`. (A parsed one may get a `500`: the dry-run
-/// GitHub answers 404 for a PR it has not seen, as GitHub would for one that
-/// does not exist, and such a delivery is left for redelivery.)
+/// cannot parse with a `4xx`, a parsed one never with a `5xx`: the dry-run
+/// GitHub answers 404 for a PR or run it has not seen, as GitHub would for
+/// one that does not exist, and such a delivery is done (`200`
+/// `not_found`), not left for a redelivery that cannot succeed.
 pub fn delivery(data: &[u8]) {
     use tower::ServiceExt;
     let Some((pick, body)) = data.split_first() else {
@@ -204,6 +205,11 @@ pub fn delivery(data: &[u8]) {
         assert!(
             (400..500).contains(&status),
             "a signed delivery that does not parse answered {status}"
+        );
+    } else {
+        assert!(
+            status < 500,
+            "a signed {event} delivery that parses answered {status}"
         );
     }
 }

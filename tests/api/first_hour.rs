@@ -375,3 +375,46 @@ async fn the_hold_and_unhold_samples_hold_production_then_let_it_go() {
     let going = status();
     assert!(going.contains("deploying to production"), "{going}");
 }
+
+#[tokio::test]
+async fn a_restarted_dry_run_carries_on_where_it_stopped() {
+    let dir = Scratch::new("restart");
+    let store = format!("sqlite:{}", dir.path("gatebot.db"));
+    let start = || {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let server = Server(
+            bin()
+                .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
+                .args(["--store", &store, "--addr", &addr])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        (server, format!("http://{addr}"))
+    };
+    let send = |url: &str, file: &str| {
+        let out = bin()
+            .args(["send", "--url", &format!("{url}/webhook"), file])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    let (first, url) = start();
+    ready(&url).await;
+    send(&url, "events/lifecycle/01-pull_request-opened.json");
+    send(&url, "events/lifecycle/02-check_run-completed.json");
+    drop(first);
+    let (_second, url) = start();
+    ready(&url).await;
+    let answer = send(&url, "events/lifecycle/03-issue_comment-lgtm.json");
+    assert!(answer.contains("\"status\":\"processed\""), "{answer}");
+    let status = text(
+        &bin()
+            .args(["status", "acme/widgets#42", "--store", &store])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(status.contains("deploying to staging"), "{status}");
+}

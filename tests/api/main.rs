@@ -29,6 +29,7 @@ mod lifecycle;
 mod locked_environments;
 mod merge;
 mod new_push;
+mod not_found;
 mod out_of_order;
 mod outbox_progress;
 mod people_are_ids;

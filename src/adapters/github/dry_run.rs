@@ -3,8 +3,13 @@
 //! `--config` file; writes are logged (and audited by the caller), not sent.
 //! Roles resolve only from logins the config file names; teams resolve to
 //! no one. Not for production.
+//!
+//! What it has seen is kept in a file beside a SQLite store
+//! (`<database>.dry-run.json`, [`DryRunGitHub::remembering`]), so that a
+//! restarted dry run carries on where it stopped.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,10 +33,59 @@ struct Seen {
     checks: HashMap<(String, String), HashMap<String, CheckRunInfo>>,
 }
 
+/// [`Seen`] as kept on disk (JSON has no tuple keys).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct SeenFile {
+    prs: Vec<(String, PullRequestInfo)>,
+    logins: Vec<(u64, String)>,
+    checks: Vec<(String, String, Vec<CheckRunInfo>)>,
+}
+
+impl Seen {
+    fn to_file(&self) -> SeenFile {
+        SeenFile {
+            prs: self
+                .prs
+                .iter()
+                .map(|((repo, _), pr)| (repo.clone(), pr.clone()))
+                .collect(),
+            logins: self.logins.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            checks: self
+                .checks
+                .iter()
+                .map(|((repo, sha), runs)| {
+                    (repo.clone(), sha.clone(), runs.values().cloned().collect())
+                })
+                .collect(),
+        }
+    }
+
+    fn from_file(f: SeenFile) -> Seen {
+        Seen {
+            prs: f
+                .prs
+                .into_iter()
+                .map(|(repo, pr)| ((repo, pr.number), pr))
+                .collect(),
+            logins: f.logins.into_iter().collect(),
+            checks: f
+                .checks
+                .into_iter()
+                .map(|(repo, sha, runs)| {
+                    let by_name = runs.into_iter().map(|r| (r.name.clone(), r)).collect();
+                    ((repo, sha), by_name)
+                })
+                .collect(),
+        }
+    }
+}
+
 pub struct DryRunGitHub {
     config_text: Option<String>,
     seen: Mutex<Seen>,
     next_id: AtomicU64,
+    /// Where what was seen is kept across restarts, if anywhere.
+    memory: Option<PathBuf>,
 }
 
 impl DryRunGitHub {
@@ -41,6 +95,41 @@ impl DryRunGitHub {
             config_text,
             seen: Mutex::new(Seen::default()),
             next_id: AtomicU64::new(1),
+            memory: None,
+        }
+    }
+
+    /// As [`Self::new`], remembering what it sees in `memory` (read back
+    /// at start: a restart carries on). A file that cannot be read is an
+    /// error, not a silent fresh start.
+    pub fn remembering(config_text: Option<String>, memory: PathBuf) -> Result<Self, String> {
+        let seen = match std::fs::read(&memory) {
+            Ok(bytes) => Seen::from_file(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{} is not a dry run's memory: {e}", memory.display()))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Seen::default(),
+            Err(e) => return Err(format!("cannot read {}: {e}", memory.display())),
+        };
+        Ok(DryRunGitHub {
+            config_text,
+            seen: Mutex::new(seen),
+            next_id: AtomicU64::new(1),
+            memory: Some(memory),
+        })
+    }
+
+    /// Writes what was seen to the memory file (a new file renamed over
+    /// the old one, so that a crash leaves one or the other whole).
+    fn remember(&self, seen: &Seen) {
+        let Some(path) = &self.memory else { return };
+        let write = || -> std::io::Result<()> {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&seen.to_file())?)?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "dry-run: cannot keep what it saw");
         }
     }
 
@@ -135,8 +224,9 @@ impl GitHub for DryRunGitHub {
                     }
                 }
             }
-            _ => {}
+            _ => return,
         }
+        self.remember(&seen);
     }
 
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo> {

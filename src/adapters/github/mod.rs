@@ -40,6 +40,18 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
+    /// GitHub says what was asked for does not exist (404, 410): asking
+    /// again cannot succeed.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            GitHubError::Status {
+                status: 404 | 410,
+                ..
+            }
+        )
+    }
+
     /// Worth retrying a read after a pause.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -55,7 +67,7 @@ impl GitHubError {
 pub(crate) type GhResult<T> = Result<T, GitHubError>;
 
 /// A pull request as GitHub's API has it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PullRequestInfo {
     pub number: u64,
     pub head_sha: Sha,

@@ -14,7 +14,7 @@ pub enum CiStatus {
 }
 
 /// One check run as listed for a SHA.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckRunInfo {
     pub id: u64,
     pub name: String,

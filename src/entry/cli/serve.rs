@@ -16,8 +16,10 @@ use crate::entry::settings::{self, StoreUrl};
 use crate::entry::wiring::{self, AppKey, Aws};
 
 /// `--dry-run`'s GitHub: writes logged, the config read from `--config`,
-/// which must be valid (the server does not start on a broken one).
-fn dry_run_github(config: Option<&Path>) -> anyhow::Result<Arc<dyn GitHub>> {
+/// which must be valid (the server does not start on a broken one). Beside
+/// a SQLite store it remembers what it saw in `<database>.dry-run.json`,
+/// so that a restart on the same database carries on.
+fn dry_run_github(config: Option<&Path>, store: &StoreUrl) -> anyhow::Result<Arc<dyn GitHub>> {
     let text = match config {
         Some(p) => {
             crate::entry::check_config::read(p)
@@ -26,7 +28,13 @@ fn dry_run_github(config: Option<&Path>) -> anyhow::Result<Arc<dyn GitHub>> {
         }
         None => None,
     };
-    Ok(Arc::new(DryRunGitHub::new(text)))
+    Ok(match store {
+        StoreUrl::Sqlite(db) if db.as_os_str() != ":memory:" => {
+            let memory = PathBuf::from(format!("{}.dry-run.json", db.display()));
+            Arc::new(DryRunGitHub::remembering(text, memory).map_err(anyhow::Error::msg)?)
+        }
+        _ => Arc::new(DryRunGitHub::new(text)),
+    })
 }
 
 /// `gatebot serve`'s flags.
@@ -124,7 +132,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--addr {addr} is not an address such as 127.0.0.1:8080"))?;
     let (store_url, _) = StoreUrl::chosen(store.as_deref())?;
     let dry_run_gh = if dry_run {
-        Some(dry_run_github(config.as_deref())?)
+        Some(dry_run_github(config.as_deref(), &store_url)?)
     } else {
         None
     };
