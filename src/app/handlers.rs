@@ -660,18 +660,23 @@ impl App {
         } else {
             "rejected"
         };
+        // Filed under the PR whose dispatch the run is; a run of no PR's
+        // dispatch under the repository alone.
         let key = PrKey {
             repo: repo.name.clone(),
             number: verdict.pr.unwrap_or(0),
         };
-        self.audit(
+        let mut entry = super::audit_entry(
             &key,
             Some(&d.id),
             None,
             "protection_rule",
             format!("run {run_id} for {env} {word}: {}", verdict.reason),
-        )
-        .await;
+        );
+        entry.pr = verdict.pr;
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
         Ok(Outcome::processed(format!(
             "run {run_id} {word}: {}",
             verdict.reason

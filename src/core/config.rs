@@ -11,14 +11,18 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 mod builtin;
+mod extends;
 mod pipeline;
 mod positions;
 mod problems;
+mod schema;
 mod summary;
 pub(crate) use builtin::BuiltIn;
+pub(crate) use extends::{Extends, ORG_REPO, extends, parse_extended};
 pub use pipeline::{Entry, Pipeline};
 pub(crate) use pipeline::{GateKind, MergeMethod, StageConfig, soak_text};
 pub(crate) use problems::Problem;
+pub(crate) use schema::json_schema;
 pub(crate) use summary::summary;
 
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
@@ -199,56 +203,84 @@ impl Errors {
     }
 }
 
-/// The file as written; `None` is an absent (or null) key.
-#[derive(Debug, Default, Deserialize)]
+/// gatebot's settings for a repository. (As written: `None` is an
+/// absent or null key.)
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     default,
     expecting = "a mapping of gatebot settings"
 )]
 struct RawConfig {
+    /// `org`: build on the organisation's defaults, `.github/gatebot.yml`
+    /// of its `.github` repository; each key set here replaces the
+    /// organisation's whole.
+    #[schemars(pattern(r"^\s*org\s*$"))]
+    extends: Option<String>,
+    /// The two-stage chain's workflows (without `pipeline:`).
     workflows: Option<RawWorkflows>,
+    /// Check-run names that must succeed on the head SHA; empty: every
+    /// check run but gatebot's own, at least one from GitHub Actions.
     required_checks: Option<Vec<String>>,
-    /// Role name → logins and `@org/team` entries (`null` = empty).
+    /// Role name → the logins and `@org/team` entries who hold it (`qa`
+    /// and `release` always exist: empty, repository permissions decide).
     roles: Option<BTreeMap<String, Option<Vec<String>>>>,
+    /// The two-stage chain's production quorum (without `pipeline:`).
     approvals: Option<RawApprovals>,
+    /// The two-stage chain's production freezes (without `pipeline:`).
     freeze: Option<Vec<RawFreezeWindow>>,
+    /// The environments whose deployment protection rule gatebot answers
+    /// (without `pipeline:`; default `production`).
     protected_environments: Option<Vec<String>>,
+    /// The chain of stages, in order (replaces `workflows`, `approvals`,
+    /// `freeze` and `protected_environments`).
     pipeline: Option<Vec<pipeline::RawStage>>,
-    /// The base branches gated (empty or absent: the default branch).
+    /// The base branches whose PRs are gated (empty or absent: the default
+    /// branch).
     branches: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Workflow files of the two-stage chain.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     default,
     expecting = "a mapping with `stage`, `prod`, `verify` and `ref`"
 )]
 struct RawWorkflows {
+    /// Staging's deploy workflow (default `cd-stage.yml`).
     stage: Option<String>,
+    /// Production's deploy workflow (default `cd-prod.yml`).
     prod: Option<String>,
+    /// A workflow `/verify-stage` dispatches, if any.
     verify: Option<String>,
+    /// The branch the workflows run from (default: the default branch).
     #[serde(rename = "ref")]
     git_ref: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Quorums of the two-stage chain.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default, expecting = "a mapping with `prod`")]
 struct RawApprovals {
-    /// Signed, so that `0` and `-1` get the range message, not serde's.
+    /// Distinct `/approve`s production needs: 1 to 20 (default 1).
+    // Signed, so that `0` and `-1` get the range message, not serde's.
     prod: Option<i64>,
 }
 
-/// `from` and `to` are required; the rest of the item has defaults.
-#[derive(Debug, Deserialize)]
+/// A period during which deploys are refused (`from` inclusive, `to`
+/// exclusive).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with `from`, `to` and optionally `reason`"
 )]
 struct RawFreezeWindow {
+    /// RFC 3339, such as 2026-12-20T00:00:00Z.
     from: String,
+    /// RFC 3339, after `from`.
     to: String,
+    /// Said in refusals.
     #[serde(default)]
     reason: Option<String>,
 }
@@ -259,6 +291,13 @@ type Checked<T> = Result<T, String>;
 impl RawConfig {
     /// The config, or `None` with every problem in `errors`.
     fn into_config(mut self, errors: &mut Errors) -> Option<RepoConfig> {
+        // What it extends is resolved before it is parsed
+        // (`parse_extended`); here only its spelling is checked.
+        if let Some(e) = self.extends.take().filter(|e| e.trim() != "org") {
+            errors.0.push(format!(
+                "extends: `{e}` is not `org`, the only thing a file can extend"
+            ));
+        }
         let roles = roles(self.roles.take().unwrap_or_default(), errors);
         let branches: Vec<String> = self
             .branches

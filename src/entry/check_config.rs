@@ -47,11 +47,27 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<RepoConfig> {
 /// problem.
 pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
     let config = read(path)?;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let note = match config::extends(&text) {
+        Ok(config::Extends::Org) => format!(
+            "note: `extends: org` — checked as written; the organisation's part \
+             (OWNER/{}'s .github/gatebot.yml) was not read, so the chain below \
+             lacks the keys it would bring\n",
+            config::ORG_REPO
+        ),
+        _ => String::new(),
+    };
     crate::entry::stdout::print(&format!(
-        "{}: valid; the chain it defines ({} stage(s)):\n{}",
+        "{}: valid; the chain it defines ({} stage(s)):\n{note}{}",
         path.display(),
         config.pipeline.stages.len(),
         config::summary(&config)
     ));
+    Ok(())
+}
+
+/// `gatebot check-config --schema`: the file's JSON Schema.
+pub(crate) fn schema() -> anyhow::Result<()> {
+    crate::entry::stdout::line(&serde_json::to_string_pretty(&config::json_schema())?);
     Ok(())
 }

@@ -155,6 +155,9 @@ pub struct World {
     pub behind: HashMap<String, u64>,
     /// (branch, path) → text
     pub files: HashMap<(String, String), String>,
+    /// Files of the organisation's `.github` repository (path → text), on
+    /// its default branch; `None`: gatebot is not installed there (404).
+    pub org_files: Option<HashMap<String, String>>,
     /// login → role_name (admin, maintain, write, triage, read)
     pub collaborators: HashMap<String, String>,
     /// (org, team) → login → state (active/pending)
@@ -578,6 +581,19 @@ fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
         }
         (_, ["repos", o, r, rest @ ..]) if *o == OWNER && *r == REPO => {
             repo_route(w, &method, rest, &query, req, base)
+        }
+        ("GET", ["repos", o, ".github", "contents", path @ ..]) if *o == OWNER => {
+            let on_default = query.get("ref").is_none_or(|r| r == "main");
+            match w.org_files.as_ref().and_then(|f| f.get(&path.join("/"))) {
+                Some(text) if on_default => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                    json_response(
+                        200,
+                        json!({"type": "file", "encoding": "base64", "content": b64}),
+                    )
+                }
+                _ => not_found(),
+            }
         }
         _ => not_found(),
     }

@@ -76,6 +76,8 @@ fn check_config_names_every_problem_with_its_line_and_exits_1() {
 fn check_config_summarises_every_example_and_fixture_chain() {
     let mut files = vec![
         "events/gatebot.yml".to_string(),
+        "events/pipeline/gatebot.yml".to_string(),
+        "events/shared/gatebot.yml".to_string(),
         "infra/gatebot.example.yml".to_string(),
     ];
     for e in std::fs::read_dir(concat!(
@@ -104,6 +106,62 @@ fn check_config_summarises_every_example_and_fixture_chain() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot read .github/gatebot.yml"));
+}
+
+#[test]
+fn check_config_of_a_file_extending_org_says_the_organisations_part_was_not_read() {
+    let dir = Scratch::new("check-config-extends");
+    let file = dir.path("gatebot.yml");
+    std::fs::write(&file, "extends: org\nrequired_checks: [build]\n").unwrap();
+    let out = bin().args(["check-config", &file]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("the organisation's part"), "{said}");
+    assert!(said.contains("was not read"), "{said}");
+    // Anything else to extend is a problem.
+    std::fs::write(&file, "extends: acme/base\n").unwrap();
+    let out = bin().args(["check-config", &file]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is not `org`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The files `scripts/schema-check.py` expects the schema to reject: the
+/// parser rejects every one too.
+#[test]
+fn check_config_rejects_every_invalid_fixture_the_schema_rejects() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/configs/invalid"
+    );
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let out = bin().arg("check-config").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{} accepted", path.display());
+        assert!(
+            text(&out.stderr).contains("problem(s)"),
+            "{}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 9, "only {n} invalid fixtures");
+}
+
+#[test]
+fn check_config_prints_the_committed_schema() {
+    let out = bin().args(["check-config", "--schema"]).output().unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/gatebot.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(text(&out.stdout), committed);
 }
 
 #[test]
@@ -417,4 +475,80 @@ async fn a_restarted_dry_run_carries_on_where_it_stopped() {
             .stdout,
     );
     assert!(status.contains("deploying to staging"), "{status}");
+}
+
+#[tokio::test]
+async fn the_protection_rule_sample_is_approved_after_approve_and_any_other_run_rejected() {
+    let dir = Scratch::new("protection-rule");
+    let store = format!("sqlite:{}", dir.path("gatebot.db"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _server = Server(
+        bin()
+            .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
+            .args(["--store", &store, "--addr", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}");
+    ready(&url).await;
+    let send = |files: &[&str]| {
+        let out = bin()
+            .args(["send", "--url", &format!("{url}/webhook")])
+            .args(files)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    send(&[
+        "events/lifecycle/01-pull_request-opened.json",
+        "events/lifecycle/02-check_run-completed.json",
+        "events/lifecycle/03-issue_comment-lgtm.json",
+        "events/lifecycle/04-workflow_run-stage-completed.json",
+        "events/lifecycle/05-issue_comment-verify-stage.json",
+        "events/lifecycle/06-issue_comment-approve.json",
+        "events/samples/workflow_run-prod-requested.json",
+    ]);
+    let approved = send(&["events/samples/deployment_protection_rule-requested.json"]);
+    assert!(approved.contains("run 9002 approved"), "{approved}");
+
+    // The same request for a run gatebot never dispatched.
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/samples/deployment_protection_rule-requested.json"
+    ))
+    .unwrap()
+    .replace("runs/9002/", "runs/9999/")
+    .replace(
+        "d3bffe56-80d7-4079-ae4e-e1d8320ad4e2",
+        "d3bffe56-80d7-4079-ae4e-e1d8320ad4e3",
+    );
+    let other = dir.path("other-run.json");
+    std::fs::write(&other, sample).unwrap();
+    let rejected = send(&[&other]);
+    assert!(
+        rejected.contains("200") && rejected.contains("run 9999 rejected"),
+        "{rejected}"
+    );
+
+    let audit = |args: &[&str]| {
+        text(
+            &bin()
+                .args(["audit", "acme/widgets", "--store", &store])
+                .args(args)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    let of_42 = audit(&["--pr", "42"]);
+    assert!(
+        of_42.contains("run 9002 for production approved"),
+        "{of_42}"
+    );
+    let all = audit(&[]);
+    assert!(all.contains("acme/widgets#- [protection_rule]"), "{all}");
+    assert!(!all.contains("#0 "), "{all}");
 }

@@ -30,6 +30,7 @@ mod locked_environments;
 mod merge;
 mod new_push;
 mod not_found;
+mod org_defaults;
 mod out_of_order;
 mod outbox_progress;
 mod people_are_ids;

@@ -294,6 +294,12 @@ impl GitHub for DryRunGitHub {
         Ok(self.config_text.clone())
     }
 
+    /// No other repository exists in a dry run (an organisation's
+    /// `.github` included).
+    async fn default_branch_file(&self, _repo: &RepoRef, _path: &str) -> GhResult<Option<String>> {
+        Ok(None)
+    }
+
     async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>> {
         Ok(self
             .seen()?

@@ -200,6 +200,10 @@ pub trait GitHub: Send + Sync {
     ) -> GhResult<bool>;
     /// A file's text on `branch`; `None` when it does not exist.
     async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>>;
+    /// A file's text on the repository's default branch (no `ref`);
+    /// `None` when the file or the repository does not exist, or the App
+    /// cannot see it.
+    async fn default_branch_file(&self, repo: &RepoRef, path: &str) -> GhResult<Option<String>>;
     async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>>;
     /// `workflow_dispatch`; the run's id when GitHub returns run details.
     async fn dispatch(

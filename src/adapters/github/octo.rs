@@ -61,6 +61,48 @@ pub enum SetupError {
 }
 
 impl OctoGitHub {
+    /// A file's text from the contents API, on `branch` or (`None`) the
+    /// default branch; `None` when it does not exist.
+    async fn contents(
+        &self,
+        repo: &RepoRef,
+        path: &str,
+        branch: Option<&str>,
+    ) -> GhResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Content {
+            #[serde(default)]
+            content: Option<String>,
+            #[serde(default)]
+            encoding: Option<String>,
+        }
+        let c = self.client(repo).await?;
+        let path = path.split('/').map(enc).collect::<Vec<_>>().join("/");
+        let route = match branch {
+            Some(b) => format!("{}/contents/{path}?ref={}", repo_path(repo), enc(b)),
+            None => format!("{}/contents/{path}", repo_path(repo)),
+        };
+        let content = match get_json::<Content>(&c, &route).await {
+            Ok(c) => c,
+            Err(GitHubError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if content.encoding.as_deref() != Some("base64") {
+            return Err(GitHubError::Decode(format!("{path} is not a base64 file")));
+        }
+        let raw: String = content
+            .content
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| GitHubError::Decode(e.to_string()))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| GitHubError::Decode(e.to_string()))
+    }
+
     /// A client for fixed credentials.
     pub fn new(api_url: &str, creds: &AppCredentials) -> Result<Self, SetupError> {
         build_app(api_url, creds)?;
@@ -605,35 +647,11 @@ impl GitHub for OctoGitHub {
     }
 
     async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>> {
-        #[derive(Deserialize)]
-        struct Content {
-            #[serde(default)]
-            content: Option<String>,
-            #[serde(default)]
-            encoding: Option<String>,
-        }
-        let c = self.client(repo).await?;
-        let path = path.split('/').map(enc).collect::<Vec<_>>().join("/");
-        let route = format!("{}/contents/{path}?ref={}", repo_path(repo), enc(branch));
-        let content = match get_json::<Content>(&c, &route).await {
-            Ok(c) => c,
-            Err(GitHubError::Status { status: 404, .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if content.encoding.as_deref() != Some("base64") {
-            return Err(GitHubError::Decode(format!("{path} is not a base64 file")));
-        }
-        let raw: String = content
-            .content
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .map_err(|e| GitHubError::Decode(e.to_string()))?;
-        String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|e| GitHubError::Decode(e.to_string()))
+        self.contents(repo, path, Some(branch)).await
+    }
+
+    async fn default_branch_file(&self, repo: &RepoRef, path: &str) -> GhResult<Option<String>> {
+        self.contents(repo, path, None).await
     }
 
     async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>> {

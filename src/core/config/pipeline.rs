@@ -130,42 +130,71 @@ pub struct VerifyGate {
     pub workflow: Option<String>,
 }
 
-/// One stage as written.
-#[derive(Debug, Deserialize)]
+/// One stage of the chain: an environment, its deploy workflow and the
+/// gates in front of it.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with `environment`, `workflow`, `entry` and optionally `verify`, `soak`, `freeze`, `protected`, `lock`, `lock_timeout`, `up_to_date` and `merge`"
 )]
 pub(super) struct RawStage {
+    /// The GitHub environment, and the `environment` dispatch input.
     environment: String,
+    /// The workflow file dispatched to deploy (`cd-stage.yml`).
     workflow: String,
+    /// `auto`, or the command that lets the stage go: `{command, role,
+    /// approvals}`.
+    #[schemars(schema_with = "entry_schema")]
     entry: Value,
     #[serde(default)]
+    /// A verification after the deploy, if the stage has one.
     verify: Option<RawVerify>,
+    /// How long after the stage before passed this one may go: 45s, 30m,
+    /// 2h, 1d (at most 90d).
     #[serde(default)]
+    #[schemars(pattern(DURATION_PATTERN))]
     soak: Option<String>,
+    /// Periods during which its deploys are refused.
     #[serde(default)]
     freeze: Option<Vec<RawFreezeWindow>>,
+    /// gatebot answers this environment's deployment protection rule.
     #[serde(default)]
     protected: Option<bool>,
+    /// One PR at a time: the PR whose deploy is dispatched here holds the
+    /// environment until it moves on; others queue (default false).
     #[serde(default)]
     lock: Option<bool>,
+    /// With `lock: true`: how long a hold lasts at most (default 4h).
     #[serde(default)]
+    #[schemars(pattern(DURATION_PATTERN))]
     lock_timeout: Option<String>,
+    /// Dispatched only when the PR's head contains its base branch's head
+    /// (default: true for the last stage, false for the others).
     #[serde(default)]
     up_to_date: Option<bool>,
+    /// The last stage only: merge the PR once it passed (merge, squash or
+    /// rebase).
     #[serde(default)]
+    #[schemars(pattern(r"^\s*(merge|squash|rebase)\s*$"))]
     merge: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A duration as `soak:` and `lock_timeout:` take it (the range is checked
+/// by the parser).
+const DURATION_PATTERN: &str = r"^\s*0*[1-9][0-9]*[smhd]\s*$";
+
+/// A verification people give after the stage's deploy succeeded.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with `command`, `role` and optionally `workflow`"
 )]
 pub(super) struct RawVerify {
+    /// The command word (`verify-stage` for `/verify-stage`).
     command: String,
+    /// The role that may give it.
     role: String,
+    /// A workflow it dispatches; the stage passes when that succeeds.
     #[serde(default)]
     workflow: Option<String>,
 }
@@ -588,6 +617,27 @@ fn role(field: &str, name: String, roles: &BTreeSet<String>) -> Checked<String> 
                 .join(", ")
         ))
     }
+}
+
+/// The schema of `entry:` (read by hand from a YAML value, so that its
+/// messages name the field): `auto`, or a command gate.
+fn entry_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "oneOf": [
+            { "const": "auto", "description": "As soon as CI is green (the first stage) or the stage before passed." },
+            {
+                "type": "object",
+                "description": "A quorum of distinct people holding `role`, none an author of the PR, giving `/command`.",
+                "properties": {
+                    "command": { "type": "string" },
+                    "role": { "type": "string" },
+                    "approvals": { "type": "integer", "minimum": 1, "maximum": MAX_APPROVALS }
+                },
+                "required": ["command", "role"],
+                "additionalProperties": false
+            }
+        ]
+    })
 }
 
 fn entry(field: &str, value: &Value, roles: &BTreeSet<String>) -> Checked<Entry> {

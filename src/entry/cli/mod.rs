@@ -125,6 +125,10 @@ Example:
         /// The file to check.
         #[arg(default_value = crate::entry::check_config::DEFAULT_FILE)]
         file: PathBuf,
+        /// Print the file's JSON Schema instead (as schema/gatebot.schema.json
+        /// has it), for editors and other validators.
+        #[arg(long)]
+        schema: bool,
     },
 }
 
@@ -179,7 +183,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             config,
         } => inspect::envs(&repo, store.as_deref(), config.as_deref()).await,
-        CliCommand::CheckConfig { file } => crate::entry::check_config::run(&file),
+        CliCommand::CheckConfig { schema: true, .. } => crate::entry::check_config::schema(),
+        CliCommand::CheckConfig { file, .. } => crate::entry::check_config::run(&file),
         CliCommand::Reconcile { store } => {
             let aws = Aws::default();
             let app = App::new(
