@@ -15,9 +15,12 @@ pub(crate) const CONFIG_PATH: &str = ".github/gatebot.yml";
 /// check run; commands are refused while it is).
 pub(crate) type LoadedConfig = Result<RepoConfig, String>;
 
+/// One repository's file as read: when, what it says, and its text.
+type Entry = (Instant, LoadedConfig, Option<String>);
+
 pub struct ConfigCache {
     ttl: Duration,
-    entries: Mutex<HashMap<(RepoName, String), (Instant, LoadedConfig)>>,
+    entries: Mutex<HashMap<(RepoName, String), Entry>>,
 }
 
 impl ConfigCache {
@@ -35,24 +38,46 @@ impl ConfigCache {
         repo: &RepoRef,
         default_branch: &str,
     ) -> GhResult<LoadedConfig> {
+        Ok(self.entry(gh, repo, default_branch).await?.1)
+    }
+
+    /// The file's text on `default_branch` (`None`: there is none), as
+    /// [`Self::get`] read it.
+    pub async fn text(
+        &self,
+        gh: &dyn GitHub,
+        repo: &RepoRef,
+        default_branch: &str,
+    ) -> GhResult<Option<String>> {
+        Ok(self.entry(gh, repo, default_branch).await?.2)
+    }
+
+    async fn entry(
+        &self,
+        gh: &dyn GitHub,
+        repo: &RepoRef,
+        default_branch: &str,
+    ) -> GhResult<Entry> {
         let key = (repo.name.clone(), default_branch.to_string());
         if let Ok(entries) = self.entries.lock()
-            && let Some((at, cfg)) = entries.get(&key)
-            && at.elapsed() < self.ttl
+            && let Some(entry) = entries.get(&key)
+            && entry.0.elapsed() < self.ttl
         {
-            return Ok(cfg.clone());
+            return Ok(entry.clone());
         }
-        let loaded = match gh.file(repo, CONFIG_PATH, default_branch).await? {
+        let text = gh.file(repo, CONFIG_PATH, default_branch).await?;
+        let loaded = match &text {
             None => Ok(RepoConfig::default()),
-            Some(text) => Self::resolve(gh, repo, &text).await?,
+            Some(text) => Self::resolve(gh, repo, text).await?,
         }
         // Bounded: the reason is stored in the PR's record and quoted in
         // replies.
         .map_err(|e| e.chars().take(500).collect());
+        let entry = (Instant::now(), loaded, text);
         if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(key, (Instant::now(), loaded.clone()));
+            entries.insert(key, entry.clone());
         }
-        Ok(loaded)
+        Ok(entry)
     }
 
     /// The repository's file `text`, on its organisation's defaults when

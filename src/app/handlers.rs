@@ -312,6 +312,15 @@ impl App {
         let state = self
             .last_transition(&repo, &key, Some(&init), &facts, &config, d, Some(stored))
             .await?;
+        if matches!(
+            e.action,
+            PullRequestAction::Opened
+                | PullRequestAction::Synchronize
+                | PullRequestAction::Reopened
+        ) && pr.open
+        {
+            self.check_config_change(&repo, branch, &pr.head_sha).await;
+        }
         Ok(Outcome::processed(format!(
             "{key}: {}",
             state
@@ -832,5 +841,52 @@ fn terminal(result: Result<Outcome, AppError>) -> Result<Outcome, AppError> {
             Ok(Outcome::not_found(e.to_string()))
         }
         other => other,
+    }
+}
+
+impl App {
+    /// A PR whose head changes `.github/gatebot.yml` gets a "gatebot
+    /// config" check run on the head: its version checked, resolved as the
+    /// server would (`extends: org` included), problems as annotations.
+    /// It gates nothing (the default branch's file rules) and never counts
+    /// as CI. A failure here is logged, never the delivery's: it is not a
+    /// gate. (One extra read per push: the head's file.)
+    async fn check_config_change(&self, repo: &RepoRef, branch: &str, head: &Sha) {
+        let work = async {
+            let base = self
+                .configs
+                .text(self.github.as_ref(), repo, branch)
+                .await?;
+            let Some(text) = self
+                .github
+                .file(repo, super::config_cache::CONFIG_PATH, head.as_str())
+                .await?
+            else {
+                return Ok(());
+            };
+            if base.as_deref() == Some(text.as_str()) {
+                return Ok(());
+            }
+            let checked = match crate::core::config::extends(&text) {
+                Ok(crate::core::config::Extends::Org) => {
+                    super::ConfigCache::resolve(self.github.as_ref(), repo, &text)
+                        .await?
+                        .map_err(|message| {
+                            vec![crate::core::config::Problem {
+                                key: None,
+                                message,
+                                at: None,
+                            }]
+                        })
+                }
+                _ => crate::core::config::check(&text),
+            };
+            let view = crate::core::config::config_check_view(&checked);
+            self.github.create_config_check(repo, head, &view).await
+        };
+        let result: crate::adapters::github::GhResult<()> = work.await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the gatebot config check run was not made");
+        }
     }
 }

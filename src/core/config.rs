@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 mod builtin;
+mod check_view;
 mod extends;
 mod pipeline;
 mod positions;
@@ -18,6 +19,7 @@ mod problems;
 mod schema;
 mod summary;
 pub(crate) use builtin::BuiltIn;
+pub(crate) use check_view::{CONFIG_CHECK, ConfigCheckView, config_check_view};
 pub(crate) use extends::{Extends, ORG_REPO, extends, parse_extended};
 pub use pipeline::{Entry, Pipeline};
 pub(crate) use pipeline::{GateKind, MergeMethod, StageConfig, soak_text};

@@ -155,6 +155,8 @@ pub struct World {
     pub behind: HashMap<String, u64>,
     /// (branch, path) → text
     pub files: HashMap<(String, String), String>,
+    /// Check run id → the annotations its output carried.
+    pub annotations: HashMap<u64, Vec<Value>>,
     /// Files of the organisation's `.github` repository (path → text), on
     /// its default branch; `None`: gatebot is not installed there (404).
     pub org_files: Option<HashMap<String, String>>,
@@ -777,6 +779,9 @@ fn repo_route(
         ("POST", ["check-runs"]) => {
             let b = body_json(req);
             let id = w.id();
+            if let Some(a) = b["output"]["annotations"].as_array() {
+                w.annotations.insert(id, a.clone());
+            }
             w.check_runs.push(CheckRun {
                 id,
                 app_id: APP_ID,

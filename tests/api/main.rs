@@ -11,6 +11,7 @@ mod check_run_ownership;
 mod checks_that_are_not_ci;
 mod comment_flood;
 mod commonmark_comments;
+mod config_check;
 mod config_source;
 mod contained_panics;
 mod dedupe;

@@ -294,6 +294,20 @@ impl GitHub for DryRunGitHub {
         Ok(self.config_text.clone())
     }
 
+    async fn create_config_check(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        view: &crate::core::config::ConfigCheckView,
+    ) -> GhResult<()> {
+        would(
+            "create the gatebot config check run",
+            repo,
+            &format!("{} on {sha}: {}", view.conclusion, view.title),
+        );
+        Ok(())
+    }
+
     /// No other repository exists in a dry run (an organisation's
     /// `.github` included).
     async fn default_branch_file(&self, _repo: &RepoRef, _path: &str) -> GhResult<Option<String>> {

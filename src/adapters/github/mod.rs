@@ -198,6 +198,14 @@ pub trait GitHub: Send + Sync {
         team: &str,
         login: &str,
     ) -> GhResult<bool>;
+    /// Creates the completed "gatebot config" check run on `sha`, each
+    /// annotation on its line of `.github/gatebot.yml`.
+    async fn create_config_check(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        view: &crate::core::config::ConfigCheckView,
+    ) -> GhResult<()>;
     /// A file's text on `branch`; `None` when it does not exist.
     async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>>;
     /// A file's text on the repository's default branch (no `ref`);

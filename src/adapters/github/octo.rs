@@ -794,6 +794,42 @@ impl GitHub for OctoGitHub {
         Ok(decode::<Created>(&a)?.id)
     }
 
+    async fn create_config_check(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        view: &crate::core::config::ConfigCheckView,
+    ) -> GhResult<()> {
+        let c = self.client(repo).await?;
+        let annotations: Vec<serde_json::Value> = view
+            .annotations
+            .iter()
+            .map(|a| {
+                json!({
+                    "path": ".github/gatebot.yml",
+                    "start_line": a.line,
+                    "end_line": a.line,
+                    "annotation_level": "failure",
+                    "message": a.message,
+                })
+            })
+            .collect();
+        let body = json!({
+            "name": crate::core::config::CONFIG_CHECK,
+            "head_sha": sha.as_str(),
+            "status": "completed",
+            "conclusion": view.conclusion,
+            "output": { "title": view.title, "summary": view.summary, "annotations": annotations },
+        });
+        write(
+            &c,
+            &format!("{}/check-runs", repo_path(repo)),
+            Method::Post(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn update_check_run(&self, repo: &RepoRef, id: u64, view: &CheckRunView) -> GhResult<()> {
         let c = self.client(repo).await?;
         let body = check_run_body(view);

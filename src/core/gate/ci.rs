@@ -35,8 +35,16 @@ pub(crate) const ACTIONS_SLUG: &str = "github-actions";
 impl CheckRunInfo {
     /// gatebot's own check run: its name *and* its App. Any CI job can be
     /// named `gatebot`; only gatebot's App can make one with its id.
+    /// Whether it is gatebot's own `gatebot` check run (the one it
+    /// updates).
     pub fn is_gatebots(&self, own_app: Option<u64>) -> bool {
-        self.name == GATEBOT_CHECK && own_app.is_some() && self.app_id == own_app
+        self.name == GATEBOT_CHECK && self.is_own(own_app)
+    }
+
+    /// Whether gatebot's App made it: any such run (the `gatebot` run and
+    /// the `gatebot config` run alike) is never CI.
+    pub fn is_own(&self, own_app: Option<u64>) -> bool {
+        own_app.is_some() && self.app_id == own_app
     }
 
     /// A check run of a GitHub Actions job.
@@ -63,7 +71,7 @@ pub(crate) fn evaluate(
     own_app: Option<u64>,
 ) -> CiStatus {
     let mut latest: std::collections::BTreeMap<&str, &CheckRunInfo> = Default::default();
-    for run in runs.iter().filter(|r| !r.is_gatebots(own_app)) {
+    for run in runs.iter().filter(|r| !r.is_own(own_app)) {
         match latest.get(run.name.as_str()) {
             Some(seen) if seen.id >= run.id => {}
             _ => {
