@@ -77,7 +77,8 @@ fn config_fact(error: Option<String>) -> Fact {
 /// with no `/word` line.
 fn does_nothing(event: &Event<'_>) -> bool {
     match event {
-        Event::Ping | Event::Installation { .. } | Event::Ignored { .. } => true,
+        Event::Ping | Event::Ignored { .. } => true,
+        Event::Installation { added, .. } => added.is_empty(),
         Event::Comment(e) => {
             e.comment.user.is_bot()
                 || !commands::has_command_line(e.comment.body.as_deref().unwrap_or(""))
@@ -207,8 +208,13 @@ impl App {
         self.github.observe(event);
         match event {
             Event::Ping => Ok(Outcome::processed("pong")),
-            Event::Installation { action } => {
-                Ok(Outcome::processed(format!("installation {action}")))
+            Event::Installation {
+                action,
+                installation,
+                added,
+            } => {
+                self.on_installation(delivery, action, installation.map(|i| i.id), added)
+                    .await
             }
             Event::Ignored { why } => Ok(Outcome::ignored(why.clone())),
             Event::PullRequest(e) => self.on_pull_request(delivery, e).await,
@@ -888,5 +894,95 @@ impl App {
         if let Err(e) = result {
             tracing::warn!(error = %e, "the gatebot config check run was not made");
         }
+    }
+}
+
+/// At most this many repositories, and open PRs in each, learned from one
+/// installation delivery (GitHub lists 100 PRs a page; gatebot reads one).
+const MAX_INSTALL_REPOS: usize = 50;
+
+impl App {
+    /// Install day: gatebot learns the head of every open PR of each
+    /// repository it was just installed on, so that a gate command written
+    /// from now on counts (one written before still does not: the binding
+    /// rule is unchanged). A repository whose PRs cannot be listed is
+    /// logged and skipped; the delivery fails (and is redelivered) only when
+    /// a PR's record cannot be written.
+    async fn on_installation(
+        &self,
+        d: &Delivery,
+        action: &str,
+        installation: Option<u64>,
+        added: &[std::borrow::Cow<'_, str>],
+    ) -> Result<Outcome, AppError> {
+        let mut learned = 0usize;
+        let mut skipped = Vec::new();
+        for name in added.iter().take(MAX_INSTALL_REPOS) {
+            let Ok(name) = RepoName::parse(name) else {
+                skipped.push(name.to_string());
+                continue;
+            };
+            let repo = RepoRef { name, installation };
+            match self.learn_open_prs(d, &repo).await {
+                Ok(n) => learned += n,
+                Err(AppError::GitHub(e)) => {
+                    tracing::warn!(repo = %repo.name, error = %e, "cannot list its open pull requests");
+                    skipped.push(repo.name.to_string());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let more = added.len().saturating_sub(MAX_INSTALL_REPOS);
+        Ok(Outcome::processed(format!(
+            "installation {action}: learned {learned} open pull request(s) in {} repositor(ies){}{}",
+            added.len().min(MAX_INSTALL_REPOS) - skipped.len().min(added.len()),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; skipped {}", skipped.join(", "))
+            },
+            if more > 0 {
+                format!("; {more} more not read")
+            } else {
+                String::new()
+            }
+        )))
+    }
+
+    /// Records every open PR of `repo` (its head seen now); returns how
+    /// many.
+    async fn learn_open_prs(&self, d: &Delivery, repo: &RepoRef) -> Result<usize, AppError> {
+        let numbers = self.github.open_pull_requests(repo).await?;
+        let mut n = 0;
+        for number in numbers {
+            let key = PrKey {
+                repo: repo.name.clone(),
+                number,
+            };
+            let pr = match self.github.pull_request(repo, number).await {
+                Ok(pr) => pr,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if !pr.open {
+                continue;
+            }
+            let (config, error) = self.config(repo, &pr.default_branch).await?;
+            let stored = self.store.load_gate(&key).await?;
+            let mut facts = vec![config_fact(error)];
+            if stored.is_none() {
+                facts.push(Fact::Opened);
+            }
+            let state_read = stored.as_ref().map(|v| &v.value.state);
+            facts.extend(
+                self.pr_facts(repo, &pr, &config, true, None, state_read)
+                    .await?,
+            );
+            let init = initial_state(repo, &pr);
+            self.last_transition(repo, &key, Some(&init), &facts, &config, d, Some(stored))
+                .await?;
+            n += 1;
+        }
+        Ok(n)
     }
 }

@@ -333,13 +333,37 @@ impl ProtectionRuleEvent<'_> {
     }
 }
 
+/// An `installation` or `installation_repositories` payload: the
+/// installation and the repositories it lists.
+#[derive(Debug, Deserialize)]
+struct InstallationPayload<'a> {
+    #[serde(default)]
+    installation: Option<Installation>,
+    #[serde(borrow, default)]
+    repositories: Vec<NamedRepository<'a>>,
+    #[serde(borrow, default)]
+    repositories_added: Vec<NamedRepository<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NamedRepository<'a> {
+    #[serde(borrow)]
+    full_name: Cow<'a, str>,
+}
+
 // ---- the event --------------------------------------------------------------
 
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
     Ping,
+    /// `installation` or `installation_repositories`: with the
+    /// repositories it gained (`created`, `added`), whose open PRs
+    /// gatebot then learns.
     Installation {
         action: Cow<'a, str>,
+        installation: Option<Installation>,
+        /// Full names (`owner/repo`) of the repositories added.
+        added: Vec<Cow<'a, str>>,
     },
     PullRequest(PullRequestEvent<'a>),
     /// `issue_comment.created` on a pull request.
@@ -461,9 +485,19 @@ pub(crate) fn parse<'a>(event: &str, body: &'a [u8]) -> Result<Event<'a>, EventE
     };
     Ok(match event {
         "ping" => Event::Ping,
-        "installation" | "installation_repositories" => Event::Installation {
-            action: Cow::Owned(action.to_string()),
-        },
+        "installation" | "installation_repositories" => {
+            let p: InstallationPayload = serde_json::from_slice(body).map_err(err)?;
+            let added = match (event, action) {
+                ("installation", "created") => p.repositories,
+                ("installation_repositories", "added") => p.repositories_added,
+                _ => Vec::new(),
+            };
+            Event::Installation {
+                action: Cow::Owned(action.to_string()),
+                installation: p.installation,
+                added: added.into_iter().map(|r| r.full_name).collect(),
+            }
+        }
         "pull_request" => {
             let p: PullRequestPayload = serde_json::from_slice(body).map_err(err)?;
             let action = match action {

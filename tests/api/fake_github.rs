@@ -610,6 +610,17 @@ fn repo_route(
     base: &str,
 ) -> ResponseTemplate {
     match (method, rest) {
+        ("GET", ["pulls"]) => {
+            let mut open: Vec<u64> = w
+                .prs
+                .iter()
+                .filter(|(_, p)| p.state == "open")
+                .map(|(n, _)| *n)
+                .collect();
+            open.sort_unstable_by(|a, b| b.cmp(a));
+            let list: Vec<Value> = open.iter().map(|n| json!({"number": n})).collect();
+            json_response(200, json!(list))
+        }
         ("GET", ["pulls", n]) => {
             let Some(pr) = n.parse().ok().and_then(|n: u64| w.prs.get(&n)) else {
                 return not_found();

@@ -24,6 +24,7 @@ mod gated_bases;
 mod github_faults;
 mod hold_freeze;
 mod ignored_commands;
+mod install_day;
 mod lambda;
 mod leaks;
 mod lifecycle;

@@ -243,6 +243,19 @@ impl GitHub for DryRunGitHub {
             })
     }
 
+    /// The open PRs its deliveries showed.
+    async fn open_pull_requests(&self, repo: &RepoRef) -> GhResult<Vec<u64>> {
+        let seen = self.seen()?;
+        let mut numbers: Vec<u64> = seen
+            .prs
+            .iter()
+            .filter(|((r, _), pr)| *r == repo.name.to_string() && pr.open)
+            .map(|(_, pr)| pr.number)
+            .collect();
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(numbers)
+    }
+
     async fn branch_pushes(&self, _repo: &RepoRef, _branch: &str) -> GhResult<Vec<BranchPush>> {
         Ok(Vec::new())
     }

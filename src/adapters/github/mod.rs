@@ -206,6 +206,9 @@ pub trait GitHub: Send + Sync {
         sha: &Sha,
         view: &crate::core::config::ConfigCheckView,
     ) -> GhResult<()>;
+    /// The numbers of the repository's open pull requests (the first 100,
+    /// newest first).
+    async fn open_pull_requests(&self, repo: &RepoRef) -> GhResult<Vec<u64>>;
     /// A file's text on `branch`; `None` when it does not exist.
     async fn file(&self, repo: &RepoRef, path: &str, branch: &str) -> GhResult<Option<String>>;
     /// A file's text on the repository's default branch (no `ref`);

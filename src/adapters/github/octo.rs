@@ -458,6 +458,20 @@ impl GitHub for OctoGitHub {
             .cloned()
     }
 
+    async fn open_pull_requests(&self, repo: &RepoRef) -> GhResult<Vec<u64>> {
+        #[derive(Deserialize)]
+        struct Pr {
+            number: u64,
+        }
+        let c = self.client(repo).await?;
+        let prs: Vec<Pr> = get_json(
+            &c,
+            &format!("{}/pulls?state=open&per_page=100", repo_path(repo)),
+        )
+        .await?;
+        Ok(prs.into_iter().map(|p| p.number).collect())
+    }
+
     async fn pull_request(&self, repo: &RepoRef, number: u64) -> GhResult<PullRequestInfo> {
         #[derive(Deserialize)]
         struct HeadRepo {
