@@ -897,9 +897,13 @@ impl App {
     }
 }
 
-/// At most this many repositories, and open PRs in each, learned from one
-/// installation delivery (GitHub lists 100 PRs a page; gatebot reads one).
+/// At most this many repositories, and open PRs in all, learned from one
+/// installation delivery (GitHub lists 100 PRs a page; gatebot reads one a
+/// repository): each PR costs a few reads of the installation's rate
+/// limit, which every repository shares. A PR left out is learned from
+/// its next delivery, as before.
 const MAX_INSTALL_REPOS: usize = 50;
+const MAX_INSTALL_PRS: usize = 200;
 
 impl App {
     /// Install day: gatebot learns the head of every open PR of each
@@ -918,12 +922,19 @@ impl App {
         let mut learned = 0usize;
         let mut skipped = Vec::new();
         for name in added.iter().take(MAX_INSTALL_REPOS) {
+            if learned >= MAX_INSTALL_PRS {
+                skipped.push(name.to_string());
+                continue;
+            }
             let Ok(name) = RepoName::parse(name) else {
                 skipped.push(name.to_string());
                 continue;
             };
             let repo = RepoRef { name, installation };
-            match self.learn_open_prs(d, &repo).await {
+            match self
+                .learn_open_prs(d, &repo, MAX_INSTALL_PRS - learned)
+                .await
+            {
                 Ok(n) => learned += n,
                 Err(AppError::GitHub(e)) => {
                     tracing::warn!(repo = %repo.name, error = %e, "cannot list its open pull requests");
@@ -949,12 +960,17 @@ impl App {
         )))
     }
 
-    /// Records every open PR of `repo` (its head seen now); returns how
-    /// many.
-    async fn learn_open_prs(&self, d: &Delivery, repo: &RepoRef) -> Result<usize, AppError> {
+    /// Records the open PRs of `repo` (their heads seen now), at most
+    /// `budget`; returns how many.
+    async fn learn_open_prs(
+        &self,
+        d: &Delivery,
+        repo: &RepoRef,
+        budget: usize,
+    ) -> Result<usize, AppError> {
         let numbers = self.github.open_pull_requests(repo).await?;
         let mut n = 0;
-        for number in numbers {
+        for number in numbers.into_iter().take(budget) {
             let key = PrKey {
                 repo: repo.name.clone(),
                 number,
