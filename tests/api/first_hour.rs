@@ -353,13 +353,12 @@ async fn a_served_dry_run_names_its_routes_cuts_output_quietly_and_stops_on_sigt
 
     // SIGTERM: it drains, logs it, and exits 0 in time.
     let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // The shell's own `kill` (a minimal Debian has no /bin/kill).
+    let term = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(term.success());
     let began = Instant::now();
     let code = loop {
         if let Some(code) = server.0.try_wait().unwrap() {
