@@ -899,11 +899,12 @@ impl App {
 
 /// At most this many repositories, and open PRs in all, learned from one
 /// installation delivery (GitHub lists 100 PRs a page; gatebot reads one a
-/// repository): each PR costs a few reads of the installation's rate
-/// limit, which every repository shares. A PR left out is learned from
-/// its next delivery, as before.
+/// repository). Each PR costs a few GitHub reads, one after another: the
+/// bound keeps the delivery well inside the Lambda's 30 s (a delivery cut
+/// off there would be redelivered and cut off again) and the shared rate
+/// limit. A PR left out is learned from its next delivery, as before.
 const MAX_INSTALL_REPOS: usize = 50;
-const MAX_INSTALL_PRS: usize = 200;
+const MAX_INSTALL_PRS: usize = 20;
 
 impl App {
     /// Install day: gatebot learns the head of every open PR of each
