@@ -6,10 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::adapters::github::{GhResult, GitHub, RepoRef};
-use crate::core::config::{self, RepoConfig};
+use crate::core::config::{self, CONFIG_PATH, RepoConfig};
 use crate::core::domain::RepoName;
-
-pub(crate) const CONFIG_PATH: &str = ".github/gatebot.yml";
 
 /// A repository's configuration, or why it is unusable (reported on the
 /// check run; commands are refused while it is).

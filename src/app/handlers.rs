@@ -68,6 +68,19 @@ struct Parsed {
     error: Option<String>,
 }
 
+/// What a `pull_request` delivery, or install day, learned of a PR.
+struct PrNow {
+    key: PrKey,
+    /// The PR as GitHub has it now.
+    pr: PullRequestInfo,
+    /// Its record, as read.
+    stored: Option<crate::adapters::store::Versioned<crate::adapters::store::GateRecord>>,
+    /// It is seen opened (the check run is made).
+    opened: bool,
+    /// The push that brought its head, and who made it (a `synchronize`).
+    pushed: Option<(Sha, crate::core::domain::Person)>,
+}
+
 fn config_fact(error: Option<String>) -> Fact {
     Fact::Config { error }
 }
@@ -286,12 +299,6 @@ impl App {
                 "{key} closed before gatebot saw it"
             )));
         }
-        let mut facts = vec![config_fact(error)];
-        if e.action == PullRequestAction::Opened {
-            facts.push(Fact::Opened);
-        }
-        // CI may already have finished for this head (checks that ran
-        // before the PR was opened or reopened): read its verdict now.
         // Whoever pushed is an author of the PR from now on.
         let pushed = match e.action {
             PullRequestAction::Synchronize => {
@@ -300,32 +307,28 @@ impl App {
                     .sender
                     .person()
                     .ok_or_else(|| bad("sender.id is missing"))?;
-                Some(Fact::Pushed { sha, by })
+                Some((sha, by))
             }
             _ => None,
         };
-        let synchronize_of = match &pushed {
-            Some(Fact::Pushed { sha, .. }) => Some(sha),
-            _ => None,
+        let head = pr.head_sha.clone();
+        let open = pr.open;
+        let now = PrNow {
+            key: key.clone(),
+            pr,
+            stored,
+            opened: e.action == PullRequestAction::Opened,
+            pushed,
         };
-        let state_read = stored.as_ref().map(|v| &v.value.state);
-        facts.extend(
-            self.pr_facts(&repo, &pr, &config, true, synchronize_of, state_read)
-                .await?,
-        );
-        facts.extend(pushed);
-        let init = initial_state(&repo, &pr);
-        let state = self
-            .last_transition(&repo, &key, Some(&init), &facts, &config, d, Some(stored))
-            .await?;
+        let state = self.observe_pr(d, &repo, now, &config, error).await?;
         if matches!(
             e.action,
             PullRequestAction::Opened
                 | PullRequestAction::Synchronize
                 | PullRequestAction::Reopened
-        ) && pr.open
+        ) && open
         {
-            self.check_config_change(&repo, branch, &pr.head_sha).await;
+            self.check_config_change(&repo, branch, &head).await;
         }
         Ok(Outcome::processed(format!(
             "{key}: {}",
@@ -333,6 +336,44 @@ impl App {
                 .map(|s| s.stage(&config.pipeline).describe(&config.pipeline))
                 .unwrap_or_else(|| "unknown".into())
         )))
+    }
+
+    /// Applies to a PR's record what GitHub says of it now (the config's
+    /// state, CI and the base comparison of its head, whoever pushed it),
+    /// in one transition: the shared core of a `pull_request` delivery and
+    /// of install day.
+    async fn observe_pr(
+        &self,
+        d: &Delivery,
+        repo: &RepoRef,
+        now: PrNow,
+        config: &RepoConfig,
+        error: Option<String>,
+    ) -> Result<Option<GateState>, AppError> {
+        let mut facts = vec![config_fact(error)];
+        if now.opened {
+            facts.push(Fact::Opened);
+        }
+        // CI may already have finished for this head (checks that ran
+        // before the PR was opened or reopened): read its verdict now.
+        let state_read = now.stored.as_ref().map(|v| &v.value.state);
+        let synchronize_of = now.pushed.as_ref().map(|(sha, _)| sha);
+        facts.extend(
+            self.pr_facts(repo, &now.pr, config, true, synchronize_of, state_read)
+                .await?,
+        );
+        facts.extend(now.pushed.map(|(sha, by)| Fact::Pushed { sha, by }));
+        let init = initial_state(repo, &now.pr);
+        self.last_transition(
+            repo,
+            &now.key,
+            Some(&init),
+            &facts,
+            config,
+            d,
+            Some(now.stored),
+        )
+        .await
     }
 
     async fn on_comment(
@@ -689,9 +730,7 @@ impl App {
             format!("run {run_id} for {env} {word}: {}", verdict.reason),
         );
         entry.pr = verdict.pr;
-        if let Err(e) = self.store.append_audit(&entry).await {
-            tracing::error!(error = %e, "audit write failed");
-        }
+        self.append_audit(entry).await;
         Ok(Outcome::processed(format!(
             "run {run_id} {word}: {}",
             verdict.reason
@@ -865,7 +904,7 @@ impl App {
                 .await?;
             let Some(text) = self
                 .github
-                .file(repo, super::config_cache::CONFIG_PATH, head.as_str())
+                .file(repo, crate::core::config::CONFIG_PATH, head.as_str())
                 .await?
             else {
                 return Ok(());
@@ -986,18 +1025,14 @@ impl App {
             }
             let (config, error) = self.config(repo, &pr.default_branch).await?;
             let stored = self.store.load_gate(&key).await?;
-            let mut facts = vec![config_fact(error)];
-            if stored.is_none() {
-                facts.push(Fact::Opened);
-            }
-            let state_read = stored.as_ref().map(|v| &v.value.state);
-            facts.extend(
-                self.pr_facts(repo, &pr, &config, true, None, state_read)
-                    .await?,
-            );
-            let init = initial_state(repo, &pr);
-            self.last_transition(repo, &key, Some(&init), &facts, &config, d, Some(stored))
-                .await?;
+            let now = PrNow {
+                opened: stored.is_none(),
+                key,
+                pr,
+                stored,
+                pushed: None,
+            };
+            self.observe_pr(d, repo, now, &config, error).await?;
             n += 1;
         }
         Ok(n)

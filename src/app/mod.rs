@@ -330,7 +330,12 @@ impl App {
         kind: &str,
         detail: String,
     ) {
-        let entry = audit_entry(pr, delivery, actor, kind, detail);
+        self.append_audit(audit_entry(pr, delivery, actor, kind, detail))
+            .await;
+    }
+
+    /// Appends `entry` to the audit log; a failed write is logged.
+    pub(crate) async fn append_audit(&self, entry: AuditEntry) {
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::error!(error = %e, "audit write failed");
         }

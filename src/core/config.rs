@@ -27,6 +27,8 @@ pub(crate) use problems::Problem;
 pub(crate) use schema::json_schema;
 pub(crate) use summary::summary;
 
+/// Where a repository keeps its gatebot settings (on its default branch).
+pub(crate) const CONFIG_PATH: &str = ".github/gatebot.yml";
 const DEFAULT_STAGE_WORKFLOW: &str = "cd-stage.yml";
 const DEFAULT_PROD_WORKFLOW: &str = "cd-prod.yml";
 const DEFAULT_PROD_APPROVALS: u32 = 1;

@@ -11,9 +11,6 @@ use anyhow::Context as _;
 
 use crate::core::config::{self, RepoConfig};
 
-/// The default file, as in a repository's checkout.
-pub(crate) const DEFAULT_FILE: &str = ".github/gatebot.yml";
-
 /// Why a file was rejected: every problem, one per line.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {count} problem(s)\n{text}", count = .problems.len(), text = lines(.problems))]
@@ -30,24 +27,25 @@ fn lines(problems: &[config::Problem]) -> String {
     t.trim_end().to_string()
 }
 
-/// Reads and checks `path`: the config, or every problem with it.
-pub(crate) fn read(path: &Path) -> anyhow::Result<RepoConfig> {
+/// Reads and checks `path`: the config and the file's text, or every
+/// problem with it.
+pub(crate) fn read(path: &Path) -> anyhow::Result<(RepoConfig, String)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    config::check(&text).map_err(|problems| {
-        Invalid {
+    match config::check(&text) {
+        Ok(config) => Ok((config, text)),
+        Err(problems) => Err(Invalid {
             file: path.display().to_string(),
             problems,
         }
-        .into()
-    })
+        .into()),
+    }
 }
 
 /// `gatebot check-config`: prints the summary, or fails with every
 /// problem.
 pub(crate) fn run(path: &Path) -> anyhow::Result<()> {
-    let config = read(path)?;
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let (config, text) = read(path)?;
     let note = match config::extends(&text) {
         Ok(config::Extends::Org) => format!(
             "note: `extends: org` — checked as written; the organisation's part \

@@ -7,7 +7,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Server(Child);
+/// A running `gatebot serve`, killed when dropped.
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -24,7 +25,7 @@ fn bin() -> Command {
     c
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -6,8 +6,10 @@
 //! stops cleanly on SIGTERM.
 
 use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::dry_run_cli::{Server, free_port};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gatebot"));
@@ -16,14 +18,6 @@ fn bin() -> Command {
         .env("LOG_LEVEL", "info")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn text(b: &[u8]) -> String {
@@ -263,15 +257,6 @@ fn every_command_says_its_flags_environment_and_an_example() {
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn ready(url: &str) {
     for _ in 0..100 {
         if reqwest::get(format!("{url}/readyz"))
@@ -285,22 +270,64 @@ async fn ready(url: &str) {
     panic!("gatebot serve did not become ready");
 }
 
+/// `gatebot serve --dry-run` on `events/gatebot.yml` and `store`, ready.
+struct DryRun {
+    server: Server,
+    url: String,
+    store: String,
+}
+
+impl DryRun {
+    async fn start(store: &str, stderr: Stdio) -> DryRun {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let server = Server(
+            bin()
+                .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
+                .args(["--store", store, "--addr", &addr])
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        );
+        let url = format!("http://{addr}");
+        ready(&url).await;
+        DryRun {
+            server,
+            url,
+            store: store.to_string(),
+        }
+    }
+
+    /// `gatebot send` of `files`, which must all be accepted; its output.
+    fn send(&self, files: &[&str]) -> String {
+        let out = bin()
+            .args(["send", "--url", &format!("{}/webhook", self.url)])
+            .args(files)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// `gatebot status` of #42.
+    fn status(&self) -> String {
+        text(
+            &bin()
+                .args(["status", "acme/widgets#42", "--store", &self.store])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    }
+}
+
 #[tokio::test]
 async fn a_served_dry_run_names_its_routes_cuts_output_quietly_and_stops_on_sigterm() {
     let dir = Scratch::new("served");
     let store = format!("sqlite:{}", dir.path("gatebot.db"));
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut server = Server(
-        bin()
-            .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
-            .args(["--store", &store, "--addr", &addr])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://{addr}");
-    ready(&url).await;
+    let DryRun {
+        mut server, url, ..
+    } = DryRun::start(&store, Stdio::piped()).await;
 
     // An unknown path: one JSON line naming the routes.
     let r = reqwest::get(format!("{url}/hooks")).await.unwrap();
@@ -386,36 +413,9 @@ async fn a_served_dry_run_names_its_routes_cuts_output_quietly_and_stops_on_sigt
 async fn the_hold_and_unhold_samples_hold_production_then_let_it_go() {
     let dir = Scratch::new("hold-unhold");
     let store = format!("sqlite:{}", dir.path("gatebot.db"));
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _server = Server(
-        bin()
-            .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
-            .args(["--store", &store, "--addr", &addr])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://{addr}");
-    ready(&url).await;
-    let send = |files: &[&str]| {
-        let out = bin()
-            .args(["send", "--url", &format!("{url}/webhook")])
-            .args(files)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
-    let status = || {
-        text(
-            &bin()
-                .args(["status", "acme/widgets#42", "--store", &store])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-    };
+    let run = DryRun::start(&store, Stdio::null()).await;
+    let send = |files: &[&str]| run.send(files);
+    let status = || run.status();
     send(&[
         "events/lifecycle/01-pull_request-opened.json",
         "events/lifecycle/02-check_run-completed.json",
@@ -437,42 +437,14 @@ async fn the_hold_and_unhold_samples_hold_production_then_let_it_go() {
 async fn a_restarted_dry_run_carries_on_where_it_stopped() {
     let dir = Scratch::new("restart");
     let store = format!("sqlite:{}", dir.path("gatebot.db"));
-    let start = || {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let server = Server(
-            bin()
-                .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
-                .args(["--store", &store, "--addr", &addr])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        (server, format!("http://{addr}"))
-    };
-    let send = |url: &str, file: &str| {
-        let out = bin()
-            .args(["send", "--url", &format!("{url}/webhook"), file])
-            .output()
-            .unwrap();
-        text(&out.stdout)
-    };
-    let (first, url) = start();
-    ready(&url).await;
-    send(&url, "events/lifecycle/01-pull_request-opened.json");
-    send(&url, "events/lifecycle/02-check_run-completed.json");
+    let first = DryRun::start(&store, Stdio::null()).await;
+    first.send(&["events/lifecycle/01-pull_request-opened.json"]);
+    first.send(&["events/lifecycle/02-check_run-completed.json"]);
     drop(first);
-    let (_second, url) = start();
-    ready(&url).await;
-    let answer = send(&url, "events/lifecycle/03-issue_comment-lgtm.json");
+    let second = DryRun::start(&store, Stdio::null()).await;
+    let answer = second.send(&["events/lifecycle/03-issue_comment-lgtm.json"]);
     assert!(answer.contains("\"status\":\"processed\""), "{answer}");
-    let status = text(
-        &bin()
-            .args(["status", "acme/widgets#42", "--store", &store])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let status = second.status();
     assert!(status.contains("deploying to staging"), "{status}");
 }
 
@@ -480,27 +452,8 @@ async fn a_restarted_dry_run_carries_on_where_it_stopped() {
 async fn the_protection_rule_sample_is_approved_after_approve_and_any_other_run_rejected() {
     let dir = Scratch::new("protection-rule");
     let store = format!("sqlite:{}", dir.path("gatebot.db"));
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _server = Server(
-        bin()
-            .args(["serve", "--dry-run", "--config", "events/gatebot.yml"])
-            .args(["--store", &store, "--addr", &addr])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://{addr}");
-    ready(&url).await;
-    let send = |files: &[&str]| {
-        let out = bin()
-            .args(["send", "--url", &format!("{url}/webhook")])
-            .args(files)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
+    let run = DryRun::start(&store, Stdio::null()).await;
+    let send = |files: &[&str]| run.send(files);
     send(&[
         "events/lifecycle/01-pull_request-opened.json",
         "events/lifecycle/02-check_run-completed.json",

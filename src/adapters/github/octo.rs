@@ -820,7 +820,7 @@ impl GitHub for OctoGitHub {
             .iter()
             .map(|a| {
                 json!({
-                    "path": ".github/gatebot.yml",
+                    "path": crate::core::config::CONFIG_PATH,
                     "start_line": a.line,
                     "end_line": a.line,
                     "annotation_level": "failure",

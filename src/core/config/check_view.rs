@@ -13,6 +13,18 @@ pub(crate) const CONFIG_CHECK: &str = "gatebot config";
 /// GitHub takes at most 50 annotations per request.
 const MAX_ANNOTATIONS: usize = 50;
 
+/// A problem's message quotes what the file says, which may be long: each
+/// is cut to this many characters (the output must stay under GitHub's
+/// 65,535).
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// One problem, on its line of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Annotation {
@@ -43,20 +55,29 @@ pub(crate) fn config_check_view(checked: &Result<RepoConfig, Vec<Problem>>) -> C
             annotations: Vec::new(),
         },
         Err(problems) => {
+            // GitHub refuses an output over 65,535 characters: the summary
+            // lists as many problems as there are annotations.
             let mut summary = format!("{rules}\n\n");
-            for p in problems {
-                let _ = writeln!(summary, "* {p}");
+            for p in problems.iter().take(MAX_ANNOTATIONS) {
+                let _ = writeln!(summary, "* {}", cut(&p.to_string()));
+            }
+            if let Some(more) = problems
+                .len()
+                .checked_sub(MAX_ANNOTATIONS)
+                .filter(|n| *n > 0)
+            {
+                let _ = writeln!(summary, "* … and {more} more");
             }
             ConfigCheckView {
                 conclusion: "failure",
-                title: format!("{} problem(s) in .github/gatebot.yml", problems.len()),
+                title: format!("{} problem(s) in {}", problems.len(), super::CONFIG_PATH),
                 summary,
                 annotations: problems
                     .iter()
                     .take(MAX_ANNOTATIONS)
                     .map(|p| Annotation {
                         line: p.at.map_or(1, |(line, _)| line),
-                        message: p.message.clone(),
+                        message: cut(&p.message),
                     })
                     .collect(),
             }

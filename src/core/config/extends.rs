@@ -52,7 +52,7 @@ pub(crate) fn parse_extended(
     org_yaml: Option<&str>,
     org: &str,
 ) -> Result<RepoConfig, ConfigError> {
-    let source = format!("{org}/{ORG_REPO}'s .github/gatebot.yml");
+    let source = format!("{org}/{ORG_REPO}'s {}", super::CONFIG_PATH);
     let Some(org_yaml) = org_yaml else {
         return Err(ConfigError::Invalid(format!(
             "extends: org, but {source} was not found (it must be on that repository's default branch, and gatebot must be installed on it)"

@@ -123,7 +123,7 @@ Example:
     /// Example: gatebot check-config .github/gatebot.yml
     CheckConfig {
         /// The file to check.
-        #[arg(default_value = crate::entry::check_config::DEFAULT_FILE)]
+        #[arg(default_value = crate::core::config::CONFIG_PATH)]
         file: PathBuf,
         /// Print the file's JSON Schema instead (as schema/gatebot.schema.json
         /// has it), for editors and other validators.

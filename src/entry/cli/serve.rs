@@ -22,9 +22,9 @@ use crate::entry::wiring::{self, AppKey, Aws};
 fn dry_run_github(config: Option<&Path>, store: &StoreUrl) -> anyhow::Result<Arc<dyn GitHub>> {
     let text = match config {
         Some(p) => {
-            crate::entry::check_config::read(p)
+            let (_, text) = crate::entry::check_config::read(p)
                 .with_context(|| format!("--config {} is not a valid gatebot.yml", p.display()))?;
-            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+            Some(text)
         }
         None => None,
     };
