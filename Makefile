@@ -20,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # schema against the fixtures).
 TOOLS := $(VENV)/.tools-4
 
-.PHONY: run test lint tools fmt build lambda lambda-test soak fuzz bench clean image
+.PHONY: run test lint tools fmt build lambda lambda-test soak fuzz bench clean image static-test
 
 build:
 	$(CARGO) build --locked
@@ -90,6 +90,16 @@ lint: $(TOOLS) $(VENV)/.kubectl-1
 test: lint
 	RUST_MIN_STACK=8388608 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) \
 		sh -c '$(CARGO) test --locked --all-targets && $(PYTHON) scripts/lambda-test.py'
+	$(MAKE) static-test
+
+# The image's promise without a container engine (scripts/static-root.py):
+# the static musl binary (a debug build: same code, a third of the release
+# build's time) alone in an empty root, with only the CA certificates: the
+# dry run's whole lifecycle, then as a GitHub App over TLS.
+static-test: $(VENV)/.image-1
+	rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) zigbuild --locked --target x86_64-unknown-linux-musl --bin gatebot
+	$(PYTHON) scripts/static-root.py target/x86_64-unknown-linux-musl/debug/gatebot
 
 # The long fault soak (tests/api/soak.rs): about 20 PRs per seed, 30% of
 # GitHub calls faulted, process kills around dispatches, on SQLite and on

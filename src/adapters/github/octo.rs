@@ -232,6 +232,23 @@ enum Method<'a> {
     Put(&'a serde_json::Value),
 }
 
+/// An error with the errors under it, as one line: octocrab's own text
+/// ("client error (Connect)") hides why, such as a certificate signed by
+/// an issuer the machine's CA bundle lacks. Each cause once.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
     let started = Instant::now();
     let (verb, result) = match method {
@@ -240,13 +257,13 @@ async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<An
         Method::Patch(b) => ("PATCH", client._patch(route, Some(b)).await),
         Method::Put(b) => ("PUT", client._put(route, Some(b)).await),
     };
-    let response = result.map_err(|e| GitHubError::Transport(e.to_string()))?;
+    let response = result.map_err(|e| GitHubError::Transport(error_chain(&e)))?;
     let status = response.status();
     let headers = response.headers().clone();
     let body = client
         .body_to_string(response)
         .await
-        .map_err(|e| GitHubError::Transport(e.to_string()))?;
+        .map_err(|e| GitHubError::Transport(error_chain(&e)))?;
     metrics::counter!("gatebot_github_requests_total", "method" => verb, "status" => status.as_u16().to_string())
         .increment(1);
     tracing::debug!(
@@ -967,6 +984,24 @@ impl GitHub for OctoGitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_says_what_is_under_it_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("invalid peer certificate: UnknownIssuer")]
+        struct Inner;
+        assert_eq!(
+            error_chain(&Outer(Inner)),
+            "client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
+        assert_eq!(
+            error_chain(&Inner),
+            "invalid peer certificate: UnknownIssuer"
+        );
+    }
 
     #[test]
     fn next_cursor_from_link_header() {
