@@ -504,3 +504,62 @@ async fn the_protection_rule_sample_is_approved_after_approve_and_any_other_run_
     assert!(all.contains("acme/widgets#- [protection_rule]"), "{all}");
     assert!(!all.contains("#0 "), "{all}");
 }
+
+/// The Lambda reads its settings at cold start, before it asks the runtime
+/// API for an invocation: a bad one ends the start with a log line naming
+/// it (Lambda reports an init error), and no invocation is taken.
+#[test]
+fn the_lambda_refuses_to_start_on_a_bad_setting_before_taking_an_invocation() {
+    let runtime_api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    runtime_api.set_nonblocking(true).unwrap();
+    let api = runtime_api.local_addr().unwrap().to_string();
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/test-app-key.pem"
+    );
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[
+                ("GITHUB_APP_ID", "777"),
+                ("GITHUB_APP_PRIVATE_KEY_PATH", key),
+            ],
+            "GATEBOT_STORE",
+        ),
+        (&[("GITHUB_APP_PRIVATE_KEY_PATH", key)], "GITHUB_APP_ID"),
+        (
+            &[
+                ("GITHUB_APP_ID", "seven"),
+                ("GITHUB_APP_PRIVATE_KEY_PATH", key),
+            ],
+            "GITHUB_APP_ID",
+        ),
+    ];
+    for (env, named) in cases {
+        let mut c = bin();
+        c.env("AWS_LAMBDA_RUNTIME_API", &api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "gatebot")
+            .env("GATEBOT_STORE", "postgres:gatebot")
+            .env_remove("GITHUB_APP_ID")
+            .env_remove("GITHUB_APP_PRIVATE_KEY")
+            .env_remove("GITHUB_APP_PRIVATE_KEY_PATH")
+            .env_remove("GATEBOT_SECRET_ARN");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        if named != "GATEBOT_STORE" {
+            c.env("GATEBOT_STORE", "sqlite::memory:");
+        }
+        let out = c.output().unwrap();
+        let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{named}: {log}");
+        assert!(
+            log.contains("gatebot lambda failed to start"),
+            "{named}: {log}"
+        );
+        assert!(log.contains(named), "{named}: {log}");
+        assert!(
+            runtime_api.accept().is_err(),
+            "{named}: the runtime API was asked for an invocation"
+        );
+    }
+}
