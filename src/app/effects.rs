@@ -700,6 +700,14 @@ impl App {
             .as_ref()
             .filter(|c| c.sha == state.head_sha)
             .map(|c| c.id);
+        // Low on GitHub's rate limit, an update that completes nothing waits
+        // (it stays in the outbox); a check run's creation and completion,
+        // which branch protection reads, never do.
+        if known.is_some() && view.conclusion.is_none() && self.github.budget_low(repo) {
+            return Err(crate::app::AppError::Deferred(
+                "the check run's update: GitHub's rate limit is below the floor",
+            ));
+        }
         let updated = match known {
             Some(id) => match self.github.update_check_run(repo, id, &view).await {
                 Ok(()) => Some(id),

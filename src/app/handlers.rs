@@ -898,6 +898,12 @@ impl App {
     /// gate. (One extra read per push: the head's file.)
     async fn check_config_change(&self, repo: &RepoRef, branch: &str, head: &Sha) {
         let work = async {
+            let path = crate::core::config::CONFIG_PATH;
+            // The comparison the PR's observation just read (a 304 now)
+            // says whether the PR touches the file at all.
+            if self.github.changes_path(repo, branch, head, path).await? == Some(false) {
+                return Ok(());
+            }
             let base = self
                 .configs
                 .text(self.github.as_ref(), repo, branch)

@@ -173,6 +173,10 @@ pub enum AppError {
     /// A bug, contained to the work it happened in.
     #[error(transparent)]
     Panicked(#[from] crate::app::panics::Panicked),
+    /// Work that can wait, left for later: the installation's GitHub rate
+    /// limit is below the floor.
+    #[error("deferred: {0}")]
+    Deferred(&'static str),
 }
 
 /// The application: a store, a GitHub, and the config cache.

@@ -9,7 +9,8 @@
 //! 3. for PRs with a dispatch in flight or approvals waiting on a freeze:
 //!    bring the record in line with GitHub's PR, poll every linked run
 //!    (whose `workflow_run` event may have been lost), look for unlinked
-//!    runs once they are old enough to be listed, and re-evaluate the gates.
+//!    runs once they are old enough to be listed, and re-evaluate the gates
+//!    (deferred while the installation's rate limit is below the floor).
 //!
 //! PRs are served a few at a time, each within its own time budget; one
 //! PR's failure, slowness or panic never keeps the pass from the others.
@@ -42,6 +43,9 @@ pub struct Report {
     pub runs_finished: usize,
     /// PRs whose watch failed this pass (logged; retried on the next).
     pub failures: usize,
+    /// PRs not looked at this pass because their installation's GitHub
+    /// rate limit is below the floor (`GATEBOT_RATE_LIMIT_FLOOR`).
+    pub deferred: usize,
     /// Age in seconds of the oldest side effect still pending after the
     /// pass (0: none).
     pub oldest_pending_secs: u64,
@@ -90,6 +94,7 @@ pub async fn run(
             metrics::counter!("gatebot_reconcile_runs_finished_total")
                 .increment(r.runs_finished as u64);
             metrics::counter!("gatebot_reconcile_failures_total").increment(r.failures as u64);
+            metrics::counter!("gatebot_reconcile_deferred_total").increment(r.deferred as u64);
             metrics::gauge!("gatebot_outbox_oldest_pending_seconds")
                 .set(r.oldest_pending_secs as f64);
         }
@@ -171,7 +176,7 @@ async fn pass(app: &App, settle: Duration) -> Result<Report, crate::adapters::st
     let results: Vec<(PrKey, Result<usize, crate::app::AppError>)> =
         futures_util::stream::iter(watched)
             .map(|pr| async move {
-                let timed = tokio::time::timeout(app.effects_budget * 2, app.watch(&pr, settle));
+                let timed = tokio::time::timeout(app.effects_budget * 2, app.sweep(&pr, settle));
                 let r = match crate::app::panics::contain("reconcile", &pr.to_string(), timed).await
                 {
                     Ok(Ok(r)) => r,
@@ -188,6 +193,10 @@ async fn pass(app: &App, settle: Duration) -> Result<Report, crate::adapters::st
     for (pr, r) in results {
         match r {
             Ok(n) => report.runs_finished += n,
+            Err(crate::app::AppError::Deferred(why)) => {
+                report.deferred += 1;
+                tracing::info!(pr = %pr, why, "reconcile deferred");
+            }
             Err(e) => {
                 report.failures += 1;
                 tracing::warn!(pr = %pr, error = %e, "cannot reconcile");

@@ -42,12 +42,40 @@ impl App {
         pr: &PrKey,
         settle: Duration,
     ) -> Result<usize, crate::app::AppError> {
+        self.look(pr, settle, false).await
+    }
+
+    /// [`App::watch`] as the reconciler's sweep: it waits
+    /// ([`AppError::Deferred`]) while the installation's GitHub rate limit
+    /// is below the floor. Run events still arrive as webhooks meanwhile;
+    /// the sweep only makes up for lost ones.
+    ///
+    /// [`AppError::Deferred`]: crate::app::AppError::Deferred
+    pub(crate) async fn sweep(
+        &self,
+        pr: &PrKey,
+        settle: Duration,
+    ) -> Result<usize, crate::app::AppError> {
+        self.look(pr, settle, true).await
+    }
+
+    async fn look(
+        &self,
+        pr: &PrKey,
+        settle: Duration,
+        sweep: bool,
+    ) -> Result<usize, crate::app::AppError> {
         let app = self;
         let Some(v) = app.store.load_gate(pr).await? else {
             return Ok(0);
         };
         let state = v.value.state;
         let repo = repo_ref(&state);
+        if sweep && app.github.budget_low(&repo) {
+            return Err(crate::app::AppError::Deferred(
+                "the reconciler's look: GitHub's rate limit is below the floor",
+            ));
+        }
         // The PR first: the config is read from the default branch it names
         // (which may have changed since the record was written).
         let info = app.github.pull_request(&repo, pr.number).await?;

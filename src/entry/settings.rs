@@ -174,6 +174,24 @@ pub(crate) fn secret_ttl() -> Result<Option<std::time::Duration>, SettingsError>
         .transpose()
 }
 
+/// `GATEBOT_RATE_LIMIT_FLOOR`: below this many requests left of an
+/// installation's GitHub rate limit, gatebot defers what can wait (check-run
+/// updates that complete nothing, the reconciler's look at PRs in flight).
+/// Default 500 (a tenth of the 5,000 an installation gets an hour); 0 never
+/// defers.
+pub(crate) fn rate_limit_floor() -> Result<u64, SettingsError> {
+    match var("GATEBOT_RATE_LIMIT_FLOOR") {
+        None => Ok(DEFAULT_RATE_LIMIT_FLOOR),
+        Some(s) => s.trim().parse().map_err(|_| SettingsError::Invalid {
+            name: "GATEBOT_RATE_LIMIT_FLOOR",
+            why: format!("{s:?} is not a number of requests"),
+        }),
+    }
+}
+
+/// See [`rate_limit_floor`].
+pub(crate) const DEFAULT_RATE_LIMIT_FLOOR: u64 = 500;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,10 @@ pub(crate) async fn store(url: StoreUrl, aws: &Aws) -> anyhow::Result<Arc<dyn St
 /// The GitHub App client on `GITHUB_API_URL`, its credentials read from
 /// `secrets` (and the client rebuilt when they change).
 pub(crate) async fn github(secrets: Arc<dyn SecretSource>) -> anyhow::Result<Arc<dyn GitHub>> {
+    let floor = settings::rate_limit_floor()?;
     Ok(Arc::new(
-        OctoGitHub::from_source(&settings::api_url(), secrets).await?,
+        OctoGitHub::from_source(&settings::api_url(), secrets)
+            .await?
+            .with_rate_limit_floor(floor),
     ))
 }

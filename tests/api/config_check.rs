@@ -96,4 +96,19 @@ async fn a_pr_that_leaves_the_config_alone_gets_no_config_check() {
     let app = with_head_config(DEFAULT_CONFIG).await;
     app.open_pr().await;
     assert!(config_checks(&app).is_empty());
+    // The comparison the PR's observation read says the PR does not touch
+    // the file (asked again, a 304): the head's copy is not read at all,
+    // only the default branch's.
+    let w = app.github.world();
+    assert_eq!(
+        w.calls(&format!("GET /repos/acme/widgets/contents/{PATH}")),
+        1
+    );
+    let compares = |list: &[String]| {
+        list.iter()
+            .filter(|r| r.starts_with("GET /repos/acme/widgets/compare/"))
+            .count()
+    };
+    assert_eq!(compares(&w.counted), 1, "{:?}", w.requests);
+    assert_eq!(compares(&w.not_modified), 1, "{:?}", w.requests);
 }

@@ -197,6 +197,18 @@ pub struct World {
     pub app_reads: u32,
     /// Every request, as `METHOD /path`.
     pub requests: Vec<String>,
+    /// The requests GitHub counts against the rate limit (every answer but
+    /// a `304`), as `METHOD /path`.
+    pub counted: Vec<String>,
+    /// The requests answered `304 Not Modified` (free).
+    pub not_modified: Vec<String>,
+    /// The installation's hourly limit (5,000 unless a test says), and
+    /// when the hour ends (unix seconds).
+    pub rate_limit: Option<u64>,
+    pub rate_limit_reset: u64,
+    /// PR number → comments written on it: each moves the PR's
+    /// `updated_at`, and so its `ETag`, as on GitHub.
+    pub pr_comments: HashMap<u64, u64>,
     /// Seeded random faults on every request (the fault soak).
     pub chaos: Option<Chaos>,
     next_id: u64,
@@ -392,11 +404,57 @@ pub struct FakeGitHub {
     world: Arc<Mutex<World>>,
 }
 
-fn json_response(status: u16, body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(body)
+/// An answer before it is sent: the fake decides on `ETag`s, `304`s and
+/// rate-limit headers from it, as GitHub does.
+struct Reply {
+    status: u16,
+    body: Option<Vec<u8>>,
+    headers: Vec<(String, String)>,
 }
 
-fn not_found() -> ResponseTemplate {
+impl Reply {
+    fn new(status: u16) -> Reply {
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn insert_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// GitHub's entity tag of a body: weak, over the representation.
+    fn etag(&self) -> Option<String> {
+        use sha2::Digest;
+        let body = self.body.as_ref()?;
+        let digest = sha2::Sha256::digest(body);
+        Some(format!("W/\"{}\"", hex::encode(&digest[..16])))
+    }
+
+    fn template(self) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status);
+        for (k, v) in &self.headers {
+            t = t.insert_header(k.as_str(), v.as_str());
+        }
+        match self.body {
+            Some(b) => t.set_body_raw(b, "application/json; charset=utf-8"),
+            None => t,
+        }
+    }
+}
+
+fn json_response(status: u16, body: Value) -> Reply {
+    Reply {
+        status,
+        body: Some(serde_json::to_vec(&body).unwrap_or_default()),
+        headers: Vec::new(),
+    }
+}
+
+fn not_found() -> Reply {
     json_response(404, json!({"message": "Not Found"}))
 }
 
@@ -421,13 +479,14 @@ impl Respond for Responder {
             .as_mut()
             .and_then(|c| c.draw(req.method.as_str(), req.url.path()));
         if let (Some(f), Some(c)) = (fault, w.chaos.as_mut()) {
-            c.injected.push((what, f));
+            c.injected.push((what.clone(), f));
         }
         let failure =
             |status: u16, message: &str| json_response(status, json!({ "message": message }));
         // Longer than the soak takes to notice a kill, shorter than the
         // client's read timeout.
         let hang = std::time::Duration::from_secs(15);
+        let mut late = None;
         let answer = match fault {
             None => route(&mut w, req, &self.base),
             Some(Fault::ServerError(code)) => failure(code, "injected server error"),
@@ -440,7 +499,8 @@ impl Respond for Responder {
             )
             .insert_header("retry-after", "1"),
             Some(Fault::Slow) => {
-                route(&mut w, req, &self.base).set_delay(std::time::Duration::from_millis(400))
+                late = Some(std::time::Duration::from_millis(400));
+                route(&mut w, req, &self.base)
             }
             Some(Fault::ExpiredToken) => failure(401, "Bad credentials"),
             Some(Fault::ActedThen500) => {
@@ -451,20 +511,69 @@ impl Respond for Responder {
                 if let Some(c) = w.chaos.as_mut() {
                     c.kill_requested = true;
                 }
-                failure(500, "killed").set_delay(hang)
+                late = Some(hang);
+                failure(500, "killed")
             }
             Some(Fault::KillAfterDispatch) => {
                 let answer = route(&mut w, req, &self.base);
                 if let Some(c) = w.chaos.as_mut() {
                     c.kill_requested = true;
                 }
-                answer.set_delay(hang)
+                late = Some(hang);
+                answer
             }
         };
-        match delay {
+        let answer = w.conditional(req, &what, answer).template();
+        match delay.or(late) {
             Some(d) => answer.set_delay(d),
             None => answer,
         }
+    }
+}
+
+impl World {
+    /// What GitHub adds to every answer: a `GET`'s `ETag`, `304 Not
+    /// Modified` (no body) when the request's `If-None-Match` names the
+    /// current one, and the rate-limit headers, where a `304` is free.
+    fn conditional(&mut self, req: &Request, what: &str, mut answer: Reply) -> Reply {
+        let get = req.method.as_str() == "GET";
+        if let Some(etag) = answer.etag().filter(|_| get && answer.status == 200) {
+            let asked = req
+                .headers
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+            answer = if asked { Reply::new(304) } else { answer };
+            answer = answer.insert_header("etag", &etag);
+        }
+        if answer.status == 304 {
+            self.not_modified.push(what.to_string());
+        } else {
+            self.counted.push(what.to_string());
+        }
+        let used = self.counted.len() as u64;
+        let limit = self.rate_limit.unwrap_or(5_000);
+        let headers = [
+            ("x-ratelimit-limit", limit.to_string()),
+            (
+                "x-ratelimit-remaining",
+                limit.saturating_sub(used).to_string(),
+            ),
+            ("x-ratelimit-used", used.to_string()),
+            ("x-ratelimit-reset", self.rate_limit_reset.to_string()),
+            ("x-ratelimit-resource", "core".to_string()),
+        ];
+        for (name, value) in headers {
+            // A test's injected rate-limit answer says its own.
+            if !answer
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+            {
+                answer = answer.insert_header(name, &value);
+            }
+        }
+        answer
     }
 }
 
@@ -472,7 +581,7 @@ fn body_json(req: &Request) -> Value {
     serde_json::from_slice(&req.body).unwrap_or(Value::Null)
 }
 
-fn route(w: &mut World, req: &Request, base: &str) -> ResponseTemplate {
+fn route(w: &mut World, req: &Request, base: &str) -> Reply {
     let method = req.method.as_str().to_string();
     let path = req.url.path().to_string();
     let query: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
@@ -608,7 +717,7 @@ fn repo_route(
     query: &HashMap<String, String>,
     req: &Request,
     base: &str,
-) -> ResponseTemplate {
+) -> Reply {
     match (method, rest) {
         ("GET", ["pulls"]) => {
             let mut open: Vec<u64> = w
@@ -625,10 +734,15 @@ fn repo_route(
             let Some(pr) = n.parse().ok().and_then(|n: u64| w.prs.get(&n)) else {
                 return not_found();
             };
+            let number = n.parse::<u64>().unwrap_or(0);
+            let comments = w.pr_comments.get(&number).copied().unwrap_or(0);
+            let updated = chrono::DateTime::from_timestamp(1_780_000_000 + comments as i64, 0)
+                .unwrap_or_default();
             json_response(
                 200,
                 json!({
-                    "number": n.parse::<u64>().unwrap_or(0),
+                    "number": number,
+                    "updated_at": updated.to_rfc3339(),
                     "state": pr.state,
                     "user": {"login": pr.author, "id": w.id_of(&pr.author), "type": "User"},
                     "head": {"sha": pr.head, "ref": pr.head_ref, "repo": {"full_name": FULL}},
@@ -680,11 +794,7 @@ fn repo_route(
             let merged = n
                 .parse::<u64>()
                 .is_ok_and(|n| w.merges.iter().any(|m| m.0 == n));
-            if merged {
-                ResponseTemplate::new(204)
-            } else {
-                not_found()
-            }
+            if merged { Reply::new(204) } else { not_found() }
         }
         // `GET /repos/{owner}/{repo}/compare/{basehead}`, `basehead` being
         // `BASE...HEAD`: shaped as GitHub's REST description says (the
@@ -695,6 +805,18 @@ fn repo_route(
             };
             let behind = w.behind.get(head).copied().unwrap_or(0);
             let status = if behind == 0 { "ahead" } else { "diverged" };
+            // The files the head has that differ from the base's (the
+            // world keeps a PR's files under its head SHA).
+            let mut changed: Vec<Value> = w
+                .files
+                .iter()
+                .filter(|((at, _), _)| at == head)
+                .filter(|((_, path), text)| {
+                    w.files.get(&(base_ref.to_string(), path.clone())) != Some(*text)
+                })
+                .map(|((_, path), _)| json!({"filename": path, "status": "modified"}))
+                .collect();
+            changed.sort_by(|a, b| a["filename"].as_str().cmp(&b["filename"].as_str()));
             json_response(
                 200,
                 json!({
@@ -707,7 +829,7 @@ fn repo_route(
                     "behind_by": behind,
                     "total_commits": 1,
                     "commits": [],
-                    "files": [],
+                    "files": changed,
                     "base_ref_seen": base_ref,
                 }),
             )
@@ -897,7 +1019,7 @@ fn repo_route(
                     }),
                 )
             } else {
-                ResponseTemplate::new(204)
+                Reply::new(204)
             }
         }
         ("GET", ["actions", "workflows", file, "runs"]) => {
@@ -926,7 +1048,7 @@ fn repo_route(
         ("POST", ["actions", "runs", id, "deployment_protection_rule"]) => {
             let id: u64 = id.parse().unwrap_or(0);
             w.reviews.push((id, body_json(req)));
-            ResponseTemplate::new(204)
+            Reply::new(204)
         }
         ("POST", ["issues", n, "comments"]) => {
             let b = body_json(req);
@@ -984,6 +1106,9 @@ impl FakeGitHub {
         let server = MockServer::start().await;
         let world = Arc::new(Mutex::new(World {
             default_branch: "main".into(),
+            rate_limit_reset: (chrono::Utc::now() + chrono::Duration::hours(1))
+                .timestamp()
+                .max(0) as u64,
             ..World::default()
         }));
         Mock::given(any())

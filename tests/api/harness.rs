@@ -35,6 +35,8 @@ pub struct Tuning {
     pub clock_skew: chrono::Duration,
     pub effects_budget: std::time::Duration,
     pub refusal_ttl: std::time::Duration,
+    /// `GATEBOT_RATE_LIMIT_FLOOR` (0 here unless a test says: never low).
+    pub rate_limit_floor: u64,
 }
 
 impl Default for Tuning {
@@ -43,6 +45,7 @@ impl Default for Tuning {
             clock_skew: chrono::Duration::zero(),
             effects_budget: gatebot::testing::app::EFFECTS_BUDGET,
             refusal_ttl: gatebot::testing::app::refusals::REFUSAL_TTL,
+            rate_limit_floor: 0,
         }
     }
 }
@@ -211,6 +214,7 @@ pub fn workflow_run_payload(run: &Value, conclusion: &str) -> Value {
         "actor",
         "triggering_actor",
         "updated_at",
+        "html_url",
     ] {
         let value = run[field].clone();
         if field == "head_repository" || field == "actor" || field == "triggering_actor" {
@@ -298,7 +302,8 @@ impl TestApp {
     }
 
     async fn spawn_on_tuned(github: FakeGitHub, store: Arc<dyn Store>, tuning: Tuning) -> TestApp {
-        let mut app = App::new(store.clone(), Arc::new(octo(&github.uri())));
+        let github_client = octo(&github.uri()).with_rate_limit_floor(tuning.rate_limit_floor);
+        let mut app = App::new(store.clone(), Arc::new(github_client));
         app.clock_skew = tuning.clock_skew;
         app.effects_budget = tuning.effects_budget;
         app.refusals = gatebot::testing::app::refusals::Refusals::new(tuning.refusal_ttl);
@@ -522,15 +527,17 @@ impl TestApp {
         let id = 1000 + self.next.fetch_add(1, Ordering::SeqCst);
         let mut p = self.comment_payload(id, login, body);
         p["issue"]["number"] = json!(number);
+        *self.github.world().pr_comments.entry(number).or_default() += 1;
         (id, self.send("issue_comment", &p).await)
     }
 
     /// Posts a comment; returns its id and the delivery status.
     pub async fn comment(&self, login: &str, body: &str) -> (u64, String) {
         let id = 1000 + self.next.fetch_add(1, Ordering::SeqCst);
-        let status = self
-            .send("issue_comment", &self.comment_payload(id, login, body))
-            .await;
+        let payload = self.comment_payload(id, login, body);
+        let number = payload["issue"]["number"].as_u64().unwrap_or(0);
+        *self.github.world().pr_comments.entry(number).or_default() += 1;
+        let status = self.send("issue_comment", &payload).await;
         (id, status)
     }
 

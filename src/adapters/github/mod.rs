@@ -3,7 +3,9 @@
 //! ([`dry_run::DryRunGitHub`]).
 
 pub(crate) mod dry_run;
+mod etag_cache;
 pub(crate) mod octo;
+mod rate_budget;
 pub(crate) mod retry;
 
 use async_trait::async_trait;
@@ -164,6 +166,14 @@ pub trait GitHub: Send + Sync {
         false
     }
 
+    /// Whether `repo`'s installation has less of its rate limit left than
+    /// the floor (`GATEBOT_RATE_LIMIT_FLOOR`), as of GitHub's last answer:
+    /// then what can wait does. Never asked before a dispatch or an answer
+    /// to a command.
+    fn budget_low(&self, _repo: &RepoRef) -> bool {
+        false
+    }
+
     /// gatebot's own App id: its check runs carry it (`None`: unknown).
     fn app_id(&self) -> Option<u64>;
 
@@ -186,6 +196,19 @@ pub trait GitHub: Send + Sync {
     /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`; 0 when `head`
     /// contains the branch's current head.
     async fn behind_by(&self, repo: &RepoRef, base: &str, head: &Sha) -> GhResult<u64>;
+    /// Whether the changes from `base` (a branch) to `head` touch `path`,
+    /// from the same comparison as [`GitHub::behind_by`] (so that, asked
+    /// in one delivery, the second is a `304`); `None` when GitHub's list
+    /// of changed files is cut short (over 300 files) and cannot tell.
+    async fn changes_path(
+        &self,
+        _repo: &RepoRef,
+        _base: &str,
+        _head: &Sha,
+        _path: &str,
+    ) -> GhResult<Option<bool>> {
+        Ok(None)
+    }
     /// The pushes to `branch` of the repository (its activity log: pushes,
     /// force pushes, the branch's creation), newest first, at most 100.
     async fn branch_pushes(&self, repo: &RepoRef, branch: &str) -> GhResult<Vec<BranchPush>>;

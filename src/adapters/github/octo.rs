@@ -5,6 +5,10 @@
 //!
 //! The App's credentials come from a [`SecretSource`]; when they change (a
 //! rotated private key), the clients are built anew on the next call.
+//!
+//! Every `GET` is conditional once GitHub gave its route an `ETag`
+//! ([`EtagCache`]), and every answer's rate-limit headers are noted
+//! ([`RateBudget`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +24,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::etag_cache::{APP_SCOPE, EtagCache, Scope};
+use super::rate_budget::RateBudget;
 use super::retry;
 use super::{
     BranchPush, DispatchInputs, DispatchedRun, GhResult, GitHub, GitHubError, HookDelivery,
@@ -39,6 +45,21 @@ pub struct OctoGitHub {
     slug: tokio::sync::OnceCell<String>,
     /// The clients for the current credentials.
     clients: Mutex<Option<Clients>>,
+    /// GitHub's last answers with their `ETag`s, for conditional `GET`s.
+    cache: Arc<EtagCache>,
+    /// What GitHub said is left of each installation's rate limit.
+    budget: Arc<RateBudget>,
+    /// Below this many requests left, [`GitHub::budget_low`].
+    floor: u64,
+}
+
+/// An octocrab client with what it asks on behalf of ([`Scope`]), the
+/// cache of conditional requests and the rate budget it reports to.
+struct Client {
+    octo: Arc<Octocrab>,
+    scope: Scope,
+    cache: Arc<EtagCache>,
+    budget: Arc<RateBudget>,
 }
 
 /// The App client and one client per installation, for one set of
@@ -134,6 +155,24 @@ impl OctoGitHub {
             app_id: AtomicU64::new(app_id),
             slug: tokio::sync::OnceCell::new(),
             clients: Mutex::new(None),
+            cache: Arc::default(),
+            budget: Arc::default(),
+            floor: 0,
+        }
+    }
+
+    /// Sets the floor of [`GitHub::budget_low`] (0: never low).
+    pub fn with_rate_limit_floor(mut self, floor: u64) -> Self {
+        self.floor = floor;
+        self
+    }
+
+    fn wrap(&self, octo: Arc<Octocrab>, scope: Scope) -> Client {
+        Client {
+            octo,
+            scope,
+            cache: self.cache.clone(),
+            budget: self.budget.clone(),
         }
     }
 
@@ -189,17 +228,18 @@ impl OctoGitHub {
     }
 
     /// The App's own client (App JWT).
-    async fn app_client(&self) -> GhResult<Arc<Octocrab>> {
-        Ok(self.clients(None).await?.0)
+    async fn app_client(&self) -> GhResult<Client> {
+        Ok(self.wrap(self.clients(None).await?.0, APP_SCOPE))
     }
 
     /// The client of the installation `repo` belongs to.
-    async fn client(&self, repo: &RepoRef) -> GhResult<Arc<Octocrab>> {
+    async fn client(&self, repo: &RepoRef) -> GhResult<Client> {
         let id = repo
             .installation
             .ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
         let (_, c) = self.clients(Some(id)).await?;
-        c.ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))
+        let c = c.ok_or_else(|| GitHubError::NoInstallation(repo.name.to_string()))?;
+        Ok(self.wrap(c, id))
     }
 }
 
@@ -249,23 +289,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
+/// One request. A `GET` carries `If-None-Match` when GitHub gave its route
+/// an `ETag` before; a `304` is answered with the body remembered with it
+/// (GitHub just confirmed it), a `200` with an `ETag` is remembered.
+async fn call(client: &Client, route: &str, method: Method<'_>) -> GhResult<Answer> {
     let started = Instant::now();
+    let remembered = match method {
+        Method::Get => client.cache.get(client.scope, route),
+        _ => None,
+    };
+    let octo = &client.octo;
     let (verb, result) = match method {
-        Method::Get => ("GET", client._get(route).await),
-        Method::Post(b) => ("POST", client._post(route, Some(b)).await),
-        Method::Patch(b) => ("PATCH", client._patch(route, Some(b)).await),
-        Method::Put(b) => ("PUT", client._put(route, Some(b)).await),
+        Method::Get => {
+            let condition = remembered.as_ref().and_then(|r| {
+                let mut h = HeaderMap::new();
+                h.insert(http::header::IF_NONE_MATCH, r.etag.parse().ok()?);
+                Some(h)
+            });
+            ("GET", octo._get_with_headers(route, condition).await)
+        }
+        Method::Post(b) => ("POST", octo._post(route, Some(b)).await),
+        Method::Patch(b) => ("PATCH", octo._patch(route, Some(b)).await),
+        Method::Put(b) => ("PUT", octo._put(route, Some(b)).await),
     };
     let response = result.map_err(|e| GitHubError::Transport(error_chain(&e)))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = client
+    let body = octo
         .body_to_string(response)
         .await
         .map_err(|e| GitHubError::Transport(error_chain(&e)))?;
     metrics::counter!("gatebot_github_requests_total", "method" => verb, "status" => status.as_u16().to_string())
         .increment(1);
+    client.budget.observe(client.scope, &headers);
     tracing::debug!(
         verb,
         route,
@@ -273,6 +329,30 @@ async fn call(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<An
         ms = started.elapsed().as_millis() as u64,
         "GitHub call"
     );
+    if verb == "GET" {
+        if status == StatusCode::NOT_MODIFIED {
+            let Some(r) = remembered else {
+                // Asked without a condition: GitHub cannot mean it.
+                return Err(GitHubError::Decode(format!(
+                    "304 Not Modified for {route}, which was not asked conditionally"
+                )));
+            };
+            return Ok(Answer {
+                status: StatusCode::OK,
+                headers,
+                body: r.body.to_string(),
+            });
+        }
+        let etag = headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok());
+        match etag {
+            Some(etag) if status == StatusCode::OK => {
+                client.cache.put(client.scope, route, etag, &body)
+            }
+            _ => client.cache.forget(client.scope, route),
+        }
+    }
     Ok(Answer {
         status,
         headers,
@@ -319,7 +399,7 @@ fn decode<T: DeserializeOwned>(a: &Answer) -> GhResult<T> {
     serde_json::from_str(&a.body).map_err(|e| GitHubError::Decode(e.to_string()))
 }
 
-async fn get_json<T: DeserializeOwned>(client: &Octocrab, route: &str) -> GhResult<T> {
+async fn get_json<T: DeserializeOwned>(client: &Client, route: &str) -> GhResult<T> {
     retry::read(route, || async {
         decode(&check(call(client, route, Method::Get).await?)?)
     })
@@ -327,7 +407,7 @@ async fn get_json<T: DeserializeOwned>(client: &Octocrab, route: &str) -> GhResu
 }
 
 /// A write whose failure is ambiguous unless GitHub answered 4xx.
-async fn write(client: &Octocrab, route: &str, method: Method<'_>) -> GhResult<Answer> {
+async fn write(client: &Client, route: &str, method: Method<'_>) -> GhResult<Answer> {
     match call(client, route, method).await {
         Err(GitHubError::Transport(e)) => Err(GitHubError::Ambiguous(e)),
         Err(e) => Err(e),
@@ -370,6 +450,20 @@ fn enc(segment: &str) -> String {
             }
         })
         .collect()
+}
+
+/// GitHub lists at most this many changed files in a comparison.
+const COMPARE_FILES_MAX: usize = 300;
+
+/// `GET …/compare/{base}...{head}`, one page of one commit: `behind_by` and
+/// the changed files (all on the first page) are what gatebot reads.
+fn compare_route(repo: &RepoRef, base: &str, head: &Sha) -> String {
+    format!(
+        "{}/compare/{}...{}?per_page=1",
+        repo_path(repo),
+        enc(base),
+        head
+    )
 }
 
 fn repo_path(repo: &RepoRef) -> String {
@@ -456,6 +550,14 @@ fn check_run_body(view: &CheckRunView) -> serde_json::Value {
 
 #[async_trait]
 impl GitHub for OctoGitHub {
+    fn budget_low(&self, repo: &RepoRef) -> bool {
+        let Some(id) = repo.installation else {
+            return false;
+        };
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        self.budget.below(id, self.floor, now)
+    }
+
     fn app_id(&self) -> Option<u64> {
         Some(self.app_id.load(Ordering::Relaxed))
     }
@@ -605,13 +707,39 @@ impl GitHub for OctoGitHub {
             behind_by: u64,
         }
         let c = self.client(repo).await?;
-        let route = format!(
-            "{}/compare/{}...{}?per_page=1",
-            repo_path(repo),
-            enc(base),
-            head
-        );
-        Ok(get_json::<Comparison>(&c, &route).await?.behind_by)
+        Ok(get_json::<Comparison>(&c, &compare_route(repo, base, head))
+            .await?
+            .behind_by)
+    }
+
+    async fn changes_path(
+        &self,
+        repo: &RepoRef,
+        base: &str,
+        head: &Sha,
+        path: &str,
+    ) -> GhResult<Option<bool>> {
+        #[derive(Deserialize)]
+        struct File {
+            filename: String,
+            #[serde(default)]
+            previous_filename: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Comparison {
+            #[serde(default)]
+            files: Vec<File>,
+        }
+        let c = self.client(repo).await?;
+        let files = get_json::<Comparison>(&c, &compare_route(repo, base, head))
+            .await?
+            .files;
+        if files.len() >= COMPARE_FILES_MAX {
+            return Ok(None);
+        }
+        Ok(Some(files.iter().any(|f| {
+            f.filename == path || f.previous_filename.as_deref() == Some(path)
+        })))
     }
 
     async fn user_login(&self, repo: &RepoRef, id: UserId) -> GhResult<Option<String>> {
