@@ -12,10 +12,12 @@
 //! and one whose earlier attempt may have gone through is looked for
 //! (by the checks of [`crate::core::run_identity`]) before it is ever sent again.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::guard::Fresh;
 use super::{App, DEDUPE_TTL, audit_entry};
 
 /// How old an unlinked dispatch of a woken PR must be before its run is
@@ -93,7 +95,7 @@ impl App {
         pr: &PrKey,
         queued: &[PendingAction],
         claims: Claims,
-        fresh: bool,
+        fresh: &Fresh,
     ) -> usize {
         let deadline = Instant::now() + self.effects_budget;
         // An action never changes once queued; a dispatch is checked
@@ -152,13 +154,24 @@ impl App {
                 _ => Vec::new(),
             }
         };
-        self.perform_claimed(&repo, pr, claims, &mine, Some(settle), false, deadline)
-            .await
+        self.perform_claimed(
+            &repo,
+            pr,
+            claims,
+            &mine,
+            Some(settle),
+            &Fresh::nothing(),
+            deadline,
+        )
+        .await
     }
 
-    /// Performs `mine` (actions whose keys `claims` holds), in order, until
+    /// Performs `mine` (actions whose keys `claims` holds) until
     /// `deadline`; then gives back the claims not finished and drops what
-    /// is done from the outbox.
+    /// is done from the outbox. The answers to the person (reactions,
+    /// replies) go out at once, alongside the others, which go in order
+    /// (a dispatch, then the check-run update that shows it): the person
+    /// hears back no later than the dispatch is sent.
     #[allow(clippy::too_many_arguments)]
     async fn perform_claimed(
         &self,
@@ -167,59 +180,40 @@ impl App {
         claims: Claims,
         mine: &[PendingAction],
         reconciling: Option<chrono::Duration>,
-        fresh: bool,
+        fresh: &Fresh,
         deadline: Instant,
     ) -> usize {
-        let Claims { held, mut done } = claims;
-        let mut completed = 0;
-        let mut dropped = false;
-        for (i, p) in mine.iter().enumerate() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left < MIN_ACTION_TIME {
-                tracing::info!(pr = %pr, action = p.id, "out of time: left for the reconciler");
-                break;
-            }
-            let outcome =
-                match tokio::time::timeout(left, self.run_action(repo, pr, p, reconciling, fresh))
-                    .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(_) => cut_off(&p.action),
-                };
-            let key = effect_key(pr, p.id);
-            match outcome {
-                // Written at once, in an item of its own (no race with the
-                // PR's record): however this batch ends, it is not redone.
-                // The last one also drops the batch's done actions from the
-                // outbox, in the same write where the store can.
-                Done::Yes(said) => {
-                    completed += 1;
-                    done.push(p.id);
-                    let said: &[AuditEntry] = said.as_slice();
-                    let now = Utc::now();
-                    let r = if i + 1 == mine.len() {
-                        self.store
-                            .finish_effect(&key, DEDUPE_TTL, now, said, pr, &done)
-                            .await
-                    } else {
-                        self.store
-                            .finish_with_audit(&key, DEDUPE_TTL, now, said)
-                            .await
-                            .map(|()| false)
-                    };
-                    match r {
-                        Ok(d) => dropped = d,
-                        Err(e) => {
-                            tracing::error!(pr = %pr, action = p.id, error = %e, "effect done but not recorded; its claim holds it for now");
-                        }
-                    }
-                }
-                Done::Later(why) => {
-                    tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
-                    self.count_attempt(pr, p.id).await;
+        let Claims { held, done } = claims;
+        let batch = Batch {
+            repo,
+            pr,
+            reconciling,
+            fresh,
+            deadline,
+            done: Mutex::new(done),
+            folded: Mutex::new(Vec::new()),
+        };
+        let (answers, ordered): (Vec<&PendingAction>, Vec<&PendingAction>) = mine
+            .iter()
+            .partition(|p| matches!(p.action, Action::React { .. } | Action::Reply { .. }));
+        let answered = futures_util::future::join_all(
+            answers.iter().map(|p| self.perform_one(&batch, p, false)),
+        );
+        let in_order = async {
+            let mut completed = 0;
+            for (i, p) in ordered.iter().enumerate() {
+                match self.perform_one(&batch, p, i + 1 == ordered.len()).await {
+                    None => break,
+                    Some(true) => completed += 1,
+                    Some(false) => {}
                 }
             }
-        }
+            completed
+        };
+        let (answered, in_order) = tokio::join!(answered, in_order);
+        let completed = in_order + answered.iter().filter(|r| **r == Some(true)).count();
+        let done = lock(&batch.done).clone();
+        let folded = lock(&batch.folded).clone();
         // Give back what this batch did not finish (not reached in time,
         // left for later, or gone from the outbox meanwhile).
         for (id, key) in &held {
@@ -227,10 +221,70 @@ impl App {
                 let _ = self.store.release(key).await;
             }
         }
-        if !done.is_empty() && !dropped {
-            self.drop_done(pr, &done).await;
+        // What the last ordered action's write did not drop (an answer
+        // that finished after it, or a batch without ordered actions).
+        let left: Vec<u64> = done
+            .iter()
+            .copied()
+            .filter(|id| !folded.contains(id))
+            .collect();
+        if !left.is_empty() {
+            self.drop_done(pr, &left).await;
         }
         completed
+    }
+
+    /// Performs one action of `batch`: `Some(true)` done (its marker
+    /// written; `last` also drops what is done by then from the outbox),
+    /// `Some(false)` left for later, `None` out of time.
+    async fn perform_one(&self, batch: &Batch<'_>, p: &PendingAction, last: bool) -> Option<bool> {
+        let pr = batch.pr;
+        let left = batch.deadline.saturating_duration_since(Instant::now());
+        if left < MIN_ACTION_TIME {
+            tracing::info!(pr = %pr, action = p.id, "out of time: left for the reconciler");
+            return None;
+        }
+        let run = self.run_action(batch.repo, pr, p, batch.reconciling, batch.fresh);
+        let outcome = match tokio::time::timeout(left, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => cut_off(&p.action),
+        };
+        let said = match outcome {
+            Done::Yes(said) => said,
+            Done::Later(why) => {
+                tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
+                self.count_attempt(pr, p.id).await;
+                return Some(false);
+            }
+        };
+        // Written at once, in an item of its own (no race with the PR's
+        // record): however this batch ends, it is not redone.
+        let key = effect_key(pr, p.id);
+        let ids = {
+            let mut d = lock(&batch.done);
+            d.push(p.id);
+            d.clone()
+        };
+        let said: &[AuditEntry] = said.as_slice();
+        let now = Utc::now();
+        let r = if last {
+            self.store
+                .finish_effect(&key, DEDUPE_TTL, now, said, pr, &ids)
+                .await
+        } else {
+            self.store
+                .finish_with_audit(&key, DEDUPE_TTL, now, said)
+                .await
+                .map(|()| false)
+        };
+        match r {
+            Ok(true) => *lock(&batch.folded) = ids,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(pr = %pr, action = p.id, error = %e, "effect done but not recorded; its claim holds it for now");
+            }
+        }
+        Some(true)
     }
 
     /// Removes performed actions from the outbox, in one write.
@@ -273,7 +327,7 @@ impl App {
         pr: &PrKey,
         p: &PendingAction,
         reconciling: Option<chrono::Duration>,
-        fresh: bool,
+        fresh: &Fresh,
     ) -> Done {
         let delivery = p.delivery.as_deref();
         let dry = if self.github.is_dry_run() {
@@ -802,8 +856,25 @@ struct Attempt<'a> {
     pending: &'a PendingAction,
     /// `Some(settle)` in a reconcile pass.
     reconciling: Option<chrono::Duration>,
-    /// Whether the PR and CI were read by the delivery at hand.
-    fresh: bool,
+    /// What the delivery at hand read from GitHub a moment ago.
+    fresh: &'a Fresh,
+}
+
+/// One batch of actions being performed ([`App::perform_claimed`]).
+struct Batch<'a> {
+    repo: &'a RepoRef,
+    pr: &'a PrKey,
+    reconciling: Option<chrono::Duration>,
+    fresh: &'a Fresh,
+    deadline: Instant,
+    /// The ids done (claimed as done before, or performed now).
+    done: Mutex<Vec<u64>>,
+    /// The ids the last ordered action's write dropped from the outbox.
+    folded: Mutex<Vec<u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The outcome of an action cut off by the time budget mid-call.

@@ -16,6 +16,12 @@
 //! * the roles of the people whose entry commands the dispatch rests on,
 //!   under that config: only those who still hold the stage's role count.
 //!
+//! What the delivery performing the dispatch read from GitHub a moment ago
+//! ([`Fresh`]) is not read again: the PR and CI, the comparison with the
+//! base for that head, and the role of whoever gave a command in it (that
+//! role was resolved from the API for the command, in the same delivery).
+//! The dispatch then goes after one round of reads, not three.
+//!
 //! [`crate::core::gate::dispatch_blocker`] then judges the dispatch on
 //! them.
 
@@ -23,11 +29,69 @@ use super::permissions::Roles;
 use super::{App, AppError};
 use crate::adapters::github::RepoRef;
 use crate::core::config::{Entry, RepoConfig};
-use crate::core::domain::{DispatchId, PrKey, UserId};
+use crate::core::domain::{DispatchId, PrKey, Sha, UserId};
 use crate::core::gate::commands::Role;
 use crate::core::gate::dispatch_blocker;
 use crate::core::gate::state::BehindBase;
-use crate::core::gate::{DeployKind, Fact, GateState, Refusal, ci};
+use crate::core::gate::{DeployKind, Fact, GateState, Refusal};
+
+/// What the delivery at hand read from GitHub a moment ago, which a dispatch
+/// it queued need not read again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fresh {
+    /// GitHub's view of the PR and, if it is open, CI's verdict on its head.
+    pub pr_and_ci: bool,
+    /// People whose role the API gave them for a command of this delivery,
+    /// with that role.
+    pub holders: Vec<(UserId, Role)>,
+    /// How many commits of the base a head lacks, as compared just now.
+    pub behind: Option<(Sha, u64)>,
+}
+
+impl Fresh {
+    /// Nothing read just now (the reconciler, a run's event).
+    pub fn nothing() -> Fresh {
+        Fresh::default()
+    }
+
+    /// What `facts`, the facts of one delivery, read from GitHub: the PR
+    /// and CI (see [`Fresh::pr_and_ci`]), the comparison with the base, and
+    /// the roles of the authors of commands that hold the role `config`'s
+    /// chain asks of them.
+    pub fn of(facts: &[Fact], config: &RepoConfig) -> Fresh {
+        let observed = facts.iter().find_map(|f| match f {
+            Fact::Observed { open, .. } => Some(*open),
+            _ => None,
+        });
+        let ci = facts.iter().any(|f| matches!(f, Fact::Ci { .. }));
+        let pr_and_ci = match observed {
+            Some(open) => ci || !open,
+            None => false,
+        };
+        let holders = facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::Command { actor, command, .. }
+                    if actor.grant == crate::core::gate::commands::Grant::Holds =>
+                {
+                    command
+                        .required_role(&config.pipeline)
+                        .map(|role| (actor.id, role))
+                }
+                _ => None,
+            })
+            .collect();
+        let behind = facts.iter().find_map(|f| match f {
+            Fact::BaseCompared { sha, behind_by } => Some((sha.clone(), *behind_by)),
+            _ => None,
+        });
+        Fresh {
+            pr_and_ci,
+            holders,
+            behind,
+        }
+    }
+}
 
 /// A dispatch judged on fresh facts.
 pub(crate) struct Judged {
@@ -57,13 +121,10 @@ impl App {
             },
         ];
         if info.open {
-            let runs = self.github.check_runs(repo, &info.head_sha).await?;
-            let own = self.github.app_id();
-            self.check_runs
-                .listed(&repo.name, &info.head_sha, &runs, own);
+            let status = self.read_ci(repo, &info.head_sha, &config, false).await?;
             facts.push(Fact::Ci {
                 sha: info.head_sha.clone(),
-                status: ci::evaluate(&runs, &config.required_checks, own),
+                status,
             });
         }
         Box::pin(self.transition(repo, pr, None, &facts, &config, None)).await?;
@@ -78,9 +139,9 @@ impl App {
         repo: &RepoRef,
         pr: &PrKey,
         id: &DispatchId,
-        fresh: bool,
+        fresh: &Fresh,
     ) -> Result<Option<Judged>, AppError> {
-        if !fresh {
+        if !fresh.pr_and_ci {
             self.refresh(repo, pr).await?;
         }
         let Some((mut state, config)) = self.gate_and_config(repo, pr).await? else {
@@ -94,11 +155,16 @@ impl App {
                 .is_some_and(|(_, stage)| stage.up_to_date)
         {
             let sha = d.sha.clone();
-            let base = state.base_branch().to_string();
-            let by = self.github.behind_by(repo, &base, &sha).await?;
+            let by = match &fresh.behind {
+                Some((compared, by)) if *compared == sha && fresh.pr_and_ci => *by,
+                _ => {
+                    let base = state.base_branch().to_string();
+                    self.github.behind_by(repo, &base, &sha).await?
+                }
+            };
             state.behind_base = Some(BehindBase { sha, by });
         }
-        let resolved = self.holders(repo, &state, &config, id).await;
+        let resolved = self.holders(repo, &state, &config, id, fresh).await;
         let environments = self.environments(&pr.repo).await?;
         let mut cx = self.context(&config);
         cx.holders = resolved.as_ref().map(|r| r.holders.as_slice());
@@ -140,6 +206,7 @@ impl App {
         state: &GateState,
         config: &RepoConfig,
         id: &DispatchId,
+        fresh: &Fresh,
     ) -> Option<Resolved> {
         let deploy = state.deploy(id)?;
         if deploy.kind != DeployKind::Promote {
@@ -159,7 +226,17 @@ impl App {
         givers.dedup();
         let mut holders = Vec::with_capacity(givers.len());
         let mut lost = Vec::new();
+        let role = Role::Named(gate.role.clone());
         for giver in givers {
+            // Resolved from the API for their command a moment ago.
+            if fresh
+                .holders
+                .iter()
+                .any(|(id, r)| *id == giver && *r == role)
+            {
+                holders.push(giver);
+                continue;
+            }
             let login = match self.github.user_login(repo, giver).await {
                 Ok(Some(login)) => login,
                 Ok(None) => {
@@ -174,7 +251,7 @@ impl App {
                 }
             };
             let mut roles = Roles::new(self.github.as_ref(), &self.refusals, repo, config, &login);
-            if roles.has(Role::Named(gate.role.clone())).await {
+            if roles.has(role.clone()).await {
                 holders.push(giver);
             } else {
                 // `has` answers no to a read that failed, too: only a

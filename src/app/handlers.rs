@@ -131,6 +131,36 @@ impl App {
         synchronize_of: Option<&Sha>,
         stored: Option<&GateState>,
     ) -> Result<Vec<Fact>, AppError> {
+        self.pr_facts_after(
+            repo,
+            pr,
+            config,
+            ci_wanted,
+            Known {
+                synchronize_of,
+                stored,
+                early: None,
+            },
+        )
+        .await
+    }
+
+    /// [`App::pr_facts`], with what the delivery already read of the head
+    /// it expected (`known.early`): used when that is the head GitHub
+    /// reports, read anew otherwise.
+    pub(crate) async fn pr_facts_after(
+        &self,
+        repo: &RepoRef,
+        pr: &PullRequestInfo,
+        config: &crate::core::config::RepoConfig,
+        ci_wanted: bool,
+        known: Known<'_>,
+    ) -> Result<Vec<Fact>, AppError> {
+        let Known {
+            synchronize_of,
+            stored,
+            early,
+        } = known;
         let mut facts = vec![Fact::Observed {
             open: pr.open,
             head: pr.head_sha.clone(),
@@ -141,6 +171,7 @@ impl App {
         if !pr.open {
             return Ok(facts);
         }
+        let early = early.filter(|e| e.head == pr.head_sha && e.base_ref == pr.base_ref);
         let disagrees = stored.is_none_or(|s| {
             !s.open
                 || s.head_sha != pr.head_sha
@@ -152,45 +183,103 @@ impl App {
         // Read until the log shows the push of the head (once, normally).
         let log_seen = stored.is_some_and(|s| s.pushed_heads.contains(&pr.head_sha));
         let brought = stored.is_some() && synchronize_of == Some(&pr.head_sha);
-        if !log_seen && !brought && pr.same_repository(&repo.name) {
-            let pushes = self.github.branch_pushes(repo, &pr.head_ref).await?;
-            facts.extend(pushes.into_iter().rev().map(|p| Fact::Pushed {
-                sha: p.sha,
-                by: p.by,
-            }));
-        }
-        // A gate command may dispatch a stage that needs the head to
-        // contain its base: how many commits it lacks is read with CI, at
-        // the same time.
-        let compare = ci_wanted && config.pipeline.stages.iter().any(|s| s.up_to_date);
-        let behind = async {
-            if compare {
+        let pushes = async {
+            if !log_seen && !brought && pr.same_repository(&repo.name) {
                 self.github
-                    .behind_by(repo, &pr.base_ref, &pr.head_sha)
+                    .branch_pushes(repo, &pr.head_ref)
                     .await
                     .map(Some)
             } else {
                 Ok(None)
             }
         };
-        if ci_wanted || disagrees {
-            let (runs, behind) = tokio::join!(self.github.check_runs(repo, &pr.head_sha), behind);
-            let runs = runs?;
-            if let Some(behind_by) = behind? {
+        // A gate command may dispatch a stage that needs the head to
+        // contain its base: how many commits it lacks is read with CI, at
+        // the same time.
+        let compare = ci_wanted && config.pipeline.stages.iter().any(|s| s.up_to_date);
+        let early_behind = early.as_ref().and_then(|e| e.behind);
+        let behind = async {
+            match early_behind {
+                _ if !compare => Ok(None),
+                Some(by) => Ok(Some(by)),
+                None => self
+                    .github
+                    .behind_by(repo, &pr.base_ref, &pr.head_sha)
+                    .await
+                    .map(Some),
+            }
+        };
+        let early_ci = early.as_ref().and_then(|e| e.ci);
+        let ci = async {
+            if !(ci_wanted || disagrees) {
+                return Ok(None);
+            }
+            if let Some(status) = early_ci {
+                return Ok(Some(status));
+            }
+            // A head gatebot has not seen yet has no check run of gatebot's
+            // known: the whole listing finds one if a lost answer made it.
+            let new_head = stored.is_none_or(|s| s.head_sha != pr.head_sha);
+            self.read_ci(repo, &pr.head_sha, config, new_head)
+                .await
+                .map(Some)
+        };
+        // Every read here needs only the PR: they go out at once.
+        let (pushes, behind, ci) = tokio::join!(pushes, behind, ci);
+        if let Some(pushes) = pushes? {
+            facts.extend(pushes.into_iter().rev().map(|p| Fact::Pushed {
+                sha: p.sha,
+                by: p.by,
+            }));
+        }
+        let (behind, ci) = (behind?, ci?);
+        if let Some(status) = ci {
+            if let Some(behind_by) = behind {
                 facts.push(Fact::BaseCompared {
                     sha: pr.head_sha.clone(),
                     behind_by,
                 });
             }
-            let own_app = self.github.app_id();
-            self.check_runs
-                .listed(&repo.name, &pr.head_sha, &runs, own_app);
             facts.push(Fact::Ci {
                 sha: pr.head_sha.clone(),
-                status: ci::evaluate(&runs, &config.required_checks, self.github.app_id()),
+                status,
             });
         }
         Ok(facts)
+    }
+
+    /// Reads of the head `stored` names, made at the same time as the PR's
+    /// own read by a delivery that expects the head not to have moved
+    /// (a gate command): CI's verdict and, when `compare`, how far behind
+    /// its base it is. A read that fails is left out (made again once the
+    /// PR is read).
+    pub(crate) async fn early_reads(
+        &self,
+        repo: &RepoRef,
+        stored: &GateState,
+        config: &crate::core::config::RepoConfig,
+        compare: bool,
+    ) -> Early {
+        let base_ref = stored
+            .base_ref
+            .clone()
+            .unwrap_or_else(|| stored.default_branch.clone());
+        let head = stored.head_sha.clone();
+        let ci = self.read_ci(repo, &head, config, false);
+        let behind = async {
+            if compare {
+                self.github.behind_by(repo, &base_ref, &head).await.ok()
+            } else {
+                None
+            }
+        };
+        let (ci, behind) = tokio::join!(ci, behind);
+        Early {
+            head,
+            base_ref,
+            ci: ci.ok(),
+            behind,
+        }
     }
 
     /// Handles one verified delivery.
@@ -459,19 +548,45 @@ impl App {
             }
             grants
         };
-        let (pr, grants) = tokio::join!(self.github.pull_request(repo, e.issue.number), roles);
-        let pr = pr?;
         let stored = self.store.load_gate(&key).await?;
-        let mut facts = vec![config_fact(error)];
+        let state_read = stored.as_ref().map(|v| &v.value.state);
         // A gate command acts on CI's verdict as GitHub has it now (a
-        // re-run may have turned it red since gatebot last heard).
+        // re-run may have turned it red since gatebot last heard). It is
+        // read for the head the record names at the same time as the PR
+        // and the roles, so that a dispatch waits for one round of reads;
+        // the PR's read then says whether that is still the head.
+        // Not for someone gatebot just read has no write access: their
+        // commands must not spend the installation's budget.
+        let may_read_ci = parsed.iter().any(reads_ci)
+            && !self.refusals.refuses(
+                &repo.name,
+                &login,
+                crate::adapters::github::Permission::Write,
+            );
+        let compare = config.pipeline.stages.iter().any(|s| s.up_to_date);
+        let early = async {
+            match state_read {
+                Some(s) if s.open && may_read_ci => {
+                    Some(self.early_reads(repo, s, &config, compare).await)
+                }
+                _ => None,
+            }
+        };
+        let (pr, grants, early) =
+            tokio::join!(self.github.pull_request(repo, e.issue.number), roles, early);
+        let pr = pr?;
+        let mut facts = vec![config_fact(error)];
         let ci_wanted = parsed
             .iter()
             .zip(&grants)
             .any(|(c, g)| *g == Grant::Holds && reads_ci(c));
-        let state_read = stored.as_ref().map(|v| &v.value.state);
+        let known = Known {
+            synchronize_of: None,
+            stored: state_read,
+            early,
+        };
         facts.extend(
-            self.pr_facts(repo, &pr, &config, ci_wanted, None, state_read)
+            self.pr_facts_after(repo, &pr, &config, ci_wanted, known)
                 .await?,
         );
         let mut targets: Vec<(Environment, Option<Sha>)> = Vec::new();
@@ -562,9 +677,7 @@ impl App {
             )));
         }
         let (config, error) = self.config(&repo, branch).await?;
-        let runs = self.github.check_runs(&repo, &sha).await?;
-        self.check_runs.listed(&repo.name, &sha, &runs, own_app);
-        let status = ci::evaluate(&runs, &config.required_checks, own_app);
+        let status = self.read_ci(&repo, &sha, &config, false).await?;
         let facts = [
             config_fact(error),
             Fact::Ci {
@@ -812,7 +925,7 @@ impl App {
         // The PR, CI, config and roles as they are now: the gates must
         // still allow the dispatch, not only when it was queued.
         let Some(judged) = self
-            .judge_dispatch(repo, &key, &d.dispatch_id, false)
+            .judge_dispatch(repo, &key, &d.dispatch_id, &super::guard::Fresh::nothing())
             .await?
         else {
             return Ok(Verdict::reject(
@@ -1043,4 +1156,25 @@ impl App {
         }
         Ok(n)
     }
+}
+
+/// What a delivery knows of the PR before it reads it (see
+/// [`App::pr_facts_after`]).
+pub(crate) struct Known<'a> {
+    /// The head a `synchronize` delivery at hand brings the pusher of.
+    pub synchronize_of: Option<&'a Sha>,
+    /// The PR's record as the caller read it.
+    pub stored: Option<&'a GateState>,
+    /// Reads of the head the record named, made at the same time as the
+    /// PR's own read.
+    pub early: Option<Early>,
+}
+
+/// Reads of a head made before the PR's read said it is still the head
+/// ([`App::early_reads`]).
+pub(crate) struct Early {
+    head: Sha,
+    base_ref: String,
+    ci: Option<crate::core::gate::ci::CiStatus>,
+    behind: Option<u64>,
 }

@@ -3,6 +3,7 @@
 //! (one conditional write), then performs them.
 
 pub(crate) mod check_run_memo;
+mod ci_reads;
 pub(crate) mod config_cache;
 pub(crate) mod effects;
 pub(crate) mod guard;
@@ -50,21 +51,6 @@ pub(crate) const MAX_COMMANDS_PER_COMMENT: usize = 5;
 pub(crate) const EFFECT_CLAIM_TTL: Duration = Duration::from_secs(300);
 /// Attempts at a conditional write before giving up.
 const WRITE_ATTEMPTS: u32 = 25;
-
-/// Whether `facts` hold GitHub's view of the PR read just now and, if it is
-/// open, CI's verdict on its head: a dispatch they queue needs no other
-/// read of them before it is sent.
-fn read_fresh(facts: &[Fact]) -> bool {
-    let observed = facts.iter().find_map(|f| match f {
-        Fact::Observed { open, .. } => Some(*open),
-        _ => None,
-    });
-    let ci = facts.iter().any(|f| matches!(f, Fact::Ci { .. }));
-    match observed {
-        Some(open) => ci || !open,
-        None => false,
-    }
-}
 
 /// A conditional write lost to another writer: count it and pause before
 /// the caller retries from a fresh read.
@@ -509,7 +495,7 @@ impl App {
                         .cloned()
                         .collect();
                     let claims = effects::Claims::sort(&ids, saved.claims, pr);
-                    self.perform(repo, pr, &queued, claims, read_fresh(facts))
+                    self.perform(repo, pr, &queued, claims, &guard::Fresh::of(facts, config))
                         .await;
                     return Ok(Some(record.state));
                 }

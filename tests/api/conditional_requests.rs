@@ -13,10 +13,12 @@ async fn a_repeated_read_is_conditional_and_a_304_is_free() {
     app.open_pr().await;
     app.ci_green(SHA1).await;
     app.comment("quinn", "/lgtm").await;
+    app.finish_dispatch(0, "success").await;
+    app.comment("quinn", "/verify-stage").await;
     let w = app.github.world();
     assert_eq!(w.dispatches.len(), 1);
-    // The permission is read for the command, then again fresh before
-    // the dispatch: the second time GitHub confirms the first answer.
+    // quinn's permission is read for each command: the second time GitHub
+    // confirms the first answer.
     assert_eq!(w.calls(PERMISSION), 2, "{:?}", w.requests);
     assert_eq!(
         w.not_modified.iter().filter(|r| *r == PERMISSION).count(),
@@ -78,5 +80,36 @@ async fn the_rate_limit_left_is_a_metric() {
     assert!(
         text.contains("gatebot_github_requests_total{method=\"GET\",status=\"304\"}"),
         "304s are counted by status"
+    );
+}
+
+/// A gate command reads CI for the head gatebot knows at the same time as
+/// the PR. When the PR's read says the head moved (its push not delivered
+/// yet), that early read is not used: CI is read for the new head, which
+/// has none, and nothing is dispatched.
+#[tokio::test]
+async fn an_early_ci_read_of_a_head_that_moved_is_not_used() {
+    let app = TestApp::spawn().await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    {
+        let mut w = app.github.world();
+        let pr = w.prs.get_mut(&42).expect("pr");
+        pr.head = SHA2.into();
+        let branch = pr.head_ref.clone();
+        w.activity.push((branch, SHA2.into(), "alice".into()));
+    }
+    let (id, _) = app.comment("quinn", "/lgtm").await;
+    {
+        let w = app.github.world();
+        assert!(w.dispatches.is_empty(), "{:?}", w.dispatches);
+        assert_eq!(w.reactions_on(id), ["-1"]);
+    }
+    let state = app.state().await;
+    assert_eq!(state.head_sha.as_str(), SHA2);
+    assert_eq!(
+        state.ci,
+        gatebot::testing::gate::ci::CiStatus::Pending,
+        "the new head has no CI: the old head's green is not its"
     );
 }

@@ -187,6 +187,11 @@ pub struct World {
     /// Requests whose path contains the string are answered this much
     /// later (after they took effect).
     pub slow: Vec<(String, std::time::Duration)>,
+    /// Every answer this much later (a round trip to github.com).
+    pub latency: Option<std::time::Duration>,
+    /// When each request arrived, as `METHOD /path` (for the latency
+    /// report).
+    pub arrivals: Vec<(std::time::Instant, String)>,
     /// The App's webhook delivery log: (id, guid, status_code).
     pub hook_deliveries: Vec<(u64, String, u16)>,
     /// Attempts gatebot asked to redeliver.
@@ -468,11 +473,16 @@ impl Respond for Responder {
         let mut w = self.world.lock().unwrap();
         w.requests
             .push(format!("{} {}", req.method.as_str(), req.url.path()));
+        if w.latency.is_some() {
+            let what = format!("{} {}", req.method.as_str(), req.url.path());
+            w.arrivals.push((std::time::Instant::now(), what));
+        }
         let delay = w
             .slow
             .iter()
             .find(|(p, _)| req.url.path().contains(p.as_str()))
-            .map(|(_, d)| *d);
+            .map(|(_, d)| *d)
+            .or(w.latency);
         let what = format!("{} {}", req.method.as_str(), req.url.path());
         let fault = w
             .chaos
@@ -905,7 +915,11 @@ fn repo_route(
                 .check_runs
                 .iter()
                 .filter(|c| c.sha == *sha)
-                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha, "app": {"id": c.app_id, "slug": app_slug(c.app_id)}}))
+                .filter(|c| query.get("check_name").is_none_or(|n| *n == c.name))
+                // As GitHub lists them: with their output, so that any
+                // update of any check run on the commit (gatebot's own
+                // too) changes the listing and its ETag.
+                .map(|c| json!({"id": c.id, "name": c.name, "status": c.status, "conclusion": c.conclusion, "head_sha": c.sha, "app": {"id": c.app_id, "slug": app_slug(c.app_id)}, "output": {"title": c.title, "summary": c.summary}}))
                 .collect();
             json_response(200, json!({"total_count": runs.len(), "check_runs": runs}))
         }

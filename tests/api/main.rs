@@ -27,6 +27,7 @@ mod hold_freeze;
 mod ignored_commands;
 mod install_day;
 mod lambda;
+mod latency;
 mod leaks;
 mod lifecycle;
 mod locked_environments;

@@ -41,16 +41,12 @@ async fn behind_then_updated(app: TestApp) {
 
     // A compare GitHub cannot answer: fail closed, and say so with a 5xx.
     app.github.world().behind.insert(SHA1.into(), 0);
-    for _ in 0..3 {
-        app.github
-            .world()
-            .fail_next
-            .push(("/compare/".into(), 502, vec![]));
-    }
+    app.github.world().broken.push(("/compare/".into(), 502));
     let p = app.comment_payload(7001, "rita", "/approve");
     let (code, _) = app.send_as("issue_comment", &app.delivery_id(), &p).await;
     assert!(code >= 500, "answered {code}");
     assert!(prod_dispatches(&app).is_empty());
+    app.github.world().broken.clear();
 
     // Updated: a new head with main in it, its gates given anew.
     app.push(SHA2).await;

@@ -239,6 +239,18 @@ pub trait GitHub: Send + Sync {
     /// cannot see it.
     async fn default_branch_file(&self, repo: &RepoRef, path: &str) -> GhResult<Option<String>>;
     async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>>;
+    /// The check runs called `name` on `sha` (`check_name`): a listing the
+    /// updates of other check runs (gatebot's own among them) leave
+    /// unchanged, so that, asked again, it is a `304`.
+    async fn check_runs_named(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        name: &str,
+    ) -> GhResult<Vec<CheckRunInfo>> {
+        let runs = self.check_runs(repo, sha).await?;
+        Ok(runs.into_iter().filter(|r| r.name == name).collect())
+    }
     /// `workflow_dispatch`; the run's id when GitHub returns run details.
     async fn dispatch(
         &self,

@@ -124,6 +124,62 @@ impl OctoGitHub {
             .map_err(|e| GitHubError::Decode(e.to_string()))
     }
 
+    /// `GET …/commits/{sha}/check-runs`, every page (at most 1,000 runs),
+    /// of the runs called `name` when given.
+    async fn list_check_runs(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        name: Option<&str>,
+    ) -> GhResult<Vec<CheckRunInfo>> {
+        #[derive(Deserialize)]
+        struct CheckApp {
+            id: u64,
+            #[serde(default)]
+            slug: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Run {
+            id: u64,
+            name: String,
+            status: String,
+            #[serde(default)]
+            conclusion: Option<String>,
+            #[serde(default)]
+            app: Option<CheckApp>,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: u64,
+            check_runs: Vec<Run>,
+        }
+        let c = self.client(repo).await?;
+        let mut out = Vec::new();
+        for page in 1..=10u32 {
+            let named = name
+                .map(|n| format!("&check_name={}", enc(n)))
+                .unwrap_or_default();
+            let route = format!(
+                "{}/commits/{sha}/check-runs?per_page=100&page={page}{named}",
+                repo_path(repo)
+            );
+            let p: Page = get_json(&c, &route).await?;
+            let got = p.check_runs.len();
+            out.extend(p.check_runs.into_iter().map(|r| CheckRunInfo {
+                id: r.id,
+                name: r.name,
+                status: r.status,
+                conclusion: r.conclusion,
+                app_id: r.app.as_ref().map(|a| a.id),
+                app_slug: r.app.and_then(|a| a.slug),
+            }));
+            if got < 100 || out.len() as u64 >= p.total_count {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// A client for fixed credentials.
     pub fn new(api_url: &str, creds: &AppCredentials) -> Result<Self, SetupError> {
         build_app(api_url, creds)?;
@@ -814,49 +870,16 @@ impl GitHub for OctoGitHub {
     }
 
     async fn check_runs(&self, repo: &RepoRef, sha: &Sha) -> GhResult<Vec<CheckRunInfo>> {
-        #[derive(Deserialize)]
-        struct CheckApp {
-            id: u64,
-            #[serde(default)]
-            slug: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Run {
-            id: u64,
-            name: String,
-            status: String,
-            #[serde(default)]
-            conclusion: Option<String>,
-            #[serde(default)]
-            app: Option<CheckApp>,
-        }
-        #[derive(Deserialize)]
-        struct Page {
-            total_count: u64,
-            check_runs: Vec<Run>,
-        }
-        let c = self.client(repo).await?;
-        let mut out = Vec::new();
-        for page in 1..=10u32 {
-            let route = format!(
-                "{}/commits/{sha}/check-runs?per_page=100&page={page}",
-                repo_path(repo)
-            );
-            let p: Page = get_json(&c, &route).await?;
-            let got = p.check_runs.len();
-            out.extend(p.check_runs.into_iter().map(|r| CheckRunInfo {
-                id: r.id,
-                name: r.name,
-                status: r.status,
-                conclusion: r.conclusion,
-                app_id: r.app.as_ref().map(|a| a.id),
-                app_slug: r.app.and_then(|a| a.slug),
-            }));
-            if got < 100 || out.len() as u64 >= p.total_count {
-                break;
-            }
-        }
-        Ok(out)
+        self.list_check_runs(repo, sha, None).await
+    }
+
+    async fn check_runs_named(
+        &self,
+        repo: &RepoRef,
+        sha: &Sha,
+        name: &str,
+    ) -> GhResult<Vec<CheckRunInfo>> {
+        self.list_check_runs(repo, sha, Some(name)).await
     }
 
     async fn dispatch(
