@@ -38,6 +38,7 @@ bench: $(TOOLS)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-moto.sh $(VENV) sh -c '\
 		$(PYTHON) bench/startup.py && \
 		$(CARGO) test --locked --test api economy -- --ignored --nocapture | $(PYTHON) bench/economy.py && \
+		$(CARGO) test --locked --test api latency -- --ignored --nocapture | $(PYTHON) bench/latency.py && \
 		$(PYTHON) bench/peers.py && \
 		$(PYTHON) bench/load.py && \
 		$(PYTHON) bench/lambda.py && \
