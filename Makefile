@@ -39,6 +39,7 @@ bench: $(TOOLS)
 		$(PYTHON) bench/startup.py && \
 		$(CARGO) test --locked --test api economy -- --ignored --nocapture | $(PYTHON) bench/economy.py && \
 		$(CARGO) test --locked --test api latency -- --ignored --nocapture | $(PYTHON) bench/latency.py && \
+		$(CARGO) test --locked --test api reconcile_scale -- --ignored --nocapture | $(PYTHON) bench/reconcile.py && \
 		$(PYTHON) bench/peers.py && \
 		$(PYTHON) bench/load.py && \
 		$(PYTHON) bench/lambda.py && \

@@ -45,6 +45,7 @@ mod queued_dispatch;
 mod quorum;
 mod rate_budget;
 mod reconcile;
+mod reconcile_scale;
 mod rollback;
 mod secret_rotation;
 mod shared_environments;
