@@ -22,8 +22,12 @@
 //! requests per delivery from gatebot's own `/metrics`); `bench/load.py`
 //! runs this and writes the table in BENCHMARKS.md.
 //!
+//! With `--repos N`, PR `n` belongs to repository `acme/widgets-{n % N}`
+//! (the fake serves every one of them from one world): the records, the
+//! config cache and the environments of N repositories.
+//!
 //! ```text
-//! cargo bench --bench load -- --store sqlite [--prs 50] [--rates 100,250,500] [--secs 5]
+//! cargo bench --bench load -- --store sqlite [--prs 50] [--repos 1] [--rates 100,250,500] [--secs 5]
 //! DYNAMODB_TEST_ENDPOINT=http://127.0.0.1:5000 cargo bench --bench load -- --store dynamodb
 //! ```
 
@@ -53,6 +57,7 @@ const COMMANDS: [(&str, &str); 4] = [
 struct Args {
     store: String,
     prs: u64,
+    repos: u64,
     rates: Vec<u64>,
     secs: u64,
 }
@@ -72,6 +77,10 @@ fn args() -> Option<Args> {
     Some(Args {
         store: value("--store").unwrap_or_else(|| "sqlite".into()),
         prs: value("--prs").and_then(|v| v.parse().ok()).unwrap_or(50),
+        repos: value("--repos")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1),
         rates: value("--rates")
             .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
             .unwrap_or_else(|| vec![100, 250, 500, 750]),
@@ -115,8 +124,19 @@ fn delivery(event: &'static str, id: String, payload: &Value) -> Delivery {
     }
 }
 
-fn opened(pr: u64) -> Delivery {
+/// Points payload `p` at PR `pr`'s repository (see `--repos`).
+fn in_repository(p: &mut Value, pr: u64, repos: u64) {
+    if repos > 1 {
+        let name = format!("widgets-{}", pr % repos);
+        p["repository"]["name"] = json!(name);
+        p["repository"]["full_name"] = json!(format!("acme/{name}"));
+        p["repository"]["id"] = json!(2_000_000 + pr % repos);
+    }
+}
+
+fn opened(pr: u64, repos: u64) -> Delivery {
     let mut p = fixture("pull_request.opened");
+    in_repository(&mut p, pr, repos);
     p["number"] = json!(pr);
     p["pull_request"]["number"] = json!(pr);
     p["pull_request"]["head"]["sha"] = json!(sha(pr));
@@ -127,7 +147,7 @@ fn opened(pr: u64) -> Delivery {
 
 /// The comments of one step: delivery `i` goes to PR `i % prs`, and each
 /// PR cycles through [`COMMANDS`].
-fn comments(step: u64, n: u64, prs: u64) -> Vec<Delivery> {
+fn comments(step: u64, n: u64, prs: u64, repos: u64) -> Vec<Delivery> {
     let template = fixture("issue_comment.created");
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     (0..n)
@@ -136,6 +156,7 @@ fn comments(step: u64, n: u64, prs: u64) -> Vec<Delivery> {
             let (login, body) = COMMANDS[((i / prs) % 4) as usize];
             let id = step * 1_000_000 + i;
             let mut p = template.clone();
+            in_repository(&mut p, pr, repos);
             p["issue"]["number"] = json!(pr);
             p["comment"]["id"] = json!(id);
             p["comment"]["body"] = json!(body);
@@ -322,7 +343,8 @@ async fn step(
     number: u64,
 ) -> Value {
     let n = rate * args.secs;
-    let deliveries = std::sync::Arc::new(comments(number, n, prs));
+    let repos = if prs == 1 { 1 } else { args.repos };
+    let deliveries = std::sync::Arc::new(comments(number, n, prs, repos));
     let before = counters(http, server.port).await;
     let (_, cpu_before) = usage(server.child.id());
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
@@ -368,6 +390,7 @@ async fn step(
     json!({
         "store": args.store,
         "prs": prs,
+        "repos": repos,
         "rate": rate,
         "deliveries": n,
         "failures": failures,
@@ -395,6 +418,7 @@ async fn run(args: Args) {
     for prs in [args.prs, 1] {
         let github = FakeGitHub::start().await;
         seed(&github, args.prs);
+        github.world().any_repository = args.repos > 1;
         let server = start_gatebot(&args.store, &github.uri());
         let ready = Instant::now();
         loop {
@@ -412,8 +436,9 @@ async fn run(args: Args) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let repos = if prs == 1 { 1 } else { args.repos };
         for pr in 1..=prs {
-            let status = post(&http, server.port, &opened(pr)).await;
+            let status = post(&http, server.port, &opened(pr, repos)).await;
             assert_eq!(status, 200, "opening PR #{pr}");
         }
         for &rate in &args.rates {

@@ -187,6 +187,10 @@ pub struct World {
     /// Requests whose path contains the string are answered this much
     /// later (after they took effect).
     pub slow: Vec<(String, std::time::Duration)>,
+    /// Serve every repository of `acme` (but its `.github`) as if it were
+    /// acme/widgets, one world for all: the load benchmark's 50
+    /// repositories. PR numbers, SHAs and ids stay distinct across them.
+    pub any_repository: bool,
     /// Every answer this much later (a round trip to github.com).
     pub latency: Option<std::time::Duration>,
     /// When each request arrived, as `METHOD /path` (for the latency
@@ -700,7 +704,9 @@ fn route(w: &mut World, req: &Request, base: &str) -> Reply {
                 None => not_found(),
             }
         }
-        (_, ["repos", o, r, rest @ ..]) if *o == OWNER && *r == REPO => {
+        (_, ["repos", o, r, rest @ ..])
+            if *o == OWNER && (*r == REPO || (w.any_repository && *r != ".github")) =>
+        {
             repo_route(w, &method, rest, &query, req, base)
         }
         ("GET", ["repos", o, ".github", "contents", path @ ..]) if *o == OWNER => {
