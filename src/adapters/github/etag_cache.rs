@@ -6,8 +6,8 @@
 //!
 //! A remembered body is only ever used after GitHub confirmed it with a
 //! `304` in answer to this very request: nothing that guards a gate is read
-//! stale from here. The cache is bounded (entries and body size); the
-//! least recently used entry goes first.
+//! stale from here. The cache is bounded (entries, bytes in all, and the
+//! size of one body); the least recently used entry goes first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,8 +22,11 @@ pub(crate) const APP_SCOPE: Scope = 0;
 
 /// At most this many routes remembered.
 const MAX_ENTRIES: usize = 4_096;
+/// At most this many bytes of bodies remembered in all: well inside the
+/// smallest Lambda's memory.
+const MAX_BYTES: usize = 32 * 1024 * 1024;
 /// Bodies larger than this are not remembered (a long check-run list of a
-/// monorepo's commit), so the cache stays under a few tens of MiB.
+/// monorepo's commit).
 const MAX_BODY: usize = 256 * 1024;
 
 /// What GitHub last answered for a route: its `ETag` and body.
@@ -43,6 +46,34 @@ struct Entry {
 struct Inner {
     entries: HashMap<(Scope, String), Entry>,
     tick: u64,
+    /// The bytes of the bodies remembered.
+    bytes: usize,
+}
+
+impl Inner {
+    fn remove(&mut self, key: &(Scope, String)) {
+        if let Some(e) = self.entries.remove(key) {
+            self.bytes -= e.remembered.body.len();
+        }
+    }
+
+    /// Drops the least recently used entries until one more of `room`
+    /// bytes fits under both bounds.
+    fn make_room(&mut self, room: usize) {
+        while !self.entries.is_empty()
+            && (self.entries.len() >= MAX_ENTRIES || self.bytes + room > MAX_BYTES)
+        {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.remove(&k),
+                None => break,
+            }
+        }
+    }
 }
 
 /// The remembered answers; shared by every client of one [`OctoGitHub`].
@@ -76,16 +107,9 @@ impl EtagCache {
         inner.tick += 1;
         let tick = inner.tick;
         let key = (scope, route.to_string());
-        if !inner.entries.contains_key(&key) && inner.entries.len() >= MAX_ENTRIES {
-            let oldest = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                inner.entries.remove(&oldest);
-            }
-        }
+        inner.remove(&key);
+        inner.make_room(body.len());
+        inner.bytes += body.len();
         inner.entries.insert(
             key,
             Entry {
@@ -101,13 +125,18 @@ impl EtagCache {
     /// Forgets `route` (its answer was not one to remember).
     pub(crate) fn forget(&self, scope: Scope, route: &str) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.entries.remove(&(scope, route.to_string()));
+            inner.remove(&(scope, route.to_string()));
         }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.inner.lock().map(|i| i.bytes).unwrap_or(0)
     }
 }
 
@@ -143,6 +172,23 @@ mod tests {
         assert!(cache.get(1, "/r/0").is_some());
         assert!(cache.get(1, "/r/1").is_none());
         assert!(cache.get(1, "/r/new").is_some());
+    }
+
+    #[test]
+    fn the_bytes_in_all_are_bounded() {
+        let cache = EtagCache::default();
+        let body = "x".repeat(MAX_BODY);
+        let fit = MAX_BYTES / MAX_BODY;
+        for i in 0..fit + 3 {
+            cache.put(1, &format!("/r/{i}"), "e", &body);
+        }
+        assert!(cache.bytes() <= MAX_BYTES, "{} bytes", cache.bytes());
+        assert_eq!(cache.len(), fit);
+        assert!(cache.get(1, "/r/0").is_none(), "the oldest went first");
+        assert!(cache.get(1, &format!("/r/{}", fit + 2)).is_some());
+        // Replacing an entry counts its bytes once.
+        cache.put(1, &format!("/r/{}", fit + 2), "f", "{}");
+        assert_eq!(cache.bytes(), (fit - 1) * MAX_BODY + 2);
     }
 
     #[test]
