@@ -891,10 +891,12 @@ pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
         kind: "comment".into(),
         detail: "replied".into(),
     };
+    // Two effects' markers in one write (the second's deferred to it).
+    let k0 = format!("e:{}", ids[0]);
     let k = format!("e:{}", ids[1]);
     let dropped = store
         .finish_effect(
-            &k,
+            &[k.clone(), k0.clone()],
             keep,
             t0,
             std::slice::from_ref(&said),
@@ -903,11 +905,13 @@ pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        store.begin(&k, lease, t0).await.unwrap(),
-        Begin::Done,
-        "the effect is marked done"
-    );
+    for k in [&k, &k0] {
+        assert_eq!(
+            store.begin(k, lease, t0).await.unwrap(),
+            Begin::Done,
+            "each effect is marked done"
+        );
+    }
     let log = store.audit(&repo(), Some(9), 10).await.unwrap();
     assert_eq!(log, vec![said]);
     let after = store.load_gate(&key(9)).await.unwrap().unwrap();
@@ -929,7 +933,7 @@ pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
     // With nothing left to drop (or no record at all), the key is still
     // finished.
     store
-        .finish_effect("e:none", keep, t0, &[], &key(404), &[1])
+        .finish_effect(&["e:none".to_string()], keep, t0, &[], &key(404), &[1])
         .await
         .unwrap();
     assert_eq!(store.begin("e:none", lease, t0).await.unwrap(), Begin::Done);
@@ -1225,6 +1229,53 @@ async fn dynamodb_run_index_items_are_checked_against_their_dispatch() {
             .unwrap()
             .is_some()
     );
+}
+
+/// A DynamoDB store clears an outbox starting from the record as it last
+/// saw it; when another process wrote the record since, that guess fails
+/// its condition and the record is read: the other process's change stays.
+#[tokio::test]
+async fn dynamodb_an_outbox_cleared_from_a_stale_guess_keeps_what_others_wrote() {
+    let endpoint = std::env::var("DYNAMODB_TEST_ENDPOINT")
+        .expect("DYNAMODB_TEST_ENDPOINT is not set: `make test` starts moto");
+    let table = format!("gatebot-staleguess-{}", std::process::id());
+    let here = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table.clone());
+    here.ensure_table().await.unwrap();
+    let there = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table);
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let keep = Duration::from_secs(3600);
+    let mut rec = GateRecord::new(state(9, 'b'));
+    let ids = rec.enqueue(
+        vec![Action::SyncCheckRun, Action::Reply { body: "one".into() }],
+        Some("d"),
+    );
+    let v1 = here.save_gate(&rec, None).await.unwrap();
+    // Another process queues a reply: `here` has not seen it.
+    let mut theirs = there.load_gate(&key(9)).await.unwrap().unwrap();
+    let added = theirs
+        .value
+        .enqueue(vec![Action::Reply { body: "two".into() }], None);
+    there.save_gate(&theirs.value, Some(v1)).await.unwrap();
+    let dropped = here
+        .finish_effect(
+            &[format!("e:{}", ids[0])],
+            keep,
+            t0,
+            &[],
+            &key(9),
+            &ids[..1],
+        )
+        .await
+        .unwrap();
+    assert!(dropped);
+    let after = here.load_gate(&key(9)).await.unwrap().unwrap();
+    let left: Vec<u64> = after.value.pending.iter().map(|p| p.id).collect();
+    assert_eq!(
+        left,
+        vec![ids[1], added[0]],
+        "the other process's reply stays"
+    );
+    assert_eq!(after.version, v1 + 2);
 }
 
 contract_tests!(sqlite_memory, sqlite_in_memory());

@@ -192,6 +192,7 @@ impl App {
             deadline,
             done: Mutex::new(done),
             folded: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
         };
         let (answers, ordered): (Vec<&PendingAction>, Vec<&PendingAction>) = mine
             .iter()
@@ -214,6 +215,30 @@ impl App {
         let completed = in_order + answered.iter().filter(|r| **r == Some(true)).count();
         let done = lock(&batch.done).clone();
         let folded = lock(&batch.folded).clone();
+        // Markers no ordered action's write took (answers that finished
+        // after it, or a batch without one): written now, with the outbox's
+        // clean-up where the store can.
+        let deferred = std::mem::take(&mut *lock(&batch.deferred));
+        let left: Vec<u64> = done
+            .iter()
+            .copied()
+            .filter(|id| !folded.contains(id))
+            .collect();
+        let mut dropped = false;
+        if !deferred.is_empty() {
+            let (keys, said): (Vec<String>, Vec<Vec<AuditEntry>>) = deferred.into_iter().unzip();
+            let said: Vec<AuditEntry> = said.into_iter().flatten().collect();
+            match self
+                .store
+                .finish_effect(&keys, DEDUPE_TTL, Utc::now(), &said, pr, &left)
+                .await
+            {
+                Ok(d) => dropped = d,
+                Err(e) => {
+                    tracing::error!(pr = %pr, error = %e, "effects done but not recorded; their claims hold them for now");
+                }
+            }
+        }
         // Give back what this batch did not finish (not reached in time,
         // left for later, or gone from the outbox meanwhile).
         for (id, key) in &held {
@@ -223,12 +248,7 @@ impl App {
         }
         // What the last ordered action's write did not drop (an answer
         // that finished after it, or a batch without ordered actions).
-        let left: Vec<u64> = done
-            .iter()
-            .copied()
-            .filter(|id| !folded.contains(id))
-            .collect();
-        if !left.is_empty() {
+        if !left.is_empty() && !dropped {
             self.drop_done(pr, &left).await;
         }
         completed
@@ -267,9 +287,21 @@ impl App {
         };
         let said: &[AuditEntry] = said.as_slice();
         let now = Utc::now();
+        if !last && repeatable(&p.action) {
+            lock(&batch.deferred).push((key, said.to_vec()));
+            return Some(true);
+        }
         let r = if last {
+            // With the markers deferred so far, in one write.
+            let deferred = std::mem::take(&mut *lock(&batch.deferred));
+            let mut keys = vec![key];
+            let mut lines = said.to_vec();
+            for (k, l) in deferred {
+                keys.push(k);
+                lines.extend(l);
+            }
             self.store
-                .finish_effect(&key, DEDUPE_TTL, now, said, pr, &ids)
+                .finish_effect(&keys, DEDUPE_TTL, now, &lines, pr, &ids)
                 .await
         } else {
             self.store
@@ -478,9 +510,18 @@ impl App {
         let deploy = a.deploy;
         let id = &deploy.dispatch_id;
         let env = deploy.environment.as_str();
-        let earlier = match self.store.dispatch_by_id(&pr.repo, id).await {
-            Ok(r) => r,
-            Err(e) => return Done::Later(e.to_string()),
+        // A dispatch its own delivery's transition just queued (not the
+        // reconciler's) has no earlier attempt: its id is new (a PR's
+        // dispatch ids count up), so there is nothing to read. Should one
+        // be recorded all the same, `create_dispatch` below returns it.
+        let first = a.reconciling.is_none() && a.pending.attempts == 0;
+        let earlier = if first {
+            None
+        } else {
+            match self.store.dispatch_by_id(&pr.repo, id).await {
+                Ok(r) => r,
+                Err(e) => return Done::Later(e.to_string()),
+            }
         };
         if earlier.as_ref().is_some_and(|r| r.sent) {
             return Done::Yes(None);
@@ -562,8 +603,18 @@ impl App {
         };
         // Recorded before the call: a crash during it leaves a trace the
         // reconciler follows.
-        if let Err(e) = self.store.create_dispatch(&record).await {
-            return Done::Later(e.to_string());
+        match self.store.create_dispatch(&record).await {
+            // A first attempt that finds a record it did not make: an
+            // attempt it did not know of (the earlier one was looked
+            // into above otherwise).
+            Ok(stored) if first && stored != record => {
+                if stored.sent {
+                    return Done::Yes(None);
+                }
+                return Done::Later("an earlier attempt's outcome is unknown".into());
+            }
+            Ok(_) => {}
+            Err(e) => return Done::Later(e.to_string()),
         }
         let inputs = DispatchInputs {
             sha: deploy.sha.to_string(),
@@ -585,10 +636,8 @@ impl App {
         {
             Ok(run) => {
                 metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "sent").increment(1);
-                if let Err(e) = self.store.mark_dispatch_sent(&pr.repo, id).await {
-                    tracing::error!(error = %e, "dispatch sent but not recorded as sent");
-                }
-                self.audit(
+                // Written with the action's done-marker.
+                let said = audit_entry(
                     pr,
                     a.delivery,
                     Some(&deploy.requested_by),
@@ -597,18 +646,27 @@ impl App {
                         "{}@{} {env} {} dispatch_id={id} rollback={}{dry}",
                         workflow, git_ref, deploy.sha, inputs.rollback
                     ),
-                )
-                .await;
-                if let Some(run) = run {
-                    // The id GitHub returned is the run, by definition.
-                    match self.store.link_dispatch_run(&pr.repo, id, run.run_id).await {
+                );
+                // The id GitHub returned is the run, by definition; linking
+                // it marks the dispatch sent in the same write.
+                let linked = match run {
+                    Some(run) => match self.store.link_dispatch_run(&pr.repo, id, run.run_id).await
+                    {
                         Ok(_) => {
                             self.link_run(repo, pr, id, run.run_id, run.html_url).await;
+                            true
                         }
-                        Err(e) => tracing::error!(error = %e, "cannot link the returned run"),
-                    }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot link the returned run");
+                            false
+                        }
+                    },
+                    None => false,
+                };
+                if !linked && let Err(e) = self.store.mark_dispatch_sent(&pr.repo, id).await {
+                    tracing::error!(error = %e, "dispatch sent but not recorded as sent");
                 }
-                Done::Yes(None)
+                Done::Yes(Some(said))
             }
             Err(GitHubError::Status { status, message })
                 if (400..500).contains(&status) && status != 429 && status != 401 =>
@@ -631,14 +689,6 @@ impl App {
                 Done::Later(e.to_string())
             }
         }
-    }
-
-    async fn gate_config(
-        &self,
-        repo: &RepoRef,
-        pr: &PrKey,
-    ) -> Option<crate::core::config::RepoConfig> {
-        self.gate_and_config(repo, pr).await.ok()?.map(|(_, c)| c)
     }
 
     /// Drops the entry commands of the people a judged dispatch rested on
@@ -664,11 +714,38 @@ impl App {
     /// Applies what became of a dispatch — its run, GitHub's refusal, its
     /// cancel, roles found lost right before it. No delivery caused it.
     async fn apply_dispatch_outcome(&self, repo: &RepoRef, pr: &PrKey, fact: Fact) {
-        let Some(config) = self.gate_config(repo, pr).await else {
-            tracing::error!(pr = %pr, "cannot read the config to record {fact:?}");
-            return;
+        // The record read for its default branch (the config's) is the one
+        // the transition starts from: its write is conditional on it.
+        let read = match self.store.load_gate(pr).await {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                tracing::error!(pr = %pr, "no record to record {fact:?} in");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(pr = %pr, error = %e, "cannot read the record to record {fact:?}");
+                return;
+            }
         };
-        if let Err(e) = Box::pin(self.transition(repo, pr, None, &[fact], &config, None)).await {
+        let config = match self.config(repo, &read.value.state.default_branch).await {
+            Ok((config, _)) => config,
+            Err(e) => {
+                tracing::error!(pr = %pr, error = %e, "cannot read the config to record {fact:?}");
+                return;
+            }
+        };
+        let facts = [fact];
+        let step = self.transition_step(
+            repo,
+            pr,
+            None,
+            &facts,
+            &config,
+            None,
+            false,
+            Some(Some(read)),
+        );
+        if let Err(e) = Box::pin(step).await {
             tracing::error!(pr = %pr, error = %e, "cannot record a dispatch's fate");
         }
     }
@@ -871,6 +948,25 @@ struct Batch<'a> {
     done: Mutex<Vec<u64>>,
     /// The ids the last ordered action's write dropped from the outbox.
     folded: Mutex<Vec<u64>>,
+    /// Done-markers (with their audit lines) of actions safe to perform
+    /// twice ([`repeatable`]), not yet written: they go with the last
+    /// ordered action's write, or with the batch's clean-up.
+    deferred: Mutex<Vec<(String, Vec<AuditEntry>)>>,
+}
+
+/// Whether performing `action` again, should its done-marker be lost to a
+/// crash, is harmless: GitHub keeps one reaction of a kind per person, a
+/// check run's update writes what the record says, a deploy is recorded
+/// once per dispatch. Replies, dispatches and merges are not, nor is a
+/// wake (it moves another PR): their markers are written at once.
+fn repeatable(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::React { .. }
+            | Action::SyncCheckRun
+            | Action::SyncCheckRunOf { .. }
+            | Action::RecordDeploy { .. }
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -292,8 +292,10 @@ impl App {
         // record: doing nothing twice is harmless, and it costs no write.
         // A comment's commands are guarded by the comment's own key, which
         // every delivery of that comment (a redelivery included) shares:
-        // the delivery's key would add two writes and no protection.
-        if does_nothing(event) || matches!(event, Event::Comment(_)) {
+        // the delivery's key would add two writes and no protection. A
+        // workflow run's event is guarded, the same way, by the key of its
+        // run, attempt and phase.
+        if does_nothing(event) || matches!(event, Event::Comment(_) | Event::WorkflowRun(_)) {
             return terminal(self.route_event(delivery, event).await);
         }
         let guarded = delivery.guarded_by(DedupeKey::Delivery(&delivery.id).to_string());
@@ -685,20 +687,33 @@ impl App {
                 status,
             },
         ];
-        for number in &prs {
+        for (i, number) in prs.iter().enumerate() {
             let key = PrKey {
                 repo: repo.name.clone(),
                 number: *number,
             };
-            let init = match self.store.load_gate(&key).await? {
+            let stored = self.store.load_gate(&key).await?;
+            let init = match stored {
                 Some(_) => None,
                 None => Some(initial_state(
                     &repo,
                     &self.github.pull_request(&repo, *number).await?,
                 )),
             };
-            self.transition(&repo, &key, init.as_ref(), &facts, &config, Some(d))
-                .await?;
+            // The transition starts from this read; the last one's write
+            // also marks the delivery done.
+            let last = i + 1 == prs.len();
+            self.transition_step(
+                &repo,
+                &key,
+                init.as_ref(),
+                &facts,
+                &config,
+                Some(d),
+                last,
+                Some(stored),
+            )
+            .await?;
         }
         Ok(Outcome::processed(format!(
             "CI {status:?} on {} for {prs:?}",
@@ -715,12 +730,18 @@ impl App {
         let repo = repo_of(&e.repository, e.installation.map(|i| i.id))?;
         let branch = default_branch(&e.repository)?;
         // The run linked to a dispatch by its id; else the dispatch its
-        // name claims, which it must then prove to be.
-        let record = match self.store.dispatch_by_run(&repo.name, run.id).await? {
-            Some(r) => Some(r),
-            None => match e.workflow_run.dispatch_id() {
-                Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
-                None => None,
+        // name claims, which it must then prove to be. The claimed one is
+        // read first: when it is linked to this very run, it is the one
+        // the run's id leads to, found in one read instead of two.
+        let claimed = match e.workflow_run.dispatch_id() {
+            Some(id) => self.store.dispatch_by_id(&repo.name, &id).await?,
+            None => None,
+        };
+        let record = match claimed {
+            Some(r) if r.run_id == Some(run.id) => Some(r),
+            claimed => match self.store.dispatch_by_run(&repo.name, run.id).await? {
+                Some(r) => Some(r),
+                None => claimed,
             },
         };
         let Some(record) = record else {
@@ -785,13 +806,15 @@ impl App {
             }
         };
         let (config, error) = self.config(repo, branch).await?;
-        self.transition(
+        // Its write marks the run's key done: no write of its own.
+        self.last_transition(
             repo,
             &key,
             None,
             &[config_fact(error), fact],
             &config,
-            Some(d),
+            d,
+            None,
         )
         .await?;
         Ok(Outcome::processed(format!(

@@ -513,6 +513,20 @@ impl App {
         pr: &PrKey,
         f: impl Fn(&mut GateRecord) -> bool,
     ) -> Result<(), AppError> {
+        // First from the record as the store last saw it, where it keeps
+        // that: its write is conditional on that version, so only a
+        // successful write trusts it (a guess that needs no change proves
+        // nothing, and is read again).
+        if let Some(v) = self.store.last_seen(pr) {
+            let mut record = v.value;
+            if f(&mut record) {
+                match self.store.save_gate(&record, Some(v.version)).await {
+                    Ok(_) => return Ok(()),
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         for attempt in 0..WRITE_ATTEMPTS {
             let Some(v) = self.store.load_gate(pr).await? else {
                 return Ok(());

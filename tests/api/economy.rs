@@ -282,6 +282,44 @@ async fn a_lifecycle_costs_no_more_counted_github_requests_than_its_ceiling() {
     assert!(w.not_modified.iter().all(|r| r.starts_with("GET ")));
 }
 
+/// The DynamoDB requests each delivery of the two-stage default's warm
+/// lifecycle may cost (measured 6, 5, 17–18, 9, 6–7, 17–18, 9: 72 in all).
+/// A command's reaction runs beside its other effects; when it finishes
+/// after them, its done-marker takes a write of its own: one request more
+/// for a command, which the ceiling allows.
+const DYNAMODB_CEILING: [(&str, f64); 7] = [
+    (OPENED, 6.0),
+    (CI_GREEN, 5.0),
+    (LGTM, 19.0),
+    (STAGE_RUN, 9.0),
+    (VERIFY, 8.0),
+    (APPROVE, 19.0),
+    (PROD_RUN, 9.0),
+];
+
+#[tokio::test]
+async fn a_lifecycle_on_dynamodb_costs_no_more_store_requests_than_its_ceiling() {
+    let app = TestApp::spawn_on_dynamodb().await;
+    two_stage(&app, 42, SHA1, 0).await;
+    let steps = two_stage(&app, 43, SHA2, 2).await;
+    let mut over = Vec::new();
+    let mut total = 0.0;
+    for ((what, cost), (ceiling_what, ceiling)) in steps.iter().zip(DYNAMODB_CEILING) {
+        assert_eq!(*what, ceiling_what);
+        let requests: f64 = cost.dynamodb.values().map(|(n, _, _)| n).sum();
+        assert!(requests > 0.0, "{what}: no DynamoDB request counted");
+        total += requests;
+        if requests > ceiling {
+            over.push(format!(
+                "{what}: {requests} DynamoDB requests (ceiling {ceiling}): {:?}",
+                cost.dynamodb.keys().collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(over.is_empty(), "over the ceiling:\n{}", over.join("\n"));
+    assert!(total <= 75.0, "{total} DynamoDB requests per lifecycle");
+}
+
 #[tokio::test]
 #[ignore = "a report, not a check: `make bench` runs it"]
 async fn github_calls_per_delivery_over_a_whole_lifecycle() {

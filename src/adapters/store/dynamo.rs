@@ -31,6 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::last_seen::LastSeen;
 use super::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
     TransitionSaved, TransitionWrite, Versioned,
@@ -49,6 +50,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     nonce: std::sync::Arc<AtomicU64>,
+    /// First guesses for the outbox's clean-up (see [`LastSeen`]).
+    seen: std::sync::Arc<LastSeen>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -216,6 +219,13 @@ fn gate_item(record: &GateRecord, version: u64) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// The size of a gate item's encoded record.
+fn data_len(item: &Item) -> usize {
+    item.get("data")
+        .and_then(|v| v.as_s().ok())
+        .map_or(usize::MAX, String::len)
+}
+
 fn envs_pk(repo: &RepoName) -> String {
     format!("ENVS#{repo}")
 }
@@ -315,6 +325,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             nonce: std::sync::Arc::new(AtomicU64::new(seed)),
+            seen: std::sync::Arc::default(),
         }
     }
 
@@ -662,13 +673,22 @@ impl Store for DynamoStore {
     }
 
     async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError> {
-        let Some(item) = self.get(&gate_pk(pr), "GATE").await? else {
+        let pk = gate_pk(pr);
+        let Some(item) = self.get(&pk, "GATE").await? else {
+            self.seen.forget(&pk);
             return Ok(None);
         };
-        Ok(Some(Versioned {
-            version: get_n(&item, "version")?,
-            value: GateRecord::decode(get_s(&item, "data")?)?,
-        }))
+        let data = get_s(&item, "data")?;
+        let version = get_n(&item, "version")?;
+        let value = GateRecord::decode(data)?;
+        self.seen.saw(&pk, version, &value, data.len());
+        Ok(Some(Versioned { version, value }))
+    }
+
+    fn last_seen(&self, pr: &PrKey) -> Option<Versioned<GateRecord>> {
+        self.seen
+            .guess(&gate_pk(pr))
+            .map(|(version, value)| Versioned { version, value })
     }
 
     async fn save_gate(
@@ -677,23 +697,30 @@ impl Store for DynamoStore {
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
         let version = expected.map_or(1, |v| v + 1);
+        let item = gate_item(record, version)?;
+        let bytes = data_len(&item);
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(gate_item(record, version)?));
+            .set_item(Some(item));
         put = match expected {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
                 .condition_expression("version = :v")
                 .expression_attribute_values(":v", n(v)),
         };
+        let pk = gate_pk(&record.state.pr);
         match put.send().await {
-            Ok(_) => Ok(version),
+            Ok(_) => {
+                self.seen.saw(&pk, version, record, bytes);
+                Ok(version)
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                self.seen.forget(&pk);
                 Err(StoreError::Conflict)
             }
             Err(e) => Err(sdk_error(e)),
@@ -710,9 +737,9 @@ impl Store for DynamoStore {
             return self.save_gate(record, expected).await;
         }
         let version = expected.map_or(1, |v| v + 1);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(gate_item(record, version)?));
+        let item = gate_item(record, version)?;
+        let bytes = data_len(&item);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = match expected {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
@@ -726,10 +753,15 @@ impl Store for DynamoStore {
         for w in environments {
             tx = tx.transact_items(env_put(&self.table, w)?);
         }
+        let pk = gate_pk(&record.state.pr);
         match tx.send().await {
-            Ok(_) => Ok(version),
+            Ok(_) => {
+                self.seen.saw(&pk, version, record, bytes);
+                Ok(version)
+            }
             Err(e) => match cancellation(&e) {
                 Some(reasons) if guarded_conflict(&reasons, reasons.len()) => {
+                    self.seen.forget(&pk);
                     Err(StoreError::Conflict)
                 }
                 _ => Err(sdk_error(e)),
@@ -787,9 +819,9 @@ impl Store for DynamoStore {
         // Billed at twice the write units of the same puts one by one; in
         // exchange the transition and its record are never apart.
         let version = t.expected.map_or(1, |v| v + 1);
-        let record = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(gate_item(t.record, version)?));
+        let item = gate_item(t.record, version)?;
+        let bytes = data_len(&item);
+        let record = Put::builder().table_name(&self.table).set_item(Some(item));
         let record = match t.expected {
             None => record.condition_expression("attribute_not_exists(pk)"),
             Some(v) => record
@@ -830,17 +862,24 @@ impl Store for DynamoStore {
                     .set_item(Some(finished_item(key, t.keep, t.now))),
             )?);
         }
+        let pk = gate_pk(&t.record.state.pr);
         match tx.send().await {
-            Ok(_) => Ok(TransitionSaved {
-                version,
-                claims: vec![Begin::Fresh; t.claims.len()],
-                settled: t.settles.is_some(),
-            }),
+            Ok(_) => {
+                self.seen.saw(&pk, version, t.record, bytes);
+                Ok(TransitionSaved {
+                    version,
+                    claims: vec![Begin::Fresh; t.claims.len()],
+                    settled: t.settles.is_some(),
+                })
+            }
             Err(e) => match cancellation(&e) {
                 // The record or an environment's changed since it was
                 // read (or another transaction is writing it): nothing
                 // was written.
-                Some(reasons) if guarded_conflict(&reasons, guarded) => Err(StoreError::Conflict),
+                Some(reasons) if guarded_conflict(&reasons, guarded) => {
+                    self.seen.forget(&pk);
+                    Err(StoreError::Conflict)
+                }
                 Some(reasons) if reasons.iter().take(guarded).any(Option::is_some) => {
                     Err(sdk_error(e))
                 }
@@ -889,14 +928,26 @@ impl Store for DynamoStore {
             )
             .item("sent", AttributeValue::Bool(record.sent))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
         match r {
+            // Written as given: that is what is stored, unless a run is to
+            // be linked too.
+            Ok(_) if record.run_id.is_none() => return Ok(record.clone()),
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(sdk_error(e)),
+            Err(e) => match e.as_service_error() {
+                // Recorded before: the stored item came back with the answer.
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    if let (Some(item), None) = (c.item(), record.run_id) {
+                        return dispatch_from_item(item);
+                    }
+                }
+                _ => return Err(sdk_error(e)),
+            },
         }
         if let Some(run) = record.run_id {
             self.link_dispatch_run(&record.repo, &record.deploy.dispatch_id, run)
@@ -1081,6 +1132,102 @@ impl Store for DynamoStore {
             items.extend(self.audit_items(entry)?);
         }
         self.put_all(items).await
+    }
+
+    /// One transaction: the keys marked done, their audit lines and the
+    /// record without the actions `done` (conditional on the version just
+    /// read; read again when it moved). Where it cannot be one (no record,
+    /// one of a newer layout, too many items, a record that keeps moving),
+    /// the keys and the lines are written as [`Store::finish_with_audit`]
+    /// writes them, and the caller drops the actions.
+    async fn finish_effect(
+        &self,
+        keys: &[String],
+        keep: Duration,
+        now: DateTime<Utc>,
+        entries: &[AuditEntry],
+        pr: &PrKey,
+        done: &[u64],
+    ) -> Result<bool, StoreError> {
+        let mut audits = Vec::with_capacity(entries.len() * 2);
+        for entry in entries {
+            audits.extend(self.audit_items(entry)?);
+        }
+        // Whether the outbox holds none of `done` (no record, or dropped
+        // already): then the key and its lines are all there is to write.
+        let mut nothing_to_drop = false;
+        if 1 + keys.len() + audits.len() <= TRANSACTION_MAX {
+            let pk = gate_pk(pr);
+            // The record as this store last saw it, if it did: no read
+            // when nobody wrote it since (else the write's condition
+            // fails, and it is read).
+            let mut guess = self.seen.guess(&pk);
+            for _ in 0..3 {
+                let (version, mut record) = match guess.take() {
+                    Some(seen) => seen,
+                    None => match self.load_gate(pr).await {
+                        Ok(Some(v)) => (v.version, v.value),
+                        Ok(None) => {
+                            nothing_to_drop = true;
+                            break;
+                        }
+                        // A newer gatebot's record (or one it cannot
+                        // read) keeps its outbox.
+                        Err(StoreError::NewerSchema { .. } | StoreError::Corrupt(_)) => break,
+                        Err(e) => return Err(e),
+                    },
+                };
+                let before = record.pending.len();
+                record.pending.retain(|p| !done.contains(&p.id));
+                if record.pending.len() == before {
+                    nothing_to_drop = true;
+                    break;
+                }
+                let item = gate_item(&record, version + 1)?;
+                let bytes = data_len(&item);
+                let gate = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(version));
+                let mut tx = self
+                    .client
+                    .transact_write_items()
+                    .transact_items(put_item(gate)?);
+                for key in keys {
+                    tx = tx.transact_items(put_item(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(finished_item(key, keep, now))),
+                    )?);
+                }
+                for audit in &audits {
+                    tx = tx.transact_items(put_item(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(audit.clone())),
+                    )?);
+                }
+                match tx.send().await {
+                    Ok(_) => {
+                        self.seen.saw(&pk, version + 1, &record, bytes);
+                        return Ok(true);
+                    }
+                    // The record moved since it was read: read it again.
+                    Err(e) if cancellation(&e).is_some_and(|r| guarded_conflict(&r, 1)) => {
+                        self.seen.forget(&pk);
+                    }
+                    Err(e) => return Err(sdk_error(e)),
+                }
+            }
+        }
+        let mut items: Vec<Item> = keys
+            .iter()
+            .map(|key| finished_item(key, keep, now))
+            .collect();
+        items.extend(audits);
+        self.put_all(items).await?;
+        Ok(nothing_to_drop)
     }
 
     async fn audit(

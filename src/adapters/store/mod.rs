@@ -3,6 +3,7 @@
 //! both pass the shared contract suite in `tests/store_contract.rs`.
 
 pub(crate) mod dynamo;
+mod last_seen;
 mod layout_v1;
 mod layout_v2;
 pub(crate) mod sqlite;
@@ -378,6 +379,15 @@ pub trait Store: Send + Sync {
 
     async fn load_gate(&self, pr: &PrKey) -> Result<Option<Versioned<GateRecord>>, StoreError>;
 
+    /// The record as this process last read or wrote it, if the store
+    /// keeps that (DynamoDB does, where a read costs a request): a first
+    /// guess for a conditional write of bookkeeping, never an answer to a
+    /// read. A write from a stale guess fails its condition
+    /// ([`StoreError::Conflict`]); then the record is read.
+    fn last_seen(&self, _pr: &PrKey) -> Option<Versioned<GateRecord>> {
+        None
+    }
+
     /// Writes `record` if the stored version is `expected` (`None`: the
     /// record must not exist yet). Returns the new version, or
     /// [`StoreError::Conflict`].
@@ -485,20 +495,23 @@ pub trait Store: Send + Sync {
         commit_in_steps(self, t).await
     }
 
-    /// [`Store::finish_with_audit`] of a side effect's key, and, where the
-    /// store can do it in the same transaction, the removal of the actions
-    /// `done` from `pr`'s outbox. Returns whether they were removed (if
-    /// not, the caller removes them).
+    /// [`Store::finish_with_audit`] of the keys of one or more side
+    /// effects, and, where the store can do it in the same transaction,
+    /// the removal of the actions `done` from `pr`'s outbox. Returns
+    /// whether they were removed (if not, the caller removes them).
     async fn finish_effect(
         &self,
-        key: &str,
+        keys: &[String],
         keep: Duration,
         now: DateTime<Utc>,
         entries: &[AuditEntry],
         _pr: &PrKey,
         _done: &[u64],
     ) -> Result<bool, StoreError> {
-        self.finish_with_audit(key, keep, now, entries).await?;
+        for (i, key) in keys.iter().enumerate() {
+            let lines = if i == 0 { entries } else { &[] };
+            self.finish_with_audit(key, keep, now, lines).await?;
+        }
         Ok(false)
     }
 

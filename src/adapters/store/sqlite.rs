@@ -888,14 +888,14 @@ impl Store for SqliteStore {
 
     async fn finish_effect(
         &self,
-        key: &str,
+        keys: &[String],
         keep: Duration,
         now: DateTime<Utc>,
         entries: &[AuditEntry],
         pr: &PrKey,
         done: &[u64],
     ) -> Result<bool, StoreError> {
-        let key = key.to_string();
+        let keys = keys.to_vec();
         let expires = now.timestamp() + keep.as_secs() as i64;
         let rows = audit_rows(entries)?;
         let repo = pr.repo.to_string();
@@ -903,8 +903,10 @@ impl Store for SqliteStore {
         let done = done.to_vec();
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            tx.exec(FINISH, params![key, expires])
-                .map_err(unavailable)?;
+            for key in &keys {
+                tx.exec(FINISH, params![key, expires])
+                    .map_err(unavailable)?;
+            }
             insert_audit_rows(&tx, &rows)?;
             let stored = read_gate_row(&tx, &repo, number)?;
             // A record this version cannot read (a newer gatebot's) keeps
