@@ -35,8 +35,35 @@ pub(crate) async fn sdk_config() -> aws_config::SdkConfig {
 /// write is billed, `gatebot_dynamodb_write_units_total{op}` (estimated by
 /// [`crate::adapters::store::write_units`]; the cost table in BENCHMARKS.md is
 /// computed from them). Retried attempts count once each.
+/// With a tally, it also counts the requests of its own client, by
+/// operation (a local store's, which tests read apart from every other
+/// store's requests in the process).
 #[derive(Debug, Default)]
-pub(crate) struct CountRequests;
+pub(crate) struct CountRequests {
+    pub(crate) tally: Option<std::sync::Arc<Tally>>,
+}
+
+/// Requests one client sent, by operation.
+#[derive(Debug, Default)]
+pub(crate) struct Tally(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl Tally {
+    fn add(&self, op: &str) {
+        let mut ops = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ops.entry(op.to_string()).or_default() += 1;
+    }
+
+    /// The requests counted so far, by operation.
+    pub(crate) fn by_operation(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for CountRequests {
     fn name(&self) -> &'static str {
@@ -67,6 +94,9 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CountRequests {
             .map(|m| m.name().to_string())
             .unwrap_or_else(|| "unknown".to_string());
         let bytes = context.request().body().bytes().map_or(0, <[u8]>::len);
+        if let Some(tally) = &self.tally {
+            tally.add(&op);
+        }
         metrics::counter!("gatebot_store_requests_total", "store" => "dynamodb").increment(1);
         metrics::counter!("gatebot_dynamodb_requests_total", "op" => op.clone()).increment(1);
         metrics::counter!("gatebot_dynamodb_request_bytes_total", "op" => op)

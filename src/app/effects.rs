@@ -715,8 +715,15 @@ impl App {
     /// cancel, roles found lost right before it. No delivery caused it.
     async fn apply_dispatch_outcome(&self, repo: &RepoRef, pr: &PrKey, fact: Fact) {
         // The record read for its default branch (the config's) is the one
-        // the transition starts from: its write is conditional on it.
-        let read = match self.store.load_gate(pr).await {
+        // the transition starts from: its write is conditional on it. The
+        // record as this process last saw it will do (it wrote it a moment
+        // ago, for the dispatch): a stale one fails that condition, and the
+        // transition reads it again.
+        let (seen, guessed) = match self.store.last_seen(pr) {
+            Some(v) => (Ok(Some(v)), true),
+            None => (self.store.load_gate(pr).await, false),
+        };
+        let read = match seen {
             Ok(Some(v)) => v,
             Ok(None) => {
                 tracing::error!(pr = %pr, "no record to record {fact:?} in");
@@ -735,16 +742,12 @@ impl App {
             }
         };
         let facts = [fact];
-        let step = self.transition_step(
-            repo,
-            pr,
-            None,
-            &facts,
-            &config,
-            None,
-            false,
-            Some(Some(read)),
-        );
+        let start = if guessed {
+            super::Start::Seen(read)
+        } else {
+            super::Start::Known(Some(read))
+        };
+        let step = self.transition_step(repo, pr, None, &facts, &config, None, false, start);
         if let Err(e) = Box::pin(step).await {
             tracing::error!(pr = %pr, error = %e, "cannot record a dispatch's fate");
         }

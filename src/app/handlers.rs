@@ -711,7 +711,7 @@ impl App {
                 &config,
                 Some(d),
                 last,
-                Some(stored),
+                super::Start::Known(stored),
             )
             .await?;
         }

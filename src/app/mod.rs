@@ -361,7 +361,7 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
     ) -> Result<Option<GateState>, AppError> {
-        self.transition_step(repo, pr, init, facts, config, delivery, false, None)
+        self.transition_step(repo, pr, init, facts, config, delivery, false, Start::Read)
             .await
     }
 
@@ -383,7 +383,11 @@ impl App {
         delivery: &Delivery,
         read: Option<Option<Versioned<GateRecord>>>,
     ) -> Result<Option<GateState>, AppError> {
-        self.transition_step(repo, pr, init, facts, config, Some(delivery), true, read)
+        let start = match read {
+            Some(was) => Start::Known(was),
+            None => Start::Read,
+        };
+        self.transition_step(repo, pr, init, facts, config, Some(delivery), true, start)
             .await
     }
 
@@ -397,12 +401,13 @@ impl App {
         config: &RepoConfig,
         delivery: Option<&Delivery>,
         last: bool,
-        mut read: Option<Option<Versioned<GateRecord>>>,
+        mut start: Start,
     ) -> Result<Option<GateState>, AppError> {
         for attempt in 0..WRITE_ATTEMPTS {
-            let loaded = match read.take() {
-                Some(was) => was,
-                None => self.store.load_gate(pr).await?,
+            let (loaded, guessed) = match std::mem::replace(&mut start, Start::Read) {
+                Start::Read => (self.store.load_gate(pr).await?, false),
+                Start::Known(was) => (was, false),
+                Start::Seen(v) => (Some(v), true),
             };
             let (mut record, version) = match loaded {
                 Some(v) => (v.value, Some(v.version)),
@@ -444,6 +449,10 @@ impl App {
             record.state = state;
             let actions = gate::gather(actions);
             if !changed && actions.is_empty() {
+                // A guess that needs no change proves nothing: read again.
+                if guessed {
+                    continue;
+                }
                 tracing::debug!(?notes, "no change");
                 return Ok(Some(record.state));
             }
@@ -543,6 +552,20 @@ impl App {
         }
         Err(too_many_writers())
     }
+}
+
+/// Where a transition's first attempt starts; later attempts (after a
+/// lost race) read the record.
+pub(crate) enum Start {
+    /// A fresh, strongly consistent read.
+    Read,
+    /// The record as the delivery read it a moment ago (`None`: there was
+    /// none). Its write is conditional on that version.
+    Known(Option<Versioned<GateRecord>>),
+    /// The record as this process last saw it ([`Store::last_seen`]): only
+    /// a write, conditional on its version, trusts it; when it calls for
+    /// no change, the record is read and the facts applied again.
+    Seen(Versioned<GateRecord>),
 }
 
 /// Whether what runs where can matter to `state`'s gates: the PR deployed

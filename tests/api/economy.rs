@@ -27,6 +27,10 @@ struct Cost {
     counted: Vec<String>,
     store: f64,
     dynamodb: BTreeMap<String, (f64, f64, f64)>,
+    /// The DynamoDB requests of this app's own store, by operation (the
+    /// counters above are the process's: other tests running at once add
+    /// to them).
+    own_dynamodb: BTreeMap<String, f64>,
 }
 
 /// gatebot's counters, summed by name, and by name and `op` label.
@@ -44,8 +48,22 @@ async fn calls<F: std::future::Future<Output = ()>>(app: &TestApp, step: F) -> C
         (w.requests.len(), w.counted.len())
     };
     let counted = counters();
+    let own = || {
+        app.dynamodb
+            .as_ref()
+            .map(|s| s.requests_sent())
+            .unwrap_or_default()
+    };
+    let own_before = own();
     step.await;
     let now = counters();
+    let own_dynamodb = own()
+        .into_iter()
+        .filter_map(|(op, n)| {
+            let n = n - own_before.get(&op).copied().unwrap_or(0);
+            (n > 0).then_some((op, n as f64))
+        })
+        .collect();
     let delta =
         |k: &str| now.get(k).copied().unwrap_or(0.0) - counted.get(k).copied().unwrap_or(0.0);
     let mut dynamodb = BTreeMap::new();
@@ -68,6 +86,7 @@ async fn calls<F: std::future::Future<Output = ()>>(app: &TestApp, step: F) -> C
             .collect(),
         store: delta("gatebot_store_requests_total"),
         dynamodb,
+        own_dynamodb,
     }
 }
 
@@ -283,17 +302,18 @@ async fn a_lifecycle_costs_no_more_counted_github_requests_than_its_ceiling() {
 }
 
 /// The DynamoDB requests each delivery of the two-stage default's warm
-/// lifecycle may cost (measured 6, 5, 17–18, 9, 6–7, 17–18, 9: 72 in all).
+/// lifecycle may cost (measured 6, 5, 17, 9, 7, 17, 9: 70 in all; 118
+/// before the issue "Scale to the largest organisations").
 /// A command's reaction runs beside its other effects; when it finishes
 /// after them, its done-marker takes a write of its own: one request more
 /// for a command, which the ceiling allows.
 const DYNAMODB_CEILING: [(&str, f64); 7] = [
     (OPENED, 6.0),
     (CI_GREEN, 5.0),
-    (LGTM, 19.0),
+    (LGTM, 18.0),
     (STAGE_RUN, 9.0),
     (VERIFY, 8.0),
-    (APPROVE, 19.0),
+    (APPROVE, 18.0),
     (PROD_RUN, 9.0),
 ];
 
@@ -306,18 +326,18 @@ async fn a_lifecycle_on_dynamodb_costs_no_more_store_requests_than_its_ceiling()
     let mut total = 0.0;
     for ((what, cost), (ceiling_what, ceiling)) in steps.iter().zip(DYNAMODB_CEILING) {
         assert_eq!(*what, ceiling_what);
-        let requests: f64 = cost.dynamodb.values().map(|(n, _, _)| n).sum();
+        let requests: f64 = cost.own_dynamodb.values().sum();
         assert!(requests > 0.0, "{what}: no DynamoDB request counted");
         total += requests;
         if requests > ceiling {
             over.push(format!(
                 "{what}: {requests} DynamoDB requests (ceiling {ceiling}): {:?}",
-                cost.dynamodb.keys().collect::<Vec<_>>()
+                cost.own_dynamodb
             ));
         }
     }
     assert!(over.is_empty(), "over the ceiling:\n{}", over.join("\n"));
-    assert!(total <= 75.0, "{total} DynamoDB requests per lifecycle");
+    assert!(total <= 73.0, "{total} DynamoDB requests per lifecycle");
 }
 
 #[tokio::test]

@@ -55,6 +55,8 @@ pub struct TestApp {
     app: Arc<App>,
     pub github: FakeGitHub,
     pub store: Arc<dyn Store>,
+    /// The store, when it is a local DynamoDB one (its own request tally).
+    pub dynamodb: Option<gatebot::testing::store::dynamo::DynamoStore>,
     client: reqwest::Client,
     next: AtomicU64,
 }
@@ -260,7 +262,9 @@ impl TestApp {
         );
         let store = gatebot::testing::store::dynamo::DynamoStore::local(&endpoint, table);
         store.ensure_table().await.expect("create the test table");
-        Self::spawn_with_store(DEFAULT_CONFIG, Arc::new(store)).await
+        let mut app = Self::spawn_with_store(DEFAULT_CONFIG, Arc::new(store.clone())).await;
+        app.dynamodb = Some(store);
+        app
     }
 
     pub async fn spawn_with_store(config: &str, store: Arc<dyn Store>) -> TestApp {
@@ -314,6 +318,7 @@ impl TestApp {
             url,
             github,
             store,
+            dynamodb: None,
             // GitHub gives up on a delivery after 10 seconds.
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))

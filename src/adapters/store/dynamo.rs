@@ -36,6 +36,7 @@ use super::{
     AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
     TransitionSaved, TransitionWrite, Versioned,
 };
+use crate::adapters::aws::Tally;
 use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use crate::core::gate::EnvRecord;
 
@@ -52,6 +53,8 @@ pub struct DynamoStore {
     nonce: std::sync::Arc<AtomicU64>,
     /// First guesses for the outbox's clean-up (see [`LastSeen`]).
     seen: std::sync::Arc<LastSeen>,
+    /// This store's own requests, when it counts them ([`DynamoStore::local`]).
+    tally: Option<std::sync::Arc<Tally>>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -296,7 +299,7 @@ fn time_sk(at: DateTime<Utc>, suffix: &str) -> String {
 pub(crate) fn client(config: &aws_config::SdkConfig) -> Client {
     Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(config)
-            .interceptor(crate::adapters::aws::CountRequests)
+            .interceptor(crate::adapters::aws::CountRequests::default())
             .build(),
     )
 }
@@ -305,10 +308,14 @@ pub(crate) fn client(config: &aws_config::SdkConfig) -> Client {
 /// static credentials; tests also use it to write items as an older
 /// version (or someone with table access) would.
 pub fn local_client(endpoint: &str) -> Client {
+    local_client_tallied(endpoint, None)
+}
+
+fn local_client_tallied(endpoint: &str, tally: Option<std::sync::Arc<Tally>>) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .http_client(crate::adapters::aws::http_client())
-        .interceptor(crate::adapters::aws::CountRequests)
+        .interceptor(crate::adapters::aws::CountRequests { tally })
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -326,12 +333,26 @@ impl DynamoStore {
             table: table.into(),
             nonce: std::sync::Arc::new(AtomicU64::new(seed)),
             seen: std::sync::Arc::default(),
+            tally: None,
         }
     }
 
-    /// A store on a local DynamoDB-compatible server (moto in tests).
+    /// A store on a local DynamoDB-compatible server (moto in tests),
+    /// which tallies its own requests ([`DynamoStore::requests_sent`]).
     pub fn local(endpoint: &str, table: impl Into<String>) -> Self {
-        Self::new(local_client(endpoint), table)
+        let tally = std::sync::Arc::new(Tally::default());
+        let mut store = Self::new(local_client_tallied(endpoint, Some(tally.clone())), table);
+        store.tally = Some(tally);
+        store
+    }
+
+    /// The requests this store sent, by operation (a local store's only;
+    /// empty for others).
+    pub fn requests_sent(&self) -> std::collections::BTreeMap<String, u64> {
+        self.tally
+            .as_ref()
+            .map(|t| t.by_operation())
+            .unwrap_or_default()
     }
 
     /// Creates the table (as `template.yaml` does) when it does not exist:
