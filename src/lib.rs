@@ -66,8 +66,8 @@ pub mod testing {
     pub mod gate {
         pub use crate::core::gate::{
             Action, Actor, Approval, CLOCK_SKEW, Context, Deploy, DeployKind, DeployStatus,
-            EnvChange, EnvRecord, Environments, Fact, GateState, Grant, Occupant, Stage, apply,
-            dispatch_blocker, summary,
+            EnvChange, EnvRecord, Environments, Fact, GateState, Grant, Hold, Occupant, Stage,
+            apply, dispatch_blocker, summary,
         };
         pub mod ci {
             pub use crate::core::gate::ci::CiStatus;
@@ -108,7 +108,7 @@ pub mod testing {
     pub mod store {
         pub use crate::adapters::store::{
             AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GATE_RECORD_SCHEMA,
-            GateRecord, MAX_PENDING, PendingAction, Store, StoreError, TransitionSaved,
+            GateRecord, JudgedOn, MAX_PENDING, PendingAction, Store, StoreError, TransitionSaved,
             TransitionWrite, Versioned, rollback_target,
         };
         pub mod dynamo {

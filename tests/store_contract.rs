@@ -12,8 +12,8 @@ use gatebot::testing::gate::{
 };
 use gatebot::testing::store::sqlite::SqliteStore;
 use gatebot::testing::store::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
-    TransitionWrite, rollback_target,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, JudgedOn, Store,
+    StoreError, TransitionWrite, rollback_target,
 };
 
 fn repo() -> RepoName {
@@ -939,6 +939,111 @@ pub async fn a_finished_effect_leaves_the_outbox(store: Arc<dyn Store>) {
     assert_eq!(store.begin("e:none", lease, t0).await.unwrap(), Begin::Done);
 }
 
+pub async fn a_dispatch_is_recorded_only_on_the_records_it_was_judged_on(store: Arc<dyn Store>) {
+    // PR #42's record, and staging's; production has no record.
+    let gate = GateRecord::new(state(42, 'a'));
+    let staging = env_record(Environment::staging(), &[(42, 'a', "42-staging-aaaaaaa-1")]);
+    let v = store
+        .save_gate_and_environments(
+            &gate,
+            None,
+            &[EnvWrite {
+                record: &staging,
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let staged = store.load_environments(&repo()).await.unwrap()[0].version;
+    let judged = [
+        (Environment::staging(), Some(staged)),
+        (Environment::production(), None),
+    ];
+    let on = |gate_version| JudgedOn {
+        pr: &gate.state.pr,
+        gate_version,
+        environments: &judged,
+    };
+    let id = did("42-production-aaaaaaa-2");
+    // The PR's record moved since: nothing recorded.
+    let rec = dispatch_record("42-production-aaaaaaa-2");
+    assert!(!store.create_dispatch_if(&rec, on(v + 1)).await.unwrap());
+    assert_eq!(store.dispatch_by_id(&repo(), &id).await.unwrap(), None);
+    // Production got a record since (someone deployed there): nothing.
+    let production = env_record(
+        Environment::production(),
+        &[(7, 'c', "7-production-ccccccc-1")],
+    );
+    let other = GateRecord::new(state(7, 'c'));
+    store
+        .save_gate_and_environments(
+            &other,
+            None,
+            &[EnvWrite {
+                record: &production,
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(!store.create_dispatch_if(&rec, on(v)).await.unwrap());
+    assert_eq!(store.dispatch_by_id(&repo(), &id).await.unwrap(), None);
+    // Judged with production as it is now, and staging as it was: recorded.
+    let produced = store
+        .load_environments(&repo())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.value.environment == Environment::production())
+        .unwrap()
+        .version;
+    let now = [
+        (Environment::staging(), Some(staged)),
+        (Environment::production(), Some(produced)),
+    ];
+    let judged_now = JudgedOn {
+        pr: &gate.state.pr,
+        gate_version: v,
+        environments: &now,
+    };
+    assert!(store.create_dispatch_if(&rec, judged_now).await.unwrap());
+    assert_eq!(
+        store.dispatch_by_id(&repo(), &id).await.unwrap(),
+        Some(rec.clone())
+    );
+    // Recorded already: not again.
+    assert!(!store.create_dispatch_if(&rec, judged_now).await.unwrap());
+    // Staging moved: nothing, for a new dispatch.
+    let mut moved = staging.clone();
+    moved.apply(&EnvChange::Occupy {
+        environment: Environment::staging(),
+        occupant: Occupant::of(
+            43,
+            &deploy("43-staging-bbbbbbb-1", Environment::staging(), 'b'),
+        ),
+    });
+    store
+        .save_gate_and_environments(
+            &GateRecord::new(state(43, 'b')),
+            None,
+            &[EnvWrite {
+                record: &moved,
+                expected: Some(staged),
+            }],
+        )
+        .await
+        .unwrap();
+    let next = dispatch_record("42-production-aaaaaaa-3");
+    assert!(!store.create_dispatch_if(&next, judged_now).await.unwrap());
+    assert_eq!(
+        store
+            .dispatch_by_id(&repo(), &did("42-production-aaaaaaa-3"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 fn env_record(env: Environment, deploys: &[(u64, char, &str)]) -> EnvRecord {
     let mut r = EnvRecord::new(repo(), env);
     for (pr, head, id) in deploys {
@@ -1146,6 +1251,7 @@ macro_rules! contract_tests {
                 a_transition_writes_its_record_lines_claims_and_key_together,
                 a_finished_effect_leaves_the_outbox,
                 environment_records_are_written_with_the_pr_record_or_not_at_all,
+                a_dispatch_is_recorded_only_on_the_records_it_was_judged_on,
                 ping_answers);
         }
     };

@@ -24,7 +24,7 @@ use super::{App, DEDUPE_TTL, audit_entry};
 /// looked for (as the reconciler's pass does).
 const WAKE_SETTLE: chrono::Duration = chrono::Duration::minutes(2);
 use crate::adapters::github::{DispatchInputs, GitHubError, RepoRef};
-use crate::adapters::store::{AuditEntry, Begin, DedupeKey, DeployRecord, PendingAction};
+use crate::adapters::store::{AuditEntry, Begin, DedupeKey, DeployRecord, JudgedOn, PendingAction};
 use crate::core::domain::{DispatchId, PrKey};
 use crate::core::gate::summary;
 use crate::core::gate::{Action, Deploy, DeployKind, Environments, Fact, GateState};
@@ -41,6 +41,16 @@ enum Done {
     Yes(Option<AuditEntry>),
     /// Not now: keep it pending for a later attempt.
     Later(String),
+}
+
+/// What became of judging and recording a dispatch.
+enum Recorded {
+    /// Recorded: to be sent with this workflow, from this branch.
+    Yes { workflow: String, git_ref: String },
+    /// Judged on records that changed since: judge again on fresh ones.
+    Moved,
+    /// Not to be sent now: what to do with the action.
+    Stop(Done),
 }
 
 pub(crate) fn repo_ref(state: &GateState) -> RepoRef {
@@ -557,65 +567,21 @@ impl App {
                 Err(e) => return Done::Later(format!("cannot list runs: {e}")),
             }
         }
-        // The facts the gates are judged by, as they are right now.
-        let judged = match self.judge_dispatch(repo, pr, id, a.fresh).await {
-            Ok(Some(j)) => j,
-            Ok(None) => return Done::Later("the PR's record is gone".into()),
-            Err(e) => return Done::Later(format!("cannot read the gates' facts: {e}")),
-        };
-        let state = &judged.state;
-        self.drop_lost_roles(repo, pr, &judged, &deploy.environment)
-            .await;
-        // Whatever happened since it was queued (a hold, a freeze, a push,
-        // a close, CI turning red, a role taken away), the gates must
-        // allow it now.
-        if let Some(why) = &judged.blocker {
-            metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "cancelled").increment(1);
-            self.cancel_dispatch(repo, pr, id, why.to_string()).await;
-            return Done::Yes(None);
+        let mut recorded = self.judge_and_record(repo, pr, &a, a.fresh, first).await;
+        if matches!(recorded, Recorded::Moved) {
+            // Something changed since the transition: judged again on
+            // records read now.
+            let read_now = Fresh {
+                committed: None,
+                ..a.fresh.clone()
+            };
+            recorded = self.judge_and_record(repo, pr, &a, &read_now, first).await;
         }
-        // The workflow and the branch to run it from, as the config on the
-        // default branch and the repository have them now (a default
-        // branch renamed since it was queued included).
-        let git_ref = judged
-            .config
-            .git_ref
-            .clone()
-            .unwrap_or_else(|| state.default_branch.clone());
-        let Some(workflow) = workflow_now(&judged.config, deploy) else {
-            // Not a stage of the chain any more: the blocker says so first.
-            return Done::Later(format!(
-                "{} is not a stage of the chain",
-                deploy.environment
-            ));
+        let (workflow, git_ref) = match recorded {
+            Recorded::Yes { workflow, git_ref } => (workflow, git_ref),
+            Recorded::Stop(done) => return done,
+            Recorded::Moved => return Done::Later("the gates' records kept moving".into()),
         };
-        if git_ref != a.queued_ref || workflow != a.workflow {
-            tracing::info!(pr = %pr, dispatch = %id, queued = %format!("{}@{}", a.workflow, a.queued_ref), now = %format!("{workflow}@{git_ref}"), "dispatched as the config says now, not as queued");
-        }
-        let record = DispatchRecord {
-            repo: pr.repo.clone(),
-            pr: pr.number,
-            workflow: workflow.clone(),
-            git_ref: Some(git_ref.clone()),
-            deploy: deploy.clone(),
-            run_id: None,
-            sent: false,
-        };
-        // Recorded before the call: a crash during it leaves a trace the
-        // reconciler follows.
-        match self.store.create_dispatch(&record).await {
-            // A first attempt that finds a record it did not make: an
-            // attempt it did not know of (the earlier one was looked
-            // into above otherwise).
-            Ok(stored) if first && stored != record => {
-                if stored.sent {
-                    return Done::Yes(None);
-                }
-                return Done::Later("an earlier attempt's outcome is unknown".into());
-            }
-            Ok(_) => {}
-            Err(e) => return Done::Later(e.to_string()),
-        }
         let inputs = DispatchInputs {
             sha: deploy.sha.to_string(),
             pr: pr.number.to_string(),
@@ -688,6 +654,97 @@ impl App {
                 metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "error").increment(1);
                 Done::Later(e.to_string())
             }
+        }
+    }
+
+    /// Judges a dispatch on `fresh` and the facts read now and, if the
+    /// gates allow it, records it: the workflow and branch to send it to.
+    /// [`Recorded::Moved`] when it was judged on the records a transition
+    /// wrote and they have changed since (nothing recorded).
+    async fn judge_and_record(
+        &self,
+        repo: &RepoRef,
+        pr: &PrKey,
+        a: &Attempt<'_>,
+        fresh: &Fresh,
+        first: bool,
+    ) -> Recorded {
+        let deploy = a.deploy;
+        let id = &deploy.dispatch_id;
+        let env = deploy.environment.as_str();
+        // The facts the gates are judged by, as they are right now.
+        let judged = match self.judge_dispatch(repo, pr, id, fresh).await {
+            Ok(Some(j)) => j,
+            Ok(None) => return Recorded::Stop(Done::Later("the PR's record is gone".into())),
+            Err(e) => {
+                return Recorded::Stop(Done::Later(format!("cannot read the gates' facts: {e}")));
+            }
+        };
+        let state = &judged.state;
+        self.drop_lost_roles(repo, pr, &judged, &deploy.environment)
+            .await;
+        // Whatever happened since it was queued (a hold, a freeze, a push,
+        // a close, CI turning red, a role taken away), the gates must
+        // allow it now.
+        if let Some(why) = &judged.blocker {
+            metrics::counter!("gatebot_dispatches_total", "environment" => env.to_string(), "result" => "cancelled").increment(1);
+            self.cancel_dispatch(repo, pr, id, why.to_string()).await;
+            return Recorded::Stop(Done::Yes(None));
+        }
+        // The workflow and the branch to run it from, as the config on the
+        // default branch and the repository have them now (a default
+        // branch renamed since it was queued included).
+        let git_ref = judged
+            .config
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| state.default_branch.clone());
+        let Some(workflow) = workflow_now(&judged.config, deploy) else {
+            // Not a stage of the chain any more: the blocker says so first.
+            return Recorded::Stop(Done::Later(format!(
+                "{} is not a stage of the chain",
+                deploy.environment
+            )));
+        };
+        if git_ref != a.queued_ref || workflow != a.workflow {
+            tracing::info!(pr = %pr, dispatch = %id, queued = %format!("{}@{}", a.workflow, a.queued_ref), now = %format!("{workflow}@{git_ref}"), "dispatched as the config says now, not as queued");
+        }
+        let record = DispatchRecord {
+            repo: pr.repo.clone(),
+            pr: pr.number,
+            workflow: workflow.clone(),
+            git_ref: Some(git_ref.clone()),
+            deploy: deploy.clone(),
+            run_id: None,
+            sent: false,
+        };
+        // Recorded before the call: a crash during it leaves a trace the
+        // reconciler follows.
+        if let Some(versions) = &judged.on {
+            // Judged on the records as the transition wrote them: recorded
+            // only if they are still so (as good as reading them now).
+            let on = JudgedOn {
+                pr,
+                gate_version: versions.gate,
+                environments: &versions.environments,
+            };
+            return match self.store.create_dispatch_if(&record, on).await {
+                Ok(true) => Recorded::Yes { workflow, git_ref },
+                Ok(false) => Recorded::Moved,
+                Err(e) => Recorded::Stop(Done::Later(e.to_string())),
+            };
+        }
+        match self.store.create_dispatch(&record).await {
+            // A first attempt that finds a record it did not make: an
+            // attempt it did not know of (the earlier one was looked
+            // into above otherwise).
+            Ok(stored) if first && stored != record => Recorded::Stop(if stored.sent {
+                Done::Yes(None)
+            } else {
+                Done::Later("an earlier attempt's outcome is unknown".into())
+            }),
+            Ok(_) => Recorded::Yes { workflow, git_ref },
+            Err(e) => Recorded::Stop(Done::Later(e.to_string())),
         }
     }
 

@@ -28,12 +28,14 @@
 use super::permissions::Roles;
 use super::{App, AppError};
 use crate::adapters::github::RepoRef;
+use crate::adapters::store::Versioned;
 use crate::core::config::{Entry, RepoConfig};
+use crate::core::domain::Environment;
 use crate::core::domain::{DispatchId, PrKey, Sha, UserId};
 use crate::core::gate::commands::Role;
 use crate::core::gate::dispatch_blocker;
 use crate::core::gate::state::BehindBase;
-use crate::core::gate::{DeployKind, Fact, GateState, Refusal};
+use crate::core::gate::{DeployKind, EnvRecord, Environments, Fact, GateState, Refusal};
 
 /// What the delivery at hand read from GitHub a moment ago, which a dispatch
 /// it queued need not read again.
@@ -46,6 +48,21 @@ pub struct Fresh {
     pub holders: Vec<(UserId, Role)>,
     /// How many commits of the base a head lacks, as compared just now.
     pub behind: Option<(Sha, u64)>,
+    /// The PR's record and what runs where, as the delivery's transition
+    /// just wrote them (when it read the environments).
+    pub committed: Option<Committed>,
+}
+
+/// A PR's record and its repository's environment records as a
+/// transition wrote them, with their versions. A dispatch judged on them
+/// is recorded only if they are still at those versions
+/// ([`crate::adapters::store::Store::create_dispatch_if`]): as good as a
+/// fresh read, checked at the moment the dispatch is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub version: u64,
+    pub state: GateState,
+    pub environments: Vec<Versioned<EnvRecord>>,
 }
 
 impl Fresh {
@@ -89,6 +106,7 @@ impl Fresh {
             pr_and_ci,
             holders,
             behind,
+            committed: None,
         }
     }
 }
@@ -102,6 +120,17 @@ pub(crate) struct Judged {
     /// People whose entry commands it rests on who no longer hold the
     /// stage's role (their commands are to be dropped).
     pub lost: Vec<UserId>,
+    /// When it was judged on the records a transition just wrote rather
+    /// than on a fresh read: their versions, which the dispatch's record
+    /// is written on condition of.
+    pub on: Option<JudgedVersions>,
+}
+
+/// The versions of the records a dispatch was judged on: the PR's record,
+/// and each environment of the chain (`None`: no record).
+pub(crate) struct JudgedVersions {
+    pub gate: u64,
+    pub environments: Vec<(Environment, Option<u64>)>,
 }
 
 impl App {
@@ -144,8 +173,20 @@ impl App {
         if !fresh.pr_and_ci {
             self.refresh(repo, pr).await?;
         }
-        let Some((mut state, config)) = self.gate_and_config(repo, pr).await? else {
-            return Ok(None);
+        // The records the delivery's transition just wrote stand for a
+        // fresh read, on condition (see `Committed`); else they are read.
+        let committed = fresh.committed.as_ref().filter(|_| fresh.pr_and_ci);
+        let (mut state, config) = match committed {
+            Some(c) => {
+                let mut state = c.state.clone();
+                let (config, error) = self.config(repo, &state.default_branch).await?;
+                state.config_error = error;
+                (state, config)
+            }
+            None => match self.gate_and_config(repo, pr).await? {
+                Some(read) => read,
+                None => return Ok(None),
+            },
         };
         if let Some(d) = state.deploy(id)
             && d.kind == DeployKind::Promote
@@ -165,7 +206,31 @@ impl App {
             state.behind_base = Some(BehindBase { sha, by });
         }
         let resolved = self.holders(repo, &state, &config, id, fresh).await;
-        let environments = self.environments(&pr.repo).await?;
+        let (environments, on) = match committed {
+            Some(c) => {
+                // Every environment of the chain, as the judgement saw it.
+                let versions = config
+                    .pipeline
+                    .stages
+                    .iter()
+                    .map(|stage| {
+                        let version = c
+                            .environments
+                            .iter()
+                            .find(|v| v.value.environment == stage.environment)
+                            .map(|v| v.version);
+                        (stage.environment.clone(), version)
+                    })
+                    .collect();
+                let records = c.environments.iter().map(|v| v.value.clone()).collect();
+                let on = JudgedVersions {
+                    gate: c.version,
+                    environments: versions,
+                };
+                (Environments { records }, Some(on))
+            }
+            None => (self.environments(&pr.repo).await?, None),
+        };
         let mut cx = self.context(&config);
         cx.holders = resolved.as_ref().map(|r| r.holders.as_slice());
         cx.environments = &environments;
@@ -175,6 +240,7 @@ impl App {
             config,
             blocker,
             lost: resolved.map(|r| r.lost).unwrap_or_default(),
+            on,
         }))
     }
 

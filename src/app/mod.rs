@@ -438,6 +438,31 @@ impl App {
                 break applied;
             };
             let env_writes = changed_environments(envs.as_deref().unwrap_or_default(), &applied);
+            // What runs where once this transition is written, with the
+            // version each record will have then (when it was read).
+            let envs_after: Option<Vec<Versioned<EnvRecord>>> = envs.as_ref().map(|read| {
+                applied
+                    .environments
+                    .records
+                    .iter()
+                    .filter_map(|after| {
+                        let written = env_writes
+                            .iter()
+                            .find(|(w, _)| w.environment == after.environment);
+                        let version = match written {
+                            Some((_, expected)) => Some(expected.map_or(1, |v| v + 1)),
+                            None => read
+                                .iter()
+                                .find(|v| v.value.environment == after.environment)
+                                .map(|v| v.version),
+                        }?;
+                        Some(Versioned {
+                            version,
+                            value: after.clone(),
+                        })
+                    })
+                    .collect()
+            });
             let Applied {
                 state,
                 actions,
@@ -504,8 +529,15 @@ impl App {
                         .cloned()
                         .collect();
                     let claims = effects::Claims::sort(&ids, saved.claims, pr);
-                    self.perform(repo, pr, &queued, claims, &guard::Fresh::of(facts, config))
-                        .await;
+                    let mut fresh = guard::Fresh::of(facts, config);
+                    // The records as written: a dispatch judged on them
+                    // is recorded only if they are still so.
+                    fresh.committed = envs_after.map(|environments| guard::Committed {
+                        version: saved.version,
+                        state: record.state.clone(),
+                        environments,
+                    });
+                    self.perform(repo, pr, &queued, claims, &fresh).await;
                     return Ok(Some(record.state));
                 }
                 Err(StoreError::Conflict) => lost_race(attempt).await,

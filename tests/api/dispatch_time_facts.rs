@@ -3,9 +3,15 @@
 //! (and the config on it), and the roles of the people the dispatch rests
 //! on. Each test is an attack on a dispatch made from stored facts.
 
+use std::sync::Arc;
+
 use chrono::{Duration, Utc};
+use gatebot::testing::domain::RepoName;
+use gatebot::testing::gate::Hold;
+use gatebot::testing::store::Store;
 
 use crate::harness::{DEFAULT_CONFIG, SHA1, SHA2, TestApp};
+use crate::hooked_store::HookedStore;
 
 /// PRs into `main` and `trunk` are gated (so a PR stays gated when the
 /// default branch changes under it).
@@ -178,4 +184,56 @@ async fn a_finished_run_does_not_dispatch_on_a_ci_that_turned_red_unheard() {
     app.reconcile_settled().await;
     app.ci_green(SHA1).await;
     assert!(production_dispatched(&app), "green again: dispatched");
+}
+
+/// A dispatch is judged on the record its own transition just wrote, and
+/// recorded only if that record is still so. A hold that lands in between
+/// (another delivery, at that very moment) moves the record: the dispatch
+/// is judged again on a fresh read, and the hold stops it.
+#[tokio::test]
+async fn a_hold_landing_between_the_transition_and_the_dispatch_stops_it() {
+    let store = Arc::new(HookedStore::new());
+    let app = TestApp::spawn_with_store(DEFAULT_CONFIG, store.clone()).await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    *store.before_dispatch.lock().unwrap() = Some(Box::new(|record| {
+        record.state.hold = Some(Hold {
+            login: "rita".into(),
+            id: None,
+            reason: Some("incident".into()),
+            at: Utc::now(),
+        });
+    }));
+    app.comment("quinn", "/lgtm").await;
+    assert!(
+        store.before_dispatch.lock().unwrap().is_none(),
+        "the dispatch was judged on the transition's record"
+    );
+    assert_eq!(app.dispatch_count(), 0, "the hold stops it");
+    let audit = store
+        .audit(&RepoName::parse("acme/widgets").unwrap(), Some(42), 100)
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.kind == "dispatch" && e.detail.contains("cancelled")),
+        "{audit:?}"
+    );
+}
+
+/// A change in between that blocks nothing (bookkeeping) costs a fresh
+/// read, not the dispatch.
+#[tokio::test]
+async fn a_harmless_change_between_the_transition_and_the_dispatch_lets_it_go() {
+    let store = Arc::new(HookedStore::new());
+    let app = TestApp::spawn_with_store(DEFAULT_CONFIG, store.clone()).await;
+    app.open_pr().await;
+    app.ci_green(SHA1).await;
+    *store.before_dispatch.lock().unwrap() = Some(Box::new(|record| {
+        record.next_action_id += 1;
+    }));
+    app.comment("quinn", "/lgtm").await;
+    assert!(store.before_dispatch.lock().unwrap().is_none());
+    assert_eq!(app.dispatch_count(), 1, "judged again, and allowed");
 }

@@ -4,6 +4,7 @@
 
 mod fake_github;
 mod harness;
+mod hooked_store;
 mod metrics_text;
 
 mod check_run_calls;

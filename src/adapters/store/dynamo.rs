@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 
 use super::last_seen::LastSeen;
 use super::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
-    TransitionSaved, TransitionWrite, Versioned,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, JudgedOn, Store,
+    StoreError, TransitionSaved, TransitionWrite, Versioned,
 };
 use crate::adapters::aws::Tally;
 use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
@@ -977,6 +977,69 @@ impl Store for DynamoStore {
         self.dispatch_by_id(&record.repo, &record.deploy.dispatch_id)
             .await?
             .ok_or_else(|| StoreError::Unavailable(format!("dispatch {pk} vanished")))
+    }
+
+    async fn create_dispatch_if(
+        &self,
+        record: &DispatchRecord,
+        on: JudgedOn<'_>,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::ConditionCheck;
+        if on.environments.len() + 2 > TRANSACTION_MAX {
+            return Ok(false);
+        }
+        let gate = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(gate_pk(on.pr)))
+            .key("sk", s("GATE"))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(on.gate_version))
+            .build()
+            .map_err(unavailable)?;
+        let mut tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(gate).build());
+        for (env, version) in on.environments {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("pk", s(envs_pk(&on.pr.repo)))
+                .key("sk", s(format!("ENV#{env}")));
+            let check = match version {
+                Some(v) => check
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(v)),
+                None => check.condition_expression("attribute_not_exists(pk)"),
+            };
+            tx = tx.transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(check.build().map_err(unavailable)?)
+                    .build(),
+            );
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                s(dispatch_pk(&record.repo, &record.deploy.dispatch_id)),
+            )
+            .item("sk", s("DISPATCH"))
+            .item(
+                "data",
+                s(to_json(&DispatchRecord {
+                    run_id: None,
+                    ..record.clone()
+                })?),
+            )
+            .item("sent", AttributeValue::Bool(record.sent))
+            .condition_expression("attribute_not_exists(pk)");
+        tx = tx.transact_items(put_item(put)?);
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            // A record moved, or the dispatch is recorded: nothing written.
+            Err(e) if cancellation(&e).is_some() => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 
     async fn mark_dispatch_sent(

@@ -343,6 +343,16 @@ pub struct TransitionSaved {
     pub settled: bool,
 }
 
+/// What a dispatch was judged on, which [`Store::create_dispatch_if`]
+/// checks as it records it: the PR's record at `gate_version`, and each
+/// environment of the chain at the version given (`None`: no record).
+#[derive(Debug, Clone, Copy)]
+pub struct JudgedOn<'a> {
+    pub pr: &'a PrKey,
+    pub gate_version: u64,
+    pub environments: &'a [(Environment, Option<u64>)],
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Cheap reachability check for `/readyz`.
@@ -426,6 +436,15 @@ pub trait Store: Send + Sync {
     /// Records a dispatch about to be made, unless it is recorded already;
     /// returns the stored record either way.
     async fn create_dispatch(&self, record: &DispatchRecord) -> Result<DispatchRecord, StoreError>;
+    /// Records a new dispatch only if the records it was judged on are as
+    /// they were then, atomically: `true` when recorded; `false`, with
+    /// nothing written, when any of them changed or the dispatch is
+    /// recorded already (it is then judged again on fresh reads).
+    async fn create_dispatch_if(
+        &self,
+        record: &DispatchRecord,
+        on: JudgedOn<'_>,
+    ) -> Result<bool, StoreError>;
     /// Marks a recorded dispatch as sent (the call went through).
     async fn mark_dispatch_sent(
         &self,

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::sqlite_checkpoint::{AUTOCHECKPOINT_PAGES, CHECKPOINT_EVERY, Checkpointer};
 use super::{
-    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, Store, StoreError,
-    TransitionSaved, TransitionWrite, Versioned,
+    AuditEntry, Begin, DeployRecord, DispatchRecord, EnvWrite, GateRecord, JudgedOn, Store,
+    StoreError, TransitionSaved, TransitionWrite, Versioned,
 };
 use crate::core::domain::{DispatchId, Environment, PrKey, RepoName, Sha};
 use crate::core::gate::EnvRecord;
@@ -738,6 +738,64 @@ impl Store for SqliteStore {
                 .ok_or_else(|| unavailable(format!("dispatch {id} vanished")))?;
             tx.commit().map_err(unavailable)?;
             Ok(stored)
+        })
+        .await
+    }
+
+    async fn create_dispatch_if(
+        &self,
+        record: &DispatchRecord,
+        on: JudgedOn<'_>,
+    ) -> Result<bool, StoreError> {
+        let data = to_json(record)?;
+        let repo = record.repo.to_string();
+        let id = record.deploy.dispatch_id.to_string();
+        let run = record.run_id.map(|r| r as i64);
+        let gate_repo = on.pr.repo.to_string();
+        let number = on.pr.number as i64;
+        let gate_version = on.gate_version as i64;
+        let envs: Vec<(String, Option<i64>)> = on
+            .environments
+            .iter()
+            .map(|(env, v)| (env.as_str().to_string(), v.map(|v| v as i64)))
+            .collect();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let version: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM gates WHERE repo = ?1 AND pr = ?2",
+                    params![gate_repo, number],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if version != Some(gate_version) {
+                return Ok(false);
+            }
+            for (env, expected) in &envs {
+                let version: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM environments WHERE repo = ?1 AND environment = ?2",
+                        params![gate_repo, env],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if version != *expected {
+                    return Ok(false);
+                }
+            }
+            let inserted = tx
+                .exec(
+                    "INSERT OR IGNORE INTO dispatches (repo, dispatch_id, run_id, data) VALUES (?1, ?2, ?3, ?4)",
+                    params![repo, id, run, data],
+                )
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
         })
         .await
     }

@@ -54,6 +54,6 @@ pub use facts::Fact;
 pub use machine::apply;
 pub use occupancy::{EnvChange, EnvRecord, Environments, Occupant};
 pub(crate) use refusals::Refusal;
-pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Stage};
+pub use state::{Approval, Deploy, DeployKind, DeployStatus, GateState, Hold, Stage};
 #[cfg(test)]
 pub(crate) use transition::Transition;
