@@ -39,6 +39,11 @@ enum Done {
     /// Performed (or found already performed, or cancelled): drop it,
     /// writing the audit line that says so with its done-marker.
     Yes(Option<AuditEntry>),
+    /// A dispatch sent, and recorded as sent in its own record: performed
+    /// again after a crash, it finds that record and is not sent again, so
+    /// its done-marker (with this audit line) may wait for the batch's
+    /// last write.
+    Sent(AuditEntry),
     /// Not now: keep it pending for a later attempt.
     Later(String),
 }
@@ -279,8 +284,9 @@ impl App {
             Ok(outcome) => outcome,
             Err(_) => cut_off(&p.action),
         };
-        let said = match outcome {
-            Done::Yes(said) => said,
+        let (said, recorded_sent) = match outcome {
+            Done::Yes(said) => (said, false),
+            Done::Sent(said) => (Some(said), true),
             Done::Later(why) => {
                 tracing::warn!(pr = %pr, action = p.id, why, "effect left pending for the reconciler");
                 self.count_attempt(pr, p.id).await;
@@ -297,7 +303,7 @@ impl App {
         };
         let said: &[AuditEntry] = said.as_slice();
         let now = Utc::now();
-        if !last && repeatable(&p.action) {
+        if !last && (recorded_sent || repeatable(&p.action)) {
             lock(&batch.deferred).push((key, said.to_vec()));
             return Some(true);
         }
@@ -534,7 +540,15 @@ impl App {
             }
         };
         if earlier.as_ref().is_some_and(|r| r.sent) {
-            return Done::Yes(None);
+            // Sent by an attempt whose done-marker was lost (a crash before
+            // the batch's last write): recorded now, never sent again.
+            return Done::Yes(Some(audit_entry(
+                pr,
+                a.delivery,
+                Some(&deploy.requested_by),
+                "dispatch",
+                format!("{id} was sent by an earlier attempt"),
+            )));
         }
         if let Some(record) = earlier {
             // An earlier attempt may have gone through (it answered 5xx,
@@ -629,10 +643,19 @@ impl App {
                     },
                     None => false,
                 };
-                if !linked && let Err(e) = self.store.mark_dispatch_sent(&pr.repo, id).await {
-                    tracing::error!(error = %e, "dispatch sent but not recorded as sent");
+                let recorded = linked
+                    || match self.store.mark_dispatch_sent(&pr.repo, id).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::error!(error = %e, "dispatch sent but not recorded as sent");
+                            false
+                        }
+                    };
+                if recorded {
+                    Done::Sent(said)
+                } else {
+                    Done::Yes(Some(said))
                 }
-                Done::Yes(Some(said))
             }
             Err(GitHubError::Status { status, message })
                 if (400..500).contains(&status) && status != 429 && status != 401 =>
@@ -1017,8 +1040,9 @@ struct Batch<'a> {
 /// Whether performing `action` again, should its done-marker be lost to a
 /// crash, is harmless: GitHub keeps one reaction of a kind per person, a
 /// check run's update writes what the record says, a deploy is recorded
-/// once per dispatch. Replies, dispatches and merges are not, nor is a
-/// wake (it moves another PR): their markers are written at once.
+/// once per dispatch. Replies and merges are not, nor is a wake (it moves
+/// another PR): their markers are written at once; so is a dispatch's,
+/// unless its own record says it was sent ([`Done::Sent`]).
 fn repeatable(action: &Action) -> bool {
     matches!(
         action,

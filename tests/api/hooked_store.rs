@@ -2,7 +2,7 @@
 //! SQLite behind every call, with hooks a test sets ([`HookedStore`]).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +26,9 @@ pub struct HookedStore {
     /// The change made once, right before the next
     /// [`Store::create_dispatch_if`].
     pub before_dispatch: Mutex<Option<RecordChange>>,
+    /// While set, done-markers and the outbox's clean-up fail, as if the
+    /// process died once its side effects were performed.
+    pub lose_bookkeeping: AtomicBool,
 }
 
 /// A change to a PR's record.
@@ -37,7 +40,15 @@ impl HookedStore {
             inner: SqliteStore::in_memory().expect("sqlite"),
             panics_on: AtomicU64::new(0),
             before_dispatch: Mutex::new(None),
+            lose_bookkeeping: AtomicBool::new(false),
         }
+    }
+
+    fn bookkeeping(&self) -> Result<(), StoreError> {
+        if self.lose_bookkeeping.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("the process died".into()));
+        }
+        Ok(())
     }
 
     fn check(&self, pr: &PrKey) {
@@ -88,6 +99,7 @@ impl Store for HookedStore {
         record: &GateRecord,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
+        self.bookkeeping()?;
         self.inner.save_gate(record, expected).await
     }
     async fn save_gate_and_environments(
@@ -192,6 +204,7 @@ impl Store for HookedStore {
         now: DateTime<Utc>,
         entries: &[AuditEntry],
     ) -> Result<(), StoreError> {
+        self.bookkeeping()?;
         self.inner.finish_with_audit(key, keep, now, entries).await
     }
     async fn commit_transition(

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use gatebot::testing::domain::{Environment, PrKey, RepoName};
 
+use gatebot::testing::store::Store;
+
 use crate::harness::{SHA1, SHA2, TestApp, Tuning};
 
 fn key(n: u64) -> PrKey {
@@ -173,4 +175,53 @@ async fn a_done_action_left_in_the_outbox_is_not_redone() {
     assert_eq!(report.effects_completed, 0, "{report:?}");
     assert_eq!(app.github.world().comments.len(), 1, "not posted again");
     assert_eq!(pending(&app, 42).await, 0, "and dropped from the outbox");
+}
+
+/// The process dies once a dispatch was sent and recorded as sent, before
+/// the batch's last write marks it done and drops it from the outbox: once
+/// its claim runs out, the reconciler finds it sent, records that, and
+/// never sends it again.
+#[tokio::test]
+async fn a_dispatch_whose_done_marker_was_lost_is_not_sent_again() {
+    let store = std::sync::Arc::new(crate::hooked_store::HookedStore::new());
+    let app = TestApp::spawn_with_store(crate::harness::DEFAULT_CONFIG, store.clone()).await;
+    app.open_pr().await;
+    app.ci_green(crate::harness::SHA1).await;
+    store
+        .lose_bookkeeping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    app.comment("quinn", "/lgtm").await;
+    assert_eq!(app.dispatch_count(), 1);
+    store
+        .lose_bookkeeping
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let pr = PrKey {
+        repo: RepoName::parse("acme/widgets").unwrap(),
+        number: 42,
+    };
+    let dispatch = |record: &gatebot::testing::store::GateRecord| {
+        record
+            .pending
+            .iter()
+            .find(|p| matches!(p.action, gatebot::testing::gate::Action::Dispatch { .. }))
+            .map(|p| p.id)
+    };
+    let left = store.load_gate(&pr).await.unwrap().unwrap().value;
+    let id = dispatch(&left).expect("still in the outbox: nothing recorded it done");
+    // Its claim runs out.
+    store
+        .release(&format!("effect:acme/widgets:42:{id}"))
+        .await
+        .unwrap();
+    app.reconcile_settled().await;
+    assert_eq!(app.dispatch_count(), 1, "never sent again");
+    let after = store.load_gate(&pr).await.unwrap().unwrap().value;
+    assert_eq!(dispatch(&after), None, "done, and dropped from the outbox");
+    let audit = store.audit(&pr.repo, Some(42), 100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.detail.contains("was sent by an earlier attempt")),
+        "{audit:?}"
+    );
 }
