@@ -24,6 +24,7 @@ import datetime
 import json
 import math
 import pathlib
+import re
 import statistics
 import sys
 
@@ -77,15 +78,26 @@ def units(ops):
 
 
 def github_waits(delivery):
-    """GitHub round trips a delivery waits for, one after the other: its
-    calls, except that a comment's read of the PR and of the commenter's
-    permission are made at the same time (src/app/handlers.rs,
-    `comment_commands`) and wait as one."""
+    """GitHub round trips a delivery waits for, one after the other. A gate
+    command's reads (the PR, the commenter's permission, CI, the comparison
+    with the base, the activity log) go out in one round
+    (src/app/handlers.rs, `comment_commands`), and its answers (reaction,
+    reply) alongside its other writes (src/app/effects.rs,
+    `perform_claimed`), which go in order: one wait for the reads, one per
+    ordered write. Any other delivery: every call, one after the other (an
+    upper bound)."""
     which = delivery.get("which")
     if which is None:
         sys.exit("target/economy.json has no call kinds: re-run bench/economy.py")
-    overlap = "/pulls/" in which and "/permission" in which
-    return delivery["calls"] - (1 if overlap else 0)
+    calls = []
+    for n, method, path in re.findall(r"(?:(\d+)× )?`(GET|POST|PATCH|PUT|DELETE) ([^`]+)`", which):
+        calls += [(method, path)] * int(n or 1)
+    if not any(p.endswith("/reactions") or "/permission" in p for _, p in calls):
+        return delivery["calls"]
+    answers = [c for c in calls if c[0] == "POST" and (c[1].endswith("/reactions") or c[1].endswith("/comments"))]
+    ordered = [c for c in calls if c[0] != "GET" and c not in answers]
+    reads = any(m == "GET" for m, _ in calls)
+    return int(reads) + max(len(ordered), 1 if answers else 0)
 
 
 def main():
@@ -150,8 +162,9 @@ def main():
         f"its waits plus {cold_cpu + cpu:.1f} ms of CPU, stretched by 1,769 MB / memory (Lambda's CPU share).",
         "",
         f"Assumed, not measured: a GitHub call waits {GITHUB_P99_MS:.0f} ms and a DynamoDB request "
-        f"{DYNAMODB_P99_MS:.0f} ms at p99, one after the other (except a comment's PR and permission reads, "
-        "made at the same time and counted as one wait); Lambda bills the whole wall time. CPU was "
+        f"{DYNAMODB_P99_MS:.0f} ms at p99, one after the other, except that a gate command's reads go out "
+        "in one round and its reaction beside its other writes (one wait for the reads, one per ordered "
+        "write); Lambda bills the whole wall time. CPU was "
         "measured on this x86_64 machine, not on Graviton.",
     ]))
 

@@ -705,11 +705,25 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
     let ids = rec.enqueue(vec![Action::SyncCheckRun], Some("d-8"));
     let claims: Vec<String> = ids.iter().map(|id| format!("effect:8:{id}")).collect();
     let lines = [note("opened"), note("ci pending")];
+    // Staging's deploy of the head succeeded: its history line goes with
+    // the transition.
+    let staged = DeployRecord {
+        repo: repo(),
+        environment: Environment::staging(),
+        sha: sha('a'),
+        pr: 8,
+        dispatch_id: did("8-staging-aaaaaaa-1"),
+        run_id: Some(81),
+        at: t0,
+        rollback: false,
+    };
+    let deploys = [staged.clone()];
     let write = |record, expected, settles| TransitionWrite {
         record,
         expected,
         environments: &[],
         audits: &lines,
+        deploys: &deploys,
         claims: &claims,
         claim_lease: lease,
         settles,
@@ -747,6 +761,25 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
         .collect();
     assert_eq!(repo_log, log, "in the repository's log too");
     assert_eq!(
+        store
+            .deploy_history(&repo(), &Environment::staging(), 10)
+            .await
+            .unwrap(),
+        vec![staged.clone()],
+        "the deploy's history line is written with it"
+    );
+    // The same line again (a retry, an older version's queued action)
+    // is not a second line.
+    store.record_deploy(&staged).await.unwrap();
+    assert_eq!(
+        store
+            .deploy_history(&repo(), &Environment::staging(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
         store.begin(&claims[0], lease, t0).await.unwrap(),
         Begin::InProgress,
         "the claim is held"
@@ -771,6 +804,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
             expected: Some(saved.version + 7),
             environments: &[],
             audits: &[note("never")],
+            deploys: &[],
             claims: &later_claims,
             claim_lease: lease,
             settles: Some("comment:9"),
@@ -787,6 +821,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
             expected: None,
             environments: &[],
             audits: &[note("never")],
+            deploys: &[],
             claims: &later_claims,
             claim_lease: lease,
             settles: Some("comment:9"),
@@ -820,6 +855,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
             expected: Some(saved.version),
             environments: &[],
             audits: &[note("closed")],
+            deploys: &[],
             claims: &claims,
             claim_lease: lease,
             settles: None,
@@ -847,6 +883,7 @@ pub async fn a_transition_writes_its_record_lines_claims_and_key_together(store:
             expected: Some(saved2.version),
             environments: &[],
             audits: &lines,
+            deploys: &[],
             claims: &claims,
             claim_lease: lease,
             settles: Some("comment:10"),
@@ -1172,6 +1209,7 @@ pub async fn environment_records_are_written_with_the_pr_record_or_not_at_all(
                 expected: Some(staged_at),
             }],
             audits: &[],
+            deploys: &[],
             claims: &["effect:20:99".to_string()],
             claim_lease: keep,
             settles: None,
@@ -1195,6 +1233,7 @@ pub async fn environment_records_are_written_with_the_pr_record_or_not_at_all(
                 expected: None,
             }],
             audits: &[],
+            deploys: &[],
             claims: &[],
             claim_lease: keep,
             settles: None,

@@ -48,6 +48,20 @@ enum Done {
     Later(String),
 }
 
+/// The deploy history's line of `deploy`, a deploy of `pr` that succeeded.
+pub(super) fn deploy_record(pr: &PrKey, deploy: &Deploy) -> DeployRecord {
+    DeployRecord {
+        repo: pr.repo.clone(),
+        environment: deploy.environment.clone(),
+        sha: deploy.sha.clone(),
+        pr: pr.number,
+        dispatch_id: deploy.dispatch_id.clone(),
+        run_id: deploy.run_id,
+        at: deploy.finished_at.unwrap_or_else(Utc::now),
+        rollback: deploy.kind == DeployKind::Rollback,
+    }
+}
+
 /// What became of judging and recording a dispatch.
 enum Recorded {
     /// Recorded: to be sent with this workflow, from this branch.
@@ -487,18 +501,10 @@ impl App {
                 }
                 Err(e) => Done::Later(e.to_string()),
             },
+            // Written with the transition since; one queued by an earlier
+            // version is written here.
             Action::RecordDeploy { deploy } => {
-                let record = DeployRecord {
-                    repo: pr.repo.clone(),
-                    environment: deploy.environment.clone(),
-                    sha: deploy.sha.clone(),
-                    pr: pr.number,
-                    dispatch_id: deploy.dispatch_id.clone(),
-                    run_id: deploy.run_id,
-                    at: deploy.finished_at.unwrap_or_else(Utc::now),
-                    rollback: deploy.kind == DeployKind::Rollback,
-                };
-                match self.store.record_deploy(&record).await {
+                match self.store.record_deploy(&deploy_record(pr, deploy)).await {
                     Ok(()) => Done::Yes(None),
                     Err(e) => Done::Later(e.to_string()),
                 }

@@ -25,7 +25,8 @@ use serde::Serialize;
 
 use crate::adapters::github::{GitHub, GitHubError, RepoRef};
 use crate::adapters::store::{
-    AuditEntry, EnvWrite, GateRecord, PendingAction, Store, StoreError, TransitionWrite, Versioned,
+    AuditEntry, DeployRecord, EnvWrite, GateRecord, PendingAction, Store, StoreError,
+    TransitionWrite, Versioned,
 };
 use crate::core::config::RepoConfig;
 use crate::core::domain::{PrKey, RepoName, UserId};
@@ -481,6 +482,18 @@ impl App {
                 tracing::debug!(?notes, "no change");
                 return Ok(Some(record.state));
             }
+            // A deploy that succeeded goes into the history with the
+            // transition itself, not as a side effect of its own.
+            let (recorded, actions): (Vec<Action>, Vec<Action>) = actions
+                .into_iter()
+                .partition(|a| matches!(a, Action::RecordDeploy { .. }));
+            let deploys: Vec<DeployRecord> = recorded
+                .iter()
+                .filter_map(|a| match a {
+                    Action::RecordDeploy { deploy } => Some(effects::deploy_record(pr, deploy)),
+                    _ => None,
+                })
+                .collect();
             let ids = record.enqueue(actions, delivery.map(|d| d.id.as_str()));
             let delivery_id = delivery.map(|d| d.id.as_str());
             let entries: Vec<AuditEntry> = notes
@@ -508,6 +521,7 @@ impl App {
                 expected: version,
                 environments: &environments,
                 audits: &entries,
+                deploys: &deploys,
                 claims: &claims,
                 claim_lease: self.effect_claim_ttl,
                 settles: guard.map(|g| g.key.as_str()),

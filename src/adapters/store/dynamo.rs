@@ -285,6 +285,38 @@ fn put_item(
         .build())
 }
 
+/// The two puts of a deploy history line: the marker that makes it
+/// idempotent per dispatch id, and the line itself (its sort key orders by
+/// completion time).
+fn deploy_puts(
+    table: &str,
+    record: &DeployRecord,
+) -> Result<
+    (
+        aws_sdk_dynamodb::types::builders::PutBuilder,
+        aws_sdk_dynamodb::types::builders::PutBuilder,
+    ),
+    StoreError,
+> {
+    let env = record.environment.as_str();
+    let marker = Put::builder()
+        .table_name(table)
+        .item(
+            "pk",
+            s(format!(
+                "DEPLOYID#{}#{env}#{}",
+                record.repo, record.dispatch_id
+            )),
+        )
+        .item("sk", s("DEPLOYID"));
+    let entry = Put::builder()
+        .table_name(table)
+        .item("pk", s(format!("DEPLOYS#{}#{env}", record.repo)))
+        .item("sk", s(time_sk(record.at, record.dispatch_id.as_str())))
+        .item("data", s(to_json(record)?));
+    Ok((marker, entry))
+}
+
 /// Items one `BatchWriteItem` request takes at most.
 const BATCH_MAX: usize = 25;
 /// Rounds of re-sending what DynamoDB left unprocessed (throttling).
@@ -831,7 +863,11 @@ impl Store for DynamoStore {
             audits.extend(self.audit_items(entry)?);
         }
         let guarded = 1 + t.environments.len();
-        let items = guarded + t.claims.len() + audits.len() + usize::from(t.settles.is_some());
+        let items = guarded
+            + t.claims.len()
+            + audits.len()
+            + 2 * t.deploys.len()
+            + usize::from(t.settles.is_some());
         if items > TRANSACTION_MAX {
             return super::commit_in_steps(self, t).await;
         }
@@ -875,6 +911,14 @@ impl Store for DynamoStore {
             tx = tx.transact_items(put_item(
                 Put::builder().table_name(&self.table).set_item(Some(item)),
             )?);
+        }
+        // A deploy's line and its marker, unconditionally: the transition
+        // that saw the deploy succeed is written once (its own condition),
+        // and writing the same two items again changes nothing.
+        for deploy in t.deploys {
+            let (marker, entry) = deploy_puts(&self.table, deploy)?;
+            tx = tx.transact_items(put_item(marker)?);
+            tx = tx.transact_items(put_item(entry)?);
         }
         if let Some(key) = t.settles {
             tx = tx.transact_items(put_item(
@@ -1143,27 +1187,12 @@ impl Store for DynamoStore {
     }
 
     async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError> {
-        let env = record.environment.as_str();
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .item(
-                "pk",
-                s(format!(
-                    "DEPLOYID#{}#{env}#{}",
-                    record.repo, record.dispatch_id
-                )),
-            )
-            .item("sk", s("DEPLOYID"))
+        let (marker, entry) = deploy_puts(&self.table, record)?;
+        let marker = marker
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(unavailable)?;
-        let entry = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(format!("DEPLOYS#{}#{env}", record.repo)))
-            .item("sk", s(time_sk(record.at, record.dispatch_id.as_str())))
-            .item("data", s(to_json(record)?))
-            .build()
-            .map_err(unavailable)?;
+        let entry = entry.build().map_err(unavailable)?;
         let r = self
             .client
             .transact_write_items()

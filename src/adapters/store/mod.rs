@@ -320,6 +320,9 @@ pub struct TransitionWrite<'a> {
     /// record, atomically, or neither is.
     pub environments: &'a [EnvWrite<'a>],
     pub audits: &'a [AuditEntry],
+    /// Deploys the transition saw succeed: their lines of the deploy
+    /// history (idempotent per dispatch id, as [`Store::record_deploy`]).
+    pub deploys: &'a [DeployRecord],
     /// Effect keys of the actions just queued (their ids are new, so no
     /// one else can hold them yet), begun for `claim_lease`.
     pub claims: &'a [String],
@@ -502,7 +505,8 @@ pub trait Store: Send + Sync {
     /// [`StoreError::Conflict`] and nothing at all is written. Once the
     /// record is written, the rest follows: in the same transaction where
     /// the store can (SQLite always; DynamoDB when the transition is 100
-    /// items at most, two per audit line, and no claim is held), else in
+    /// items at most, two per audit line and per deploy line, and no claim is
+    /// held), else in
     /// the requests right after
     /// ([`commit_in_steps`]), where a failure is logged, not returned (an
     /// audit line missed, a claim left to the reconciler, a key settled by
@@ -560,6 +564,11 @@ pub(crate) async fn commit_in_steps<S: Store + ?Sized>(
     };
     if let Err(e) = store.append_audits(t.audits).await {
         tracing::error!(error = %e, "audit write failed");
+    }
+    for deploy in t.deploys {
+        if let Err(e) = store.record_deploy(deploy).await {
+            tracing::error!(error = %e, dispatch = %deploy.dispatch_id, "deploy history write failed");
+        }
     }
     let claims = match store.begin_many(t.claims, t.claim_lease, t.now).await {
         Ok(claims) => claims,

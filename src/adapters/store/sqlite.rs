@@ -517,6 +517,38 @@ impl SqliteStore {
     }
 }
 
+/// A line of the deploy history, ready to insert.
+struct DeployRow {
+    repo: String,
+    env: String,
+    id: String,
+    at_ns: i64,
+    data: String,
+}
+
+impl DeployRow {
+    fn of(record: &DeployRecord) -> Result<DeployRow, StoreError> {
+        Ok(DeployRow {
+            repo: record.repo.to_string(),
+            env: record.environment.to_string(),
+            id: record.dispatch_id.to_string(),
+            at_ns: nanos(record.at),
+            data: to_json(record)?,
+        })
+    }
+
+    /// Inserts it unless its dispatch has a line already.
+    fn insert(&self, c: &Connection) -> Result<(), StoreError> {
+        c.exec(
+            "INSERT OR IGNORE INTO deploys (repo, environment, dispatch_id, seq, at_ns, data)
+             VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploys), ?5, ?4)",
+            params![self.repo, self.env, self.id, self.data, self.at_ns],
+        )
+        .map(|_| ())
+        .map_err(unavailable)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -669,6 +701,11 @@ impl Store for SqliteStore {
         let row = GateRow::of(t.record)?;
         let envs = env_rows(t.environments)?;
         let audits = audit_rows(t.audits)?;
+        let deploys = t
+            .deploys
+            .iter()
+            .map(DeployRow::of)
+            .collect::<Result<Vec<_>, _>>()?;
         let claims = t.claims.to_vec();
         let now_s = t.now.timestamp();
         let claim_expires = now_s + t.claim_lease.as_secs() as i64;
@@ -681,6 +718,9 @@ impl Store for SqliteStore {
             let version = write_gate(&tx, &row, expected)?;
             write_environments(&tx, &envs)?;
             insert_audit_rows(&tx, &audits)?;
+            for deploy in &deploys {
+                deploy.insert(&tx)?;
+            }
             let mut begun = Vec::with_capacity(claims.len());
             for key in &claims {
                 begun.push(begin_in(&tx, key, now_s, claim_expires)?);
@@ -867,21 +907,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_deploy(&self, record: &DeployRecord) -> Result<(), StoreError> {
-        let data = to_json(record)?;
-        let repo = record.repo.to_string();
-        let env = record.environment.to_string();
-        let id = record.dispatch_id.to_string();
-        let at_ns = nanos(record.at);
-        self.with(move |c| {
-            c.exec(
-                "INSERT OR IGNORE INTO deploys (repo, environment, dispatch_id, seq, at_ns, data)
-                 VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploys), ?5, ?4)",
-                params![repo, env, id, data, at_ns],
-            )
-            .map(|_| ())
-            .map_err(unavailable)
-        })
-        .await
+        let row = DeployRow::of(record)?;
+        self.with(move |c| row.insert(c)).await
     }
 
     async fn deploy_history(
