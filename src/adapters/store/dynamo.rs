@@ -1276,6 +1276,7 @@ impl Store for DynamoStore {
             // fails, and it is read).
             let mut guess = self.seen.guess(&pk);
             for _ in 0..3 {
+                let guessed = guess.is_some();
                 let (version, mut record) = match guess.take() {
                     Some(seen) => seen,
                     None => match self.load_gate(pr).await {
@@ -1293,6 +1294,10 @@ impl Store for DynamoStore {
                 let before = record.pending.len();
                 record.pending.retain(|p| !done.contains(&p.id));
                 if record.pending.len() == before {
+                    // A guess proves nothing it does not write: read.
+                    if guessed {
+                        continue;
+                    }
                     nothing_to_drop = true;
                     break;
                 }
