@@ -484,14 +484,15 @@ impl App {
             }
             // A deploy that succeeded goes into the history with the
             // transition itself, not as a side effect of its own.
-            let (recorded, actions): (Vec<Action>, Vec<Action>) = actions
+            let mut deploys: Vec<DeployRecord> = Vec::new();
+            let actions: Vec<Action> = actions
                 .into_iter()
-                .partition(|a| matches!(a, Action::RecordDeploy { .. }));
-            let deploys: Vec<DeployRecord> = recorded
-                .iter()
-                .filter_map(|a| match a {
-                    Action::RecordDeploy { deploy } => Some(effects::deploy_record(pr, deploy)),
-                    _ => None,
+                .filter(|a| match a {
+                    Action::RecordDeploy { deploy } => {
+                        deploys.push(effects::deploy_record(pr, deploy));
+                        false
+                    }
+                    _ => true,
                 })
                 .collect();
             let ids = record.enqueue(actions, delivery.map(|d| d.id.as_str()));

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
@@ -288,16 +289,7 @@ fn put_item(
 /// The two puts of a deploy history line: the marker that makes it
 /// idempotent per dispatch id, and the line itself (its sort key orders by
 /// completion time).
-fn deploy_puts(
-    table: &str,
-    record: &DeployRecord,
-) -> Result<
-    (
-        aws_sdk_dynamodb::types::builders::PutBuilder,
-        aws_sdk_dynamodb::types::builders::PutBuilder,
-    ),
-    StoreError,
-> {
+fn deploy_puts(table: &str, record: &DeployRecord) -> Result<(PutBuilder, PutBuilder), StoreError> {
     let env = record.environment.as_str();
     let marker = Put::builder()
         .table_name(table)
